@@ -1,0 +1,186 @@
+"""gradlab.checks: every diagnostic fires on the mistake it names, and only on it."""
+
+import numpy as np
+import pytest
+
+from gradlab import checks
+
+
+def reference(x):
+    return np.sin(x) * 3.0
+
+
+@pytest.fixture(params=[(), (5,), (3, 4), (2, 3, 4)], ids=lambda s: f"shape{s}")
+def x(request):
+    rng = np.random.default_rng(sum(request.param) + 7)
+    return rng.normal(size=request.param) + 0.1
+
+
+def diagnostic_of(actual, expected, **kw):
+    with pytest.raises(checks.CheckFailure) as info:
+        checks.assert_close(actual, expected, **kw)
+    return info.value.diagnostic, str(info.value)
+
+
+def test_match_within_tolerance_passes(x):
+    want = reference(x)
+    checks.assert_close(want * (1 + 1e-10), want)
+    checks.assert_close(np.asarray(want).tolist(), want)  # lists of numbers are fine
+
+
+def test_none_is_named(x):
+    code, message = diagnostic_of(None, reference(x), name="f(x)")
+    assert code == "none" and "return" in message
+
+
+def test_transpose_is_recognised():
+    want = np.arange(12.0).reshape(3, 4)
+    code, message = diagnostic_of(want.T, want)
+    assert code == "shape" and "(3, 4)" in message and "(4, 3)" in message and "transposed" in message
+
+
+def test_same_size_other_shape():
+    want = np.arange(12.0).reshape(3, 4)
+    code, message = diagnostic_of(want.reshape(2, 6), want)
+    assert code == "shape" and "reshape" in message
+
+
+@pytest.mark.parametrize("factor, words", [(0.5, "factor 2"), (2.0, "missing ½"), (8.0, "mean over 8"),
+                                           (1 / 16, "1/16"), (1.7, "1.7×")])
+def test_constant_factor(x, factor, words):
+    want = reference(x)
+    code, message = diagnostic_of(factor * want, want)
+    assert code == "factor" and words in message
+
+
+def test_flipped_sign(x):
+    code, message = diagnostic_of(-reference(x), reference(x))
+    assert code == "sign" and "sign" in message
+
+
+def test_nan_and_inf_are_located():
+    want = np.arange(1.0, 7.0).reshape(2, 3)
+    got = want.copy()
+    got[1, 2] = np.nan
+    code, message = diagnostic_of(got, want)
+    assert code == "nan" and "(1, 2)" in message
+    got[1, 2] = np.inf
+    assert diagnostic_of(got, want)[0] == "nan"
+
+
+def test_integer_dtype_is_named():
+    want = np.array([0.5, 1.5, 2.5])
+    code, message = diagnostic_of(want.astype(int), want)
+    assert code == "dtype" and "int" in message
+
+
+def test_integer_result_that_is_right_passes():
+    checks.assert_close(np.array([1, 2, 3]), np.array([1.0, 2.0, 3.0]))
+
+
+def test_plain_mismatch_reports_worst_entry():
+    want = np.zeros((2, 2)) + 1.0
+    got = want.copy()
+    got[0, 1] += 0.5
+    got[1, 0] += 0.01
+    code, message = diagnostic_of(got, want)
+    assert code == "mismatch" and "(0, 1)" in message and "1.5" in message
+
+
+def test_not_a_number():
+    assert diagnostic_of("abc", 1.0)[0] == "type"
+    assert diagnostic_of([[1, 2], [3]], np.zeros(2))[0] == "type"
+
+
+def test_tuples_are_compared_entrywise():
+    want = (np.ones(3), np.zeros((2, 2)))
+    checks.assert_close((np.ones(3), np.zeros((2, 2))), want)
+    code, message = diagnostic_of((np.ones(3), np.ones((2, 2)) * 0 + np.eye(2)), want, name="grads")
+    assert "grads[1]" in message
+    assert diagnostic_of(np.ones(3), want)[0] == "type"
+
+
+# -- calling student code ------------------------------------------------------------------
+
+def test_compare_returns_the_students_result(x):
+    got = checks.compare(lambda v: 3.0 * np.sin(v), reference, x)
+    np.testing.assert_array_equal(got, 3.0 * np.sin(x))
+
+
+def test_mutation_is_caught_and_the_callers_array_is_safe():
+    def scale_in_place(v):
+        v *= 3.0
+        v[...] = np.sin(v / 3.0) * 3.0
+        return v
+
+    x = np.linspace(0.1, 1.0, 4)
+    before = x.copy()
+    with pytest.raises(checks.CheckFailure) as info:
+        checks.compare(scale_in_place, reference, x)
+    assert info.value.diagnostic == "mutation" and "`v`" in str(info.value)
+    np.testing.assert_array_equal(x, before)
+
+
+def test_tripwire_catches_aliases_and_nested_calls():
+    alias = reference
+
+    def cheat(v):
+        return alias(v)
+
+    def deep_cheat(v):
+        return (lambda w: cheat(w))(v)
+
+    for fn in (cheat, deep_cheat):
+        with pytest.raises(checks.CheckFailure) as info:
+            checks.compare(fn, reference, np.ones(3))
+        assert info.value.diagnostic == "tripwire" and "reference" in str(info.value)
+
+
+def test_tripwire_watches_modules_and_classes():
+    from gradlab import checks as module
+
+    with pytest.raises(checks.CheckFailure):
+        with checks.tripwire(module):
+            module.diagnose(1.0, 1.0)
+    with checks.tripwire(module):  # code outside the module runs freely
+        np.sin(1.0)
+
+    class Model:
+        def forward(self):
+            return 1
+
+    with pytest.raises(checks.CheckFailure):
+        with checks.tripwire(Model):
+            Model().forward()
+
+
+def test_tripwire_restores_the_previous_profiler():
+    import sys
+
+    seen = []
+    outer = lambda frame, event, arg: seen.append(event)  # noqa: E731
+    sys.setprofile(outer)
+    try:
+        with checks.tripwire(reference):
+            np.zeros(1)
+        assert sys.getprofile() is outer
+    finally:
+        sys.setprofile(None)
+
+
+def test_not_implemented_becomes_a_hint():
+    def todo(v):
+        raise NotImplementedError()
+
+    with pytest.raises(checks.CheckFailure) as info:
+        checks.compare(todo, reference, np.ones(2))
+    assert info.value.diagnostic == "not-implemented" and "todo" in str(info.value)
+
+
+def test_other_errors_keep_their_type_and_say_where():
+    def broken(v):
+        return v[10]
+
+    with pytest.raises(IndexError) as info:
+        checks.compare(broken, reference, np.ones(2))
+    assert any("broken" in note for note in info.value.__notes__)
