@@ -1,0 +1,178 @@
+"""The instructor's job as a Python API: release, collect, autograde, feedback, export.
+
+The ``gradlab`` command is a thin layer over these functions.  Each step stands on nbgrader's
+own Python API (``NbGraderAPI``) and its gradebook; :func:`grade_submission` is the unit of
+grading work — one student's submission in, a :class:`SubmissionResult` out — so that it can
+run in a local process now and on other workers later.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+
+import nbformat
+from tqdm.auto import tqdm
+
+from .results import SubmissionResult, read_result
+from .workspace import Workspace
+
+LEAK_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+
+
+class GradlabError(RuntimeError):
+    """A problem the user can fix; the message says what happened and what to do."""
+
+
+def _check(outcome: dict, what: str) -> str:
+    """Raise GradlabError unless an NbGraderAPI call succeeded; return its log."""
+    if not outcome.get("success"):
+        detail = (outcome.get("error") or "").strip().splitlines()
+        log = (outcome.get("log") or "").strip().splitlines()
+        raise GradlabError(f"{what} failed: {detail[-1] if detail else 'no error text'}\n"
+                           + "\n".join(log[-15:]))
+    return outcome.get("log", "")
+
+
+# -- release -----------------------------------------------------------------------------------
+
+def release(ws: Workspace, assignments: list[str] | None = None, course: Path | None = None) -> list[Path]:
+    """Generate the student version of each assignment and copy it to ``course/``.
+
+    The source notebooks are copied from ``solutions/<a>`` into the workspace, nbgrader's
+    ``generate_assignment`` records their cells in the gradebook (so autograde can restore
+    locked cells) and writes the release; the release then replaces ``course/<a>``.
+    """
+    ws.init()
+    course = Path(course) if course else ws.course
+    assignments = assignments or ws.assignments()
+    api = ws.api()
+    written = []
+    for assignment in assignments:
+        src = ws.solutions / assignment
+        if not src.is_dir():
+            raise GradlabError(f"no assignment {assignment!r} in {ws.solutions}; "
+                               f"known: {', '.join(ws.assignments()) or 'none'}")
+        staged = ws.step("source", ".", assignment)
+        shutil.rmtree(staged, ignore_errors=True)
+        shutil.copytree(src, staged, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+        _check(api.generate_assignment(assignment, force=True, create=True), f"releasing {assignment}")
+        out = ws.step("release", ".", assignment)
+        leaks = [str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()
+                 and any(m in p.read_text(errors="ignore") for m in LEAK_MARKERS)]
+        if leaks:
+            raise GradlabError(f"the release of {assignment} still holds solution or hidden-test "
+                               f"markers in {leaks}; check the cell metadata in solutions/{assignment}")
+        dest = course / assignment
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.copytree(out, dest)
+        written.append(dest)
+    return written
+
+
+# -- collect -----------------------------------------------------------------------------------
+
+def collect(ws: Workspace, assignment: str, inbox: Path) -> tuple[list[str], dict[str, str]]:
+    """Copy submissions from a folder into the workspace.
+
+    ``inbox`` holds one folder per student with the notebooks either directly inside or in
+    an ``<assignment>/`` subfolder.  Returns ``(collected, rejected)`` where ``rejected``
+    maps a student to the reason their submission was not taken (e.g. broken notebook JSON);
+    a rejected submission never stops the others.
+    """
+    inbox = Path(inbox)
+    if not inbox.is_dir():
+        raise GradlabError(f"{inbox} is not a folder of student submissions")
+    collected, rejected = [], {}
+    for folder in sorted(p for p in inbox.iterdir() if p.is_dir()):
+        student = folder.name
+        notebooks_dir = folder / assignment if (folder / assignment).is_dir() else folder
+        notebooks = sorted(notebooks_dir.glob("*.ipynb"))
+        if not notebooks:
+            rejected[student] = f"no .ipynb files in {notebooks_dir}"
+            continue
+        problems = []
+        for path in notebooks:
+            try:
+                nbformat.validate(nbformat.read(path, as_version=4))
+            except (json.JSONDecodeError, nbformat.ValidationError, UnicodeDecodeError, KeyError) as exc:
+                problems.append(f"{path.name} is not a valid notebook ({type(exc).__name__}: "
+                                f"{str(exc).splitlines()[0][:120]}); ask the student to re-download "
+                                "and resubmit")
+        if problems:
+            rejected[student] = "; ".join(problems)
+            continue
+        dest = ws.submission(student, assignment)
+        shutil.rmtree(dest, ignore_errors=True)
+        dest.mkdir(parents=True)
+        for path in notebooks:
+            shutil.copy2(path, dest / path.name)
+        stamp = datetime.fromtimestamp(max(p.stat().st_mtime for p in notebooks), timezone.utc)
+        (dest / "timestamp.txt").write_text(stamp.strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
+        collected.append(student)
+    return collected, rejected
+
+
+# -- autograde ---------------------------------------------------------------------------------
+
+def grade_submission(ws: Workspace, assignment: str, student: str, api=None) -> SubmissionResult:
+    """Autograde one submission with nbgrader and read back its result.
+
+    nbgrader restores every locked cell (tests included) from the gradebook, executes the
+    notebook and records each test cell's score.  A submission that nbgrader cannot grade
+    comes back with ``problem`` set; it never raises for a student's mistake.
+    """
+    api = api or ws.api()
+    outcome = api.autograde(assignment, student, force=True, create=True)
+    result = read_result(ws, assignment, student)
+    if not outcome.get("success"):
+        lines = (outcome.get("error") or outcome.get("log") or "").strip().splitlines()
+        result.problem = f"autograde failed: {lines[-1] if lines else 'no error text'}"
+    return result
+
+
+def autograde(ws: Workspace, assignment: str, students: list[str] | None = None,
+              progress: bool = True) -> list[SubmissionResult]:
+    """Grade every submission of ``assignment`` (or just ``students``), with a progress bar."""
+    students = students or ws.students(assignment)
+    if not students:
+        raise GradlabError(f"no submissions of {assignment} in {ws.root / 'submitted'}; "
+                           "run `gradlab collect` first")
+    if not ws.step("source", ".", assignment).is_dir():
+        raise GradlabError(f"{assignment} has not been released from this workspace; "
+                           f"run `gradlab release {assignment}` first")
+    api = ws.api()
+    results = []
+    bar = tqdm(students, desc=f"autograde {assignment}", unit="nb", disable=not progress)
+    for student in bar:
+        bar.set_postfix_str(student)
+        results.append(grade_submission(ws, assignment, student, api))
+    return results
+
+
+# -- feedback and export -----------------------------------------------------------------------
+
+def feedback(ws: Workspace, assignment: str, students: list[str] | None = None,
+             progress: bool = True) -> list[Path]:
+    """Write HTML feedback (hidden tests removed) for each graded submission."""
+    api = ws.api()
+    students = students or [s for s in ws.students(assignment) if ws.autograded(s, assignment).is_dir()]
+    written = []
+    for student in tqdm(students, desc=f"feedback {assignment}", unit="nb", disable=not progress):
+        _check(api.generate_feedback(assignment, student, force=True), f"feedback for {student}")
+        written += sorted(ws.feedback(student, assignment).glob("*.html"))
+    return written
+
+
+def export(ws: Workspace, to: Path | None = None, assignments: list[str] | None = None) -> Path:
+    """Write the gradebook as CSV with nbgrader's CsvExportPlugin (one row per student and assignment)."""
+    from nbgrader.plugins import CsvExportPlugin
+
+    dest = Path(to) if to else ws.exports / "grades.csv"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    plugin = CsvExportPlugin(to=str(dest), assignment=list(assignments or []))
+    with ws.gradebook() as gb:
+        plugin.export(gb)
+    return dest

@@ -1,0 +1,33 @@
+"""Remove hidden tests from feedback: their source, and the traceback lines that quote it.
+
+nbgrader's feedback shows the autograded notebook as it ran, hidden tests included.  This
+preprocessor, run by ``GenerateFeedback`` before the HTML export, cuts each
+``BEGIN HIDDEN TESTS`` … ``END HIDDEN TESTS`` region (as nbgrader's release does) and reduces
+the error output of such a cell to its last line — ``CheckFailure: numerical_gradient(f, x):
+expected shape (3, 4), got (4, 3) — transposed?`` — so the student learns what is wrong but
+not the test that found it.
+"""
+
+from nbgrader.preprocessors import ClearHiddenTests
+from traitlets import Unicode
+
+
+class HideHiddenTests(ClearHiddenTests):
+    """Strip hidden-test source and the tracebacks that would quote it from feedback."""
+
+    placeholder = Unicode(
+        "# (hidden tests ran here when your notebook was graded)",
+        help="Text left where a hidden-test region was removed.",
+    ).tag(config=True)
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        if cell.cell_type != "code" or self.begin_test_delimeter not in cell.source:
+            return cell, resources
+        self._remove_hidden_test_region(cell)
+        cell.source = (cell.source.rstrip("\n") + "\n" + self.placeholder).lstrip("\n")
+        for output in cell.get("outputs", []):
+            if output.output_type == "error":
+                # the last traceback line is "<ename>: <evalue>" (ANSI-coloured); the frames
+                # above it quote the hidden test's code
+                output.traceback = output.traceback[-1:]
+        return cell, resources

@@ -1,0 +1,141 @@
+"""What grading found: scores from the gradebook, hints from the graded notebooks.
+
+A :class:`SubmissionResult` is plain data (picklable), so it can come back from wherever a
+submission was graded.  :func:`read_results` rebuilds the results of a whole class from the
+workspace alone, so a summary or report never depends on the run that graded it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+import nbformat
+
+from .workspace import Workspace
+
+CHECK_CODE = re.compile(r"\(check: ([a-z-]+)\)\s*$")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@dataclass
+class CellResult:
+    grade_id: str
+    exercise: str  # the solution cell this test belongs to
+    score: float
+    max_score: float
+    error: str = ""  # "<ename>: <evalue>" of a failing test, without ANSI colours
+    diagnostic: str = ""  # gradlab.checks' code, e.g. "shape", "factor"; "" if none
+
+
+@dataclass
+class SubmissionResult:
+    student: str
+    assignment: str
+    score: float = 0.0
+    max_score: float = 0.0
+    cells: list[CellResult] = field(default_factory=list)
+    problem: str = ""  # why this submission needs a human look ("" when it does not)
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.score / self.max_score if self.max_score else 0.0
+
+    def lost(self) -> dict[str, float]:
+        """Points lost per exercise."""
+        lost: Counter[str] = Counter()
+        for cell in self.cells:
+            if cell.score < cell.max_score:
+                lost[cell.exercise] += cell.max_score - cell.score
+        return dict(lost)
+
+    def diagnostics(self) -> Counter:
+        return Counter(c.diagnostic for c in self.cells if c.diagnostic)
+
+
+def exercise_of_cells(notebook) -> dict[str, str]:
+    """Map each grade cell's id to the exercise (solution cell) it tests: the one before it."""
+    owner, current = {}, ""
+    for cell in notebook.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("solution") and cell.cell_type == "code":
+            current = meta.get("grade_id", current)
+        if meta.get("grade"):
+            owner[meta["grade_id"]] = current or meta["grade_id"]
+    return owner
+
+
+def _failures(notebook) -> dict[str, str]:
+    """grade_id -> last error line, for every grade cell that raised."""
+    failures = {}
+    for cell in notebook.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if not meta.get("grade") or cell.cell_type != "code":
+            continue
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                failures[meta["grade_id"]] = ANSI.sub("", f"{output.get('ename')}: {output.get('evalue')}")
+    return failures
+
+
+def read_result(ws: Workspace, assignment: str, student: str) -> SubmissionResult:
+    """The graded result of one submission, from the gradebook and the autograded notebooks."""
+    from nbgrader.api import MissingEntry
+
+    result = SubmissionResult(student, assignment)
+    with ws.gradebook() as gb:
+        try:
+            submission = gb.find_submission(assignment, student)
+        except MissingEntry:
+            result.problem = "not graded: no submission in the gradebook"
+            return result
+        result.score, result.max_score = submission.score, submission.max_score
+        grades = {(g.notebook.name, g.name): (g.score, g.max_score)
+                  for nb in submission.notebooks for g in nb.grades}
+        notebook_names = [nb.name for nb in submission.notebooks]
+
+    for name in notebook_names:
+        source = nbformat.read(ws.step("source", ".", assignment) / f"{name}.ipynb", as_version=4)
+        owner = exercise_of_cells(source)
+        graded_path = ws.autograded(student, assignment) / f"{name}.ipynb"
+        failures = _failures(nbformat.read(graded_path, as_version=4)) if graded_path.exists() else {}
+        for grade_id, exercise in owner.items():
+            score, max_score = grades.get((name, grade_id), (0.0, 0.0))
+            error = failures.get(grade_id, "")
+            match = CHECK_CODE.search(error)
+            result.cells.append(CellResult(grade_id, exercise, score or 0.0, max_score, error,
+                                           match.group(1) if match else ""))
+        if not graded_path.exists():
+            result.problem = f"no autograded copy of {name}.ipynb: it was missing or could not run"
+    if not result.problem and any(c.diagnostic == "tripwire" for c in result.cells):
+        result.problem = "calls gradlab's reference implementation (tripwire)"
+    return result
+
+
+def read_results(ws: Workspace, assignment: str) -> list[SubmissionResult]:
+    return [read_result(ws, assignment, s) for s in ws.students(assignment)]
+
+
+def format_table(results: list[SubmissionResult]) -> str:
+    """A plain-text grades table, one row a student, then what needs a human look."""
+    if not results:
+        return "no submissions graded"
+    width = max(7, *(len(r.student) for r in results))
+    lines = [f"{'student':<{width}}  {'score':>11}  {'%':>5}  lost points in (hints fired)",
+             f"{'-' * width}  {'-' * 11}  {'-' * 5}  {'-' * 40}"]
+    for r in results:
+        lost = ", ".join(f"{ex} −{pts:g}" for ex, pts in r.lost().items()) or "—"
+        hints = ", ".join(f"{code}×{n}" if n > 1 else code for code, n in r.diagnostics().most_common())
+        lines.append(f"{r.student:<{width}}  {r.score:>5g} / {r.max_score:<3g}  {r.percent:>5.1f}  "
+                     f"{lost}{f' ({hints})' if hints else ''}")
+    scores = [r.percent for r in results]
+    lines.append(f"\n{len(results)} submissions · mean {sum(scores) / len(scores):.1f}% · "
+                 f"{sum(s == 100 for s in scores)} full marks")
+    flagged = [r for r in results if r.problem]
+    if flagged:
+        lines.append("needs a human look:")
+        lines += [f"  {r.student}: {r.problem}" for r in flagged]
+    else:
+        lines.append("nothing needs a human look")
+    return "\n".join(lines)

@@ -1,0 +1,165 @@
+"""The grading workspace: where submissions, the gradebook, feedback and reports live.
+
+A workspace is an ordinary nbgrader course directory kept *outside* the source tree (default
+``./grading``), so nothing a student submits ever lands in ``solutions/`` or ``course/``::
+
+    grading/
+      nbgrader_config.py     the same settings, for `nbgrader formgrader` and friends
+      gradebook.db           nbgrader's SQLite gradebook (or a PostgreSQL URL)
+      source/<a>/            a copy of solutions/<a>, taken at release
+      release/<a>/           nbgrader's student version, copied on to course/<a>
+      submitted/<s>/<a>/     what students handed in
+      autograded/<s>/<a>/    executed and scored copies
+      feedback/<s>/<a>/      HTML feedback, hidden tests removed
+      exports/               grades.csv and friends
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from traitlets.config import Config
+
+# Per-cell time limit while autograding, in seconds.  The lecture notebooks run each cell in
+# well under a second; a minute leaves room for a slow machine but stops an endless loop.
+CELL_TIMEOUT = 60
+
+
+def find_repo(start: Path | None = None) -> Path:
+    """The gradlab source tree: the nearest folder upwards holding ``solutions/``."""
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "solutions").is_dir() and (folder / "lib" / "gradlab").is_dir():
+            return folder
+    package_tree = Path(__file__).resolve().parent.parent
+    if (package_tree / "solutions").is_dir():
+        return package_tree
+    raise FileNotFoundError(
+        f"no gradlab source tree (a folder with solutions/ and lib/gradlab/) at or above {here}; "
+        "run gradlab inside the repository or pass --repo"
+    )
+
+
+@dataclass
+class Workspace:
+    """Paths and nbgrader settings for one grading workspace."""
+
+    root: Path
+    repo: Path = field(default_factory=find_repo)
+    course_id: str = "gradlab"
+    db_url: str | None = None
+    cell_timeout: int = CELL_TIMEOUT
+
+    def __post_init__(self):
+        self.root = Path(self.root).resolve()
+        self.repo = Path(self.repo).resolve()
+        if self.root == self.repo or self.repo in self.root.parents and self.root.parts[
+                len(self.repo.parts)] in {"solutions", "course", "lib", "autograder"}:
+            raise ValueError(f"the workspace {self.root} must not be inside the course sources")
+        if self.db_url is None:
+            self.db_url = f"sqlite:///{self.root / 'gradebook.db'}"
+
+    # -- folders -------------------------------------------------------------------------
+    @property
+    def solutions(self) -> Path:
+        return self.repo / "solutions"
+
+    @property
+    def course(self) -> Path:
+        return self.repo / "course"
+
+    def step(self, name: str, student: str = ".", assignment: str = "") -> Path:
+        """``<root>/<step>/<student>/<assignment>`` as nbgrader lays it out."""
+        return self.root / name / student / assignment
+
+    def submission(self, student: str, assignment: str) -> Path:
+        return self.step("submitted", student, assignment)
+
+    def autograded(self, student: str, assignment: str) -> Path:
+        return self.step("autograded", student, assignment)
+
+    def feedback(self, student: str, assignment: str) -> Path:
+        return self.step("feedback", student, assignment)
+
+    @property
+    def exports(self) -> Path:
+        return self.root / "exports"
+
+    def assignments(self) -> list[str]:
+        """Assignment ids: the folders of ``solutions/`` in lecture order."""
+        return sorted(p.name for p in self.solutions.iterdir()
+                      if p.is_dir() and any(p.glob("*.ipynb")))
+
+    def students(self, assignment: str) -> list[str]:
+        """Students with a submission of ``assignment`` in the workspace."""
+        folder = self.root / "submitted"
+        if not folder.is_dir():
+            return []
+        return sorted(p.name for p in folder.iterdir() if (p / assignment).is_dir())
+
+    # -- nbgrader ------------------------------------------------------------------------
+    def settings(self) -> dict[str, dict[str, object]]:
+        """The nbgrader configuration, as {section: {trait: value}}."""
+        from .preprocessors import HideHiddenTests  # noqa: F401  (imported for its dotted name)
+
+        return {
+            "CourseDirectory": {
+                "root": str(self.root),
+                "course_id": self.course_id,
+                "db_url": self.db_url,
+                "source_directory": "source",
+                "release_directory": "release",
+                "submitted_directory": "submitted",
+                "autograded_directory": "autograded",
+                "feedback_directory": "feedback",
+                "ignore": [".ipynb_checkpoints", "*.pyc", "__pycache__", ".DS_Store"],
+            },
+            "Execute": {"timeout": self.cell_timeout, "allow_errors": True, "interrupt_on_timeout": True},
+            "ClearSolutions": {"code_stub": {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}},
+            "GenerateFeedback": {
+                "preprocessors": [
+                    "nbgrader.preprocessors.GetGrades",
+                    "gradlab_grader.preprocessors.HideHiddenTests",
+                    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+                ],
+            },
+        }
+
+    def config(self) -> Config:
+        config = Config()
+        for section, traits in self.settings().items():
+            for trait, value in traits.items():
+                setattr(config[section], trait, value)
+        return config
+
+    def init(self) -> "Workspace":
+        """Create the folders and an ``nbgrader_config.py`` mirroring :meth:`settings`."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        lines = ["# Written by gradlab: the settings `gradlab` grades with, for nbgrader's own tools.",
+                 "c = get_config()  # noqa: F821", ""]
+        for section, traits in self.settings().items():
+            lines += [f"c.{section}.{trait} = {value!r}" for trait, value in traits.items()]
+        (self.root / "nbgrader_config.py").write_text("\n".join(lines) + "\n")
+        return self
+
+    def api(self):
+        """nbgrader's Python API, configured for this workspace."""
+        from nbgrader.apps import NbGraderAPI
+        from nbgrader.coursedir import CourseDirectory
+
+        config = self.config()
+        coursedir = CourseDirectory(config=config)
+        return NbGraderAPI(coursedir=coursedir, config=config)
+
+    def gradebook(self):
+        from nbgrader.api import Gradebook
+
+        return Gradebook(self.db_url, self.course_id)
+
+
+def default_workspace(path: str | os.PathLike | None = None, repo: str | os.PathLike | None = None) -> Workspace:
+    """The workspace at ``path`` (default ``<repo>/grading``)."""
+    repo_path = find_repo(Path(repo)) if repo else find_repo()
+    return Workspace(root=Path(path) if path else repo_path / "grading", repo=repo_path)
