@@ -1,0 +1,303 @@
+"""A multilayer perceptron whose backward pass is the four backpropagation equations.
+
+Mirrors the backpropagation sections of deck 000 (BP1-BP4 with the Hadamard product, backprop
+inside mini-batch SGD) and deck 004 (layers l = 1..L, w^l_kj, b^l_k, z^l_k, a^l_k,
+delta^l_j = dC/dz^l_j, base case and induction step), the worked networks of deck 002 (two
+layers, tanh, linear outputs, half-SSE) and deck 003 (R^3 -> R^2, sigmoid units, MSE), and the
+vanishing-gradient discussion of decks 000, 002 and 004 (every layer's delta can be returned).
+
+Notation (deck 004, written for a whole mini-batch at once)::
+
+    a^0 = X                                   (N, m_0)    the inputs, one example per row
+    z^l = a^(l-1) W^l + b^l                   (N, m_l)    l = 1..L
+    a^l = sigma(z^l)          for l < L                   hidden activation from the registry
+    a^L = sigma_out(z^L)                                  identity unless ``output_activation``
+    C   = loss(a^L, y)                                    from gradlab.losses
+
+``W^l`` is ``net.W[l-1]`` with shape (m_(l-1), m_l), so ``W^l[j, k]`` is deck 004's w^l_kj
+(edge from node j of layer l-1 to node k of layer l): our row-batch convention transposes the
+decks' matrices, and deck 000's (w^(l+1))^T delta^(l+1) becomes ``delta @ W.T``.
+
+The backward pass, one line per equation (deck 000 numbering; delta^l = dC/dz^l, (N, m_l))::
+
+    BP1  delta^L = nabla_a C  (.)  sigma_out'(z^L)
+    BP2  delta^l = (delta^(l+1) (W^(l+1))^T)  (.)  sigma'(z^l)
+    BP3  dC/db^l = sum_n delta^l_n
+    BP4  dC/dW^l = (a^(l-1))^T delta^l          i.e. dC/dw^l_kj = sum_n a^(l-1)_nj delta^l_nk
+
+The cost C is the loss of the whole mini-batch (e.g. the *average* cross-entropy), so each
+delta row already carries the 1/N of the average and BP3/BP4 *sum* over the batch: this is
+deck 000's "eta/m sum_x delta^(x,l) (a^(x,l-1))^T" with the 1/m moved into C.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+
+from gradlab import optim
+from gradlab.activations import ACTIVATIONS
+from gradlab.losses import LOSSES
+
+__all__ = ["MLP"]
+
+
+def _lookup_activation(activation, params):
+    """(forward, backward) for a registry name or a user-given pair; bind hyperparameters."""
+    if isinstance(activation, str):
+        try:
+            forward, backward = ACTIVATIONS[activation]
+        except KeyError:
+            raise ValueError(f"unknown activation {activation!r}; "
+                             f"choose one of {sorted(ACTIVATIONS)}") from None
+    else:
+        forward, backward = activation
+    if params:
+        forward = partial(forward, **params)
+    return forward, backward
+
+
+class MLP:
+    """A fully connected network: hidden layers with one activation, then an output layer.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        ``[m_0, m_1, ..., m_L]``: input width, hidden widths, output width (L >= 1 layers).
+    activation : str or (forward, backward)
+        Hidden-layer activation, a key of :data:`gradlab.activations.ACTIVATIONS`
+        ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "identity") or a custom pair.
+    loss : str or callable
+        A key of :data:`gradlab.losses.LOSSES` ("softmax_cross_entropy", "logistic_loss",
+        "mse", "half_sse") or a function ``(outputs, targets) -> (loss, doutputs)``.
+    output_activation : None, str or (forward, backward)
+        Activation of the output layer.  ``None`` (the default) means linear outputs
+        a^L = z^L, as in deck 002; deck 003's network has sigmoid outputs ("sigmoid").  The
+        classification losses already contain their softmax / sigmoid, so keep ``None`` there.
+    seed : int
+        Seeds the generator that draws the initial weights and then shuffles in :meth:`fit`.
+    weight_scale : "auto", float or callable
+        Standard deviation of the initial weights.  ``"auto"``: He et al. (2015) N(0, 2/m) for
+        the ReLU family (relu, leaky_relu, elu), Xavier N(0, 1/m) otherwise (LeCun et al. 1998,
+        Glorot & Bengio 2010), with m = fan-in -- deck 001's two recipes.  A float is a fixed
+        std; a callable ``f(m, n, rng) -> (m, n) array`` draws W^l itself.  Biases start at 0.
+    activation_params : dict, optional
+        Hyperparameters of the hidden activation, e.g. ``{"slope": 0.1}`` for leaky ReLU.
+    """
+
+    def __init__(self, sizes, activation="sigmoid", loss="softmax_cross_entropy",
+                 output_activation=None, seed=0, weight_scale="auto", activation_params=None):
+        sizes = [int(m) for m in sizes]
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise ValueError(f"sizes must list at least an input and an output width, all >= 1; "
+                             f"got {sizes}")
+        self.sizes = sizes
+        self.activation = activation
+        self.loss_name = loss if isinstance(loss, str) else getattr(loss, "__name__", "custom")
+        self._act_forward, self._act_backward = _lookup_activation(activation, activation_params)
+        if output_activation is None:
+            self._out = None
+        else:
+            self._out = _lookup_activation(output_activation, None)
+        if isinstance(loss, str):
+            try:
+                self._loss = LOSSES[loss]
+            except KeyError:
+                raise ValueError(f"unknown loss {loss!r}; choose one of {sorted(LOSSES)}") from None
+        else:
+            self._loss = loss
+
+        self.rng = np.random.default_rng(seed)
+        relu_family = activation in ("relu", "leaky_relu", "elu")
+        self.W, self.b = [], []
+        for m, n in zip(sizes[:-1], sizes[1:]):
+            if callable(weight_scale):
+                W = np.asarray(weight_scale(m, n, self.rng), dtype=float)
+            else:
+                if weight_scale == "auto":
+                    # deck 001: Xavier N(0, 1/m) for sigmoid/tanh units, He N(0, 2/m) for ReLUs
+                    std = np.sqrt((2.0 if relu_family else 1.0) / m)
+                else:
+                    std = float(weight_scale)
+                W = self.rng.normal(0.0, std, size=(m, n))
+            self.W.append(W)
+            self.b.append(np.zeros(n))
+        self._optimizer = None          # the update function the optimizer states belong to
+        self._states = None             # one optimizer state per parameter array
+
+    # -----------------------------------------------------------------------------------------
+    # forward
+    # -----------------------------------------------------------------------------------------
+
+    @property
+    def n_layers(self):
+        """L, the number of weight layers (hidden layers + the output layer)."""
+        return len(self.W)
+
+    def forward(self, X):
+        """The network's outputs a^L for inputs X.
+
+        Inputs:  X -- (N, m_0)
+        Returns: (N, m_L) outputs: raw scores for the classification losses, predictions
+                 for the regression losses (after ``output_activation`` if one is set)
+        """
+        a = X
+        for W, b in zip(self.W[:-1], self.b[:-1]):
+            a, _ = self._act_forward(a @ W + b)             # a^l = sigma(a^(l-1) W^l + b^l)
+        z = a @ self.W[-1] + self.b[-1]                     # z^L
+        if self._out is not None:
+            z, _ = self._out[0](z)                          # a^L = sigma_out(z^L)
+        return z
+
+    def predict(self, X):
+        """Class labels for the classification losses, else the outputs of :meth:`forward`.
+
+        softmax cross-entropy: argmax of the scores, (N,) int; logistic loss: 1 where the
+        score is > 0 (p > 1/2), (N,) int; mse / half-SSE: the (N, m_L) outputs.
+        """
+        out = self.forward(X)
+        if self.loss_name == "softmax_cross_entropy":
+            return out.argmax(axis=1)
+        if self.loss_name == "logistic_loss":
+            return (out.reshape(out.shape[0]) > 0).astype(int)
+        return out
+
+    def accuracy(self, X, y):
+        """Fraction of examples whose predicted class equals the label (classification)."""
+        return float(np.mean(self.predict(X) == np.reshape(y, -1)))
+
+    def loss(self, X, y):
+        """The cost C of the batch (X, y), without gradients."""
+        return self._loss(self.forward(X), y)[0]
+
+    # -----------------------------------------------------------------------------------------
+    # backward: BP1-BP4
+    # -----------------------------------------------------------------------------------------
+
+    def loss_and_grads(self, X, y, return_deltas=False):
+        """Cost of the batch and its gradient with respect to every W^l and b^l.
+
+        Inputs:
+            X -- (N, m_0) inputs
+            y -- targets in the form the loss expects ((N,) int labels, or (N, m_L) values)
+            return_deltas -- also return every layer's delta^l = dC/dz^l
+        Returns:
+            loss   -- float, the cost C
+            grads  -- list of L pairs (dW^l (m_(l-1), m_l), db^l (m_l,)), l = 1..L
+            deltas -- (only if return_deltas) list of L arrays delta^l, each (N, m_l)
+        """
+        L = len(self.W)
+        act_forward, act_backward = self._act_forward, self._act_backward
+        # forward pass, keeping a^(l-1) (for BP4) and each layer's cache (for sigma'(z^l), BP2)
+        a = X
+        inputs = [X]                                        # a^0, a^1, ..., a^(L-1)
+        caches = []
+        for W, b in zip(self.W[:-1], self.b[:-1]):
+            a, cache = act_forward(a @ W + b)               # z^l = a^(l-1) W^l + b^l ; a^l = sigma(z^l)
+            inputs.append(a)
+            caches.append(cache)
+        out = a @ self.W[-1] + self.b[-1]                   # z^L
+        if self._out is not None:
+            out, out_cache = self._out[0](out)              # a^L = sigma_out(z^L)
+        loss, dout = self._loss(out, y)                     # C and nabla_a C
+
+        # BP1: delta^L = nabla_a C (.) sigma_out'(z^L)   (sigma_out' = 1 for linear outputs)
+        delta = dout if self._out is None else self._out[1](dout, out_cache)
+        grads = [None] * L
+        deltas = [None] * L if return_deltas else None
+        for l in range(L - 1, -1, -1):                      # list index l holds layer l + 1
+            if return_deltas:
+                deltas[l] = delta
+            # BP4: dC/dW^l = (a^(l-1))^T delta^l ;  BP3: dC/db^l = sum over the batch of delta^l
+            grads[l] = (inputs[l].T @ delta, delta.sum(axis=0))
+            if l > 0:
+                # BP2: delta^(l-1) = (delta^l (W^l)^T) (.) sigma'(z^(l-1))
+                delta = act_backward(delta @ self.W[l].T, caches[l - 1])
+        if return_deltas:
+            return loss, grads, deltas
+        return loss, grads
+
+    def input_gradient(self, X, y):
+        """dC/dX, the gradient with respect to the inputs (deck 001's nabla y through a chain).
+
+        Returns (N, m_0): delta^1 (W^1)^T, one more application of BP2's weight product.
+        """
+        _, _, deltas = self.loss_and_grads(X, y, return_deltas=True)
+        return deltas[0] @ self.W[0].T
+
+    # -----------------------------------------------------------------------------------------
+    # training
+    # -----------------------------------------------------------------------------------------
+
+    def _update_function(self, optimizer):
+        update = optim.OPTIMIZERS[optimizer] if isinstance(optimizer, str) else optimizer
+        if update is not self._optimizer:                   # a new optimizer starts afresh
+            self._optimizer = update
+            self._states = [None] * (2 * len(self.W))
+        return update
+
+    def reset_optimizer(self):
+        """Forget the optimizer's running state (velocities, moment estimates, step count)."""
+        self._optimizer = None
+        self._states = None
+
+    def step(self, X, y, optimizer="sgd", **hyper):
+        """One training step on the mini-batch (X, y): backprop, then one optimizer update.
+
+        ``optimizer`` is a key of :data:`gradlab.optim.OPTIMIZERS` or any function with the
+        common signature ``update(w, dw, state=None, **hyper) -> (next_w, state)``; ``hyper``
+        goes to it (e.g. ``lr=0.1``).  Each parameter array keeps its own optimizer state
+        between calls.  Returns the mini-batch cost *before* the update.
+        """
+        update = self._update_function(optimizer)
+        loss, grads = self.loss_and_grads(X, y)
+        states = self._states
+        W, b = self.W, self.b
+        for l, (dW, db) in enumerate(grads):
+            W[l], states[2 * l] = update(W[l], dW, states[2 * l], **hyper)
+            b[l], states[2 * l + 1] = update(b[l], db, states[2 * l + 1], **hyper)
+        return loss
+
+    def fit(self, X, y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True,
+            X_val=None, y_val=None, callback=None, **hyper):
+        """Mini-batch training for a number of epochs (deck 004: an epoch is one pass over the data).
+
+        Each epoch visits the examples once, in an order drawn from the network's seeded
+        generator when ``shuffle`` is true, in batches of ``batch_size`` (the last one may be
+        smaller), calling :meth:`step` on each.
+
+        Inputs:
+            X, y        -- training inputs (N, m_0) and targets
+            epochs      -- number of passes over the data
+            batch_size  -- examples per step (deck 000: commonly 50-256; 32 is our default)
+            optimizer, hyper -- as in :meth:`step`, e.g. ``optimizer="adam", lr=1e-3``
+            X_val, y_val -- optional held-out data, evaluated after every epoch
+            callback    -- optional ``f(epoch, net, history)`` called after every epoch
+        Returns:
+            history -- dict of lists: "loss" (mean batch cost per epoch, weighted by batch
+                       size), "batch_loss" (every step's cost) and, with validation data,
+                       "val_loss"
+        """
+        X = np.asarray(X, dtype=float)
+        y = np.asarray(y)
+        N = X.shape[0]
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        history = {"loss": [], "batch_loss": []}
+        if X_val is not None:
+            history["val_loss"] = []
+        for epoch in range(epochs):
+            order = self.rng.permutation(N) if shuffle else np.arange(N)
+            total = 0.0
+            for start in range(0, N, batch_size):
+                idx = order[start:start + batch_size]
+                batch_loss = self.step(X[idx], y[idx], optimizer, **hyper)
+                history["batch_loss"].append(batch_loss)
+                total += batch_loss * len(idx)
+            history["loss"].append(total / N)
+            if X_val is not None:
+                history["val_loss"].append(self.loss(X_val, y_val))
+            if callback is not None:
+                callback(epoch, self, history)
+        return history
