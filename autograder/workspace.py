@@ -17,6 +17,7 @@ A workspace is an ordinary nbgrader course directory kept *outside* the source t
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,17 @@ from traitlets.config import Config
 # Per-cell time limit while autograding, in seconds.  The lecture notebooks run each cell in
 # well under a second; a minute leaves room for a slow machine but stops an endless loop.
 CELL_TIMEOUT = 60
+
+
+def _put_interpreter_on_path() -> None:
+    """nbgrader runs ``alembic`` (gradebook migrations) as a command: make sure the one beside
+    this Python is found even when its environment was never activated."""
+    bindir = os.path.dirname(sys.executable)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+
+
+_put_interpreter_on_path()
 
 
 def find_repo(start: Path | None = None) -> Path:

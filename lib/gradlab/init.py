@@ -152,7 +152,7 @@ def constant(n, value=0.0):
 def relu_bias(n, value=0.1):
     """Bias for ReLU units, shape (n,): a small positive constant.
 
-    Deck 001: "in ReLU, initialise the bias to 0.1 instead of 0" — so units start in the active
+    Deck 001 suggests 0.1 rather than 0 for ReLU hidden units, so they start in the active
     region and receive gradient from the first step (default 0.1, deck 001).
 
     Returns:

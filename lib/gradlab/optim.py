@@ -115,7 +115,7 @@ def momentum(w, dw, state=None, lr=1e-2, beta=0.9):
     - dw: gradient ∇θL at ``w``, same shape as ``w``.
     - state: ``None`` or the previous dict ``{"t", "v"}``.
     - lr: learning rate η.  Default 1e-2 (Bengio 2012, see :func:`sgd`).
-    - beta: momentum β.  Default 0.9: deck 000 calls 0.9 "a good choice".
+    - beta: momentum β.  Default 0.9, the value deck 000 recommends.
 
     Returns a tuple of:
     - next_w: updated parameters, same shape as ``w``.
@@ -236,8 +236,8 @@ def rmsprop(w, dw, state=None, lr=1e-3, rho=0.9, eps=1e-8):
 
     Deck 001:  r ← ρ r + (1 − ρ) g ⊙ g,   θ ← θ − ε / (δ + √r) ⊙ g.
     AdaGrad's sum becomes an exponentially decaying average, so old gradients are forgotten and
-    the step size no longer decays for ever; deck 000 summarises it as "decoupling the learning
-    rate from the gradient" (the step is ≈ ε · g/RMS(g), independent of g's scale).
+    the step size no longer decays for ever; in deck 000's summary it separates the
+    step size from the size of the gradient (the step is ≈ ε · g/RMS(g), whatever g's scale).
 
     Inputs:
     - w: parameters θ, any shape.
@@ -322,13 +322,13 @@ OPTIMIZERS: dict[str, Callable] = {
 def step_decay(lr0, epoch, drop=0.1, every=10):
     """Step decay: multiply the rate by ``drop`` every ``every`` epochs.
 
-    η(epoch) = η₀ · drop^⌊epoch / every⌋.   Deck 000's heuristic "drop the rate by a factor of
-    10 after k epochs" is ``drop=0.1, every=k``.
+    η(epoch) = η₀ · drop^⌊epoch / every⌋.   Deck 000's heuristic of dividing the rate by
+    10 every k epochs is ``drop=0.1, every=k``.
 
     Inputs:
     - lr0: initial learning rate η₀.
     - epoch: epoch number, counted from 0 (int >= 0).
-    - drop: multiplicative factor.  Default 0.1, deck 000's "factor of 10".
+    - drop: multiplicative factor.  Default 0.1, deck 000's division by 10.
     - every: k, epochs between drops.  Default 10: deck 000 leaves k open; 10 is our choice for
       the notebooks' short runs.
 
@@ -345,8 +345,8 @@ def step_decay(lr0, epoch, drop=0.1, every=10):
 def plateau_lr(lr0, losses, patience=10, factor=0.1, min_delta=0.0, min_lr=0.0):
     """Decay on a plateau, as a pure function of the loss history.
 
-    Deck 000: "if the loss hasn't improved (within some tolerance) for k epochs, drop the rate
-    by a factor of 10".  The history is replayed from the start: an epoch *improves* when its
+    Deck 000's heuristic: once the loss has stopped improving (up to a tolerance) for k epochs,
+    divide the rate by 10.  The history is replayed from the start: an epoch *improves* when its
     loss is below the best loss so far by more than ``min_delta``; after ``patience``
     consecutive epochs without improvement the rate is multiplied by ``factor`` and the count
     starts again (the best loss is kept).
@@ -356,7 +356,7 @@ def plateau_lr(lr0, losses, patience=10, factor=0.1, min_delta=0.0, min_lr=0.0):
     - losses: sequence of per-epoch losses seen so far (may be empty).
     - patience: k, epochs without improvement before a drop.  Default 10, the default of the
       common "reduce on plateau" callbacks (deck 000 leaves k open).
-    - factor: multiplicative drop.  Default 0.1, deck 000's "factor of 10".
+    - factor: multiplicative drop.  Default 0.1, deck 000's division by 10.
     - min_delta: the tolerance: an improvement must beat the best loss by more than this.
       Default 0.0 (any decrease counts).
     - min_lr: the rate never drops below this.  Default 0.0 (no floor).
@@ -419,8 +419,8 @@ def cyclical_lr(step, base_lr=1e-3, max_lr=6e-3, step_size=2000, mode="triangula
 
 
 # --------------------------------------------------------------------------------------------
-# Gradient clipping (deck 001: "exploding gradients lead to cliffs … mitigated by clipping";
-# deck 003: "gradient clipping and weight regularization handle exploding gradients")
+# Gradient clipping — deck 001: exploding gradients make cliffs in the loss, and clipping tames
+# them; deck 003 names clipping (with weight regularization) as the remedy for exploding gradients
 # --------------------------------------------------------------------------------------------
 
 def clip_by_value(g, c):
