@@ -43,7 +43,7 @@ training: deck 000's velocity is rescaled by the *new* η, deck 001's keeps the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 
