@@ -128,7 +128,9 @@ class Workspace:
                 "feedback_directory": "feedback",
                 "ignore": [".ipynb_checkpoints", "*.pyc", "__pycache__", ".DS_Store"],
             },
-            "Execute": {"timeout": self.cell_timeout, "allow_errors": True, "interrupt_on_timeout": True},
+            "Execute": {"timeout": self.cell_timeout, "allow_errors": True, "interrupt_on_timeout": True,
+                        # the kernel's own start-up chatter (TCP notice) is not the instructor's business
+                        "extra_arguments": ["--IPKernelApp.log_level=ERROR"]},
             "ClearSolutions": {"code_stub": {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}},
             "GenerateFeedback": {
                 "preprocessors": [

@@ -1,0 +1,41 @@
+# gradlab — the two commands on a fresh machine are `make demo` and `make test`.
+# Every target creates .venv (Python 3.11+) and installs what it needs first.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.gradlab-installed
+PYTEST_ARGS ?=
+
+.PHONY: install demo test lab bench release clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "gradlab needs Python 3.11 or newer; run: make PYTHON=python3.11 ...")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make demo: release, collect, autograde, feedback and export a bundled class into ./grading
+demo: install
+	$(BIN)/gradlab demo
+
+## make test: the whole test suite (library, notebooks, grader), two workers
+test: install
+	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+
+## make lab: JupyterLab on the student release (nbgrader, widgets and ipympl extensions)
+lab: install
+	$(BIN)/jupyter lab --notebook-dir=course
+
+## make bench: speed against the tools a user would otherwise run, side by side
+bench: install
+	$(BIN)/python bench/run.py
+
+## make release: regenerate course/ from solutions/
+release: install
+	$(BIN)/gradlab release
+
+clean:
+	rm -rf $(VENV) grading .pytest_cache
