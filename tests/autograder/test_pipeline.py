@@ -1,0 +1,141 @@
+"""The grading pipeline on a toy course: release, collect, autograde, feedback, export, CLI."""
+
+from __future__ import annotations
+
+import csv
+
+import nbformat
+import pytest
+
+from gradlab_grader import GradlabError, Workspace, cli, pipeline
+from gradlab_grader.results import format_table, read_results
+
+from .conftest import HIDDEN_CHECK, answer, write_inbox
+
+GOOD = "def double(x):\n    return 2.0 * np.asarray(x, dtype=float)"
+HALF = "def double(x):\n    return np.asarray(x, dtype=float)"
+
+
+def _tamper_with_tests(cell, meta):
+    if meta.get("grade"):
+        cell.source = "pass  # the student 'fixed' the test"
+
+
+@pytest.fixture(scope="module")
+def graded(released, tmp_path_factory):
+    ws = released
+    inbox = write_inbox(tmp_path_factory.mktemp("inbox"), {
+        "good": answer(ws, GOOD),
+        "half": answer(ws, HALF),
+        "blank": answer(ws, None),
+        "tamper": answer(ws, HALF, edit=_tamper_with_tests),
+        "broken": '{"cells": [',
+    })
+    collected, rejected = pipeline.collect(ws, "toy", inbox)
+    results = {r.student: r for r in pipeline.autograde(ws, "toy", progress=False)}
+    return ws, collected, rejected, results
+
+
+def test_release_strips_solutions_and_hidden_tests(released):
+    text = (released.course / "toy" / "toy.ipynb").read_text()
+    for marker in pipeline.LEAK_MARKERS:
+        assert marker not in text
+    assert "raise NotImplementedError()" in text
+    assert HIDDEN_CHECK not in text and "double(3)" in text
+
+
+def test_release_is_reproducible(released):
+    first = (released.course / "toy" / "toy.ipynb").read_bytes()
+    pipeline.release(released, ["toy"])
+    assert (released.course / "toy" / "toy.ipynb").read_bytes() == first
+
+
+def test_release_of_an_unknown_assignment_names_the_known_ones(released):
+    with pytest.raises(GradlabError, match="known: toy"):
+        pipeline.release(released, ["nope"])
+
+
+def test_collect_takes_good_files_and_rejects_broken_ones(graded):
+    _, collected, rejected, _ = graded
+    assert collected == ["blank", "good", "half", "tamper"]
+    assert list(rejected) == ["broken"] and "not a valid notebook" in rejected["broken"]
+
+
+def test_collect_reads_assignment_subfolders(released, tmp_path):
+    inbox = tmp_path / "inbox"
+    (inbox / "ann" / "toy").mkdir(parents=True)
+    nbformat.write(answer(released, GOOD), inbox / "ann" / "toy" / "toy.ipynb")
+    (inbox / "bob").mkdir()
+    ws = Workspace(tmp_path / "ws", repo=released.repo)
+    collected, rejected = pipeline.collect(ws, "toy", inbox)
+    assert collected == ["ann"] and "no .ipynb" in rejected["bob"]
+    assert (ws.submission("ann", "toy") / "toy.ipynb").is_file()
+
+
+def test_scores(graded):
+    results = graded[3]
+    assert (results["good"].score, results["good"].max_score) == (3, 3)
+    assert results["half"].score == 0 and results["half"].lost() == {"double": 3}
+    assert results["blank"].score == 0
+
+
+def test_hints_reach_the_results(graded):
+    half = graded[3]["half"]
+    assert [c.diagnostic for c in half.cells] == ["factor", "factor"]
+    assert "0.5×" in half.cells[0].error
+
+
+def test_edited_test_cells_are_restored(graded):
+    """Replacing the tests with `pass` earns nothing: nbgrader restores locked cells."""
+    results = graded[3]
+    assert results["tamper"].score == results["half"].score == 0
+    assert [c.diagnostic for c in results["tamper"].cells] == ["factor", "factor"]
+
+
+def test_results_can_be_read_back_from_the_workspace(graded):
+    ws, _, _, results = graded
+    again = {r.student: r for r in read_results(ws, "toy")}
+    assert {s: r.score for s, r in again.items()} == {s: r.score for s, r in results.items()}
+    table = format_table(list(again.values()))
+    assert "half" in table and "factor" in table and "1 full marks" in table
+
+
+def test_feedback_hides_hidden_tests(graded):
+    ws = graded[0]
+    pages = pipeline.feedback(ws, "toy", progress=False)
+    assert len(pages) == 4
+    html = (ws.feedback("half", "toy") / "toy.html").read_text()
+    assert "BEGIN HIDDEN TESTS" not in html and "np.ones((2, 3))" not in html
+    assert "hidden tests ran here" in html and "0.5× the reference" in html
+
+
+def test_export_writes_one_row_per_student(graded, tmp_path):
+    path = pipeline.export(graded[0], tmp_path / "grades.csv")
+    rows = {r["student_id"]: r for r in csv.DictReader(path.open())}
+    assert set(rows) == {"good", "half", "blank", "tamper"}
+    assert float(rows["good"]["score"]) == 3.0 and float(rows["half"]["score"]) == 0.0
+
+
+def test_autograde_without_submissions_says_what_to_do(released, tmp_path):
+    ws = Workspace(tmp_path / "empty", repo=released.repo)
+    with pytest.raises(GradlabError, match="gradlab collect"):
+        pipeline.autograde(ws, "toy", progress=False)
+
+
+def test_workspace_must_stay_out_of_the_sources(toy_repo):
+    for inside in ("solutions/grading", "course", "."):
+        with pytest.raises(ValueError, match="must not be inside"):
+            Workspace(toy_repo / inside, repo=toy_repo)
+
+
+def test_cli_reports_errors_with_exit_code_2(graded, capsys):
+    ws = graded[0]
+    code = cli.main(["--repo", str(ws.repo), "--workspace", str(ws.root), "release", "nope"])
+    assert code == 2 and "no assignment 'nope'" in capsys.readouterr().err
+
+
+def test_cli_summary_prints_the_table(graded, capsys):
+    ws = graded[0]
+    assert cli.main(["--repo", str(ws.repo), "--workspace", str(ws.root), "summary", "toy"]) == 0
+    out = capsys.readouterr().out
+    assert "good" in out and "100.0" in out
