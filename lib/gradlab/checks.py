@@ -76,8 +76,12 @@ def _short(value, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _factor_hint(c: float) -> str | None:
-    """Name the usual cause of a result that is ``c`` times the reference."""
+def _factor_hint(c: float, entries: int) -> str | None:
+    """Name the usual cause of a result that is ``c`` times the reference.
+
+    A single number is always *some* multiple of another, so for one entry only the telling
+    factors (−1, 2, ½, k, 1/k) count as a diagnosis; from two entries on, any common factor does.
+    """
     if np.isclose(c, -1.0, rtol=1e-6):
         return "−1× the reference — a sign flip (descent goes along −∇, δ = y − t …)?"
     if np.isclose(c, 0.5, rtol=1e-6):
@@ -91,6 +95,8 @@ def _factor_hint(c: float) -> str | None:
             return f"1/{k} of the reference — dividing by {k} (a mean) where a sum was expected?"
     if np.isclose(c, -2.0, rtol=1e-6) or np.isclose(c, -0.5, rtol=1e-6):
         return f"{c:g}× the reference — a sign flip and a factor 2?"
+    if entries < 2:
+        return None
     return f"{c:.6g}× the reference everywhere — a constant factor is off"
 
 
@@ -140,10 +146,11 @@ def diagnose(actual, expected, name: str = "result", rtol: float = RTOL, atol: f
     if usable.any():
         ratios = gotf[usable] / want[usable]
         c = float(np.median(ratios))
-        if c != 0 and np.allclose(gotf, c * want, rtol=1e-6, atol=atol):
-            return CheckFailure(f"{name}: {_factor_hint(c)}", "sign" if np.isclose(c, -1) else "factor")
+        hint = _factor_hint(c, int(usable.sum())) if c != 0 else None
+        if hint and np.allclose(gotf, c * want, rtol=1e-6, atol=atol):
+            return CheckFailure(f"{name}: {hint}", "sign" if np.isclose(c, -1) else "factor")
 
-    err = np.abs(gotf - want)
+    err = np.array(np.abs(gotf - want), dtype=float)
     err[~finite] = 0
     where = np.unravel_index(int(np.argmax(err)), err.shape)
     at = f" at index {tuple(int(i) for i in where)}" if got.ndim else ""

@@ -53,6 +53,12 @@ def test_constant_factor(x, factor, words):
     assert code == "factor" and words in message
 
 
+def test_a_single_number_is_not_blamed_on_an_odd_factor():
+    code, message = diagnostic_of(2.0005, 2.0)
+    assert code == "mismatch" and "2.0005" in message
+    assert diagnostic_of(4.0, 2.0)[0] == "factor"  # a telling factor still counts
+
+
 def test_flipped_sign(x):
     code, message = diagnostic_of(-reference(x), reference(x))
     assert code == "sign" and "sign" in message
