@@ -50,7 +50,10 @@ def test_same_size_other_shape():
 def test_constant_factor(x, factor, words):
     want = reference(x)
     code, message = diagnostic_of(factor * want, want)
-    assert code == "factor" and words in message
+    if x.size < 2 and factor == 1.7:  # one number is always some multiple of another
+        assert code == "mismatch"
+    else:
+        assert code == "factor" and words in message
 
 
 def test_a_single_number_is_not_blamed_on_an_odd_factor():
