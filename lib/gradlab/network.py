@@ -36,7 +36,7 @@ from functools import partial
 
 import numpy as np
 
-from gradlab import optim
+from gradlab import init, optim
 from gradlab.activations import ACTIVATIONS
 from gradlab.losses import LOSSES
 
@@ -77,17 +77,19 @@ class MLP:
         classification losses already contain their softmax / sigmoid, so keep ``None`` there.
     seed : int
         Seeds the generator that draws the initial weights and then shuffles in :meth:`fit`.
-    weight_scale : "auto", float or callable
-        Standard deviation of the initial weights.  ``"auto"``: He et al. (2015) N(0, 2/m) for
-        the ReLU family (relu, leaky_relu, elu), Xavier N(0, 1/m) otherwise (LeCun et al. 1998,
-        Glorot & Bengio 2010), with m = fan-in -- deck 001's two recipes.  A float is a fixed
-        std; a callable ``f(m, n, rng) -> (m, n) array`` draws W^l itself.  Biases start at 0.
+    weight_init : "auto", str or callable
+        How W^l (m_(l-1) x m_l) is drawn.  ``"auto"``: deck 001's two recipes with m = fan-in,
+        He et al. (2015) N(0, 2/m) for the ReLU family (relu, leaky_relu, elu), Xavier
+        N(0, 1/m) otherwise (LeCun et al. 1998).  Any other name is looked up in
+        :data:`gradlab.init.INITIALIZERS` ("xavier", "he", "glorot_uniform", "normal",
+        "zeros"); a callable ``f(m, n, rng=generator) -> (m, n) array`` draws W^l itself.
+        Biases start at 0.
     activation_params : dict, optional
         Hyperparameters of the hidden activation, e.g. ``{"slope": 0.1}`` for leaky ReLU.
     """
 
     def __init__(self, sizes, activation="sigmoid", loss="softmax_cross_entropy",
-                 output_activation=None, seed=0, weight_scale="auto", activation_params=None):
+                 output_activation=None, seed=0, weight_init="auto", activation_params=None):
         sizes = [int(m) for m in sizes]
         if len(sizes) < 2 or min(sizes) < 1:
             raise ValueError(f"sizes must list at least an input and an output width, all >= 1; "
@@ -109,20 +111,25 @@ class MLP:
             self._loss = loss
 
         self.rng = np.random.default_rng(seed)
-        relu_family = activation in ("relu", "leaky_relu", "elu")
+        if weight_init == "auto":
+            # deck 001: He N(0, 2/m) for ReLU-type units, Xavier N(0, 1/m) for sigmoid/tanh
+            relu_family = activation in ("relu", "leaky_relu", "elu")
+            draw = init.he if relu_family else init.xavier
+        elif isinstance(weight_init, str):
+            try:
+                draw = init.INITIALIZERS[weight_init]
+            except KeyError:
+                raise ValueError(f"unknown weight_init {weight_init!r}; choose 'auto' or one of "
+                                 f"{sorted(init.INITIALIZERS)}") from None
+        else:
+            draw = weight_init
         self.W, self.b = [], []
         for m, n in zip(sizes[:-1], sizes[1:]):
-            if callable(weight_scale):
-                W = np.asarray(weight_scale(m, n, self.rng), dtype=float)
-            else:
-                if weight_scale == "auto":
-                    # deck 001: Xavier N(0, 1/m) for sigmoid/tanh units, He N(0, 2/m) for ReLUs
-                    std = np.sqrt((2.0 if relu_family else 1.0) / m)
-                else:
-                    std = float(weight_scale)
-                W = self.rng.normal(0.0, std, size=(m, n))
+            W = np.array(draw(m, n, rng=self.rng), dtype=float)  # W^l: (m_(l-1), m_l)
+            if W.shape != (m, n):
+                raise ValueError(f"weight_init returned shape {W.shape}, expected {(m, n)}")
             self.W.append(W)
-            self.b.append(np.zeros(n))
+            self.b.append(np.zeros(n))                           # b^l = 0
         self._optimizer = None          # the update function the optimizer states belong to
         self._states = None             # one optimizer state per parameter array
 
