@@ -29,17 +29,18 @@ class DemoStudent:
     story: str
     answers: dict[str, str] = field(default_factory=dict)  # exercise grade_id -> cell source
     untouched: bool = False
+    hint: str = ""  # the gradlab.checks diagnostic the mistake should trigger
 
 
 DERIVATIVES = [
     DemoStudent("perfect", "the instructor's solution"),
-    DemoStudent("untouched", "hands the release back unchanged", untouched=True),
+    DemoStudent("untouched", "hands the release back unchanged", untouched=True, hint="not-implemented"),
     DemoStudent("forward_diff", "writes a forward difference where a central one is asked", {
         "central_difference": (
             "def central_difference(f, x, h=1e-5):\n"
             "    # one-sided: (f(x + h) - f(x)) / h\n"
             "    return (f(x + h) - f(x)) / h\n"),
-    }),
+    }, hint="mismatch"),
     DemoStudent("missing_half", "divides by h instead of 2h in the numerical gradient", {
         "numerical_gradient": (
             "def numerical_gradient(f, x, h=1e-5):\n"
@@ -54,7 +55,7 @@ DERIVATIVES = [
             "        x[i] = old\n"
             "        grad[i] = (f_plus - f_minus) / h\n"
             "    return grad\n"),
-    }),
+    }, hint="factor"),
     DemoStudent("transposed", "returns the Jacobian as (n, m) instead of (m, n)", {
         "jacobian": (
             "def jacobian(f, x, h=1e-5):\n"
@@ -65,7 +66,7 @@ DERIVATIVES = [
             "        step[j] = h\n"
             "        columns.append(np.atleast_1d((f(x + step) - f(x - step)) / (2 * h)))\n"
             "    return np.array(columns)  # one row per input: the transpose\n"),
-    }),
+    }, hint="shape"),
     DemoStudent("mutates_input", "perturbs x in place and never puts it back", {
         "numerical_gradient": (
             "def numerical_gradient(f, x, h=1e-5):\n"
@@ -78,13 +79,13 @@ DERIVATIVES = [
             "        f_minus = f(x)\n"
             "        grad[i] = (f_plus - f_minus) / (2 * h)\n"
             "    return grad\n"),
-    }),
+    }, hint="mutation"),
     DemoStudent("calls_reference", "hands the work to gradlab's own Hessian", {
         "hessian": (
             "from gradlab.calculus import hessian as _library_hessian\n\n"
             "def hessian(f, x, h=1e-4):\n"
             "    return _library_hessian(f, x, h)\n"),
-    }),
+    }, hint="tripwire"),
 ]
 
 CLASSES = {"01_derivatives": DERIVATIVES}

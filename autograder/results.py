@@ -79,6 +79,14 @@ def _failures(notebook) -> dict[str, str]:
     return failures
 
 
+def _diagnostic(error: str) -> str:
+    """The gradlab.checks code in an error line; an unfinished exercise counts as one too."""
+    match = CHECK_CODE.search(error)
+    if match:
+        return match.group(1)
+    return "not-implemented" if error.startswith("NotImplementedError") else ""
+
+
 def read_result(ws: Workspace, assignment: str, student: str) -> SubmissionResult:
     """The graded result of one submission, from the gradebook and the autograded notebooks."""
     from nbgrader.api import MissingEntry
@@ -103,9 +111,8 @@ def read_result(ws: Workspace, assignment: str, student: str) -> SubmissionResul
         for grade_id, exercise in owner.items():
             score, max_score = grades.get((name, grade_id), (0.0, 0.0))
             error = failures.get(grade_id, "")
-            match = CHECK_CODE.search(error)
             result.cells.append(CellResult(grade_id, exercise, score or 0.0, max_score, error,
-                                           match.group(1) if match else ""))
+                                           _diagnostic(error)))
         if not graded_path.exists():
             result.problem = f"no autograded copy of {name}.ipynb: it was missing or could not run"
     if not result.problem and any(c.diagnostic == "tripwire" for c in result.cells):

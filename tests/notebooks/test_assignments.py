@@ -1,0 +1,159 @@
+"""Every assignment: the lecture runs, the release is clean and current, grading is exact.
+
+The demo class (gradlab_grader.demo) is graded once per module: a perfect submission must earn
+full marks, the untouched release nothing, and every typical mistake exactly the points of the
+exercise it breaks — no more (tests are independent of each other) and no less (hidden tests
+catch it) — with the hint the mistake should trigger.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from gradlab_grader import Workspace, pipeline
+from gradlab_grader.demo import CLASSES, write_inbox
+from gradlab_grader.results import exercise_of_cells
+
+from conftest import REPO
+
+ASSIGNMENTS = sorted(p.name for p in (REPO / "solutions").iterdir() if p.is_dir())
+NOTEBOOKS = sorted((REPO / "solutions").glob("*/*.ipynb"))
+HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
+
+
+def nbgrader_meta(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.parent.name)
+def test_solution_notebook_runs_cleanly(path, tmp_path):
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=120, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    errors = [(i, o.get("ename"), o.get("evalue")) for i, c in enumerate(nb.cells) if c.cell_type == "code"
+              for o in c.outputs if o.output_type == "error"]
+    assert not errors
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.parent.name)
+def test_source_notebook_is_well_formed(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    ids = [nbgrader_meta(c).get("grade_id") for c in nb.cells]
+    assert None not in ids, "every cell carries nbgrader metadata with a grade_id"
+    assert len(ids) == len(set(ids)), "grade_ids are unique"
+    assert all(not c.get("outputs") and not c.get("execution_count") for c in nb.cells if c.cell_type == "code")
+    # hidden tests carry most of the points of every exercise
+    owner = exercise_of_cells(nb)
+    for exercise in set(owner.values()):
+        cells = [c for c in nb.cells if owner.get(nbgrader_meta(c).get("grade_id")) == exercise]
+        hidden = sum(nbgrader_meta(c)["points"] for c in cells if "BEGIN HIDDEN TESTS" in c.source)
+        total = sum(nbgrader_meta(c)["points"] for c in cells)
+        assert len(cells) >= 3 and hidden > total / 2, exercise
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_committed_release_is_current_and_clean(assignment, tmp_path):
+    """course/ is generated: a fresh release from solutions/ reproduces it byte for byte."""
+    ws = Workspace(tmp_path / "ws", repo=REPO)
+    pipeline.release(ws, [assignment], course=tmp_path / "course")
+    fresh = sorted(p.relative_to(tmp_path / "course") for p in (tmp_path / "course").rglob("*") if p.is_file())
+    committed = sorted(p.relative_to(REPO / "course") for p in (REPO / "course" / assignment).rglob("*")
+                       if p.is_file())
+    assert fresh == committed, "course/ is stale: run `make release` and commit course/"
+    for rel in fresh:
+        text = (REPO / "course" / rel).read_text()
+        assert text == (tmp_path / "course" / rel).read_text(), f"course/{rel} differs: run `make release`"
+        for marker in pipeline.LEAK_MARKERS:
+            assert marker not in text
+
+
+# -- the demo class, graded for real ------------------------------------------------------------
+
+@pytest.fixture(scope="module", params=sorted(CLASSES))
+def graded_class(request, tmp_path_factory):
+    assignment = request.param
+    ws = Workspace(tmp_path_factory.mktemp("grading"), repo=REPO)
+    pipeline.release(ws, [assignment], course=ws.root / "course-copy")
+    inbox = ws.root / "inbox"
+    students = write_inbox(ws, assignment, inbox)
+    collected, rejected = pipeline.collect(ws, assignment, inbox)
+    results = {r.student: r for r in pipeline.autograde(ws, assignment, progress=False)}
+    return ws, assignment, {s.name: s for s in students}, results, rejected
+
+
+def _points(assignment):
+    """{exercise: points} from the source notebooks' metadata."""
+    points = {}
+    for path in (REPO / "solutions" / assignment).glob("*.ipynb"):
+        nb = nbformat.read(path, as_version=4)
+        owner = exercise_of_cells(nb)
+        for cell in nb.cells:
+            meta = nbgrader_meta(cell)
+            if meta.get("grade"):
+                points[owner[meta["grade_id"]]] = points.get(owner[meta["grade_id"]], 0) + meta["points"]
+    return points
+
+
+def test_perfect_submission_scores_full_marks(graded_class):
+    _, assignment, _, results, _ = graded_class
+    perfect = results["perfect"]
+    assert perfect.max_score == sum(_points(assignment).values())
+    assert perfect.score == perfect.max_score, perfect.lost()
+    assert not perfect.problem
+
+
+def test_untouched_release_scores_zero(graded_class):
+    _, _, students, results, _ = graded_class
+    untouched = results["untouched"]
+    assert untouched.score == 0 and untouched.max_score > 0
+    assert {c.diagnostic for c in untouched.cells} == {students["untouched"].hint}
+
+
+def test_each_mistake_costs_exactly_its_exercise(graded_class):
+    _, assignment, students, results, _ = graded_class
+    points = _points(assignment)
+    mistakes = [s for s in students.values() if s.answers]
+    assert mistakes
+    for student in mistakes:
+        result = results[student.name]
+        expected = {exercise: points[exercise] for exercise in student.answers}
+        assert result.lost() == expected, f"{student.name} ({student.story})"
+        failing = {c.diagnostic for c in result.cells if c.score < c.max_score}
+        assert failing == {student.hint}, f"{student.name}: hints {failing}"
+
+
+def test_tripwire_submissions_are_flagged(graded_class):
+    _, _, students, results, _ = graded_class
+    for name, student in students.items():
+        flagged = bool(results[name].problem)
+        assert flagged == (student.hint == "tripwire"), name
+
+
+def test_broken_file_is_rejected_not_fatal(graded_class):
+    _, _, students, results, rejected = graded_class
+    assert "broken_json" in rejected and "not a valid notebook" in rejected["broken_json"]
+    assert set(results) == set(students)
+
+
+def test_feedback_never_shows_hidden_tests(graded_class):
+    ws, assignment, students, _, _ = graded_class
+    pages = pipeline.feedback(ws, assignment, progress=False)
+    assert len(pages) == len(students)
+    hidden_lines = {line.strip() for path in (REPO / "solutions" / assignment).glob("*.ipynb")
+                    for cell in nbformat.read(path, as_version=4).cells
+                    for block in HIDDEN.findall(cell.source) for line in block.splitlines()
+                    if len(line.strip()) > 25 and not line.strip().startswith("#")}
+    visible = {line.strip() for path in (ws.root / "course-copy" / assignment).glob("*.ipynb")
+               for cell in nbformat.read(path, as_version=4).cells for line in cell.source.splitlines()}
+    hidden_lines -= visible  # a line the student sees anyway (imports, a shared helper) gives nothing away
+    assert hidden_lines
+    for page in pages:
+        text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text()))
+        shown = hidden_lines & {line.strip() for line in text.splitlines()}
+        assert not shown, f"{page} shows hidden test code: {sorted(shown)[:2]}"
