@@ -33,9 +33,9 @@ __all__ = [
     "batchnorm_forward", "batchnorm_backward",
 ]
 
-# epsilon added to the mini-batch variance before the square root.  Source: Ioffe & Szegedy
-# (2015), "Batch normalization", Algorithm 1 (a small constant for numerical stability);
-# 1e-5 is the value used by PyTorch's BatchNorm1d and by the reference implementations.
+# epsilon added to the mini-batch variance before the square root: the constant of Ioffe &
+# Szegedy (2015), "Batch normalization", Algorithm 1, which keeps the division finite.  The
+# paper leaves its value open; 1e-5 is the value of PyTorch's BatchNorm1d default.
 BN_EPS = 1e-5
 # weight of the *old* running average in  running <- momentum * running + (1 - momentum) * batch.
 # Source: PyTorch's BatchNorm1d default (its momentum=0.1 is the weight of the *new* statistic,
@@ -138,7 +138,7 @@ def batchnorm_forward(x, gamma, beta, bn_param):
         beta     -- (D,) shift
         bn_param -- dict with
             "mode"         -- "train" or "test" (required)
-            "eps"          -- default 1e-5 (Ioffe & Szegedy 2015; see BN_EPS)
+            "eps"          -- default 1e-5 (Ioffe & Szegedy 2015's epsilon; see BN_EPS)
             "momentum"     -- default 0.9 (see BN_MOMENTUM)
             "running_mean" -- (D,), created as zeros on first use
             "running_var"  -- (D,), created as ones on first use (the statistics of x_hat)

@@ -28,6 +28,13 @@ The backward pass, one line per equation (deck 000 numbering; delta^l = dC/dz^l,
 The cost C is the loss of the whole mini-batch (e.g. the *average* cross-entropy), so each
 delta row already carries the 1/N of the average and BP3/BP4 *sum* over the batch: this is
 deck 000's "eta/m sum_x delta^(x,l) (a^(x,l-1))^T" with the 1/m moved into C.
+
+Typical use::
+
+    net = MLP([64, 32, 10], activation="relu", loss="softmax_cross_entropy", seed=0)
+    history = net.fit(X, y, epochs=10, batch_size=32, optimizer="sgd", lr=0.1)
+    loss, grads, deltas = net.loss_and_grads(X[:64], y[:64], return_deltas=True)
+    [np.linalg.norm(d) for d in deltas]      # one number per layer: the vanishing-gradient plot
 """
 
 from __future__ import annotations
@@ -86,6 +93,14 @@ class MLP:
         Biases start at 0.
     activation_params : dict, optional
         Hyperparameters of the hidden activation, e.g. ``{"slope": 0.1}`` for leaky ReLU.
+
+    Attributes
+    ----------
+    W, b : lists of arrays
+        ``W[l - 1]`` is W^l (m_(l-1), m_l) and ``b[l - 1]`` is b^l (m_l,).  They may be
+        replaced or edited in place, e.g. to set the weights of a worked example.
+    rng : numpy.random.Generator
+        Drew the initial weights; :meth:`fit` draws its shuffles from it.
     """
 
     def __init__(self, sizes, activation="sigmoid", loss="softmax_cross_entropy",
