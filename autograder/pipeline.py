@@ -8,6 +8,7 @@ run in a local process now and on other workers later.
 
 from __future__ import annotations
 
+import re
 import shutil
 import warnings
 from datetime import datetime, timezone
@@ -132,9 +133,29 @@ def grade_submission(ws: Workspace, assignment: str, student: str, api=None) -> 
     outcome = api.autograde(assignment, student, force=True, create=True)
     result = read_result(ws, assignment, student)
     if not outcome.get("success"):
-        lines = (outcome.get("error") or outcome.get("log") or "").strip().splitlines()
-        result.problem = f"autograde failed: {lines[-1] if lines else 'no error text'}"
+        failure = f"autograde failed: {failure_reason(outcome)}"
+        result.problem = f"{failure}; {result.problem}" if result.problem else failure
     return result
+
+
+EXCEPTION_LINE = re.compile(r"^\s*(?:[\w.]+\.)?(\w+(?:Error|Exception|Exit)): (.*)$")
+REMEDIES = {
+    "DeadKernelError": "the notebook stopped its own kernel (os._exit, a crash, or out of memory)",
+    "CellTimeoutError": "a cell ran past the time limit",
+    "MissingEntry": "the notebook does not match the released assignment (renamed or foreign cells)",
+}
+
+
+def failure_reason(outcome: dict) -> str:
+    """The most telling line of a failed nbgrader call, with what it usually means."""
+    text = "\n".join(filter(None, (outcome.get("log"), outcome.get("error"))))
+    causes = [(m.group(1), m.group(2)) for m in map(EXCEPTION_LINE.match, text.splitlines())
+              if m and m.group(1) != "NbGraderException"]
+    if not causes:
+        return "nbgrader gave no reason; run `nbgrader autograde` in the workspace to see its log"
+    name, message = causes[-1]
+    remedy = REMEDIES.get(name)
+    return f"{name}: {message.strip()}" + (f" — {remedy}" if remedy else "")
 
 
 def autograde(ws: Workspace, assignment: str, students: list[str] | None = None,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import nbformat
 
+from .integrity import inspect_submission
 from .workspace import Workspace
 
 CHECK_CODE = re.compile(r"\(check: ([a-z-]+)\)\s*$")
@@ -67,11 +68,11 @@ def exercise_of_cells(notebook) -> dict[str, str]:
 
 
 def _failures(notebook) -> dict[str, str]:
-    """grade_id -> last error line, for every grade cell that raised."""
+    """grade_id -> last error line, for every cell with an nbgrader id that raised."""
     failures = {}
     for cell in notebook.cells:
         meta = cell.get("metadata", {}).get("nbgrader", {})
-        if not meta.get("grade") or cell.cell_type != "code":
+        if "grade_id" not in meta or cell.cell_type != "code":
             continue
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
@@ -103,8 +104,16 @@ def read_result(ws: Workspace, assignment: str, student: str) -> SubmissionResul
                   for nb in submission.notebooks for g in nb.grades}
         notebook_names = [nb.name for nb in submission.notebooks]
 
+    problems = []
     for name in notebook_names:
         source = nbformat.read(ws.step("source", ".", assignment) / f"{name}.ipynb", as_version=4)
+        submitted_path = ws.submission(student, assignment) / f"{name}.ipynb"
+        released_path = ws.step("release", ".", assignment) / f"{name}.ipynb"
+        if submitted_path.exists() and released_path.exists():
+            problems += inspect_submission(nbformat.read(released_path, as_version=4),
+                                           nbformat.read(submitted_path, as_version=4))
+        elif not submitted_path.exists():
+            problems.append(f"{name}.ipynb was not handed in: scored 0")
         owner = exercise_of_cells(source)
         graded_path = ws.autograded(student, assignment) / f"{name}.ipynb"
         failures = _failures(nbformat.read(graded_path, as_version=4)) if graded_path.exists() else {}
@@ -113,10 +122,14 @@ def read_result(ws: Workspace, assignment: str, student: str) -> SubmissionResul
             error = failures.get(grade_id, "")
             result.cells.append(CellResult(grade_id, exercise, score or 0.0, max_score, error,
                                            _diagnostic(error)))
-        if not graded_path.exists():
-            result.problem = f"no autograded copy of {name}.ipynb: it was missing or could not run"
-    if not result.problem and any(c.diagnostic == "tripwire" for c in result.cells):
-        result.problem = "calls gradlab's reference implementation (tripwire)"
+        if submitted_path.exists() and not graded_path.exists():
+            problems.append(f"{name}.ipynb could not be graded")
+        timeouts = sorted(gid for gid, error in failures.items() if error.startswith("CellTimeoutError"))
+        if timeouts:
+            problems.append(f"cells ran past the time limit ({', '.join(timeouts)})")
+    if any(c.diagnostic == "tripwire" for c in result.cells):
+        problems.append("calls gradlab's reference implementation (tripwire)")
+    result.problem = "; ".join(problems)
     return result
 
 

@@ -114,8 +114,6 @@ class Workspace:
     # -- nbgrader ------------------------------------------------------------------------
     def settings(self) -> dict[str, dict[str, object]]:
         """The nbgrader configuration, as {section: {trait: value}}."""
-        from .preprocessors import HideHiddenTests  # noqa: F401  (imported for its dotted name)
-
         return {
             "CourseDirectory": {
                 "root": str(self.root),
@@ -129,8 +127,19 @@ class Workspace:
                 "ignore": [".ipynb_checkpoints", "*.pyc", "__pycache__", ".DS_Store"],
             },
             "Execute": {"timeout": self.cell_timeout, "allow_errors": True, "interrupt_on_timeout": True,
-                        # the kernel's own start-up chatter (TCP notice) is not the instructor's business
-                        "extra_arguments": ["--IPKernelApp.log_level=ERROR"]},
+                        # no history file per kernel; the kernel's start-up chatter (a TCP
+                        # notice) is not the instructor's business
+                        "extra_arguments": ["--HistoryManager.hist_file=:memory:",
+                                            "--IPKernelApp.log_level=ERROR"]},
+            # nbgrader's sanitising steps, plus: execution tags a student added are dropped
+            "Autograde": {"sanitize_preprocessors": [
+                "nbgrader.preprocessors.ClearOutput",
+                "nbgrader.preprocessors.DeduplicateIds",
+                "nbgrader.preprocessors.OverwriteKernelspec",
+                "nbgrader.preprocessors.OverwriteCells",
+                "gradlab_grader.preprocessors.ClearExecutionTags",
+                "nbgrader.preprocessors.CheckCellMetadata",
+            ]},
             "ClearSolutions": {"code_stub": {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}},
             "GenerateFeedback": {
                 "preprocessors": [

@@ -1,0 +1,46 @@
+"""What a submission did to the parts of the notebook that are not the student's to change.
+
+nbgrader restores locked cells (tests included) from the gradebook before it runs a submission,
+and gradlab drops execution tags, so none of these changes earns a point; but each is worth a
+human look, and the summary names it:
+
+* a test cell deleted, or its nbgrader metadata changed (nbgrader cannot score it: 0 points);
+* an answer cell whose nbgrader metadata was removed (its code is no longer recognised);
+* a test cell whose code was edited (restored before grading);
+* cells tagged ``skip-execution`` / ``raises-exception`` (ignored: every cell runs).
+"""
+
+from __future__ import annotations
+
+EXECUTION_TAGS = ("skip-execution", "raises-exception")
+
+
+def _cells_by_id(notebook) -> dict:
+    return {c.metadata["nbgrader"]["grade_id"]: c for c in notebook.cells
+            if "grade_id" in c.get("metadata", {}).get("nbgrader", {})}
+
+
+def inspect_submission(released, submitted) -> list[str]:
+    """Findings about ``submitted`` compared with the ``released`` notebook it started from."""
+    findings = []
+    given, handed_in = _cells_by_id(released), _cells_by_id(submitted)
+    tests = [gid for gid, c in given.items() if c.metadata["nbgrader"].get("grade")]
+    answers = [gid for gid, c in given.items() if c.metadata["nbgrader"].get("solution")]
+
+    gone = [gid for gid in tests if not handed_in.get(gid, {}).get("metadata", {}).get("nbgrader", {}).get("grade")]
+    if gone:
+        findings.append(f"test cells deleted or their metadata changed ({_few(gone)}): scored 0")
+    lost = [gid for gid in answers if gid not in handed_in]
+    if lost:
+        findings.append(f"answer cells lost their nbgrader metadata ({_few(lost)}): their code is not graded")
+    edited = [gid for gid in tests if gid in handed_in and handed_in[gid].source != given[gid].source]
+    if edited:
+        findings.append(f"test cells edited ({_few(edited)}): restored before grading")
+    tagged = sum(1 for c in submitted.cells if set(c.get("metadata", {}).get("tags", [])) & set(EXECUTION_TAGS))
+    if tagged:
+        findings.append(f"{tagged} cells tagged to skip execution: ignored, every cell ran")
+    return findings
+
+
+def _few(ids: list[str], shown: int = 3) -> str:
+    return ", ".join(ids[:shown]) + (f" and {len(ids) - shown} more" if len(ids) > shown else "")

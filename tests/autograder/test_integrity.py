@@ -1,0 +1,97 @@
+"""Hostile and broken submissions: each is scored fairly, flagged, and stops nobody else."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+
+from gradlab_grader import Workspace, pipeline
+from gradlab_grader.integrity import inspect_submission
+from gradlab_grader.pipeline import failure_reason
+
+from .conftest import answer, write_inbox
+
+GOOD = "def double(x):\n    return 2.0 * np.asarray(x, dtype=float)"
+HALF = "def double(x):\n    return np.asarray(x, dtype=float)"
+
+
+def _skip_tests(cell, meta):
+    if meta.get("grade"):
+        cell.metadata.setdefault("tags", []).append("skip-execution")
+
+
+def _drop_tests(nb):
+    nb.cells = [c for c in nb.cells if not c.metadata.get("nbgrader", {}).get("grade")]
+    return nb
+
+
+def _strip_metadata(cell, meta):
+    cell.metadata = {}
+
+
+@pytest.fixture(scope="module")
+def hostile(released, tmp_path_factory):
+    ws = Workspace(tmp_path_factory.mktemp("hostile"), repo=released.repo, cell_timeout=3)
+    pipeline.release(ws, ["toy"], course=ws.root / "course-copy")
+    ws_course = released  # the toy release to start submissions from
+    inbox = write_inbox(tmp_path_factory.mktemp("inbox"), {
+        "good": answer(ws_course, GOOD),
+        "skips_tests": answer(ws_course, HALF, edit=_skip_tests),
+        "deletes_tests": _drop_tests(answer(ws_course, GOOD)),
+        "strips_metadata": answer(ws_course, GOOD, edit=_strip_metadata),
+        "kills_kernel": answer(ws_course, "import os\nos._exit(1)"),
+        "sleeps": answer(ws_course, "import time\ntime.sleep(300)"),
+    })
+    pipeline.collect(ws, "toy", inbox)
+    return {r.student: r for r in pipeline.autograde(ws, "toy", progress=False)}
+
+
+def test_the_honest_student_is_unaffected(hostile):
+    assert hostile["good"].score == 3 and not hostile["good"].problem
+
+
+def test_skip_execution_tags_are_ignored(hostile):
+    r = hostile["skips_tests"]
+    assert r.score == 0, "tagged test cells must still run"
+    assert [c.diagnostic for c in r.cells] == ["factor", "factor"]
+    assert "skip execution" in r.problem
+
+
+def test_deleted_tests_score_zero_and_are_flagged(hostile):
+    r = hostile["deletes_tests"]
+    assert r.score == 0 and "deleted" in r.problem
+
+
+def test_stripped_metadata_is_flagged(hostile):
+    r = hostile["strips_metadata"]
+    assert r.score == 0 and "metadata" in r.problem
+
+
+def test_a_dead_kernel_costs_that_submission_only(hostile):
+    r = hostile["kills_kernel"]
+    assert r.score == 0 and "could not be graded" in r.problem
+
+
+def test_an_endless_cell_hits_the_time_limit(hostile):
+    r = hostile["sleeps"]
+    assert r.score == 0 and "time limit" in r.problem
+
+
+def test_inspect_submission_names_each_change(released):
+    given = nbformat.read(released.course / "toy" / "toy.ipynb", as_version=4)
+    assert inspect_submission(given, answer(released, GOOD)) == []
+
+    def edit_test(cell, meta):
+        if meta.get("grade_id") == "test_double_visible":
+            cell.source = "pass"
+
+    findings = inspect_submission(given, answer(released, GOOD, edit=edit_test))
+    assert findings == ["test cells edited (test_double_visible): restored before grading"]
+
+
+def test_failure_reason_picks_the_cause_and_explains_it():
+    outcome = {"success": False, "log": "[INFO] start\n    nbclient.exceptions.DeadKernelError: Kernel died\n"
+               "[ERROR] There was an error", "error": "nbgrader.converters.base.NbGraderException: see above"}
+    reason = failure_reason(outcome)
+    assert reason.startswith("DeadKernelError: Kernel died") and "os._exit" in reason
+    assert "no reason" in failure_reason({"success": False, "log": "", "error": ""})
