@@ -7,10 +7,14 @@ human look, and the summary names it:
 * a test cell deleted, or its nbgrader metadata changed (nbgrader cannot score it: 0 points);
 * an answer cell whose nbgrader metadata was removed (its code is no longer recognised);
 * a test cell whose code was edited (restored before grading);
-* cells tagged ``skip-execution`` / ``raises-exception`` (ignored: every cell runs).
+* cells tagged ``skip-execution`` / ``raises-exception`` (ignored: every cell runs);
+* answer code that rewrites imported modules or switches off the checks' call tracing
+  (``checks.compare = …``, ``setattr(np, …)``, ``sys.setprofile``): the tests could be fooled.
 """
 
 from __future__ import annotations
+
+import ast
 
 EXECUTION_TAGS = ("skip-execution", "raises-exception")
 
@@ -36,6 +40,9 @@ def inspect_submission(released, submitted) -> list[str]:
     edited = [gid for gid in tests if gid in handed_in and handed_in[gid].source != given[gid].source]
     if edited:
         findings.append(f"test cells edited ({_few(edited)}): restored before grading")
+    patches = sorted({p for gid in answers if gid in handed_in for p in monkeypatches(handed_in[gid].source)})
+    if patches:
+        findings.append(f"answer code rewrites library or test code at run time ({_few(patches)})")
     tagged = sum(1 for c in submitted.cells if set(c.get("metadata", {}).get("tags", [])) & set(EXECUTION_TAGS))
     if tagged:
         findings.append(f"{tagged} cells tagged to skip execution: ignored, every cell ran")
@@ -44,3 +51,41 @@ def inspect_submission(released, submitted) -> list[str]:
 
 def _few(ids: list[str], shown: int = 3) -> str:
     return ", ".join(ids[:shown]) + (f" and {len(ids) - shown} more" if len(ids) > shown else "")
+
+
+TRACE_CALLS = {"setprofile", "settrace", "setattr", "delattr"}
+
+
+def monkeypatches(source: str) -> list[str]:
+    """Places where ``source`` assigns to an attribute of an imported module, or calls
+    ``setattr``/``sys.setprofile``-like functions.  Code that does not parse yields nothing
+    (it fails on its own when it runs)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    modules = {alias.asname or alias.name.split(".")[0]
+               for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
+               for alias in node.names}
+    modules |= {"np", "numpy", "gradlab", "checks", "ref", "sys", "builtins", "__builtins__"}
+    found = []
+    for node in ast.walk(tree):
+        targets = []
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
+            targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+        for target in targets:
+            if isinstance(target, ast.Attribute) and _root(target) in modules:
+                found.append(f"{ast.unparse(target)} = …")
+            if isinstance(target, ast.Attribute) and target.attr == "__code__":
+                found.append(f"{ast.unparse(target)} = …")
+        if isinstance(node, ast.Call):
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            if name in TRACE_CALLS:
+                found.append(f"{ast.unparse(node.func)}(…)")
+    return found
+
+
+def _root(node) -> str:
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else ""

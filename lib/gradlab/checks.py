@@ -247,7 +247,11 @@ def tripwire(*targets):
     except BaseException as exc:  # report the tripwire first, whatever else happened
         error = exc
     finally:
+        removed = sys.getprofile() is not profiler
         sys.setprofile(previous)
+    if removed:
+        raise CheckFailure("your code switched off the check for calls to gradlab's reference "
+                           "(sys.setprofile) — remove that line", "tripwire") from error
     if hits:
         raise CheckFailure(
             f"your code calls gradlab's reference `{hits[0]}` — the exercise is to write it yourself",

@@ -41,6 +41,7 @@ def hostile(released, tmp_path_factory):
         "strips_metadata": answer(ws_course, GOOD, edit=_strip_metadata),
         "kills_kernel": answer(ws_course, "import os\nos._exit(1)"),
         "sleeps": answer(ws_course, "import time\ntime.sleep(300)"),
+        "patches_checks": answer(ws_course, HALF + "\nchecks.assert_close = lambda *args, **kwargs: None"),
     })
     pipeline.collect(ws, "toy", inbox)
     return {r.student: r for r in pipeline.autograde(ws, "toy", progress=False)}
@@ -75,6 +76,26 @@ def test_a_dead_kernel_costs_that_submission_only(hostile):
 def test_an_endless_cell_hits_the_time_limit(hostile):
     r = hostile["sleeps"]
     assert r.score == 0 and "time limit" in r.problem
+
+
+def test_monkeypatching_the_checks_is_flagged(hostile):
+    assert "checks.assert_close = …" in hostile["patches_checks"].problem
+
+
+@pytest.mark.parametrize("source, found", [
+    ("from gradlab import checks\nchecks.compare = lambda *a, **k: None", ["checks.compare = …"]),
+    ("import gradlab.calculus as c\nc.hessian = mine", ["c.hessian = …"]),
+    ("import sys\ndef f(x):\n    sys.setprofile(None)\n    return x", ["sys.setprofile(…)"]),
+    ("setattr(np, 'allclose', lambda *a: True)", ["setattr(…)"]),
+    ("f.__code__ = g.__code__", ["f.__code__ = …"]),
+    # ordinary answers: attributes of arrays and objects, subscripts of module dicts
+    ("def f(x):\n    x = x.copy()\n    x.shape = (2,)\n    plt.rcParams['lines.lw'] = 2\n    return x", []),
+    ("def f(:", []),
+])
+def test_monkeypatches_finds_rewrites_and_only_those(source, found):
+    from gradlab_grader.integrity import monkeypatches
+
+    assert monkeypatches(source) == found
 
 
 def test_inspect_submission_names_each_change(released):

@@ -145,6 +145,19 @@ def test_tripwire_catches_aliases_and_nested_calls():
         assert info.value.diagnostic == "tripwire" and "reference" in str(info.value)
 
 
+def test_switching_the_tripwire_off_is_caught():
+    import sys
+
+    def sneaky(v):
+        sys.setprofile(None)
+        return reference(v)
+
+    with pytest.raises(checks.CheckFailure) as info:
+        checks.compare(sneaky, reference, np.ones(2))
+    assert info.value.diagnostic == "tripwire" and "setprofile" in str(info.value)
+    assert sys.getprofile() is None
+
+
 def test_tripwire_watches_modules_and_classes():
     from gradlab import checks as module
 
