@@ -66,8 +66,10 @@ def run(argv: list[str] | None = None) -> int:
         for path in pipeline.release(ws, args.assignments or None):
             print(f"released {path}")
     elif args.command == "collect":
-        collected, rejected = pipeline.collect(ws.init(), args.assignment, args.folder)
+        collected, rejected, renamed = pipeline.collect(ws.init(), args.assignment, args.folder)
         print(f"collected {len(collected)} submissions of {args.assignment}")
+        for student, change in renamed.items():
+            print(f"renamed {student}: {change}")
         for student, why in rejected.items():
             print(f"rejected {student}: {why}")
         return 1 if rejected else 0
@@ -75,8 +77,11 @@ def run(argv: list[str] | None = None) -> int:
         results = pipeline.autograde(ws, args.assignment, args.student, progress=progress)
         print(format_table(results))
     elif args.command == "feedback":
-        pages = pipeline.feedback(ws, args.assignment, args.student, progress=progress)
+        pages, failed = pipeline.feedback(ws, args.assignment, args.student, progress=progress)
         print(f"wrote {len(pages)} feedback pages under {ws.root / 'feedback'}")
+        for student, why in failed.items():
+            print(f"no feedback for {student}: {why}")
+        return 1 if failed else 0
     elif args.command == "export":
         print(f"wrote {pipeline.export(ws, args.to, args.assignments or None)}")
     elif args.command == "summary":

@@ -152,13 +152,17 @@ def run_demo(ws: Workspace, assignment: str = "01_derivatives", progress: bool =
     pipeline.release(ws, [assignment])
     inbox = ws.root / "inbox" / assignment
     write_inbox(ws, assignment, inbox)
-    collected, rejected = pipeline.collect(ws, assignment, inbox)
+    collected, rejected, renamed = pipeline.collect(ws, assignment, inbox)
     echo(f"collect   {len(collected)} submissions from {inbox}")
+    for student, change in renamed.items():
+        echo(f"          renamed {student}: {change}")
     for student, why in rejected.items():
         echo(f"          rejected {student}: {why}")
     results = pipeline.autograde(ws, assignment, progress=progress)
-    pages = pipeline.feedback(ws, assignment, progress=progress)
+    pages, failed = pipeline.feedback(ws, assignment, progress=progress)
     echo(f"feedback  {len(pages)} HTML pages under {ws.root / 'feedback'}")
+    for student, why in failed.items():
+        echo(f"          no feedback for {student}: {why}")
     csv = pipeline.export(ws, assignments=[assignment])
     echo(f"export    {csv}\n")
     table = format_table(results)

@@ -13,6 +13,7 @@ import shutil
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 import nbformat
 from tqdm.auto import tqdm
@@ -79,27 +80,52 @@ def release(ws: Workspace, assignments: list[str] | None = None, course: Path | 
 
 # -- collect -----------------------------------------------------------------------------------
 
-def collect(ws: Workspace, assignment: str, inbox: Path) -> tuple[list[str], dict[str, str]]:
+class Collected(NamedTuple):
+    students: list[str]  # collected, in order
+    rejected: dict[str, str]  # student -> why nothing was taken, and what to do
+    renamed: dict[str, str]  # student -> "<handed in> -> <expected>" for a renamed lone notebook
+
+
+def released_notebooks(ws: Workspace, assignment: str) -> list[str]:
+    """The notebook file names students were given for ``assignment``."""
+    for folder in (ws.step("release", ".", assignment), ws.course / assignment):
+        if folder.is_dir():
+            return sorted(p.name for p in folder.glob("*.ipynb"))
+    return []
+
+
+def collect(ws: Workspace, assignment: str, inbox: Path) -> Collected:
     """Copy submissions from a folder into the workspace.
 
     ``inbox`` holds one folder per student with the notebooks either directly inside or in
-    an ``<assignment>/`` subfolder.  Returns ``(collected, rejected)`` where ``rejected``
-    maps a student to the reason their submission was not taken (e.g. broken notebook JSON);
-    a rejected submission never stops the others.
+    an ``<assignment>/`` subfolder.  A lone notebook under another name (an LMS's
+    ``01_derivatives (1).ipynb``) is renamed to the released name; a submission with broken
+    notebook JSON or without the released notebooks is rejected with what to do.  One rejected
+    submission never stops the others.
     """
     inbox = Path(inbox)
     if not inbox.is_dir():
         raise GradlabError(f"{inbox} is not a folder of student submissions")
-    collected, rejected = [], {}
+    expected = released_notebooks(ws, assignment)
+    result = Collected([], {}, {})
     for folder in sorted(p for p in inbox.iterdir() if p.is_dir()):
         student = folder.name
         notebooks_dir = folder / assignment if (folder / assignment).is_dir() else folder
-        notebooks = sorted(notebooks_dir.glob("*.ipynb"))
+        notebooks = {p.name: p for p in sorted(notebooks_dir.glob("*.ipynb"))}
         if not notebooks:
-            rejected[student] = f"no .ipynb files in {notebooks_dir}"
+            result.rejected[student] = f"no .ipynb files in {notebooks_dir}"
+            continue
+        missing = [name for name in expected if name not in notebooks]
+        if missing and len(expected) == 1 and len(notebooks) == 1:
+            (handed_in, path), = notebooks.items()
+            notebooks = {expected[0]: path}
+            result.renamed[student] = f"{handed_in} -> {expected[0]}"
+        elif missing:
+            result.rejected[student] = (f"expected {', '.join(missing)} but found {', '.join(notebooks)}; "
+                                        "rename the files to the released names and collect again")
             continue
         problems = []
-        for path in notebooks:
+        for name, path in notebooks.items():
             try:
                 nbformat.validate(nbformat.read(path, as_version=4))
             except Exception as exc:  # not JSON, not a notebook, wrong schema: the same remedy
@@ -107,17 +133,17 @@ def collect(ws: Workspace, assignment: str, inbox: Path) -> tuple[list[str], dic
                                 f"{str(exc).splitlines()[0][:120]}); ask the student to re-download "
                                 "and resubmit")
         if problems:
-            rejected[student] = "; ".join(problems)
+            result.rejected[student] = "; ".join(problems)
             continue
         dest = ws.submission(student, assignment)
         shutil.rmtree(dest, ignore_errors=True)
         dest.mkdir(parents=True)
-        for path in notebooks:
-            shutil.copy2(path, dest / path.name)
-        stamp = datetime.fromtimestamp(max(p.stat().st_mtime for p in notebooks), timezone.utc)
+        for name, path in notebooks.items():
+            shutil.copy2(path, dest / name)
+        stamp = datetime.fromtimestamp(max(p.stat().st_mtime for p in notebooks.values()), timezone.utc)
         (dest / "timestamp.txt").write_text(stamp.strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
-        collected.append(student)
-    return collected, rejected
+        result.students.append(student)
+    return result
 
 
 # -- autograde ---------------------------------------------------------------------------------
@@ -161,7 +187,12 @@ def failure_reason(outcome: dict) -> str:
 def autograde(ws: Workspace, assignment: str, students: list[str] | None = None,
               progress: bool = True) -> list[SubmissionResult]:
     """Grade every submission of ``assignment`` (or just ``students``), with a progress bar."""
-    students = students or ws.students(assignment)
+    known = ws.students(assignment)
+    unknown = sorted(set(students or []) - set(known))
+    if unknown:
+        raise GradlabError(f"no submission of {assignment} from {', '.join(unknown)} in "
+                           f"{ws.root / 'submitted'}; collected: {', '.join(known) or 'none'}")
+    students = students or known
     if not students:
         raise GradlabError(f"no submissions of {assignment} in {ws.root / 'submitted'}; "
                            "run `gradlab collect` first")
@@ -180,15 +211,22 @@ def autograde(ws: Workspace, assignment: str, students: list[str] | None = None,
 # -- feedback and export -----------------------------------------------------------------------
 
 def feedback(ws: Workspace, assignment: str, students: list[str] | None = None,
-             progress: bool = True) -> list[Path]:
-    """Write HTML feedback (hidden tests removed) for each graded submission."""
+             progress: bool = True) -> tuple[list[Path], dict[str, str]]:
+    """Write HTML feedback (hidden tests removed) for each graded submission.
+
+    Returns ``(pages, failed)``: the HTML files written, and for each submission whose feedback
+    could not be written, why.  One failure never stops the feedback of the others.
+    """
     api = ws.api()
     students = students or [s for s in ws.students(assignment) if ws.autograded(s, assignment).is_dir()]
-    written = []
+    written, failed = [], {}
     for student in tqdm(students, desc=f"feedback {assignment}", unit="nb", disable=not progress):
-        _check(api.generate_feedback(assignment, student, force=True), f"feedback for {student}")
-        written += sorted(ws.feedback(student, assignment).glob("*.html"))
-    return written
+        outcome = api.generate_feedback(assignment, student, force=True)
+        if outcome.get("success"):
+            written += sorted(ws.feedback(student, assignment).glob("*.html"))
+        else:
+            failed[student] = failure_reason(outcome)
+    return written, failed
 
 
 def export(ws: Workspace, to: Path | None = None, assignments: list[str] | None = None) -> Path:

@@ -8,6 +8,7 @@ expected shape (3, 4), got (4, 3) — transposed?`` — so the student learns wh
 not the test that found it.
 """
 
+from nbgrader import utils
 from nbgrader.preprocessors import ClearHiddenTests
 from traitlets import Unicode
 
@@ -21,13 +22,19 @@ class HideHiddenTests(ClearHiddenTests):
     ).tag(config=True)
 
     def preprocess_cell(self, cell, resources, cell_index):
-        if cell.cell_type != "code" or self.begin_test_delimeter not in cell.source:
+        # only the instructor's test cells (restored from the gradebook) hold hidden tests; a
+        # student's cell that merely mentions the marker is left as the student wrote it
+        if (cell.cell_type != "code" or not utils.is_grade(cell) or not utils.is_locked(cell)
+                or self.begin_test_delimeter not in cell.source):
             return cell, resources
-        self._remove_hidden_test_region(cell)
+        try:
+            self._remove_hidden_test_region(cell)
+        except RuntimeError:  # unbalanced markers: hide the whole cell rather than fail
+            cell.source = ""
         cell.source = (cell.source.rstrip("\n") + "\n" + self.placeholder).lstrip("\n")
         for output in cell.get("outputs", []):
             if output.output_type == "error":
-                # the last traceback line is "<ename>: <evalue>" (ANSI-coloured); the frames
-                # above it quote the hidden test's code
-                output.traceback = output.traceback[-1:]
+                # the traceback's frames and notes quote the hidden test's code and arguments;
+                # keep only "<ename>: <evalue>", coloured as IPython colours it
+                output.traceback = [f"\x1b[0;31m{output.ename}\x1b[0m: {output.evalue}"]
         return cell, resources

@@ -42,9 +42,20 @@ def hostile(released, tmp_path_factory):
         "kills_kernel": answer(ws_course, "import os\nos._exit(1)"),
         "sleeps": answer(ws_course, "import time\ntime.sleep(300)"),
         "patches_checks": answer(ws_course, HALF + "\nchecks.assert_close = lambda *args, **kwargs: None"),
+        "stray_marker": answer(ws_course, GOOD + "\n# ### BEGIN HIDDEN TESTS"),
     })
     pipeline.collect(ws, "toy", inbox)
-    return {r.student: r for r in pipeline.autograde(ws, "toy", progress=False)}
+    results = {r.student: r for r in pipeline.autograde(ws, "toy", progress=False)}
+    results["feedback"] = pipeline.feedback(ws, "toy", progress=False)
+    return results
+
+
+def test_feedback_is_written_for_every_graded_submission(hostile):
+    pages, failed = hostile["feedback"]
+    assert not failed
+    graded = {name for name, r in hostile.items() if name != "feedback" and "could not be graded" not in r.problem}
+    assert {p.parent.parent.name for p in pages} == graded
+    assert hostile["stray_marker"].score == 3
 
 
 def test_the_honest_student_is_unaffected(hostile):

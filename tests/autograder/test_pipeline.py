@@ -31,7 +31,10 @@ def graded(released, tmp_path_factory):
         "tamper": answer(ws, HALF, edit=_tamper_with_tests),
         "broken": '{"cells": [',
     })
-    collected, rejected = pipeline.collect(ws, "toy", inbox)
+    (inbox / "lms").mkdir()
+    nbformat.write(answer(ws, GOOD), inbox / "lms" / "toy (1).ipynb")
+    collected, rejected, renamed = pipeline.collect(ws, "toy", inbox)
+    assert renamed == {"lms": "toy (1).ipynb -> toy.ipynb"}
     results = {r.student: r for r in pipeline.autograde(ws, "toy", progress=False)}
     return ws, collected, rejected, results
 
@@ -57,7 +60,7 @@ def test_release_of_an_unknown_assignment_names_the_known_ones(released):
 
 def test_collect_takes_good_files_and_rejects_broken_ones(graded):
     _, collected, rejected, _ = graded
-    assert collected == ["blank", "good", "half", "tamper"]
+    assert collected == ["blank", "good", "half", "lms", "tamper"]
     assert list(rejected) == ["broken"] and "not a valid notebook" in rejected["broken"]
 
 
@@ -67,14 +70,19 @@ def test_collect_reads_assignment_subfolders(released, tmp_path):
     nbformat.write(answer(released, GOOD), inbox / "ann" / "toy" / "toy.ipynb")
     (inbox / "bob").mkdir()
     ws = Workspace(tmp_path / "ws", repo=released.repo)
-    collected, rejected = pipeline.collect(ws, "toy", inbox)
+    (inbox / "cyd").mkdir()
+    for name in ("a.ipynb", "b.ipynb"):
+        nbformat.write(answer(released, GOOD), inbox / "cyd" / name)
+    collected, rejected, _ = pipeline.collect(ws, "toy", inbox)
     assert collected == ["ann"] and "no .ipynb" in rejected["bob"]
+    assert "expected toy.ipynb but found a.ipynb, b.ipynb" in rejected["cyd"]
     assert (ws.submission("ann", "toy") / "toy.ipynb").is_file()
 
 
 def test_scores(graded):
     results = graded[3]
     assert (results["good"].score, results["good"].max_score) == (3, 3)
+    assert results["lms"].score == 3, "a renamed lone notebook is graded under the released name"
     assert results["half"].score == 0 and results["half"].lost() == {"double": 3}
     assert results["blank"].score == 0
 
@@ -97,13 +105,14 @@ def test_results_can_be_read_back_from_the_workspace(graded):
     again = {r.student: r for r in read_results(ws, "toy")}
     assert {s: r.score for s, r in again.items()} == {s: r.score for s, r in results.items()}
     table = format_table(list(again.values()))
-    assert "half" in table and "factor" in table and "1 full marks" in table
+    assert "half" in table and "factor" in table and "2 full marks" in table
+    assert "tamper: test cells edited" in table
 
 
 def test_feedback_hides_hidden_tests(graded):
     ws = graded[0]
-    pages = pipeline.feedback(ws, "toy", progress=False)
-    assert len(pages) == 4
+    pages, failed = pipeline.feedback(ws, "toy", progress=False)
+    assert len(pages) == 5 and not failed
     html = (ws.feedback("half", "toy") / "toy.html").read_text()
     assert "BEGIN HIDDEN TESTS" not in html and "np.ones((2, 3))" not in html
     assert "hidden tests ran here" in html and "0.5× the reference" in html
@@ -112,7 +121,7 @@ def test_feedback_hides_hidden_tests(graded):
 def test_export_writes_one_row_per_student(graded, tmp_path):
     path = pipeline.export(graded[0], tmp_path / "grades.csv")
     rows = {r["student_id"]: r for r in csv.DictReader(path.open())}
-    assert set(rows) == {"good", "half", "blank", "tamper"}
+    assert set(rows) == {"good", "half", "blank", "tamper", "lms"}
     assert float(rows["good"]["score"]) == 3.0 and float(rows["half"]["score"]) == 0.0
 
 
@@ -120,6 +129,11 @@ def test_autograde_without_submissions_says_what_to_do(released, tmp_path):
     ws = Workspace(tmp_path / "empty", repo=released.repo)
     with pytest.raises(GradlabError, match="gradlab collect"):
         pipeline.autograde(ws, "toy", progress=False)
+
+
+def test_autograde_of_an_unknown_student_names_the_collected_ones(graded):
+    with pytest.raises(GradlabError, match="from nobody.*collected: blank, good"):
+        pipeline.autograde(graded[0], "toy", ["nobody"], progress=False)
 
 
 def test_workspace_must_stay_out_of_the_sources(toy_repo):

@@ -12,12 +12,26 @@ def test_hidden_region_and_traceback_are_removed():
                                "locked": True, "schema_version": 3, "task": False}},
         outputs=[new_output("error", ename="CheckFailure", evalue="secret: 2× the reference",
                             traceback=["frame quoting assert secret(3) == 4", "CheckFailure: secret: 2×"])])
-    plain = new_code_cell("x = 1  # BEGIN HIDDEN TESTS appears only in hidden-test cells")
-    plain.source = "x = 1"
-    nb = new_notebook(cells=[cell, plain])
+    student = new_code_cell("x = 1  # ### BEGIN HIDDEN TESTS (a student's stray marker, never closed)",
+                            metadata={"nbgrader": {"grade": False, "grade_id": "answer", "solution": True,
+                                                   "locked": False, "schema_version": 3, "task": False}})
+    nb = new_notebook(cells=[cell, student])
     nb, _ = HideHiddenTests().preprocess(nb, {})
     out = nb.cells[0]
     assert "secret" not in out.source and "visible line" in out.source
     assert "hidden tests ran here" in out.source
-    assert out.outputs[0].traceback == ["CheckFailure: secret: 2×"]
-    assert nb.cells[1].source == "x = 1"
+    assert out.outputs[0].traceback == ["\x1b[0;31mCheckFailure\x1b[0m: secret: 2× the reference"]
+    assert nb.cells[1].source.startswith("x = 1  # ### BEGIN HIDDEN TESTS")
+
+
+def test_notes_that_quote_hidden_arguments_are_dropped():
+    cell = new_code_cell(
+        "### BEGIN HIDDEN TESTS\ncheck(f(secret_input))\n### END HIDDEN TESTS",
+        metadata={"nbgrader": {"grade": True, "grade_id": "t", "points": 1, "solution": False,
+                               "locked": True, "schema_version": 3, "task": False}},
+        outputs=[new_output("error", ename="AttributeError", evalue="'NoneType' object has no attribute 'shape'",
+                            traceback=["frame", "AttributeError: 'NoneType' object has no attribute 'shape'",
+                                       "(raised inside f(array([0.7, 0.2])))"])])
+    nb, _ = HideHiddenTests().preprocess(new_notebook(cells=[cell]), {})
+    (line,) = nb.cells[0].outputs[0].traceback
+    assert "AttributeError" in line and "shape" in line and "0.7" not in line

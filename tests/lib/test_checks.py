@@ -99,6 +99,18 @@ def test_plain_mismatch_reports_worst_entry():
 def test_not_a_number():
     assert diagnostic_of("abc", 1.0)[0] == "type"
     assert diagnostic_of([[1, 2], [3]], np.zeros(2))[0] == "type"
+    assert diagnostic_of(True, 1.0)[0] == "type"
+
+
+def test_complex_results_are_not_silently_made_real():
+    code, message = diagnostic_of(np.array([1 + 5j, 2]), [1.0, 2.0])
+    assert code == "dtype" and "complex" in message
+
+
+def test_infinite_expectations_are_reported_plainly():
+    code, message = diagnostic_of([5.0, 1.0], [np.inf, 1.0])
+    assert code == "mismatch" and "expected inf" in message and "got 5" in message
+    checks.assert_close([np.inf, 1.0], [np.inf, 1.0])
 
 
 def test_tuples_are_compared_entrywise():
@@ -107,6 +119,11 @@ def test_tuples_are_compared_entrywise():
     code, message = diagnostic_of((np.ones(3), np.ones((2, 2)) * 0 + np.eye(2)), want, name="grads")
     assert "grads[1]" in message
     assert diagnostic_of(np.ones(3), want)[0] == "type"
+    # arrays of one shape in a tuple are still separate return values
+    code, message = diagnostic_of((np.ones(2), np.ones(3)), (np.ones(2), np.ones(2)), name="grads")
+    assert code == "shape" and "grads[1]" in message
+    # a tuple of numbers is a vector
+    checks.assert_close(np.array([1.0, 2.0]), (1.0, 2.0))
 
 
 # -- calling student code ------------------------------------------------------------------
@@ -156,6 +173,21 @@ def test_switching_the_tripwire_off_is_caught():
         checks.compare(sneaky, reference, np.ones(2))
     assert info.value.diagnostic == "tripwire" and "setprofile" in str(info.value)
     assert sys.getprofile() is None
+
+
+def test_tripwire_follows_threads():
+    import threading
+
+    def threaded(v):
+        out = {}
+        worker = threading.Thread(target=lambda: out.setdefault("r", reference(v)))
+        worker.start()
+        worker.join()
+        return out["r"]
+
+    with pytest.raises(checks.CheckFailure) as info:
+        checks.compare(threaded, reference, np.ones(2))
+    assert info.value.diagnostic == "tripwire"
 
 
 def test_tripwire_watches_modules_and_classes():

@@ -82,7 +82,8 @@ def graded_class(request, tmp_path_factory):
     pipeline.release(ws, [assignment], course=ws.root / "course-copy")
     inbox = ws.root / "inbox"
     students = write_inbox(ws, assignment, inbox)
-    collected, rejected = pipeline.collect(ws, assignment, inbox)
+    collected, rejected, renamed = pipeline.collect(ws, assignment, inbox)
+    assert not renamed
     results = {r.student: r for r in pipeline.autograde(ws, assignment, progress=False)}
     return ws, assignment, {s.name: s for s in students}, results, rejected
 
@@ -143,8 +144,8 @@ def test_broken_file_is_rejected_not_fatal(graded_class):
 
 def test_feedback_never_shows_hidden_tests(graded_class):
     ws, assignment, students, _, _ = graded_class
-    pages = pipeline.feedback(ws, assignment, progress=False)
-    assert len(pages) == len(students)
+    pages, failed = pipeline.feedback(ws, assignment, progress=False)
+    assert len(pages) == len(students) and not failed
     hidden_lines = {line.strip() for path in (REPO / "solutions" / assignment).glob("*.ipynb")
                     for cell in nbformat.read(path, as_version=4).cells
                     for block in HIDDEN.findall(cell.source) for line in block.splitlines()
