@@ -9,7 +9,9 @@ human look, and the summary names it:
 * a test cell whose code was edited (restored before grading);
 * cells tagged ``skip-execution`` / ``raises-exception`` (ignored: every cell runs);
 * answer code that rewrites imported modules or switches off the checks' call tracing
-  (``checks.compare = …``, ``setattr(np, …)``, ``sys.setprofile``): the tests could be fooled.
+  (``checks.compare = …``, ``setattr(np, …)``, ``sys.setprofile``, ``exec``), reads files
+  (``open``), or imports what no answer needs (``os``, ``sqlite3``, ``threading`` …): the tests
+  could be fooled or the workspace read.
 """
 
 from __future__ import annotations
@@ -53,7 +55,14 @@ def _few(ids: list[str], shown: int = 3) -> str:
     return ", ".join(ids[:shown]) + (f" and {len(ids) - shown} more" if len(ids) > shown else "")
 
 
-TRACE_CALLS = {"setprofile", "settrace", "setattr", "delattr"}
+TRACE_CALLS = {"setprofile", "settrace", "setattr", "delattr", "exec", "eval", "compile", "vars",
+               "globals", "__import__", "open"}
+DUNDERS = {"__code__", "__dict__", "__globals__", "__builtins__", "__subclasses__", "__closure__"}
+# What an answer in this course may import; anything else (os, sqlite3, threading, ctypes, …)
+# has no business in a derivative or a gradient and is named for a human to look at.
+ALLOWED_IMPORTS = {"numpy", "math", "cmath", "itertools", "functools", "collections", "typing",
+                   "dataclasses", "operator", "fractions", "decimal", "statistics", "random",
+                   "copy", "matplotlib", "scipy", "gradlab", "autograd", "__future__"}
 
 
 def monkeypatches(source: str) -> list[str]:
@@ -82,7 +91,12 @@ def monkeypatches(source: str) -> list[str]:
             name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
             if name in TRACE_CALLS:
                 found.append(f"{ast.unparse(node.func)}(…)")
-    return found
+        if isinstance(node, ast.Attribute) and node.attr in DUNDERS and isinstance(node.ctx, ast.Load):
+            found.append(ast.unparse(node))
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            found += [f"import {n}" for n in names if n.split(".")[0] not in ALLOWED_IMPORTS]
+    return list(dict.fromkeys(found))
 
 
 def _root(node) -> str:

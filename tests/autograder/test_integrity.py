@@ -96,9 +96,14 @@ def test_monkeypatching_the_checks_is_flagged(hostile):
 @pytest.mark.parametrize("source, found", [
     ("from gradlab import checks\nchecks.compare = lambda *a, **k: None", ["checks.compare = …"]),
     ("import gradlab.calculus as c\nc.hessian = mine", ["c.hessian = …"]),
-    ("import sys\ndef f(x):\n    sys.setprofile(None)\n    return x", ["sys.setprofile(…)"]),
+    ("import sys\ndef f(x):\n    sys.setprofile(None)\n    return x", ["import sys", "sys.setprofile(…)"]),
     ("setattr(np, 'allclose', lambda *a: True)", ["setattr(…)"]),
-    ("f.__code__ = g.__code__", ["f.__code__ = …"]),
+    ("f.__code__ = g.__code__", ["f.__code__ = …", "g.__code__"]),
+    ("vars(checks)['compare'] = None", ["vars(…)"]),
+    ("exec('import os')", ["exec(…)"]),
+    ("import sqlite3, numpy as np\nfrom os import path\nfrom gradlab import calculus", ["import sqlite3", "import os"]),
+    ("text = open('../../../source/x.ipynb').read()", ["open(…)"]),
+    ("import threading", ["import threading"]),
     # ordinary answers: attributes of arrays and objects, subscripts of module dicts
     ("def f(x):\n    x = x.copy()\n    x.shape = (2,)\n    plt.rcParams['lines.lw'] = 2\n    return x", []),
     ("def f(:", []),
