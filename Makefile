@@ -32,7 +32,7 @@ test: install
 
 ## make lab: JupyterLab on the student release (nbgrader, widgets and ipympl extensions)
 lab: install
-	$(BIN)/jupyter lab --notebook-dir=course
+	$(BIN)/jupyter lab --ServerApp.root_dir=course $(if $(filter 0,$(shell id -u)),--allow-root)
 
 ## make bench: speed against the tools a user would otherwise run, side by side
 bench: install
