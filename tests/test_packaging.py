@@ -33,16 +33,3 @@ def test_readme_opens_with_the_two_commands():
 def test_ci_runs_the_readme_test_command():
     assert "make test" in (REPO / ".ci" / "run").read_text()
 
-
-def test_lab_has_the_course_extensions():
-    """`make lab` needs nbgrader's, the widgets' and ipympl's JupyterLab extensions."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    jupyter = Path(sys.executable).parent / "jupyter"
-    listing = subprocess.run([str(jupyter), "labextension", "list"], capture_output=True, text=True,
-                             timeout=120)
-    text = listing.stdout + listing.stderr
-    for extension in ("@jupyter/nbgrader", "@jupyter-widgets/jupyterlab-manager", "jupyter-matplotlib"):
-        assert extension in text, f"{extension} missing from `jupyter labextension list`"

@@ -180,6 +180,7 @@ def assert_close(actual, expected, name: str = "result", rtol: float = RTOL, ato
     return values such as ``(dx, dw, db)``; then ``actual`` must be a tuple/list of the same
     length, compared entry by entry.
     """
+    __tracebackhide__ = True  # students see the hint, not gradlab's frames
     if isinstance(expected, tuple) and not all(np.ndim(e) == 0 for e in expected) or (
             isinstance(expected, list) and not _is_numeric_sequence(expected)):
         if actual is None:
@@ -240,6 +241,7 @@ def tripwire(*targets):
     The check follows code objects, not names, so ``from gradlab.calculus import
     central_difference as cd`` and other aliases are caught too.
     """
+    __tracebackhide__ = True  # students see the hint, not gradlab's frames
     watched = {code: _label(t) for t in targets for code in _codes(t)}
     if not watched:
         yield
@@ -278,6 +280,7 @@ def tripwire(*targets):
 
 def _call(fn, args, kwargs, forbid=()):
     """Call student code, turning the usual non-answers into hints."""
+    __tracebackhide__ = True  # students see the hint, not gradlab's frames
     name = getattr(fn, "__name__", "your function")
     try:
         with tripwire(*forbid):
@@ -327,6 +330,7 @@ def _mutation_message(fn, original, changed, label) -> str:
 
 def assert_not_mutated(fn, *args, _forbid=(), **kwargs):
     """Call ``fn(*args, **kwargs)`` on copies; fail if it changed any argument. Returns the result."""
+    __tracebackhide__ = True  # students see the hint, not gradlab's frames
     work_args, work_kwargs = copy.deepcopy(args), copy.deepcopy(kwargs)
     result = _call(fn, work_args, work_kwargs, forbid=_forbid)
     try:
@@ -352,6 +356,7 @@ def compare(student_fn, reference_fn, *args, name: str | None = None, rtol: floa
     unchanged; the result must match the reference (see :func:`assert_close`).
     Returns the student's result, for further checks.
     """
+    __tracebackhide__ = True  # students see the hint, not gradlab's frames
     if name is None:
         name = f"{getattr(student_fn, '__name__', 'result')}({_describe_args(student_fn, args, kwargs)})"
     expected = reference_fn(*copy.deepcopy(args), **copy.deepcopy(kwargs))
