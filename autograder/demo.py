@@ -165,9 +165,8 @@ def run_demo(ws: Workspace, assignment: str = "01_derivatives", progress: bool =
         echo(f"          no feedback for {student}: {why}")
     csv = pipeline.export(ws, assignments=[assignment])
     echo(f"export    {csv}\n")
-    table = format_table(results)
     if rejected:
-        table += "\nnot collected (fix and collect again):\n" + "\n".join(
-            f"  {s}: {why}" for s, why in rejected.items())
-    echo(table)
+        echo("not collected (fix and collect again):\n" + "\n".join(
+            f"  {s}: {why}" for s, why in rejected.items()) + "\n")
+    echo(format_table(results))
     return results
