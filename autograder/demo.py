@@ -40,7 +40,7 @@ DERIVATIVES = [
             "def central_difference(f, x, h=1e-5):\n"
             "    # one-sided: (f(x + h) - f(x)) / h\n"
             "    return (f(x + h) - f(x)) / h\n"),
-    }, hint="mismatch"),
+    }, hint="known-mistake"),
     DemoStudent("missing_half", "divides by h instead of 2h in the numerical gradient", {
         "numerical_gradient": (
             "def numerical_gradient(f, x, h=1e-5):\n"

@@ -348,12 +348,16 @@ def assert_not_mutated(fn, *args, _forbid=(), **kwargs):
 
 
 def compare(student_fn, reference_fn, *args, name: str | None = None, rtol: float = RTOL,
-            atol: float = ATOL, forbid=(), **kwargs):
+            atol: float = ATOL, forbid=(), mistakes=None, **kwargs):
     """Check ``student_fn(*args, **kwargs)`` against ``reference_fn`` on the same inputs.
 
     The student's function runs on copies of the arguments, under a tripwire that fails if it
     calls ``reference_fn`` (or anything in ``forbid``); the arguments must come back
     unchanged; the result must match the reference (see :func:`assert_close`).
+
+    ``mistakes`` maps a hint to a function computing a typical wrong answer, e.g.
+    ``{"that is the forward difference …": ref.forward_difference}``: a result that matches
+    one of them fails with that hint (diagnostic ``known-mistake``).
     Returns the student's result, for further checks.
     """
     __tracebackhide__ = True  # students see the hint, not gradlab's frames
@@ -361,5 +365,12 @@ def compare(student_fn, reference_fn, *args, name: str | None = None, rtol: floa
         name = f"{getattr(student_fn, '__name__', 'result')}({_describe_args(student_fn, args, kwargs)})"
     expected = reference_fn(*copy.deepcopy(args), **copy.deepcopy(kwargs))
     got = assert_not_mutated(student_fn, *args, _forbid=(reference_fn, *forbid), **kwargs)
-    assert_close(got, expected, name=name, rtol=rtol, atol=atol)
+    try:
+        assert_close(got, expected, name=name, rtol=rtol, atol=atol)
+    except CheckFailure as failure:
+        for hint, wrong_fn in (mistakes or {}).items():
+            wrong = wrong_fn(*copy.deepcopy(args), **copy.deepcopy(kwargs))
+            if diagnose(got, wrong, rtol=rtol, atol=atol) is None:
+                raise CheckFailure(f"{name}: {hint}", "known-mistake") from failure
+        raise
     return got

@@ -133,6 +133,26 @@ def test_compare_returns_the_students_result(x):
     np.testing.assert_array_equal(got, 3.0 * np.sin(x))
 
 
+def test_known_mistakes_are_named():
+    def forward(f, x, h):
+        return (f(x + h) - f(x)) / h
+
+    def central(f, x, h):
+        return (f(x + h) - f(x - h)) / (2 * h)
+
+    mistakes = {"that is the forward difference": forward}
+    with pytest.raises(checks.CheckFailure) as info:
+        checks.compare(lambda f, x, h: (f(x + h) - f(x)) / h, central, np.sin, 1.0, 0.01, mistakes=mistakes)
+    assert info.value.diagnostic == "known-mistake" and "forward difference" in str(info.value)
+    # a wrong answer that is not on the list keeps its own diagnosis
+    with pytest.raises(checks.CheckFailure) as info:
+        checks.compare(lambda f, x, h: (f(x - h) - f(x + h)) / (2 * h), central, np.sin, 1.0, 0.01,
+                       mistakes=mistakes)
+    assert info.value.diagnostic == "sign"
+    # and a right answer passes
+    checks.compare(lambda f, x, h: (f(x + h) - f(x - h)) / h / 2, central, np.sin, 1.0, 0.01, mistakes=mistakes)
+
+
 def test_mutation_is_caught_and_the_callers_array_is_safe():
     def scale_in_place(v):
         v *= 3.0
