@@ -21,7 +21,8 @@ from .workspace import default_workspace
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gradlab", description=__doc__.split("\n\n")[0].strip("`` "),
+    parser = argparse.ArgumentParser(prog="gradlab", description="gradlab: release, collect, autograde, "
+                                     "feedback and export for the gradlab course (nbgrader inside).",
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workspace", type=Path, default=None,
                         help="grading workspace (default: ./grading in the repository)")

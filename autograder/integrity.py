@@ -39,7 +39,9 @@ def inspect_submission(released, submitted) -> list[str]:
     lost = [gid for gid in answers if gid not in handed_in]
     if lost:
         findings.append(f"answer cells lost their nbgrader metadata ({_few(lost)}): their code is not graded")
-    edited = [gid for gid in tests if gid in handed_in and handed_in[gid].source != given[gid].source]
+    # nbgrader stamps each locked cell with a checksum of what was released; comparing with it
+    # (rather than with today's release) keeps a later re-release from flagging everyone
+    edited = [gid for gid in tests if gid in handed_in and _edited(handed_in[gid])]
     if edited:
         findings.append(f"test cells edited ({_few(edited)}): restored before grading")
     patches = sorted({p for gid in answers if gid in handed_in for p in monkeypatches(handed_in[gid].source)})
@@ -49,6 +51,13 @@ def inspect_submission(released, submitted) -> list[str]:
     if tagged:
         findings.append(f"{tagged} cells tagged to skip execution: ignored, every cell ran")
     return findings
+
+
+def _edited(cell) -> bool:
+    from nbgrader.utils import compute_checksum
+
+    stamped = cell.metadata.get("nbgrader", {}).get("checksum")
+    return stamped is not None and compute_checksum(cell) != stamped
 
 
 def _few(ids: list[str], shown: int = 3) -> str:

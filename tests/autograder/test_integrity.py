@@ -132,3 +132,13 @@ def test_failure_reason_picks_the_cause_and_explains_it():
     reason = failure_reason(outcome)
     assert reason.startswith("DeadKernelError: Kernel died") and "os._exit" in reason
     assert "no reason" in failure_reason({"success": False, "log": "", "error": ""})
+
+
+def test_a_later_release_does_not_make_everyone_a_suspect(released):
+    """Findings compare with what the student was given (nbgrader's checksums), not today's release."""
+    handed_in = answer(released, GOOD)
+    rereleased = nbformat.read(released.course / "toy" / "toy.ipynb", as_version=4)
+    for cell in rereleased.cells:
+        if cell.metadata["nbgrader"].get("grade"):
+            cell.source += "\n# a typo fixed after the students downloaded the notebook"
+    assert inspect_submission(rereleased, handed_in) == []
