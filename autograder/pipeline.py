@@ -32,14 +32,10 @@ class GradlabError(RuntimeError):
     """A problem the user can fix; the message says what happened and what to do."""
 
 
-def _check(outcome: dict, what: str) -> str:
-    """Raise GradlabError unless an NbGraderAPI call succeeded; return its log."""
+def _check(outcome: dict, what: str) -> None:
+    """Raise GradlabError with nbgrader's reason unless an NbGraderAPI call succeeded."""
     if not outcome.get("success"):
-        detail = (outcome.get("error") or "").strip().splitlines()
-        log = (outcome.get("log") or "").strip().splitlines()
-        raise GradlabError(f"{what} failed: {detail[-1] if detail else 'no error text'}\n"
-                           + "\n".join(log[-15:]))
-    return outcome.get("log", "")
+        raise GradlabError(f"{what} failed: {failure_reason(outcome)}")
 
 
 # -- release -----------------------------------------------------------------------------------
