@@ -153,3 +153,19 @@ def test_cli_summary_prints_the_table(graded, capsys):
     assert cli.main(["--repo", str(ws.repo), "--workspace", str(ws.root), "summary", "toy"]) == 0
     out = capsys.readouterr().out
     assert "good" in out and "100.0" in out
+
+
+def test_a_broken_source_notebook_is_reported_with_nbgraders_reason(tmp_path):
+    from .conftest import toy_notebook
+
+    (tmp_path / "lib" / "gradlab").mkdir(parents=True)
+    (tmp_path / "solutions" / "bad").mkdir(parents=True)
+    nb = toy_notebook()
+    for cell in nb.cells:
+        if cell.metadata["nbgrader"].get("solution"):
+            cell.metadata["nbgrader"]["solution"] = False  # solution markers outside a solution cell
+    nbformat.write(nb, tmp_path / "solutions" / "bad" / "bad.ipynb")
+    ws = Workspace(tmp_path / "grading", repo=tmp_path)
+    with pytest.raises(GradlabError, match="releasing bad failed: RuntimeError: Solution region detected"):
+        pipeline.release(ws, ["bad"], course=tmp_path / "course")
+    assert not (tmp_path / "course" / "bad").exists()
