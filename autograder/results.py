@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 
 import nbformat
 
@@ -88,6 +90,17 @@ def _diagnostic(error: str) -> str:
     return "not-implemented" if error.startswith("NotImplementedError") else ""
 
 
+@lru_cache(maxsize=16)
+def _read_shared(path: Path, mtime_ns: int):
+    return nbformat.read(path, as_version=4)
+
+
+def _shared_notebook(path: Path):
+    """A notebook every result reads (source, release): parsed once per class, not per student.
+    Callers only read it."""
+    return _read_shared(path, path.stat().st_mtime_ns)
+
+
 def read_result(ws: Workspace, assignment: str, student: str) -> SubmissionResult:
     """The graded result of one submission, from the gradebook and the autograded notebooks."""
     from nbgrader.api import MissingEntry
@@ -106,11 +119,11 @@ def read_result(ws: Workspace, assignment: str, student: str) -> SubmissionResul
 
     problems = []
     for name in notebook_names:
-        source = nbformat.read(ws.step("source", ".", assignment) / f"{name}.ipynb", as_version=4)
+        source = _shared_notebook(ws.step("source", ".", assignment) / f"{name}.ipynb")
         submitted_path = ws.submission(student, assignment) / f"{name}.ipynb"
         released_path = ws.step("release", ".", assignment) / f"{name}.ipynb"
         if submitted_path.exists() and released_path.exists():
-            problems += inspect_submission(nbformat.read(released_path, as_version=4),
+            problems += inspect_submission(_shared_notebook(released_path),
                                            nbformat.read(submitted_path, as_version=4))
         elif not submitted_path.exists():
             problems.append(f"{name}.ipynb was not handed in: scored 0")

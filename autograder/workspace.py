@@ -67,8 +67,8 @@ class Workspace:
     def __post_init__(self):
         self.root = Path(self.root).resolve()
         self.repo = Path(self.repo).resolve()
-        if self.root == self.repo or self.repo in self.root.parents and self.root.parts[
-                len(self.repo.parts)] in {"solutions", "course", "lib", "autograder"}:
+        sources = [self.repo / d for d in ("solutions", "course", "lib", "autograder")]
+        if self.root == self.repo or any(self.root.is_relative_to(d) for d in sources):
             raise ValueError(f"the workspace {self.root} must not be inside the course sources")
         if self.db_url is None:
             self.db_url = f"sqlite:///{self.root / 'gradebook.db'}"

@@ -4,17 +4,19 @@ from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from gradlab_grader.preprocessors import HideHiddenTests
 
+from .conftest import _meta
+
+TEST_CELL = _meta("t", grade=True, points=1)
+
 
 def test_hidden_region_and_traceback_are_removed():
     cell = new_code_cell(
         "# visible line\n### BEGIN HIDDEN TESTS\nassert secret(3) == 4\n### END HIDDEN TESTS",
-        metadata={"nbgrader": {"grade": True, "grade_id": "t", "points": 1, "solution": False,
-                               "locked": True, "schema_version": 3, "task": False}},
+        metadata=TEST_CELL,
         outputs=[new_output("error", ename="CheckFailure", evalue="secret: 2× the reference",
                             traceback=["frame quoting assert secret(3) == 4", "CheckFailure: secret: 2×"])])
     student = new_code_cell("x = 1  # ### BEGIN HIDDEN TESTS (a student's stray marker, never closed)",
-                            metadata={"nbgrader": {"grade": False, "grade_id": "answer", "solution": True,
-                                                   "locked": False, "schema_version": 3, "task": False}})
+                            metadata=_meta("answer", solution=True, locked=False))
     nb = new_notebook(cells=[cell, student])
     nb, _ = HideHiddenTests().preprocess(nb, {})
     out = nb.cells[0]
@@ -27,8 +29,7 @@ def test_hidden_region_and_traceback_are_removed():
 def test_notes_that_quote_hidden_arguments_are_dropped():
     cell = new_code_cell(
         "### BEGIN HIDDEN TESTS\ncheck(f(secret_input))\n### END HIDDEN TESTS",
-        metadata={"nbgrader": {"grade": True, "grade_id": "t", "points": 1, "solution": False,
-                               "locked": True, "schema_version": 3, "task": False}},
+        metadata=TEST_CELL,
         outputs=[new_output("error", ename="AttributeError", evalue="'NoneType' object has no attribute 'shape'",
                             traceback=["frame", "AttributeError: 'NoneType' object has no attribute 'shape'",
                                        "(raised inside f(array([0.7, 0.2])))"])])
