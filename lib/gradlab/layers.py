@@ -29,7 +29,7 @@ from gradlab.activations import ACTIVATIONS
 __all__ = [
     "BN_EPS", "BN_MOMENTUM",
     "affine_forward", "affine_backward",
-    "activation_forward", "activation_backward",
+    "activation_pair", "activation_forward", "activation_backward",
     "batchnorm_forward", "batchnorm_backward",
 ]
 
@@ -60,7 +60,7 @@ def affine_forward(x, w, b):
     return out, (x, w)
 
 
-def affine_backward(dout, cache):
+def affine_backward(dout, cache, input_grad=True):
     """Affine layer, backward.
 
     With D = x w (deck 000's matrix chain rule):
@@ -68,10 +68,12 @@ def affine_backward(dout, cache):
 
     Inputs:  dout  -- (N, M) upstream gradient dC/d(out)
              cache -- (x, w) from :func:`affine_forward`
+             input_grad -- compute dx; False skips that product when x is data (a network's
+                           first layer), and dx is then None
     Returns: dx -- (N, D), dw -- (D, M), db -- (M,)
     """
     x, w = cache
-    dx = dout @ w.T
+    dx = dout @ w.T if input_grad else None
     dw = x.T @ dout
     db = dout.sum(axis=0)
     return dx, dw, db
@@ -81,22 +83,36 @@ def affine_backward(dout, cache):
 # activation layer, generic over gradlab.activations.ACTIVATIONS
 # ---------------------------------------------------------------------------------------------
 
-def activation_forward(x, name="relu", **hyper):
-    """Apply the activation ``name`` from :data:`gradlab.activations.ACTIVATIONS` elementwise.
+def activation_pair(name):
+    """The (forward, backward) pair of an activation: a key of ACTIVATIONS, or a pair itself.
 
-    Inputs:  x     -- array of any shape, e.g. (N, M) pre-activations z
-             name  -- "sigmoid", "tanh", "relu", "leaky_relu", "elu" or "identity"
-             hyper -- that activation's hyperparameters (``slope`` for leaky ReLU, ``alpha`` for ELU)
-    Returns: out   -- same shape as x
-             cache -- (name, the activation's own cache)
+    Inputs:  name -- "sigmoid", "tanh", "relu", "leaky_relu", "elu", "identity", or a custom
+                     pair (forward(x, **hyper) -> (out, cache), backward(dout, cache) -> dx)
+    Returns: (forward, backward)
     """
+    if not isinstance(name, str):
+        forward, backward = name
+        return forward, backward
     try:
-        forward, _ = ACTIVATIONS[name]
+        return ACTIVATIONS[name]
     except KeyError:
         raise ValueError(
             f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}") from None
+
+
+def activation_forward(x, name="relu", **hyper):
+    """Apply an activation elementwise: a name from :data:`gradlab.activations.ACTIVATIONS`.
+
+    Inputs:  x     -- array of any shape, e.g. (N, M) pre-activations z
+             name  -- "sigmoid", "tanh", "relu", "leaky_relu", "elu" or "identity", or a
+                      custom (forward, backward) pair (see :func:`activation_pair`)
+             hyper -- that activation's hyperparameters (``slope`` for leaky ReLU, ``alpha`` for ELU)
+    Returns: out   -- same shape as x
+             cache -- (the activation's backward function, its own cache)
+    """
+    forward, backward = activation_pair(name)
     out, inner = forward(x, **hyper)
-    return out, (name, inner)
+    return out, (backward, inner)
 
 
 def activation_backward(dout, cache):
@@ -106,8 +122,7 @@ def activation_backward(dout, cache):
              cache -- from :func:`activation_forward`
     Returns: dx    -- same shape as x
     """
-    name, inner = cache
-    _, backward = ACTIVATIONS[name]
+    backward, inner = cache
     return backward(dout, inner)
 
 
