@@ -50,42 +50,36 @@ __all__ = ["MLP"]
 class MLP:
     """A fully connected network: hidden layers with one activation, then an output layer.
 
-    Parameters
-    ----------
-    sizes : sequence of int
-        ``[m_0, m_1, ..., m_L]``: input width, hidden widths, output width (L >= 1 layers).
-    activation : str or (forward, backward)
-        Hidden-layer activation, a key of :data:`gradlab.activations.ACTIVATIONS`
-        ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "identity") or a custom pair.
-    loss : str or callable
-        A key of :data:`gradlab.losses.LOSSES` ("softmax_cross_entropy", "logistic_loss",
-        "mse", "half_sse") or a function ``(outputs, targets) -> (loss, doutputs)``.
-    output_activation : None, str or (forward, backward)
-        Activation of the output layer.  ``None`` (the default) means linear outputs
-        a^L = z^L, as in deck 002; deck 003's network has sigmoid outputs ("sigmoid").  The
-        classification losses already contain their softmax / sigmoid, so keep ``None`` there.
-    seed : int
-        Seeds the generator that draws the initial weights and then shuffles in :meth:`fit`.
-    weight_init : "auto", str or callable
-        How W^l (m_(l-1) x m_l) is drawn.  ``"auto"``: deck 001's two recipes with m = fan-in,
-        He et al. (2015) N(0, 2/m) for the ReLU family (relu, leaky_relu, elu), Xavier
-        N(0, 1/m) otherwise (LeCun et al. 1998).  Any other name is looked up in
-        :data:`gradlab.init.INITIALIZERS` ("xavier", "he", "glorot_uniform", "normal",
-        "zeros"); a callable ``f(m, n, rng=generator) -> (m, n) array`` draws W^l itself.
-        Biases start at 0.
-    activation_params : dict, optional
-        Hyperparameters of the hidden activation, e.g. ``{"slope": 0.1}`` for leaky ReLU.
+    Inputs:
+    - sizes: ``[m_0, m_1, ..., m_L]``: input width, hidden widths, output width (L >= 1 layers).
+    - activation: hidden-layer activation, a key of :data:`gradlab.activations.ACTIVATIONS`
+      ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "identity") or a custom
+      (forward, backward) pair.  Default "sigmoid", the unit of deck 003's worked network.
+    - loss: a key of :data:`gradlab.losses.LOSSES` ("softmax_cross_entropy", "logistic_loss",
+      "mse", "half_sse") or a function ``(outputs, targets) -> (loss, doutputs)``.
+    - output_activation: activation of the output layer.  ``None`` (the default) means linear
+      outputs a^L = z^L, as in deck 002; deck 003's network has sigmoid outputs ("sigmoid").
+      The classification losses already contain their softmax / sigmoid, so keep ``None`` there.
+    - seed: int seed or Generator (see :func:`gradlab.init.as_rng`) for the initial weights
+      and then the shuffles of :meth:`fit`.
+    - weight_init: how W^l (m_(l-1) x m_l) is drawn.  ``"auto"``: deck 001's two recipes with
+      m = fan-in, He et al. (2015) N(0, 2/m) for the ReLU family (relu, leaky_relu, elu),
+      Xavier N(0, 1/m) otherwise (LeCun et al. 1998).  Any other name is looked up in
+      :data:`gradlab.init.INITIALIZERS` ("xavier", "he", "glorot_uniform", "normal",
+      "zeros"); a callable ``f(m, n, rng=generator) -> (m, n) array`` draws W^l itself.
+      Biases start at 0.
+    - activation_params: hyperparameters of the hidden activation, e.g. ``{"slope": 0.1}``
+      for leaky ReLU.
 
-    Attributes
-    ----------
-    W, b : lists of arrays
-        ``W[l - 1]`` is W^l (m_(l-1), m_l) and ``b[l - 1]`` is b^l (m_l,).  They may be
-        replaced or edited in place, e.g. to set the weights of a worked example.
-    rng : numpy.random.Generator
-        Drew the initial weights; :meth:`fit` draws its shuffles from it.
-    optimizer : gradlab.optim.Optimizer
-        The update rule, its hyperparameters and every parameter's state (keys "W1", "b1",
-        "W2", ...); plain SGD until :meth:`step` or :meth:`fit` is given another.
+    Attributes:
+    - W, b: lists of arrays; ``W[l - 1]`` is W^l (m_(l-1), m_l) and ``b[l - 1]`` is b^l
+      (m_l,).  They may be replaced or edited in place, e.g. to set the weights of a worked
+      example.
+    - rng: the numpy Generator that drew the initial weights; :meth:`fit` draws its shuffles
+      from it.
+    - optimizer: a :class:`gradlab.optim.Optimizer`, the update rule, its hyperparameters and
+      every parameter's state (keys "W1", "b1", "W2", ...); plain SGD until :meth:`step` or
+      :meth:`fit` is given another.
     """
 
     def __init__(self, sizes, activation="sigmoid", loss="softmax_cross_entropy",
@@ -110,7 +104,7 @@ class MLP:
         else:
             self._loss = loss
 
-        self.rng = np.random.default_rng(seed)
+        self.rng = init.as_rng(seed)
         if weight_init == "auto":
             # deck 001: He N(0, 2/m) for ReLU-type units, Xavier N(0, 1/m) for sigmoid/tanh
             relu_family = activation in ("relu", "leaky_relu", "elu")
@@ -145,8 +139,9 @@ class MLP:
     def _forward(self, X):
         """The forward pass, layer by layer, keeping what the backward pass needs.
 
-        Returns: a^L -- (N, m_L) outputs
-                 caches -- per layer l, (affine cache (a^(l-1), W^l), activation cache or None)
+        Returns:
+        - a^L: (N, m_L) outputs
+        - caches: per layer l, (affine cache (a^(l-1), W^l), activation cache or None)
         """
         L = len(self.W)
         a, caches = X, []
@@ -164,9 +159,12 @@ class MLP:
     def forward(self, X):
         """The network's outputs a^L for inputs X.
 
-        Inputs:  X -- (N, m_0)
-        Returns: (N, m_L) outputs: raw scores for the classification losses, predictions
-                 for the regression losses (after ``output_activation`` if one is set)
+        Inputs:
+        - X: (N, m_0)
+
+        Returns:
+        - (N, m_L) outputs: raw scores for the classification losses, predictions
+          for the regression losses (after ``output_activation`` if one is set)
         """
         return self._forward(X)[0]
 
@@ -221,13 +219,14 @@ class MLP:
         """Cost of the batch and its gradient with respect to every W^l and b^l.
 
         Inputs:
-            X -- (N, m_0) inputs
-            y -- targets in the form the loss expects ((N,) int labels, or (N, m_L) values)
-            return_deltas -- also return every layer's delta^l = dC/dz^l
+        - X: (N, m_0) inputs
+        - y: targets in the form the loss expects ((N,) int labels, or (N, m_L) values)
+        - return_deltas: also return every layer's delta^l = dC/dz^l
+
         Returns:
-            loss   -- float, the cost C
-            grads  -- list of L pairs (dW^l (m_(l-1), m_l), db^l (m_l,)), l = 1..L
-            deltas -- (only if return_deltas) list of L arrays delta^l, each (N, m_l)
+        - loss: float, the cost C
+        - grads: list of L pairs (dW^l (m_(l-1), m_l), db^l (m_l,)), l = 1..L
+        - deltas: (only if return_deltas) list of L arrays delta^l, each (N, m_l)
         """
         loss, grads, deltas, _ = self._backprop(X, y)
         if return_deltas:
@@ -290,19 +289,20 @@ class MLP:
         smaller), calling :meth:`step` on each.
 
         Inputs:
-            X, y        -- training inputs (N, m_0) and targets
-            epochs      -- number of passes over the data
-            batch_size  -- examples per step (deck 000: commonly 50-256; 32 is our default)
-            optimizer, hyper -- as in :meth:`step`, e.g. ``optimizer="adam", lr=1e-3``; a
-                           hyperparameter may be any schedule of :mod:`gradlab.optim` (called
-                           with the step count); one with an ``observe`` method, such as
-                           ``optim.plateau_lr(...)``, is told each epoch's training loss
-            X_val, y_val -- optional held-out data, evaluated after every epoch
-            callback    -- optional ``f(epoch, net, history)`` called after every epoch
+        - X, y: training inputs (N, m_0) and targets
+        - epochs: number of passes over the data
+        - batch_size: examples per step (deck 000: commonly 50-256; 32 is our default)
+        - optimizer, hyper: as in :meth:`step`, e.g. ``optimizer="adam", lr=1e-3``; a
+          hyperparameter may be any schedule of :mod:`gradlab.optim` (called
+          with the step count); one with an ``observe`` method, such as
+          ``optim.plateau_lr(...)``, is told each epoch's training loss
+        - X_val, y_val: optional held-out data, evaluated after every epoch
+        - callback: optional ``f(epoch, net, history)`` called after every epoch
+
         Returns:
-            history -- dict of lists: "loss" (mean batch cost per epoch, weighted by batch
-                       size), "batch_loss" (every step's cost) and, with validation data,
-                       "val_loss"
+        - history: dict of lists: "loss" (mean batch cost per epoch, weighted by batch
+          size), "batch_loss" (every step's cost) and, with validation data,
+          "val_loss"
         """
         X = np.asarray(X, dtype=float)
         y = np.asarray(y)

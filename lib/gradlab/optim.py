@@ -65,17 +65,19 @@ def _as_float(a):
     return np.asarray(a, dtype=np.float64)
 
 
-def _start(state, w, *names):
-    """Copy ``state`` (or create it) so the caller's dict is never mutated.
+def _begin(w, dw, state, *names):
+    """Start one step: ``w`` and ``dw`` as float64, and a new state dict with ``t`` advanced.
 
-    Missing accumulators named in ``names`` start as zeros shaped like ``w``; ``t`` starts at 0.
+    The caller's ``state`` is copied, never mutated; ``t`` starts at 0 and now counts this
+    step; accumulators named in ``names`` start as zeros shaped like ``w``.
     """
     new = {} if state is None else dict(state)
-    new.setdefault("t", 0)
+    new["t"] = new.get("t", 0) + 1
+    w = _as_float(w)
     for name in names:
         if name not in new:
             new[name] = np.zeros_like(w)
-    return new
+    return w, _as_float(dw), new
 
 
 # --------------------------------------------------------------------------------------------
@@ -99,9 +101,7 @@ def sgd(w, dw, state=None, lr=1e-2):
     - next_w: updated parameters, same shape as ``w``.
     - state: new dict ``{"t": t + 1}``.
     """
-    w, dw = _as_float(w), _as_float(dw)
-    state = _start(state, w)
-    state["t"] += 1
+    w, dw, state = _begin(w, dw, state)
     next_w = w - lr * dw                         # θ ← θ − η ∇L               (deck 000)
     return next_w, state
 
@@ -127,9 +127,7 @@ def momentum(w, dw, state=None, lr=1e-2, beta=0.9):
     - next_w: updated parameters, same shape as ``w``.
     - state: new dict with ``t`` and the velocity ``v`` (same shape as ``w``).
     """
-    w, dw = _as_float(w), _as_float(dw)
-    state = _start(state, w, "v")
-    state["t"] += 1
+    w, dw, state = _begin(w, dw, state, "v")
     v = beta * state["v"] + dw                   # v ← β v + ∇L               (deck 000)
     next_w = w - lr * v                          # θ ← θ − η v                (deck 000)
     state["v"] = v
@@ -155,9 +153,7 @@ def momentum_velocity(w, dw, state=None, lr=1e-2, alpha=0.9):
     - next_w: updated parameters, same shape as ``w``.
     - state: new dict with ``t`` and the velocity ``v`` (same shape as ``w``).
     """
-    w, dw = _as_float(w), _as_float(dw)
-    state = _start(state, w, "v")
-    state["t"] += 1
+    w, dw, state = _begin(w, dw, state, "v")
     v = alpha * state["v"] - lr * dw             # v ← α v − ε g              (deck 001)
     next_w = w + v                               # θ ← θ + v                  (deck 001)
     state["v"] = v
@@ -193,9 +189,7 @@ def nesterov(w, dw, state=None, lr=1e-2, alpha=0.9):
     - next_w: the next look-ahead point θ̃, same shape as ``w``.
     - state: new dict with ``t`` and the velocity ``v`` (deck 001's convention).
     """
-    w, dw = _as_float(w), _as_float(dw)
-    state = _start(state, w, "v")
-    state["t"] += 1
+    w, dw, state = _begin(w, dw, state, "v")
     v_prev = state["v"]
     v = alpha * v_prev - lr * dw                 # v ← α v − ε ∇L(θ̃)           (deck 001)
     next_w = w + v + alpha * (v - v_prev)        # θ̃ ← θ + α v with θ ← θ + v  (deck 001)
@@ -228,9 +222,7 @@ def adagrad(w, dw, state=None, lr=1e-2, eps=1e-7):
     - next_w: updated parameters, same shape as ``w``.
     - state: new dict with ``t`` and the accumulated squared gradient ``r``.
     """
-    w, dw = _as_float(w), _as_float(dw)
-    state = _start(state, w, "r")
-    state["t"] += 1
+    w, dw, state = _begin(w, dw, state, "r")
     r = state["r"] + dw * dw                     # r ← r + g ⊙ g              (deck 001)
     next_w = w - lr / (eps + np.sqrt(r)) * dw    # θ ← θ − ε/(δ + √r) ⊙ g     (deck 001)
     state["r"] = r
@@ -260,9 +252,7 @@ def rmsprop(w, dw, state=None, lr=1e-3, rho=0.9, eps=1e-8):
     - next_w: updated parameters, same shape as ``w``.
     - state: new dict with ``t`` and the mean square ``r``.
     """
-    w, dw = _as_float(w), _as_float(dw)
-    state = _start(state, w, "r")
-    state["t"] += 1
+    w, dw, state = _begin(w, dw, state, "r")
     r = rho * state["r"] + (1 - rho) * dw * dw   # r ← ρ r + (1 − ρ) g ⊙ g    (deck 001)
     next_w = w - lr / (eps + np.sqrt(r)) * dw    # θ ← θ − ε/(δ + √r) ⊙ g     (deck 001)
     state["r"] = r
@@ -297,15 +287,14 @@ def adam(w, dw, state=None, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
     - next_w: updated parameters, same shape as ``w``.
     - state: new dict with ``t`` and the raw (uncorrected) moments ``m`` and ``v``.
     """
-    w, dw = _as_float(w), _as_float(dw)
-    state = _start(state, w, "m", "v")
-    t = state["t"] + 1                                    # t ← t + 1
+    w, dw, state = _begin(w, dw, state, "m", "v")
+    t = state["t"]                                        # t ← t + 1
     m = beta1 * state["m"] + (1 - beta1) * dw             # m ← β₁ m + (1 − β₁) g      (deck 001)
     v = beta2 * state["v"] + (1 - beta2) * dw * dw        # v ← β₂ v + (1 − β₂) g ⊙ g  (deck 001)
     m_hat = m / (1 - beta1 ** t)                          # bias correction             (deck 001)
     v_hat = v / (1 - beta2 ** t)
     next_w = w - lr * m_hat / (np.sqrt(v_hat) + eps)      # θ ← θ − η m̂ / (√v̂ + δ)
-    state.update(t=t, m=m, v=v)
+    state.update(m=m, v=v)
     return next_w, state
 
 
