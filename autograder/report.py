@@ -58,13 +58,6 @@ class ClassReport:
     totals: dict[str, dict[str, float]] = field(default_factory=dict)  # student -> assignment -> %
 
 
-def _problems(result) -> list[str]:
-    problems = getattr(result, "problems", None)
-    if problems is None:
-        problems = [p for p in str(getattr(result, "problem", "")).split("; ") if p]
-    return list(problems)
-
-
 def analyse(results, pairs: list[Pair] | None = None, history: dict[str, list] | None = None) -> ClassReport:
     """The report's numbers for one assignment's ``results`` (SubmissionResult list).
 
@@ -90,7 +83,7 @@ def analyse(results, pairs: list[Pair] | None = None, history: dict[str, list] |
             example = example.replace(student, STUDENT_PLACEHOLDER)
         misconceptions.append(Misconception(code, len(hits), len({s for s, _ in hits}),
                                             sorted({c.exercise for _, c in hits}), example))
-    review = {r.student: _problems(r) for r in results if _problems(r)}
+    review = {r.student: list(r.problems) for r in results if r.problems}
     seconds = {r.student: r.seconds for r in results if getattr(r, "seconds", None)}
     totals: dict[str, dict[str, float]] = defaultdict(dict)
     for name, res in {**(history or {}), assignment: results}.items():

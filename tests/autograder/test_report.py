@@ -20,7 +20,7 @@ def _result(student, fails, problem=""):
             error = f"CheckFailure: {gid} failed for {student} (check: {code})" if code else ""
             cells.append(CellResult(gid, ex, pts - lost, pts, error, code))
     r = SubmissionResult(student, "01_x", sum(c.score for c in cells), 10.0, cells)
-    r.problem = problem
+    r.problems = [problem] if problem else []
     return r
 
 
