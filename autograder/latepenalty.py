@@ -22,8 +22,9 @@ DAY = 86400.0
 
 
 class LatePenalty(LateSubmissionPlugin):
-    percent_per_day = Float(10.0, help="Percent of the notebook's score lost per day (or part of "
-                            "a day) late; 10 % a day is a common syllabus rule.").tag(config=True)
+    percent_per_day = Float(0.0, help="Percent of the notebook's score lost per day (or part of a "
+                            "day) late; 0 until the course sets it (gradlab.toml's [late], e.g. "
+                            "10 % a day, a common syllabus rule).").tag(config=True)
     max_percent = Float(100.0, help="The most a late submission can lose, in percent of its "
                         "score.").tag(config=True)
 

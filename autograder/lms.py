@@ -244,3 +244,38 @@ def write_lms_csv(rows: list[dict], roster: list[Student], lms: str, path: Path,
             else:
                 writer.writerow([s.name or s.id, s.email, s.id, score])
     return path
+
+
+# -- the workspace side ------------------------------------------------------------------------
+
+def collect_download(ws, assignment: str, source: Path, roster_csv: Path):
+    """Collect an LMS download (zip or folder) against a roster: unpack it into a folder per
+    student, hand that to ``pipeline.collect``, and give the gradebook the deadlines of
+    ``gradlab.toml``.  Returns ``(Unpacked, Collected)``."""
+    import tempfile
+
+    from . import pipeline
+
+    roster = read_roster(roster_csv)
+    with tempfile.TemporaryDirectory(prefix=f"lms-{assignment}-", dir=ws.root) as inbox:
+        unpacked = unpack(source, roster, Path(inbox))
+        if not unpacked.students:
+            raise ValueError(f"nothing in {source} matches the roster {roster_csv} "
+                             f"({len(unpacked.unmatched)} files unmatched); check the roster's "
+                             "names and LMS ids against the download")
+        collected = pipeline.collect(ws, assignment, Path(inbox))
+    ws.apply_deadlines()
+    return unpacked, collected
+
+
+def export_lms(ws, assignment: str, lms: str, roster_csv: Path, to: Path | None = None) -> Path:
+    """The assignment's grades as the LMS imports them (see :func:`write_lms_csv`)."""
+    from .results import read_results
+
+    results = read_results(ws, assignment)
+    rows = [{"student": r.student,
+             "score": None if any("could not be graded" in p for p in r.problems) else r.final,
+             "status": "; ".join(r.problems) or "graded"} for r in results]
+    max_score = max((r.max_score for r in results), default=0.0)
+    dest = Path(to) if to else ws.exports / f"{assignment}-{lms}.csv"
+    return write_lms_csv(rows, read_roster(roster_csv), lms, dest, assignment, max_score)

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import html
 import io
+import re
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 
 import matplotlib
 
@@ -58,6 +60,16 @@ class ClassReport:
     totals: dict[str, dict[str, float]] = field(default_factory=dict)  # student -> assignment -> %
 
 
+def _example(hits) -> str:
+    """The most common message of ``hits`` [(student, cell)], preferring one that does not name
+    its student; a student's id left in a message is replaced by a placeholder."""
+    own = Counter(c.error for s, c in hits if c.error and not re.search(rf"\b{re.escape(s)}\b", c.error))
+    if own:
+        return own.most_common(1)[0][0]
+    named = Counter(re.sub(rf"\b{re.escape(s)}\b", STUDENT_PLACEHOLDER, c.error) for s, c in hits if c.error)
+    return named.most_common(1)[0][0] if named else ""
+
+
 def analyse(results, pairs: list[Pair] | None = None, history: dict[str, list] | None = None) -> ClassReport:
     """The report's numbers for one assignment's ``results`` (SubmissionResult list).
 
@@ -77,12 +89,8 @@ def analyse(results, pairs: list[Pair] | None = None, history: dict[str, list] |
                     by_code[cell.diagnostic].append((r.student, cell))
     misconceptions = []
     for code, hits in sorted(by_code.items(), key=lambda kv: (-len(kv[1]), kv[0])):
-        messages = Counter(cell.error for _, cell in hits if cell.error)
-        example = messages.most_common(1)[0][0] if messages else ""
-        for student in {s for s, _ in hits}:
-            example = example.replace(student, STUDENT_PLACEHOLDER)
         misconceptions.append(Misconception(code, len(hits), len({s for s, _ in hits}),
-                                            sorted({c.exercise for _, c in hits}), example))
+                                            sorted({c.exercise for _, c in hits}), _example(hits)))
     review = {r.student: list(r.problems) for r in results if r.problems}
     seconds = {r.student: r.seconds for r in results if getattr(r, "seconds", None)}
     totals: dict[str, dict[str, float]] = defaultdict(dict)
@@ -90,7 +98,7 @@ def analyse(results, pairs: list[Pair] | None = None, history: dict[str, list] |
         for r in res:
             totals[r.student][name] = r.percent
     return ClassReport(assignment, max(r.max_score for r in results),
-                       {r.student: r.score for r in results}, dict(lost_ex), dict(lost_test),
+                       {r.student: r.final for r in results}, dict(lost_ex), dict(lost_test),
                        misconceptions, review, seconds, list(pairs or []), dict(totals))
 
 
@@ -235,9 +243,68 @@ def summary(report: ClassReport, path=None) -> str:
     if worst:
         lines.append("  most points lost in: " + ", ".join(f"{ex} ({v:g})" for ex, v in worst))
     for m in report.misconceptions[:5]:
-        lines.append(f"  hint {m.code}: {m.students} students ({', '.join(m.exercises)})")
+        where = ", ".join(m.exercises[:3]) + (f" and {len(m.exercises) - 3} more" if len(m.exercises) > 3 else "")
+        lines.append(f"  hint {m.code}: {m.students} student{'s' if m.students != 1 else ''} ({where})")
     if report.review:
         lines.append(f"  needs a human look: {', '.join(sorted(report.review))}")
     if report.pairs:
         lines.append("  near-identical answers: " + ", ".join(f"{p.a}~{p.b}" for p in report.pairs[:5]))
     return "\n".join(lines)
+
+
+# -- from a workspace --------------------------------------------------------------------------
+
+def class_answers(ws, assignment: str) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """Every collected student's answer cells ({student: {exercise: source}}) and the released
+    scaffold of each ({exercise: source}), read from the workspace's notebooks."""
+    import nbformat
+
+    from .cells import cells_by_id, is_answer
+
+    scaffold = {}
+    for path in sorted(ws.release(assignment).glob("*.ipynb")):
+        scaffold.update({gid: c.source for gid, c in cells_by_id(nbformat.read(path, as_version=4)).items()
+                         if is_answer(c)})
+    answers = {}
+    for student in ws.students(assignment):
+        cells = {}
+        for path in sorted(ws.submission(student, assignment).glob("*.ipynb")):
+            try:
+                notebook = nbformat.read(path, as_version=4)
+            except Exception:  # a broken file was reported at collect; nothing to compare
+                continue
+            cells.update({gid: c.source for gid, c in cells_by_id(notebook).items()
+                          if is_answer(c) and gid in scaffold})
+        answers[student] = cells
+    return answers, scaffold
+
+
+def reference_sources(ws) -> dict[str, str]:
+    """The reference library's functions: every package under the course's ``lib/``."""
+    from .similarity import reference_functions
+
+    found = {}
+    for package in sorted(p for p in (ws.repo / "lib").glob("*") if (p / "__init__.py").exists()):
+        found.update(reference_functions(package))
+    return found
+
+
+def write_report(ws, assignment: str) -> tuple[Path, str]:
+    """Write ``<workspace>/reports/<assignment>.html``; return its path and the text summary."""
+    from .results import read_results
+    from .similarity import find_similar
+
+    results = read_results(ws, assignment)
+    history = {}
+    for other in ws.assignments():
+        if other != assignment and ws.students(other):
+            history[other] = read_results(ws, other)
+    answers, scaffold = class_answers(ws, assignment)
+    pairs = find_similar(answers, reference=reference_sources(ws), scaffold=scaffold)
+    numbers = analyse(results, pairs, history)
+    path = ws.root / "reports" / f"{assignment}.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".html.partial")
+    partial.write_text(render(numbers))
+    partial.replace(path)  # atomic: a reader never sees half a page
+    return path, summary(numbers, path)
