@@ -26,12 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg", force=False)
-from matplotlib.figure import Figure  # noqa: E402  (after choosing a headless backend)
-
-from .similarity import Pair  # noqa: E402
+from .similarity import Pair
 
 STUDENT_PLACEHOLDER = "<student>"
 
@@ -104,7 +99,7 @@ def analyse(results, pairs: list[Pair] | None = None, history: dict[str, list] |
 
 # -- plots -------------------------------------------------------------------------------------
 
-def _svg(fig: Figure) -> str:
+def _svg(fig) -> str:
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg", bbox_inches="tight")
     text = buffer.getvalue()
@@ -112,6 +107,10 @@ def _svg(fig: Figure) -> str:
 
 
 def _figure(width=6.4, height=3.0):
+    # a bare Figure needs no pyplot and no GUI backend; imported here so that importing the
+    # grader stays free of matplotlib's import-time settings
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(width, height))
     ax = fig.add_subplot()
     ax.spines[["top", "right"]].set_visible(False)
