@@ -315,3 +315,64 @@ def test_a_notebook_run_without_a_front_end_keeps_a_static_figure(tmp_path):
     assert any("image/png" in b and "application/vnd.jupyter.widget-view+json" in b
                for b in bundles)
     assert nb.cells[2].outputs[0].text.strip() == "[] True"
+
+
+# ---------------------------------------------------------------------------------------------
+# the live training panel
+# ---------------------------------------------------------------------------------------------
+
+def test_a_learning_rate_change_mid_training_keeps_the_accumulators(figures):
+    from gradlab.widgets import TrainingPanel
+
+    panel = TrainingPanel(optimizer="momentum", lr=0.02, momentum=0.9, chunk=5)
+    panel.train(7)
+    opt, net = panel.opt, panel.net
+    assert panel.steps == 7 and opt.steps["W1"] == 7
+    velocity = {k: s["v"].copy() for k, s in opt.state.items()}
+    assert all(np.abs(v).sum() > 0 for v in velocity.values())
+    panel.w_lr.value = 0.2                            # the slider moves mid-training
+    panel.w_momentum.value = 0.5
+    assert opt.hyper == {"lr": pytest.approx(0.2), "beta": 0.5}
+    # the next mini-batch, by hand: deck 000's momentum continuing from the kept velocity
+    idx = panel.next_batch_indices()
+    _, grads = net.loss_and_grads(panel.X_train[idx], panel.y_train[idx])
+    W1, b2 = net.W[0].copy(), net.b[1].copy()
+    panel.train(1)
+    v_W1 = 0.5 * velocity["W1"] + grads[0][0]
+    v_b2 = 0.5 * velocity["b2"] + grads[1][1]
+    np.testing.assert_allclose(net.W[0], W1 - 0.2 * v_W1, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(net.b[1], b2 - 0.2 * v_b2, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(opt.state["W1"]["v"], v_W1, rtol=1e-12)
+    assert panel.steps == 8
+
+
+def test_the_panel_trains_in_chunks_on_the_event_loop_and_the_curves_grow(figures):
+    import asyncio
+
+    from gradlab.widgets import TrainingPanel
+
+    panel = TrainingPanel(optimizer="adam", lr=0.005, chunk=5)
+    figs, line = plt.get_fignums(), panel.line_test_acc
+    ticks = []
+
+    async def scenario():
+        task = panel.start()
+        assert panel.running and panel.w_run.value
+        while panel.steps < 60:                       # another coroutine runs meanwhile
+            ticks.append(panel.steps)
+            await asyncio.sleep(0)
+        panel.pause()
+        await task
+
+    asyncio.run(scenario())
+    assert not panel.running and panel.errors == []
+    # the kernel's loop got control between chunks, not once at the end
+    assert len(set(ticks)) >= 60 // 5 - 1
+    h = panel.history
+    assert h["step"][0] == 0 and h["step"][-1] == panel.steps >= 60
+    assert np.all(np.diff(h["step"]) > 0)
+    assert h["test_accuracy"][-1] > h["test_accuracy"][0] + 0.3
+    np.testing.assert_array_equal(panel.line_test_acc.get_data()[1], h["test_accuracy"])
+    assert plt.get_fignums() == figs and panel.line_test_acc is line
+    panel.reset()
+    assert panel.opt.state == {} and panel.steps == 0 and len(h["step"]) == 1
