@@ -172,7 +172,7 @@ class Playground:
     # ------------------------------------------------------------------ controls
     def _build_controls(self, optimizer, surface, lr, momentum, steps, condition):
         W = _widgets()
-        style = {"description_width": "90px"}
+        style = {"description_width": "110px"}
         wide = W.Layout(width="340px")
         self.w_optimizer = W.Dropdown(options=list(OPTIMIZER_CHOICES.items()), value=optimizer,
                                       description="optimizer", style=style, layout=wide)
@@ -241,13 +241,13 @@ class Playground:
                                          shading="nearest", cmap=cmap, rasterized=True,
                                          norm=matplotlib.colors.LogNorm(1.0, 1e4))
         fig.colorbar(self.phase_image, ax=px, shrink=0.9, extend="max",
-                     label="steps to shrink the error 10× (grey: diverges)")
+                     label="steps per 10× less error (grey: diverges)")
         (self.phase_now,) = px.plot([], [], "o", color="red", mec="white", ms=9)
         (self.phase_best,) = px.plot([], [], "*", color="gold", mec="k", ms=13)
         self.phase_title = px.set_title("", fontsize=8)
         self.phase_note = px.text(0.5, 0.5, "", transform=px.transAxes, ha="center",
                                   va="center", fontsize=9)
-        fig.subplots_adjust(left=0.06, right=0.97, bottom=0.14, top=0.9, wspace=0.32)
+        fig.subplots_adjust(left=0.06, right=0.93, bottom=0.14, top=0.9, wspace=0.34)
         # What moves with η and β is drawn by blitting: the rest (contours, axes, ticks, the
         # phase image) is rendered once into a background that each update pastes back.
         self._animated = [self.line_ref, self.line_yours, self.mark_start, self.mark_end,
@@ -521,7 +521,7 @@ class TrainingPanel:
     # ------------------------------------------------------------------ controls
     def _build_controls(self, optimizer, lr, momentum):
         W = _widgets()
-        style = {"description_width": "90px"}
+        style = {"description_width": "110px"}
         wide = W.Layout(width="340px")
         self.w_optimizer = W.Dropdown(options=list(OPTIMIZER_CHOICES.items()), value=optimizer,
                                       description="optimizer", style=style, layout=wide)
