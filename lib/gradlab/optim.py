@@ -395,7 +395,11 @@ class Optimizer:
         - next_w: the updated parameters, same shape as ``w``.
         """
         t = self.steps.get(key, 0)
-        hyper = {name: value(t) if callable(value) else value for name, value in self.hyper.items()}
+        hyper = self.hyper
+        for value in hyper.values():
+            if callable(value):                      # a schedule: every hyperparameter's value at t
+                hyper = {k: v(t) if callable(v) else v for k, v in hyper.items()}
+                break
         next_w, self.state[key] = self._update(w, dw, self.state.get(key), **hyper)
         self.steps[key] = t + 1
         return next_w
