@@ -553,7 +553,7 @@ class TrainingPanel:
 
     def _on_method(self, change):
         self.opt.update = change["new"]
-        self.opt.hyper = {}
+        self.opt.hyper.clear()              # the same dict: views of it stay live
         self.opt.reset()                    # another method's accumulators mean something else
         self._set_hyper()
         self._status(f"switched to {change['new']}: optimizer state reset")

@@ -306,7 +306,18 @@ def test_a_notebook_run_without_a_front_end_keeps_a_static_figure(tmp_path):
     nb.cells = [nbformat.v4.new_code_cell("%matplotlib widget"),
                 nbformat.v4.new_code_cell("from gradlab.widgets import Playground\n"
                                           "pg = Playground(optimizer='sgd', lr=0.5)\npg"),
-                nbformat.v4.new_code_cell("print(pg.errors, 'diverged' in pg.message)")]
+                nbformat.v4.new_code_cell("print(pg.errors, 'diverged' in pg.message)"),
+                # the live panel trains from a task on the kernel's loop: the next cells run
+                # while it trains (the kernel answers), and it goes on between them
+                nbformat.v4.new_code_cell("from gradlab.widgets import TrainingPanel\n"
+                                          "panel = TrainingPanel(chunk=5)\npanel.start()\n"
+                                          "panel"),
+                nbformat.v4.new_code_cell("import asyncio\nseen = []\n"
+                                          "while panel.steps < 40:\n"
+                                          "    seen.append(panel.steps)\n"
+                                          "    await asyncio.sleep(0.05)\n"
+                                          "panel.pause()\n"
+                                          "print(len(set(seen)) > 1, panel.running, panel.errors)")]
     NotebookClient(nb, timeout=120, kernel_name="python3",
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
     outputs = [o for cell in nb.cells for o in cell.outputs]
@@ -315,6 +326,7 @@ def test_a_notebook_run_without_a_front_end_keeps_a_static_figure(tmp_path):
     assert any("image/png" in b and "application/vnd.jupyter.widget-view+json" in b
                for b in bundles)
     assert nb.cells[2].outputs[0].text.strip() == "[] True"
+    assert nb.cells[4].outputs[-1].text.strip() == "True False []"
 
 
 # ---------------------------------------------------------------------------------------------
