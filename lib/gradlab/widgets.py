@@ -309,6 +309,8 @@ class Playground:
         key = (name, condition if name == "quadratic" else None)
         if key == self._surface_key:
             return False
+        if self._surface_key is not None and self._surface_key[0] != name:
+            self.start = None                    # a clicked start belongs to its surface
         self._surface_key = key
         s = self._surface = model.make_surface(name, condition)
         for c in self._contours:

@@ -279,6 +279,10 @@ def test_a_click_on_the_contour_sets_the_start(figures):
     pg.fig.canvas.callbacks.process("button_press_event", event)
     np.testing.assert_allclose(pg.start, (1.5, -2.0), atol=1e-6)
     np.testing.assert_allclose(np.column_stack(pg.line_ref.get_data())[0], pg.start)
+    pg.w_condition.value = 20.0                     # same surface, new κ: the start stays
+    np.testing.assert_allclose(pg.start, (1.5, -2.0), atol=1e-6)
+    pg.w_surface.value = "saddle"                   # another surface starts at its own start
+    np.testing.assert_array_equal(pg.start, pg.surface.start)
 
 
 def test_every_surface_and_optimizer_draws_without_error(figures):
