@@ -315,3 +315,25 @@ def playground_status(text: str) -> dict:
     """The fields of a ``PLAYGROUND-STATUS`` line as a dict of numbers."""
     line = next(l for l in text.splitlines() if l.startswith("PLAYGROUND-STATUS"))
     return {k: float(v) for k, v in (item.split("=") for item in line.split()[1:])}
+
+
+def rerun_status(page, index: int = 2, timeout: float = 60.0) -> dict:
+    """Run the playground notebook's status cell again and return its fresh numbers."""
+    before = page.locator(".jp-OutputArea-output", has_text="PLAYGROUND-STATUS").last.inner_text()
+    run_cell(page, index)
+    page.wait_for_function(
+        "(before) => [...document.querySelectorAll('.jp-OutputArea-output')].some("
+        "e => e.innerText.includes('PLAYGROUND-STATUS') && e.innerText !== before)",
+        arg=before, timeout=timeout * 1000)
+    return playground_status(wait_for_text(page, "PLAYGROUND-STATUS"))
+
+
+def drag_handle(page, handle, dx_total: float, moves: int):
+    """Drag a slider handle by ``dx_total`` pixels in ``moves`` mouse moves sent back to back."""
+    box = handle.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for i in range(1, moves + 1):
+        page.mouse.move(x + dx_total * i / moves, y)
+    page.mouse.up()
