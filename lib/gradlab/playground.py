@@ -77,11 +77,23 @@ SURFACES = ("quadratic", "rosenbrock", "saddle", "regression")
 # trajectories
 # --------------------------------------------------------------------------------------------
 
+_SIGNATURES = {}
+
+
 def _parameters(update):
     try:
-        return inspect.signature(update).parameters
+        return _SIGNATURES[update]
+    except (KeyError, TypeError):
+        pass
+    try:
+        params = inspect.signature(update).parameters
     except (TypeError, ValueError):                      # builtins, some partials
-        return {}
+        params = {}
+    try:
+        _SIGNATURES[update] = params                     # asked at every slider move
+    except TypeError:                                    # unhashable callables
+        pass
+    return params
 
 
 def momentum_parameter(update):

@@ -252,7 +252,7 @@ class Playground:
         # phase image) is rendered once into a background that each update pastes back.
         self._animated = [self.line_ref, self.line_yours, self.mark_start, self.mark_end,
                           self.text_status, self.loss_ref, self.loss_yours, self.loss_part,
-                          self.phase_now, self.phase_title]
+                          self.phase_now]
         for artist in self._animated:
             artist.set_animated(True)
         self._background = None
@@ -344,6 +344,12 @@ class Playground:
         if key == self._phase_key:
             return
         self._phase_key = key
+        # the title names what the diagram shows (it changes with the frame only: the numbers,
+        # which change with every move, are in the message line, not re-rendered as glyphs)
+        self.phase_title.set_text({"sgd": "rate of gradient descent (β unused)",
+                                   "heavy_ball": "rate of momentum (heavy ball)",
+                                   "nesterov": "rate of Nesterov momentum"}.get(method, "")
+                                  if self._lam is not None else "")
         if self._lam is None or method is None:
             self.phase_image.set_visible(False)
             why = ("no linear theory: the step is not linear here" if self._lam is not None
@@ -429,14 +435,10 @@ class Playground:
             theory = (f"rate ρ: predicted {predicted:.4f}, measured {measured:.4f}  ·  "
                       f"η* = {best['lr']:.3g}, β* = {best['momentum']:.3f} → ρ* = "
                       f"{best['rate']:.4f}")
-            self.phase_title.set_text(f"predicted ρ = {predicted:.3f}, measured "
-                                      f"{measured:.3f}")
         elif self._lam is not None:
             theory = f"rate ρ measured {measured:.4f} (no linear theory for {name})"
-            self.phase_title.set_text(f"measured ρ = {measured:.3f}")
         else:
             theory = f"final loss {ref.losses[-1]:.4g} after {ref.n} steps"
-            self.phase_title.set_text("")
         lines.append(theory)
         self.text_status.set_text(f"diverged at step {ref.diverged_at}" if ref.diverged_at
                                   else "the update rule failed" if ref.error else "")
