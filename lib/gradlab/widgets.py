@@ -409,6 +409,8 @@ class Playground:
                 highs.append(ygap.max())
             cmp_ = self.comparison = model.compare(yours, ref)
             lines.append(cmp_.message)
+            if yours.message and yours.message not in cmp_.message:
+                lines.append("your rule " + yours.message)
             part = cmp_.step
             self.loss_part.set_data(([part], [np.sqrt(min(lows) * max(highs))])
                                     if part is not None else ([], []))
