@@ -92,7 +92,7 @@ class Lab:
 
 
 @contextlib.contextmanager
-def jupyter_lab(root: Path, timeout: float = 90.0, python: str | None = None):
+def jupyter_lab(root: Path, timeout: float = 180.0, python: str | None = None):
     """Serve ``root`` with JupyterLab on a free loopback port; yields a :class:`Lab`.
 
     The server is this interpreter's ``jupyter lab`` (the kernels are this environment's
@@ -173,7 +173,7 @@ def watch_errors(page):
     return seen
 
 
-def open_notebook(page, lab: Lab, path: str, timeout: float = 90.0):
+def open_notebook(page, lab: Lab, path: str, timeout: float = 180.0):
     """Open ``path`` in JupyterLab and wait until its kernel is idle."""
     page.goto(lab.tree_url(path))
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
