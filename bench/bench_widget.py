@@ -192,7 +192,8 @@ def browser_side(moves):
         settle = time.perf_counter() - t - 0.5
         after = harness.rerun_status(page)
         drag = {"moves": 60, "updates": int(after["updates"] - before["updates"]),
-                "settle_ms": settle * 1e3}
+                "settle_ms": settle * 1e3, "kernel_p50": before["p50"],
+                "kernel_p95": before["p95"]}
         if errors or after["errors"]:
             return None, f"errors: page {errors[:3]}, kernel {after['errors']:.0f}"
     missing = sum(d is None for d in delays)
@@ -253,6 +254,8 @@ def main(argv=None):
     else:
         print(f"{'browser, slider keydown -> pixels':34} {pct(browser, 50):8.1f} "
               f"{pct(browser, 95):8.1f} {len(browser):5d}")
+        print(f"{'  in the kernel (ipympl, PNG sent)':34} {drag['kernel_p50']:8.1f} "
+              f"{drag['kernel_p95']:8.1f}")
         print(f"a fast mouse drag ({drag['moves']} moves back to back): {drag['updates']} "
               f"kernel updates (coalesced), figure settled {drag['settle_ms']:.0f} ms after "
               "the mouse was released (± 0.1 s polling)")

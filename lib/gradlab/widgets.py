@@ -23,6 +23,7 @@ NumPy); this module only draws them.  Fast by construction:
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 import traceback
 
@@ -158,6 +159,7 @@ class Playground:
         self.errors = []
         self.n_updates = 0
         self.full_draws = self.blits = 0
+        self.update_seconds = collections.deque(maxlen=1000)
         self.message = ""
         self._coalesce = _Coalescer(self._safe_update, schedule)
         self._surface_key = None
@@ -291,11 +293,15 @@ class Playground:
 
     # ------------------------------------------------------------------ updates
     def _safe_update(self):
+        start = time.perf_counter()
         try:
             self._update()
         except Exception as exc:       # never raise into the kernel's comm handler: show it
             self.errors.append(traceback.format_exc())
             self._say(f"update failed: {type(exc).__name__}: {exc}")
+        finally:
+            # seconds per update, model to pixels sent (with ipympl the blit ships the image)
+            self.update_seconds.append(time.perf_counter() - start)
 
     def _on_click(self, event):
         if event.inaxes is self.ax_contour and event.button == 1 and event.xdata is not None:

@@ -303,8 +303,12 @@ def write_playground_notebook(folder: Path, name: str = "playground.ipynb") -> P
         nbformat.v4.new_code_cell("from gradlab.widgets import Playground\n"
                                   "pg = Playground()\npg"),
         nbformat.v4.new_code_cell(
+            "import numpy as np\n"
+            "ms = np.asarray(pg.update_seconds) * 1e3\n"
+            "q = np.percentile(ms, [50, 95]) if ms.size else [np.nan, np.nan]\n"
             "print(f'PLAYGROUND-STATUS errors={len(pg.errors)} updates={pg.n_updates} '\n"
-            "      f'blits={pg.blits} full={pg.full_draws} lr={pg.w_lr.value:.6g}')"),
+            "      f'blits={pg.blits} full={pg.full_draws} lr={pg.w_lr.value:.6g} '\n"
+            "      f'p50={q[0]:.2f} p95={q[1]:.2f}')"),
     ]
     path = Path(folder) / name
     nbformat.write(nb, path)
