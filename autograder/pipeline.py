@@ -187,10 +187,10 @@ def autograde(ws: Workspace, assignment: str, students: list[str] | None = None,
     unknown = sorted(set(students or []) - set(known))
     if unknown:
         raise GradlabError(f"no submission of {assignment} from {', '.join(unknown)} in "
-                           f"{ws.submitted()}; collected: {', '.join(known) or 'none'}")
+                           f"{ws.step_root('submitted')}; collected: {', '.join(known) or 'none'}")
     students = students or known
     if not students:
-        raise GradlabError(f"no submissions of {assignment} in {ws.submitted()}; "
+        raise GradlabError(f"no submissions of {assignment} in {ws.step_root('submitted')}; "
                            "run `gradlab collect` first")
     if not ws.source(assignment).is_dir():
         raise GradlabError(f"{assignment} has not been released from this workspace; "
