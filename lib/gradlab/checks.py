@@ -182,14 +182,26 @@ def _ndim(value) -> int:
 
 
 def _structured(expected) -> bool:
-    """Several return values (a tuple, or a list of arrays) rather than one array."""
-    return (isinstance(expected, tuple) and not all(_ndim(e) == 0 for e in expected)) or (
+    """Several return values (a tuple, a list of arrays, a dict) rather than one array."""
+    return isinstance(expected, dict) or (isinstance(expected, tuple) and not all(_ndim(e) == 0 for e in expected)) or (
         isinstance(expected, list) and not _is_numeric_sequence(expected))
 
 
 def first_failure(actual, expected, name: str = "result", rtol: float = RTOL, atol: float = ATOL):
     """Like :func:`diagnose`, entry by entry through tuples and lists of arrays (of any shapes,
     nested): ``None`` when everything matches, else the first CheckFailure."""
+    if isinstance(expected, dict):                     # an optimizer's state, say
+        if not isinstance(actual, dict):
+            return CheckFailure(f"{name} should be a dict with keys {sorted(expected)}, got "
+                                f"{_short(actual)}", "type")
+        if set(actual) != set(expected):
+            return CheckFailure(f"{name} should have the keys {sorted(expected)}, got "
+                                f"{sorted(actual)}", "type")
+        for key in expected:
+            failure = first_failure(actual[key], expected[key], name=f"{name}[{key!r}]", rtol=rtol, atol=atol)
+            if failure is not None:
+                return failure
+        return None
     if not _structured(expected):
         return diagnose(actual, expected, name=name, rtol=rtol, atol=atol)
     if actual is None:
@@ -206,9 +218,10 @@ def first_failure(actual, expected, name: str = "result", rtol: float = RTOL, at
 def assert_close(actual, expected, name: str = "result", rtol: float = RTOL, atol: float = ATOL):
     """Raise a CheckFailure with a hint unless ``actual`` ≈ ``expected``.
 
-    ``expected`` may be a number, an array (or list of numbers), or a tuple/list of those —
-    several return values such as ``(dx, dw, db)`` or ``(loss, [(dW1, db1), …])``, nested and
-    of any shapes; then ``actual`` must have the same structure, compared entry by entry.
+    ``expected`` may be a number, an array (or list of numbers), or a tuple/list/dict of those —
+    several return values such as ``(dx, dw, db)``, ``(loss, [(dW1, db1), …])`` or an
+    optimizer's ``(next_w, {"t": 1, "v": …})``, nested and of any shapes; then ``actual`` must
+    have the same structure, compared entry by entry.
     """
     __tracebackhide__ = True  # students see the hint, not gradlab's frames
     failure = first_failure(actual, expected, name=name, rtol=rtol, atol=atol)

@@ -281,3 +281,19 @@ def test_known_mistakes_are_recognised_in_nested_returns():
     with pytest.raises(checks.CheckFailure, match="forgot the 2") as info:
         checks.compare(halved, reference, W, mistakes={"forgot the 2": halved})
     assert info.value.diagnostic == "known-mistake"
+
+
+def test_an_update_rule_result_with_its_state_dict_is_compared():
+    """(next_w, state) from an optimizer: the state dict is compared key by key."""
+    from gradlab import optim
+
+    w, dw = np.array([1.0, -2.0]), np.array([0.5, 0.25])
+    expected = optim.momentum(w, dw, None, lr=0.1)
+    checks.assert_close(optim.momentum(w.copy(), dw.copy(), None, lr=0.1), expected)
+    flipped = (expected[0], {**expected[1], "v": -expected[1]["v"]})
+    with pytest.raises(checks.CheckFailure, match=r"\[1\]\['v'\]") as info:
+        checks.assert_close(flipped, expected)
+    assert info.value.diagnostic == "sign"
+    with pytest.raises(checks.CheckFailure, match="keys") as info:
+        checks.assert_close((expected[0], {"t": 1}), expected)
+    assert info.value.diagnostic == "type"
