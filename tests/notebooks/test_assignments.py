@@ -89,10 +89,10 @@ def graded_class(request, tmp_path_factory):
     pipeline.release(ws, [assignment], course=ws.root / "course-copy")
     inbox = ws.root / "inbox"
     students = write_inbox(ws, assignment, inbox)
-    collected, rejected, renamed = pipeline.collect(ws, assignment, inbox)
-    assert not renamed
+    collected = pipeline.collect(ws, assignment, inbox)
+    assert not collected.renamed
     results = {r.student: r for r in pipeline.autograde(ws, assignment, progress=False)}
-    return ws, assignment, {s.name: s for s in students}, results, rejected
+    return ws, assignment, {s.name: s for s in students}, results, collected.rejected
 
 
 def _points(assignment):
