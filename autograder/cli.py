@@ -3,7 +3,7 @@
     gradlab release [ASSIGNMENT ...]          solutions/ -> course/ (and the gradebook)
     gradlab collect ASSIGNMENT FOLDER         a folder per student -> the workspace
     gradlab autograde ASSIGNMENT [-s STUDENT] run and score what is new or changed (--force: all)
-    gradlab feedback ASSIGNMENT               HTML feedback without hidden tests
+    gradlab feedback ASSIGNMENT               HTML feedback without hidden tests (works offline)
     gradlab export [--to grades.csv]          the gradebook as CSV
     gradlab summary ASSIGNMENT                the grades table again
     gradlab demo [--assignment A]             all of the above on a bundled class
@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -59,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     p = command("feedback", help="write HTML feedback without hidden tests")
     p.add_argument("assignment")
     p.add_argument("-s", "--student", action="append", help="only this student (repeatable)")
+    p.add_argument("--hidden-tests", choices=("message", "name"), default="message",
+                   help="what a failing hidden test shows: its message (what was called, what was "
+                        "expected; the default) or only its name")
 
     p = command("export", help="write the gradebook as CSV")
     p.add_argument("--to", type=Path, default=None, help="CSV path (default: <workspace>/exports/grades.csv)")
@@ -102,8 +106,10 @@ def run(argv: list[str] | None = None) -> int:
             pipeline.autograde(ws, args.assignment, progress=progress)  # says what to do
         print(format_table(read_results(ws, args.assignment)))
     elif args.command == "feedback":
+        ws = dataclasses.replace(ws, hidden_test_feedback=args.hidden_tests)
         pages, failed = pipeline.feedback(ws, args.assignment, args.student, progress=progress)
-        print(f"wrote {len(pages)} feedback pages under {ws.step_root('feedback')}")
+        print(f"wrote {len(pages)} feedback page{'' if len(pages) == 1 else 's'} under "
+              f"{ws.step_root('feedback')}")
         for student, why in failed.items():
             print(f"no feedback for {student}: {why}")
         return 1 if failed else 0

@@ -18,12 +18,12 @@ from typing import NamedTuple
 import nbformat
 from tqdm.auto import tqdm
 
-from . import submissions
+from . import bundle, submissions
+from .cells import LEAK_MARKERS
 from .mistakes import MISTAKES_DIR
 from .results import SubmissionResult, read_result
 from .workspace import Workspace, nbgrader_calls
 
-LEAK_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 
 
 class GradlabError(RuntimeError):
@@ -61,12 +61,15 @@ def check_assignment(ws: Workspace, assignment: str, must_be_released: bool = Tr
 
 # -- release -----------------------------------------------------------------------------------
 
-def release(ws: Workspace, assignments: list[str] | None = None, course: Path | None = None) -> list[Path]:
+def release(ws: Workspace, assignments: list[str] | None = None, course: Path | None = None,
+            bundles: bool = True) -> list[Path]:
     """Generate the student version of each assignment and copy it to ``course/``.
 
     The source notebooks are copied from ``solutions/<a>`` into the workspace, nbgrader's
     ``generate_assignment`` records their cells in the gradebook (so autograde can restore
-    locked cells) and writes the release; the release then replaces ``course/<a>``.
+    locked cells) and writes the release; the release then replaces ``course/<a>``, and
+    (``bundles``) the student bundle ``<workspace>/bundles/<a>.zip`` is written
+    (:mod:`.bundle`: the release and the library's wheel, nothing else).
     """
     assignments = assignments or ws.assignments()
     for assignment in assignments:
@@ -95,6 +98,11 @@ def release(ws: Workspace, assignments: list[str] | None = None, course: Path | 
         shutil.rmtree(dest, ignore_errors=True)
         shutil.copytree(out, dest)
         written.append(dest)
+        if bundles:
+            try:
+                bundle.write_bundle(ws, assignment)
+            except bundle.BundleError as exc:
+                raise GradlabError(str(exc)) from None
     return written
 
 
@@ -265,6 +273,20 @@ def autograde(ws: Workspace, assignment: str, students: list[str] | None = None,
 
 # -- feedback and export -----------------------------------------------------------------------
 
+def _generate_feedback(ws: Workspace, api, assignment: str, student: str) -> dict:
+    """``api.generate_feedback`` on gradlab's feedback page: the API pins nbgrader's own page
+    (``template_name = 'feedback'``), so its app is run here as the API runs it, with
+    :meth:`Workspace.feedback_page` on top."""
+    from nbgrader.converters import GenerateFeedback
+    from nbgrader.utils import capture_log, temp_attrs
+
+    with nbgrader_calls(), temp_attrs(api.coursedir, assignment_id=assignment, student_id=student):
+        app = GenerateFeedback(coursedir=api.coursedir, parent=api)
+        app.update_config(ws.feedback_page())
+        app.force = True
+        return capture_log(app)
+
+
 def feedback(ws: Workspace, assignment: str, students: list[str] | None = None,
              progress: bool = True) -> tuple[list[Path], dict[str, str]]:
     """Write HTML feedback (hidden tests removed) for each graded submission.
@@ -282,8 +304,7 @@ def feedback(ws: Workspace, assignment: str, students: list[str] | None = None,
             failed[student] = (f"its newest submission is not graded yet; run `gradlab autograde "
                                f"{assignment}` first")
             continue
-        with nbgrader_calls():
-            outcome = api.generate_feedback(assignment, student, force=True)
+        outcome = _generate_feedback(ws, api, assignment, student)
         if outcome.get("success"):
             written += sorted(ws.feedback(student, assignment).glob("*.html"))
         else:

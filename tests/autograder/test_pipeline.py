@@ -173,3 +173,14 @@ def test_a_broken_source_notebook_is_reported_with_nbgraders_reason(tmp_path):
     with pytest.raises(GradlabError, match="releasing bad failed: RuntimeError: Solution region detected"):
         pipeline.release(ws, ["bad"], course=tmp_path / "course")
     assert not (tmp_path / "course" / "bad").exists()
+
+
+def test_feedback_can_show_only_which_hidden_test_failed(graded, capsys):
+    ws = graded[0]
+    code = cli.main(["feedback", "toy", "-s", "half", "--hidden-tests", "name", "--quiet",
+                     "--repo", str(ws.repo), "--workspace", str(ws.root)])
+    assert code == 0 and "wrote 1 feedback page under" in capsys.readouterr().out
+    html = (ws.feedback("half", "toy") / "toy.html").read_text()
+    hidden = html.split('name="test_double_hidden"', 1)[1]
+    assert "Hidden test failed" in hidden and "0.5×" not in hidden, "the hidden test's message shows"
+    assert "0.5×" in html.split('name="test_double_hidden"', 1)[0], "the visible test keeps its message"
