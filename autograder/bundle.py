@@ -100,13 +100,17 @@ INSTALL = """\
 """
 
 
+def bundle_path(ws: Workspace, assignment: str) -> Path:
+    return ws.root / "bundles" / f"{assignment}.zip"
+
+
 def write_bundle(ws: Workspace, assignment: str) -> Path:
     """Write ``<workspace>/bundles/<assignment>.zip`` from the release of ``assignment``."""
     release = ws.release(assignment)
     files = sorted(p for p in release.rglob("*") if p.is_file())
     notebooks = [p.relative_to(release).as_posix() for p in files if p.suffix == ".ipynb"]
     wheel_name, wheel = build_wheel(ws)
-    dest = ws.root / "bundles" / f"{assignment}.zip"
+    dest = bundle_path(ws, assignment)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.tmp")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as bundle:

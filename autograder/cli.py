@@ -1,6 +1,6 @@
 """``gradlab`` — the instructor's command line, a thin layer over :mod:`gradlab_grader.pipeline`.
 
-    gradlab release [ASSIGNMENT ...]          solutions/ -> course/ (and the gradebook)
+    gradlab release [ASSIGNMENT ...]          solutions/ -> course/, the gradebook, a bundle per assignment
     gradlab collect ASSIGNMENT FOLDER         a folder per student -> the workspace
     gradlab autograde ASSIGNMENT [-s STUDENT] run and score what is new or changed (--force: all)
     gradlab feedback ASSIGNMENT               HTML feedback without hidden tests (works offline)
@@ -16,7 +16,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from . import demo, pipeline, submissions
+from . import bundle, demo, pipeline, submissions
 from .results import format_table, read_results
 from .workspace import default_workspace
 
@@ -84,7 +84,7 @@ def run(argv: list[str] | None = None) -> int:
 
     if args.command == "release":
         for path in pipeline.release(ws, args.assignments or None):
-            print(f"released {path}")
+            print(f"released {path}; student bundle {bundle.bundle_path(ws, path.name)}")
     elif args.command == "collect":
         pipeline.check_assignment(ws, args.assignment)
         collected = pipeline.collect(ws.init(), args.assignment, args.folder)

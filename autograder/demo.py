@@ -16,7 +16,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import mistakes, pipeline
+from . import bundle, mistakes, pipeline
 from .cells import grade_id, is_answer, solution_source
 from .results import SubmissionResult, format_table, rejected_results
 from .workspace import Workspace
@@ -109,6 +109,8 @@ def grade_class(ws: Workspace, assignment: str, exported: list[str], progress: b
     the ``exported`` assignments."""
     echo(f"release   {assignment} -> {ws.course / assignment}")
     pipeline.release(ws, [assignment])
+    echo(f"bundle    {bundle.bundle_path(ws, assignment)} (what students get: the release, "
+         "the library's wheel, INSTALL.txt)")
     inbox = ws.root / "inbox" / assignment
     write_inbox(ws, assignment, inbox)
     collected = pipeline.collect(ws, assignment, inbox)

@@ -11,6 +11,8 @@ A workspace is an ordinary nbgrader course directory kept *outside* the source t
       submitted/<s>/<a>/     what students handed in
       autograded/<s>/<a>/    executed and scored copies
       feedback/<s>/<a>/      HTML feedback, hidden tests removed
+      rejected/<a>.json      hand-ins collect turned away, with the reason
+      bundles/<a>.zip        the student bundle (release, library wheel, INSTALL.txt)
       exports/               grades.csv and friends
 """
 
