@@ -159,17 +159,27 @@ def read_result(ws: Workspace, assignment: str, student: str) -> SubmissionResul
 
 
 def rejected_results(ws: Workspace, assignment: str) -> list[SubmissionResult]:
-    """A result for each hand-in collect rejected (and no later good one replaced): status
-    REJECTED, the reason as its problem."""
+    """A result for each student whose only hand-in collect rejected: status REJECTED, the
+    reason as its problem."""
+    collected = set(ws.students(assignment))
     return [SubmissionResult(student, assignment, status=REJECTED, submitted_at=entry.get("handed_in", ""),
                              problems=[f"rejected at collect: {entry['reason']}"])
-            for student, entry in submissions.rejections(ws, assignment).items()]
+            for student, entry in submissions.rejections(ws, assignment).items() if student not in collected]
 
 
 def read_results(ws: Workspace, assignment: str) -> list[SubmissionResult]:
-    """Every student's result: the collected submissions, then the rejected hand-ins."""
-    return ([read_result(ws, assignment, s) for s in ws.students(assignment)]
-            + rejected_results(ws, assignment))
+    """Every student's result: the collected submissions (a later hand-in that collect rejected
+    is named among its problems), then the students whose only hand-in was rejected."""
+    rejected = submissions.rejections(ws, assignment)
+    results = []
+    for student in ws.students(assignment):
+        result = read_result(ws, assignment, student)
+        if student in rejected:
+            entry = rejected[student]
+            result.problems.append(f"a later hand-in ({entry.get('handed_in') or 'time unknown'}) was "
+                                   f"rejected at collect: {entry['reason']}; this grade is of the earlier one")
+        results.append(result)
+    return results + rejected_results(ws, assignment)
 
 
 def format_table(results: list[SubmissionResult]) -> str:

@@ -172,3 +172,13 @@ def test_rejections_file_is_cleared_by_a_good_hand_in(released, tmp_path):
     assert submissions.rejections(ws, "toy") == {}
     assert [r.status for r in read_results(ws, "toy")] == ["not graded"]
     nbformat.read(ws.submission("ann", "toy") / "toy.ipynb", as_version=4)
+
+
+def test_a_rejected_resubmission_keeps_the_earlier_grade_and_says_so(released, tmp_path):
+    ws = Workspace(tmp_path / "ws", repo=released.repo)
+    pipeline.release(ws, ["toy"], course=tmp_path / "course")
+    pipeline.collect(ws, "toy", write_inbox(tmp_path / "a", {"ann": answer(released, GOOD)}))
+    pipeline.collect(ws, "toy", write_inbox(tmp_path / "b", {"ann": "not json"}))
+    (ann,) = read_results(ws, "toy")  # one row: the earlier submission, with the rejection named
+    assert ann.status == "not graded"
+    assert any("later hand-in" in p and "not a valid notebook" in p for p in ann.problems)
