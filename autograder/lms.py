@@ -270,12 +270,11 @@ def collect_download(ws, assignment: str, source: Path, roster_csv: Path):
 
 def export_lms(ws, assignment: str, lms: str, roster_csv: Path, to: Path | None = None) -> Path:
     """The assignment's grades as the LMS imports them (see :func:`write_lms_csv`)."""
-    from .results import read_results
+    from .results import FAILED, NOT_GRADED, REJECTED, read_results
 
     results = read_results(ws, assignment)
-    rows = [{"student": r.student,
-             "score": None if any("could not be graded" in p for p in r.problems) else r.final,
-             "status": "; ".join(r.problems) or "graded"} for r in results]
+    rows = [{"student": r.student, "status": r.status,
+             "score": None if r.status in (FAILED, NOT_GRADED, REJECTED) else r.final} for r in results]
     max_score = max((r.max_score for r in results), default=0.0)
     dest = Path(to) if to else ws.exports / f"{assignment}-{lms}.csv"
     return write_lms_csv(rows, read_roster(roster_csv), lms, dest, assignment, max_score)

@@ -2,5 +2,8 @@
 
 from .cleartags import ClearExecutionTags
 from .hidetests import HideHiddenTests
+from .labeltests import LabelTests
+from .relativepaths import RelativePaths
+from .rendermath import RenderMath
 
-__all__ = ["ClearExecutionTags", "HideHiddenTests"]
+__all__ = ["ClearExecutionTags", "HideHiddenTests", "LabelTests", "RelativePaths", "RenderMath"]
