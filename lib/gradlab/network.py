@@ -252,7 +252,8 @@ class MLP:
             self.optimizer.hyper.update(hyper)               # a live change: state is kept
         else:
             self.optimizer.update = optimizer                 # another rule: state is kept
-            self.optimizer.hyper = dict(hyper)
+            self.optimizer.hyper.clear()                      # the same dict, so views of it stay live
+            self.optimizer.hyper.update(hyper)
 
     def step(self, X, y, optimizer=None, **hyper):
         """One training step on the mini-batch (X, y): backprop, then one optimizer update.
@@ -263,7 +264,8 @@ class MLP:
         - ``None`` (the default): use ``self.optimizer`` (plain SGD until told otherwise);
           ``hyper`` given here change its hyperparameters (e.g. ``lr=0.01``), state is kept.
         - an :class:`~gradlab.optim.Optimizer`: it becomes ``self.optimizer``, with its own
-          state; ``hyper`` are added to its ``hyper`` as above.
+          state; ``hyper`` are added to its ``hyper`` as above.  Give each network its own
+          (the keys "W1", "b1", ... would collide).
         - a key of :data:`gradlab.optim.OPTIMIZERS` or a function ``update(w, dw, state=None,
           **hyper) -> (next_w, state)``: ``self.optimizer`` takes it as its rule and ``hyper``
           as all its hyperparameters.  The state and step count are *kept*, so passing a
