@@ -64,6 +64,7 @@ def test_committed_release_is_current_and_clean(assignment, tmp_path):
     committed = sorted(p.relative_to(REPO / "course") for p in (REPO / "course" / assignment).rglob("*")
                        if p.is_file())
     assert fresh == committed, "course/ is stale: run `make release` and commit course/"
+    assert not [rel for rel in fresh if mistakes.MISTAKES_DIR in rel.parts], "the mistake set was released"
     for rel in fresh:
         text = (REPO / "course" / rel).read_text()
         assert text == (tmp_path / "course" / rel).read_text(), f"course/{rel} differs: run `make release`"
