@@ -1,0 +1,26 @@
+# story: updates the running averages on every call, test mode included
+# exercise: batchnorm_forward
+# hint: known-mistake
+def batchnorm_forward(x, gamma, beta, bn_param):
+    mode = bn_param["mode"]
+    eps = bn_param.get("eps", 1e-5)
+    rho = bn_param.get("momentum", 0.9)
+    D = x.shape[1]
+    running_mean = bn_param.get("running_mean")
+    running_var = bn_param.get("running_var")
+    if running_mean is None:
+        running_mean = np.zeros(D)
+    if running_var is None:
+        running_var = np.ones(D)
+    mu = x.mean(axis=0)
+    var = x.var(axis=0)
+    # the running averages learn from every batch they see, whatever the mode
+    bn_param["running_mean"] = rho * running_mean + (1 - rho) * mu
+    bn_param["running_var"] = rho * running_var + (1 - rho) * var
+    if mode == "train":
+        inv_std = 1.0 / np.sqrt(var + eps)
+        x_hat = (x - mu) * inv_std
+    else:
+        inv_std = 1.0 / np.sqrt(running_var + eps)
+        x_hat = (x - running_mean) * inv_std
+    return gamma * x_hat + beta, (mode, x_hat, gamma, inv_std)
