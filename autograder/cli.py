@@ -6,7 +6,7 @@
     gradlab feedback ASSIGNMENT               HTML feedback without hidden tests
     gradlab export [--to grades.csv]          the gradebook as CSV
     gradlab summary ASSIGNMENT                the grades table again
-    gradlab demo                              all of the above on a bundled class
+    gradlab demo [--assignment A]             all of the above on a bundled class
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("assignment")
 
     p = sub.add_parser("demo", help="release, collect, autograde, feedback and export a bundled class")
-    p.add_argument("--assignment", default="01_derivatives", choices=sorted(demo.CLASSES))
+    p.add_argument("--assignment", action="append",
+                   help="only this assignment (repeatable; default: every one in solutions/)")
     return parser
 
 
