@@ -57,6 +57,14 @@ KERNEL_DIED = "KernelDied"
 CELL_HUNG = "CellTimeoutError"  # nbgrader's own name for a cell past its time limit
 OUTPUT_CUT = "OutputLimitExceeded"
 NOT_RUN = "NotRun"
+# What a failure usually means, for the reasons nbgrader and the executor give
+REMEDIES = {
+    "DeadKernelError": "the notebook stopped its own kernel (os._exit, a crash, or out of memory)",
+    "CellTimeoutError": "a cell ran past the time limit",
+    "MissingEntry": "the notebook does not match the released assignment (renamed or foreign cells); "
+                    "check it against the release and collect again",
+    "MemoryError": "the notebook ran out of memory",
+}
 
 
 @dataclass(frozen=True)
@@ -471,3 +479,12 @@ def prepare_notebook(nb, name: str, assignment: str, student: str, db_url: str, 
     tests = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and utils.is_grade(c)]
     answers = [i for i, c in enumerate(nb.cells) if utils.is_solution(c) and not utils.is_grade(c)]
     return NotebookWork(name, nbformat.writes(nb), tests, answers)
+
+
+def default_guard():
+    """The pristine-helpers check run before each test cell, when gradlab has one."""
+    try:
+        from . import guard
+    except ImportError:
+        return None
+    return guard.executor_hook()

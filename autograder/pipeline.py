@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
@@ -18,6 +19,7 @@ import nbformat
 from tqdm.auto import tqdm
 
 from .mistakes import MISTAKES_DIR
+from . import engine, ledger, pool
 from .results import SubmissionResult, read_result
 from .workspace import Workspace, nbgrader_calls
 
@@ -144,28 +146,35 @@ def collect(ws: Workspace, assignment: str, inbox: Path) -> Collected:
 
 # -- autograde ---------------------------------------------------------------------------------
 
-def grade_submission(ws: Workspace, assignment: str, student: str, api=None) -> SubmissionResult:
-    """Autograde one submission with nbgrader and read back its result.
+def grade_submission(ws: Workspace, assignment: str, student: str, sandbox: bool | None = None) -> SubmissionResult:
+    """Autograde one submission on the engine, in this process, and read back its result.
 
-    nbgrader restores every locked cell (tests included) from the gradebook, executes the
-    notebook and records each test cell's score.  A submission that nbgrader cannot grade
-    comes back with ``problems``; it never raises for a student's mistake.
+    The same three steps as :func:`autograde` (prepare, execute, record), without a pool; a
+    submission that cannot be graded comes back with ``problems``, it never raises for a
+    student's mistake.
     """
-    api = api or ws.api()
-    with nbgrader_calls():
-        outcome = api.autograde(assignment, student, force=True, create=True)
-    result = read_result(ws, assignment, student)
-    if not outcome.get("success"):
-        result.problems.insert(0, f"autograde failed: {failure_reason(outcome)}")
-    return result
+    import asyncio
+
+    _check_gradable(ws, assignment)
+    with ledger.Writer(ws, assignment) as writer:
+        fingerprints = writer.ledger.fingerprints(student)
+        unit, problems = writer.prepare(student)
+        result = None
+        if unit.notebooks:
+            kernels = engine.Kernels(engine.default_launcher(sandbox))
+
+            async def execute():
+                try:
+                    return await engine.execute_unit(unit, kernels, engine.default_guard())
+                finally:
+                    await kernels.close()
+
+            result = asyncio.run(execute())
+        writer.record(unit, result, problems, fingerprints)
+    return read_result(ws, assignment, student)
 
 
 EXCEPTION_LINE = re.compile(r"^\s*(?:[\w.]+\.)?(\w+(?:Error|Exception|Exit)): (.*)$")
-REMEDIES = {
-    "DeadKernelError": "the notebook stopped its own kernel (os._exit, a crash, or out of memory)",
-    "CellTimeoutError": "a cell ran past the time limit",
-    "MissingEntry": "the notebook does not match the released assignment (renamed or foreign cells)",
-}
 
 
 def failure_reason(outcome: dict) -> str:
@@ -176,32 +185,49 @@ def failure_reason(outcome: dict) -> str:
     if not causes:
         return "nbgrader gave no reason; run `nbgrader autograde` in the workspace to see its log"
     name, message = causes[-1]
-    remedy = REMEDIES.get(name)
+    remedy = engine.REMEDIES.get(name)
     return f"{name}: {message.strip()}" + (f" — {remedy}" if remedy else "")
 
 
+def _check_gradable(ws: Workspace, assignment: str) -> None:
+    if not ws.source(assignment).is_dir():
+        raise GradlabError(f"{assignment} has not been released from this workspace; "
+                           f"run `gradlab release {assignment}` first")
+
+
 def autograde(ws: Workspace, assignment: str, students: list[str] | None = None,
-              progress: bool = True) -> list[SubmissionResult]:
-    """Grade every submission of ``assignment`` (or just ``students``), with a progress bar."""
+              progress: bool = True, workers: int | None = None, sandbox: bool | None = None,
+              force: bool = False, echo=None) -> list[SubmissionResult]:
+    """Grade the submissions of ``assignment`` on warm workers; return every student's result.
+
+    Submissions already recorded in the ledger (same files, same source) are kept, so a run
+    that was stopped — even killed — picks up where it stopped; ``students`` (given by name)
+    and ``force`` grade again.  A progress bar shows the ETA; ``echo`` (default: stderr when
+    ``progress``) gets the closing summary with the wall time.
+    """
     known = ws.students(assignment)
     unknown = sorted(set(students or []) - set(known))
     if unknown:
         raise GradlabError(f"no submission of {assignment} from {', '.join(unknown)} in "
                            f"{ws.submitted()}; collected: {', '.join(known) or 'none'}")
-    students = students or known
-    if not students:
+    chosen = students or known
+    if not chosen:
         raise GradlabError(f"no submissions of {assignment} in {ws.submitted()}; "
                            "run `gradlab collect` first")
-    if not ws.source(assignment).is_dir():
-        raise GradlabError(f"{assignment} has not been released from this workspace; "
-                           f"run `gradlab release {assignment}` first")
-    api = ws.api()
-    results = []
-    bar = tqdm(students, desc=f"autograde {assignment}", unit="nb", disable=not progress)
-    for student in bar:
-        bar.set_postfix_str(student)
-        results.append(grade_submission(ws, assignment, student, api))
-    return results
+    _check_gradable(ws, assignment)
+    with ledger.Writer(ws, assignment) as writer:
+        todo = [s for s in chosen if force or students or writer.ledger.state(s) == ledger.PENDING]
+        bar = tqdm(total=len(todo), desc=f"autograde {assignment}", unit="nb", disable=not progress)
+        try:
+            stats = pool.run(writer, todo, workers=workers, sandbox=sandbox,
+                             progress=lambda student: (bar.set_postfix_str(student), bar.update()))
+        finally:
+            bar.close()
+    stats.skipped = len(chosen) - len(todo)
+    echo = echo or ((lambda line: print(line, file=sys.stderr)) if progress else None)
+    if echo:
+        echo(stats.summary())
+    return [read_result(ws, assignment, s) for s in chosen]
 
 
 # -- feedback and export -----------------------------------------------------------------------

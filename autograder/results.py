@@ -17,6 +17,7 @@ import nbformat
 
 from .cells import exercise_of_cells, grade_id
 from .integrity import inspect_submission
+from .ledger import Ledger
 from .workspace import Workspace
 
 CHECK_CODE = re.compile(r"\(check: ([a-z-]+)\)\s*$")
@@ -111,8 +112,12 @@ def read_result(ws: Workspace, assignment: str, student: str) -> SubmissionResul
         submitted_path = ws.submission(student, assignment) / f"{name}.ipynb"
         released_path = ws.release(assignment) / f"{name}.ipynb"
         if submitted_path.exists() and released_path.exists():
-            problems += inspect_submission(_shared_notebook(released_path),
-                                           nbformat.read(submitted_path, as_version=4))
+            try:
+                submitted = nbformat.read(submitted_path, as_version=4)
+            except Exception:  # not a notebook: the ledger says why it could not be graded
+                submitted = None
+            if submitted is not None:
+                problems += inspect_submission(_shared_notebook(released_path), submitted)
         elif not submitted_path.exists():
             problems.append(f"{name}.ipynb was not handed in: scored 0")
         owner = exercise_of_cells(source)
@@ -123,11 +128,13 @@ def read_result(ws: Workspace, assignment: str, student: str) -> SubmissionResul
             error = failures.get(grade_id, "")
             result.cells.append(CellResult(grade_id, exercise, score or 0.0, max_score, error,
                                            _diagnostic(error)))
-        if submitted_path.exists() and not graded_path.exists():
-            problems.append(f"{name}.ipynb could not be graded")
-        timeouts = sorted(gid for gid, error in failures.items() if error.startswith("CellTimeoutError"))
-        if timeouts:
-            problems.append(f"cells ran past the time limit ({', '.join(timeouts)})")
+    # what the engine recorded: why a notebook could not be graded, cells that crashed, hung or
+    # printed too much (nbgrader's gradebook has no place for reasons)
+    record = Ledger(ws, assignment).get(student)
+    if record is None:
+        problems.append("not graded yet: run `gradlab autograde`")
+    else:
+        problems += [p for p in record.get("problems", []) if p not in problems]
     if any(c.diagnostic == "tripwire" for c in result.cells):
         problems.append("calls gradlab's reference implementation (tripwire)")
     return result

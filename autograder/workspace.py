@@ -11,6 +11,7 @@ A workspace is an ordinary nbgrader course directory kept *outside* the source t
       submitted/<s>/<a>/     what students handed in
       autograded/<s>/<a>/    executed and scored copies
       feedback/<s>/<a>/      HTML feedback, hidden tests removed
+      ledger/<a>/<s>.json    what grading recorded for each submission, once (see ledger.py)
       exports/               grades.csv and friends
 """
 
@@ -119,6 +120,10 @@ class Workspace:
 
     def feedback(self, student: str, assignment: str) -> Path:
         return self.path(self.coursedir().feedback_directory, student, assignment)
+
+    def ledger(self, assignment: str) -> Path:
+        """gradlab's record of each graded submission of ``assignment`` (one JSON file a student)."""
+        return self.root / "ledger" / assignment
 
     @property
     def exports(self) -> Path:
