@@ -6,6 +6,7 @@
     gradlab feedback ASSIGNMENT               HTML feedback without hidden tests
     gradlab export [--to grades.csv]          the gradebook as CSV
     gradlab summary ASSIGNMENT                the grades table again
+    gradlab status                            per assignment: collected, graded, failed, flagged, pending
     gradlab demo [--assignment A]             all of the above on a bundled class
 """
 
@@ -16,7 +17,7 @@ import sys
 from pathlib import Path
 
 from . import demo, pipeline
-from .results import format_table, read_results
+from .results import format_status, format_table, read_results
 from .workspace import default_workspace
 
 
@@ -38,9 +39,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("assignment")
     p.add_argument("folder", type=Path)
 
-    p = sub.add_parser("autograde", help="run and score submissions")
+    p = sub.add_parser("autograde", help="run and score submissions (a stopped run resumes)")
     p.add_argument("assignment")
-    p.add_argument("-s", "--student", action="append", help="only this student (repeatable)")
+    p.add_argument("-s", "--student", action="append", help="only this student (repeatable; graded again)")
+    p.add_argument("--force", action="store_true", help="grade again what is already recorded")
+    p.add_argument("--workers", type=int, default=None, help="notebooks graded at once (default: the cores)")
+    p.add_argument("--no-sandbox", dest="sandbox", action="store_false", default=None,
+                   help="run student kernels without the sandbox (limits only; trusted code)")
 
     p = sub.add_parser("feedback", help="write HTML feedback without hidden tests")
     p.add_argument("assignment")
@@ -52,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("summary", help="print the grades table of an assignment")
     p.add_argument("assignment")
+
+    p = sub.add_parser("status", help="per assignment: collected, graded, failed, flagged, pending")
+    p.add_argument("assignments", nargs="*", help="only these assignments")
 
     p = sub.add_parser("demo", help="release, collect, autograde, feedback and export a bundled class")
     p.add_argument("--assignment", action="append",
@@ -76,8 +84,11 @@ def run(argv: list[str] | None = None) -> int:
             print(f"rejected {student}: {why}")
         return 1 if rejected else 0
     elif args.command == "autograde":
-        results = pipeline.autograde(ws, args.assignment, args.student, progress=progress)
+        results = pipeline.autograde(ws, args.assignment, args.student, progress=progress,
+                                     workers=args.workers, sandbox=args.sandbox, force=args.force)
         print(format_table(results))
+    elif args.command == "status":
+        print(format_status(pipeline.status(ws, args.assignments or None)))
     elif args.command == "feedback":
         pages, failed = pipeline.feedback(ws, args.assignment, args.student, progress=progress)
         print(f"wrote {len(pages)} feedback pages under {ws.root / 'feedback'}")

@@ -240,14 +240,30 @@ class Writer:
         staging.rename(dest)
         shutil.rmtree(old, ignore_errors=True)
         failed = any(p.startswith("could not be graded") for p in problems)
+        flags = self._integrity(student)
         record = {"student": student, "assignment": self.assignment, "status": FAILED if failed else GRADED,
-                  "problems": problems, "fingerprints": fingerprints, "recorded_at": time.time(),
+                  "problems": problems, "flags": flags, "fingerprints": fingerprints, "recorded_at": time.time(),
                   "seconds": round(result.seconds, 3) if result else 0.0,
                   "sandboxed": bool(result and result.sandboxed),
                   "cells": [asdict(c) for r in (result.notebooks if result else []) for c in r.cells
                             if c.status != "ok"]}
         self.ledger.put(record)
         return record
+
+    def _integrity(self, student: str) -> list[str]:
+        """What the integrity check finds in the handed-in notebooks (kept for ``gradlab status``)."""
+        from .integrity import inspect_submission
+
+        found = []
+        for name in self.notebooks:
+            released = self.ws.release(self.assignment) / f"{name}.ipynb"
+            try:
+                submitted = engine.read_submitted_notebook(self.ws.submission(student, self.assignment)
+                                                           / f"{name}.ipynb")
+                found += inspect_submission(nbformat_read(released), submitted)
+            except (OSError, engine.PreparationError):
+                continue
+        return found
 
     def _zero(self, notebook: str, student: str) -> None:
         """Every test of a notebook that did not run scores 0 (nbgrader's rule for a missing one)."""
@@ -261,6 +277,12 @@ class Writer:
             grade.auto_score = 0
             grade.needs_manual_grade = False
         self.gb.db.commit()
+
+
+def nbformat_read(path: Path):
+    import nbformat
+
+    return nbformat.read(path, as_version=4)
 
 
 def _mkdir(path: Path) -> Path:

@@ -8,6 +8,7 @@ run in a local process now and on other workers later.
 
 from __future__ import annotations
 
+import csv
 import re
 import shutil
 import sys
@@ -252,8 +253,29 @@ def feedback(ws: Workspace, assignment: str, students: list[str] | None = None,
     return written, failed
 
 
+def status(ws: Workspace, assignments: list[str] | None = None) -> dict[str, dict[str, int]]:
+    """Per assignment with submissions: how many are collected, graded, failed, flagged, pending."""
+    counts = {}
+    for assignment in assignments or ws.assignments():
+        students = ws.students(assignment)
+        if not students and not assignments:
+            continue
+        book = ledger.Ledger(ws, assignment)
+        row = dict.fromkeys(("collected", "graded", "failed", "flagged", "pending"), 0)
+        row["collected"] = len(students)
+        for student in students:
+            state = book.state(student)
+            row[state] += 1
+            record = book.get(student)
+            if state == ledger.GRADED and (record["problems"] or record.get("flags")):
+                row["flagged"] += 1
+        counts[assignment] = row
+    return counts
+
+
 def export(ws: Workspace, to: Path | None = None, assignments: list[str] | None = None) -> Path:
-    """Write the gradebook as CSV with nbgrader's CsvExportPlugin (one row per student and assignment)."""
+    """Write the gradebook as CSV with nbgrader's CsvExportPlugin (one row per student and
+    assignment), plus a ``status`` column: graded, could not be graded (why), not submitted."""
     from nbgrader.plugins import CsvExportPlugin
 
     dest = Path(to) if to else ws.exports / "grades.csv"
@@ -261,4 +283,26 @@ def export(ws: Workspace, to: Path | None = None, assignments: list[str] | None 
     plugin = CsvExportPlugin(to=str(dest), assignment=list(assignments or []))
     with ws.gradebook() as gb:
         plugin.export(gb)
+    # nbgrader scores a submission that could not be graded 0, like a real zero: a status column
+    # tells them apart, and such a row has no score at all
+    with dest.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+        fields = list(rows[0]) if rows else []
+    books: dict[str, ledger.Ledger] = {}
+    for row in rows:
+        book = books.setdefault(row["assignment"], ledger.Ledger(ws, row["assignment"]))
+        record = book.get(row["student_id"])
+        if record is None:
+            row["status"] = "not graded" if ws.submission(row["student_id"], row["assignment"]).is_dir() \
+                else "not submitted"
+        elif record["status"] == ledger.FAILED:
+            reasons = [p for p in record["problems"] if p.startswith("could not be graded")]
+            row["status"] = "; ".join(reasons)
+            row["raw_score"] = row["score"] = ""
+        else:
+            row["status"] = "graded"
+    with dest.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields + ["status"] if fields else ["status"])
+        writer.writeheader()
+        writer.writerows(rows)
     return dest

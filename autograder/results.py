@@ -166,3 +166,15 @@ def format_table(results: list[SubmissionResult]) -> str:
     else:
         lines.append("nothing needs a human look")
     return "\n".join(lines)
+
+
+def format_status(counts: dict[str, dict[str, int]]) -> str:
+    """One row an assignment: collected = graded + failed + pending; flagged is part of graded."""
+    if not counts:
+        return "nothing collected yet: run `gradlab collect`"
+    width = max(10, *(len(a) for a in counts))
+    columns = ("collected", "graded", "failed", "flagged", "pending")
+    lines = [f"{'assignment':<{width}}  " + "  ".join(f"{c:>9}" for c in columns)]
+    lines += [f"{a:<{width}}  " + "  ".join(f"{row[c]:>9}" for c in columns) for a, row in counts.items()]
+    lines.append("flagged: graded, with something for a human to look at (`gradlab summary`)")
+    return "\n".join(lines)
