@@ -18,6 +18,9 @@ Interface (all the grading engine needs)::
     sandbox.unavailable_reason()   # None, or the loud one-paragraph warning the CLI prints once
     class MyClient(sandbox.OutputCap, NotebookClient): ...   # caps output kept per cell
 
+    sandbox.launcher(required=False, limits=..., hidden=[...]).kernel_manager(workdir)
+                           # the same, as the engine's Kernels pool asks for it
+
 What the sandbox is, when ``bwrap`` works (Linux with user namespaces, the normal case):
 
 - **file system**: only the system directories (``/usr``, ``/etc``, ``/lib``...), the Python
@@ -136,7 +139,7 @@ THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THRE
 # launch): that pid means nothing in the sandbox's pid namespace, where the kernel's parent is
 # pid 1 and ipykernel takes it for a dead parent (bwrap's --die-with-parent does that job).
 ENV_KEEP = ("PATH", "LANG", "LANGUAGE", "TZ", "TERM", "MPLBACKEND", "PYTHONHASHSEED",
-            "JPY_SESSION_NAME", "PYDEVD_DISABLE_FILE_VALIDATION",
+            "PYTHONDONTWRITEBYTECODE", "VIRTUAL_ENV", "NBGRADER_EXECUTION", "JPY_SESSION_NAME", "PYDEVD_DISABLE_FILE_VALIDATION",
             *THREAD_ENV)
 
 # The system, visible read-only (if present).  Not /home, /root, /work, /srv, /mnt, /media,
@@ -368,7 +371,8 @@ class SandboxedKernelManager(AsyncKernelManager):
         out["TMPDIR"] = "/tmp" if self.isolate else self.rundir
         # without bwrap the real $HOME is not masked: point HOME at the socket directory instead
         out["HOME"] = self.home if self.isolate else self.rundir
-        # PYTHONPATH etc. of the grader are dropped: the kernel's own paths come from its prefix
+        # PYTHONPATH etc. of the grader are dropped: the kernel's own paths come from its prefix;
+        # a HOME or TMPDIR the caller chose is replaced by the private ones
         out.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
         return out
 
@@ -464,6 +468,29 @@ def sandboxed_kernel_manager(workdir, limits: Limits | None = None, hidden=(), e
     return SandboxedKernelManager(workdir=workdir, limits=limits or Limits(), hidden=hidden,
                                   expose=expose, sandbox_uid=sandbox_uid, isolate=why is None,
                                   kernel_name=kernel_name)
+
+
+class Launcher:
+    """What the grading engine asks for kernels: ``launcher(required).kernel_manager(workdir)``.
+
+    ``sandboxed`` tells whether its kernels really run under bubblewrap (False: limits only).
+    """
+
+    def __init__(self, limits: Limits | None = None, hidden=(), expose=(), required=False):
+        self.limits = limits or Limits()
+        self.hidden, self.expose, self.required = list(hidden), list(expose), required
+        self.sandboxed = available()
+
+    def kernel_manager(self, workdir) -> SandboxedKernelManager:
+        return sandboxed_kernel_manager(workdir, self.limits, self.hidden, self.expose,
+                                        require=self.required)
+
+
+def launcher(required: bool = False, limits: Limits | None = None, hidden=(), expose=()) -> Launcher:
+    """A :class:`Launcher`; ``required`` makes a missing bubblewrap an error, not a warning."""
+    if required and not available():
+        raise RuntimeError(unavailable_reason())
+    return Launcher(limits, hidden, expose, required)
 
 
 class OutputCap:
