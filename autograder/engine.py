@@ -37,10 +37,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Output a cell may produce before it is cut (bytes of text/data).  The lecture notebooks
-# print a few kB per cell; nbgrader's LimitOutput later trims what is kept to 10 000
-# characters per output, so 1 MiB loses nothing a human reads.
-OUTPUT_LIMIT = 1 << 20
 # Wall-clock limit for one whole notebook (seconds): the lecture notebooks run in well under a
 # minute; a cell alone may take CELL_TIMEOUT (workspace.py).
 NOTEBOOK_TIMEOUT = 600
@@ -67,13 +63,19 @@ REMEDIES = {
 }
 
 
+def _sandbox_limits():
+    from .sandbox import Limits
+
+    return Limits()
+
+
 @dataclass(frozen=True)
 class ExecLimits:
     """What one notebook may cost the grader (the sandbox adds memory, CPU, processes, files)."""
 
     cell_timeout: float = 60.0
     notebook_timeout: float = NOTEBOOK_TIMEOUT
-    output_bytes: int = OUTPUT_LIMIT
+    output_bytes: int = field(default_factory=lambda: _sandbox_limits().output_bytes)
     max_restarts: int = MAX_RESTARTS
 
 
@@ -172,14 +174,16 @@ class Kernels:
 
 
 async def discard(km, workdir: Path) -> None:
+    """Stop a kernel (it may be dead already) and remove its working copy."""
+    from jupyter_core.utils import ensure_async
+
     try:
         await km.shutdown_kernel(now=True)
-    except Exception:  # already dead: nothing to stop
-        pass
-    try:
-        km.cleanup_resources()
-    except Exception:
-        pass
+    except Exception:  # already gone: shutdown did not get to clean up after it
+        try:
+            await ensure_async(km.cleanup_resources())
+        except Exception:
+            pass
     shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -194,15 +198,16 @@ class PlainLauncher:
         return AsyncKernelManager(kernel_name="python3")
 
 
-def default_launcher(sandbox: bool | None = None):
-    """The sandboxed launcher when the sandbox is available (or asked for), else plain kernels."""
-    try:
-        from . import sandbox as sandbox_module
-    except ImportError:
-        sandbox_module = None
-    if sandbox is False or sandbox_module is None:
+def default_launcher(sandbox: bool | None = None, hidden=()):
+    """Kernels for the executor: in gradlab's sandbox (:mod:`gradlab_grader.sandbox`) unless
+    ``sandbox`` is False.  ``sandbox=True`` makes a missing bubblewrap an error; ``None`` falls
+    back to resource limits only (the sandbox module says so, once).  ``hidden``: local paths
+    the kernel must not see even if they lie in a visible folder (the workspace, the sources)."""
+    if sandbox is False:
         return PlainLauncher()
-    return sandbox_module.launcher(required=bool(sandbox))
+    from . import sandbox as sandbox_module
+
+    return sandbox_module.launcher(required=bool(sandbox), hidden=hidden)
 
 
 # -- execute ------------------------------------------------------------------------------------
@@ -211,26 +216,24 @@ def _cell_runner_class():
     from nbclient import NotebookClient
     from nbformat import NotebookNode
 
-    class CellRunner(NotebookClient):
-        """nbclient's client, with output capped while it streams and the last reply kept."""
+    from .sandbox import OutputCap
 
-        output_limit = OUTPUT_LIMIT
+    class CellRunner(OutputCap, NotebookClient):
+        """nbclient's client with the sandbox's output cap; a cell that reaches the cap is
+        interrupted (a print bomb ends at once instead of at its time limit)."""
 
         def reset_cell(self):
-            self.output_bytes = 0
             self.output_cut = False
             self.last_reply = None
+            self.__dict__.pop("_cap_used", None)
 
         def output(self, outs, msg, display_id, cell_index):
-            content = msg.get("content", {})
-            size = len(content.get("text", "")) + sum(len(str(v)) for v in content.get("data", {}).values())
-            self.output_bytes += size
-            if self.output_bytes > self.output_limit:
-                if not self.output_cut:
-                    self.output_cut = True
-                    asyncio.ensure_future(self.km.interrupt_kernel())
-                return None
-            return super().output(outs, msg, display_id, cell_index)
+            out = super().output(outs, msg, display_id, cell_index)
+            key = msg.get("parent_header", {}).get("msg_id") or cell_index
+            if not self.output_cut and self.__dict__.get("_cap_used", {}).get(("noted", key)):
+                self.output_cut = True
+                asyncio.ensure_future(self.km.interrupt_kernel())
+            return out
 
         async def _check_raise_for_error(self, cell, cell_index, exec_reply):
             self.last_reply = exec_reply
@@ -245,6 +248,10 @@ def _cell_runner_class():
             return await super()._check_raise_for_error(cell, cell_index, exec_reply)
 
     return CellRunner
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:g} MiB" if n >= 2**20 else f"{n / 2**10:g} KiB"
 
 
 def error_output(ename: str, evalue: str):
@@ -269,13 +276,22 @@ async def _drop_kernel(runner) -> None:
     await discard(runner.km, runner.workdir)
 
 
-def _write_files(workdir: Path, files: dict[str, bytes]) -> None:
+def _write_files(runner, files: dict[str, bytes]) -> None:
+    """The unit's files into the kernel's working copy, owned by the kernel's user (a sandboxed
+    kernel of a root grader runs as a uid of its own)."""
+    workdir = Path(runner.workdir).resolve()
+    uid = getattr(runner.km, "sandbox_uid", None)
     for rel, data in files.items():
         path = (workdir / rel).resolve()
-        if not path.is_relative_to(workdir.resolve()):
+        if not path.is_relative_to(workdir):
             continue  # a path that climbs out of the working copy is not written
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
+        if uid is not None:
+            for part in [path, *path.parents]:
+                if part == workdir:
+                    break
+                os.chown(part, uid, uid)
 
 
 async def execute_notebook(work: NotebookWork, files: dict[str, bytes], limits: ExecLimits,
@@ -301,7 +317,7 @@ async def execute_notebook(work: NotebookWork, files: dict[str, bytes], limits: 
     runner.output_limit = limits.output_bytes
     runner.reset_cell()
     await _use_kernel(runner, await kernels.take())
-    _write_files(runner.workdir, files)
+    _write_files(runner, files)
     deadline = time.monotonic() + limits.notebook_timeout
     replayable: list[int] = []  # earlier non-test cells that ran to their end
     gave_up = ""
@@ -334,6 +350,11 @@ async def execute_notebook(work: NotebookWork, files: dict[str, bytes], limits: 
                 broken = (f"{KERNEL_DIED}: the cell stopped the Python kernel (os._exit, a crash, or "
                           "running out of memory); it scores 0 and the cells after it ran in a fresh kernel")
                 outcome.status = "crashed"
+            except (CellTimeoutError, asyncio.TimeoutError) if runner.output_cut else ():
+                # interrupted for its output, the cell left more queued than nbclient waits for
+                broken = (f"{OUTPUT_CUT}: the cell printed more than {_size(limits.output_bytes)}; its output "
+                          "was cut there, the cell stopped, and the cells after it ran in a fresh kernel")
+                outcome.status = "output-cut"
             except (CellTimeoutError, asyncio.TimeoutError):
                 broken = (f"{CELL_HUNG}: the cell ran past its time limit ({limits.cell_timeout:g} s) and "
                           "did not stop when interrupted; it scores 0 and the cells after it ran in a "
@@ -351,11 +372,10 @@ async def execute_notebook(work: NotebookWork, files: dict[str, bytes], limits: 
                 gave_up = await _replace_kernel(runner, kernels, files, nb, replayable, deadline)
                 continue
             if runner.output_cut:
-                cell.outputs.append(error_output(
-                    OUTPUT_CUT, f"the cell printed more than {limits.output_bytes // 1024} KiB; its "
-                    "output was cut there and the cell interrupted"))
-                outcome.status, outcome.message = "output-cut", f"{OUTPUT_CUT}: printed more than " \
-                    f"{limits.output_bytes // 1024} KiB"
+                message = (f"the cell printed more than {_size(limits.output_bytes)}; its output was cut "
+                           "there and the cell interrupted")
+                cell.outputs.append(error_output(OUTPUT_CUT, message))
+                outcome.status, outcome.message = "output-cut", f"{OUTPUT_CUT}: {message}"
             reply = (runner.last_reply or {}).get("content", {})
             if reply.get("status") == "error" and outcome.status == "ok":
                 ename = reply.get("ename", "")
@@ -376,7 +396,7 @@ async def _replace_kernel(runner, kernels: Kernels, files, nb, replayable: list[
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     await _use_kernel(runner, await kernels.take())
-    _write_files(runner.workdir, files)
+    _write_files(runner, files)
     for index in replayable:
         remaining = deadline - time.monotonic()
         if remaining < 1:

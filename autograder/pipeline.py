@@ -162,7 +162,8 @@ def grade_submission(ws: Workspace, assignment: str, student: str, sandbox: bool
         unit, problems = writer.prepare(student)
         result = None
         if unit.notebooks:
-            kernels = engine.Kernels(engine.default_launcher(sandbox))
+            say_once_if_unsandboxed(sandbox)
+            kernels = engine.Kernels(engine.default_launcher(sandbox, hidden_paths(ws)))
 
             async def execute():
                 try:
@@ -188,6 +189,22 @@ def failure_reason(outcome: dict) -> str:
     name, message = causes[-1]
     remedy = engine.REMEDIES.get(name)
     return f"{name}: {message.strip()}" + (f" — {remedy}" if remedy else "")
+
+
+def hidden_paths(ws: Workspace) -> list[Path]:
+    """What a student kernel must never see: the workspace (gradebook, sources, other students)
+    and the instructor's solutions."""
+    return [ws.root, ws.solutions]
+
+
+def say_once_if_unsandboxed(sandbox: bool | None) -> None:
+    """Warn (once per process, loudly) when student code will run with limits only."""
+    import warnings
+
+    from . import sandbox as sandbox_module
+
+    if sandbox is None and not sandbox_module.available():
+        warnings.warn(sandbox_module.unavailable_reason(), sandbox_module.SandboxUnavailable, stacklevel=3)
 
 
 def _check_gradable(ws: Workspace, assignment: str) -> None:
@@ -216,11 +233,12 @@ def autograde(ws: Workspace, assignment: str, students: list[str] | None = None,
         raise GradlabError(f"no submissions of {assignment} in {ws.submitted()}; "
                            "run `gradlab collect` first")
     _check_gradable(ws, assignment)
+    say_once_if_unsandboxed(sandbox)
     with ledger.Writer(ws, assignment) as writer:
         todo = [s for s in chosen if force or students or writer.ledger.state(s) == ledger.PENDING]
         bar = tqdm(total=len(todo), desc=f"autograde {assignment}", unit="nb", disable=not progress)
         try:
-            stats = pool.run(writer, todo, workers=workers, sandbox=sandbox,
+            stats = pool.run(writer, todo, workers=workers, sandbox=sandbox, hidden=hidden_paths(ws),
                              progress=lambda student: (bar.set_postfix_str(student), bar.update()))
         finally:
             bar.close()

@@ -32,10 +32,15 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _worker_start(sandbox) -> None:
+def _worker_start(sandbox, hidden) -> None:
+    import warnings
+
+    from .sandbox import SandboxUnavailable
+
+    warnings.simplefilter("ignore", SandboxUnavailable)  # the writer has said so, once
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    kernels = engine.Kernels(engine.default_launcher(sandbox))
+    kernels = engine.Kernels(engine.default_launcher(sandbox, hidden))
     _WORKER.update(loop=loop, kernels=kernels, guard=engine.default_guard())
     loop.run_until_complete(kernels.warm())
     from multiprocessing import util
@@ -72,9 +77,10 @@ class RunStats:
                 f"time{rate} ({self.workers} workers, {sandbox})")
 
 
-def run(writer, students: list[str], workers: int | None = None, sandbox=None,
+def run(writer, students: list[str], workers: int | None = None, sandbox=None, hidden=(),
         progress=None, on_record=None) -> RunStats:
     """Grade ``students`` with ``workers`` warm processes; ``writer`` prepares and records.
+    ``sandbox`` and ``hidden``: see :func:`gradlab_grader.engine.default_launcher`.
 
     ``progress`` is called with each student as its result is recorded; ``on_record`` with
     each ledger record.
@@ -101,7 +107,7 @@ def run(writer, students: list[str], workers: int | None = None, sandbox=None,
         while queue or inflight:
             if pool is None:
                 pool = ProcessPoolExecutor(stats.workers, mp_context=ctx, initializer=_worker_start,
-                                           initargs=(sandbox,))
+                                           initargs=(sandbox, tuple(map(str, hidden))))
             # keep every worker busy and one unit ready behind each
             while queue and len(inflight) < 2 * stats.workers:
                 student = queue.popleft()

@@ -14,6 +14,7 @@ import dataclasses
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,12 +22,14 @@ import time
 import nbformat
 import pytest
 
-from gradlab_grader import cli, ledger, pipeline
+from gradlab_grader import cli, ledger, pipeline, sandbox
+from gradlab_grader.engine import ExecLimits
 from gradlab_grader.results import format_table, read_results
 
 from .conftest import answer
 
-CELL_TIMEOUT = 3  # seconds: hangs are found fast; every toy cell runs in milliseconds
+# seconds: hangs are found fast, and every toy cell runs in milliseconds
+CELL_TIMEOUT = 5
 
 
 def misbehaves_on_scalars(action: str, imports: str = "") -> str:
@@ -58,6 +61,66 @@ HOSTILE = {
     "nan_answer": ("def double(x):\n    return np.full(np.shape(x), np.nan)", 0, "nan"),
     "wrong_shape": ("def double(x):\n    return 2.0 * np.asarray(x, dtype=float).reshape(-1, 1)", 0, "shape"),
 }
+HALF = "def double(x):\n    return np.asarray(x, dtype=float)"
+
+
+def _delete_visible_test(nb):
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "test_double_visible"]
+
+
+def _edit_tests(nb):
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade"):
+            cell.source = "pass  # the student 'fixed' the test"
+
+
+def _retag_tests(nb):
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade"):
+            cell.metadata["tags"] = ["skip-execution"]
+
+
+# student -> (answer, change to the rest of the notebook, expected score, what the flags say)
+TAMPERED = {
+    "deleted_test": (GOOD, _delete_visible_test, 2, "test cells deleted"),
+    "edited_tests": (HALF, _edit_tests, 0, "test cells edited"),
+    "retagged_tests": (HALF, _retag_tests, 0, "tagged to skip execution"),
+}
+
+
+def sandbox_only(ws, home, port) -> dict:
+    """Submissions only the sandbox (bubblewrap + limits) grades as intended; each answer is
+    correct, so any harm it could do shows as a changed file, grade or connection."""
+    gradebook = ws.root / "gradebook.db"
+    source = ws.source("toy") / "toy.ipynb"
+    attempt = "try:\n{}\nexcept Exception:\n    pass\n"
+    return {
+        # bytes(n) maps zeroed pages without touching them: the bombs reach the address-space
+        # limit at once, not after seconds of page faults on a busy machine
+        "memory_bomb": (misbehaves_on_scalars("hog = []\nwhile True:\n    hog.append(bytes(2**30))"),
+                        2, "MemoryError"),
+        "memory_creep": (misbehaves_on_scalars(
+            "import time\nhog = []\nwhile True:\n    hog.append(bytes(20 * 2**20))\n    time.sleep(0.005)"),
+            2, "MemoryError"),
+        "fork_bomb": (misbehaves_on_scalars(
+            "while True:\n    try:\n        os.fork()\n    except OSError:\n        time.sleep(0.01)",
+            "import os, time"), 2, "CellTimeoutError"),
+        "reads_source": (f"import os\nif os.path.exists({str(source)!r}):\n"
+                         f"    raise RuntimeError('read the instructor source')\n" + GOOD, 3, "import os"),
+        "edits_gradebook": ("import sqlite3\n" + attempt.format(
+            f"    db = sqlite3.connect('file:{gradebook}?mode=rw', uri=True)\n"
+            "    db.execute('update grade set auto_score = 0')\n    db.commit()") + GOOD, 3, "import sqlite3"),
+        "writes_outside": (attempt.format(
+            f"    open({str(ws.root / 'planted.txt')!r}, 'w').write('x')\n"
+            f"    open({str(home.parent / 'planted.txt')!r}, 'w').write('x')") + GOOD, 3, "open("),
+        "deletes_home": ("import os, shutil\n" + attempt.format(
+            "    shutil.rmtree(os.path.expanduser('~'))") + GOOD, 3, "import shutil"),
+        "loopback": ("import socket\n" + attempt.format(
+            f"    socket.create_connection(('127.0.0.1', {port}), timeout=1).sendall(b'stolen')") + GOOD,
+            3, "import socket"),
+    }
+
+
 # written straight into the workspace (collect would turn them away): grading must cope anyway
 BROKEN_FILES = {
     "invalid_json": (b'{"cells": [ {"cell_type": "code", "source": "x = 1"', "not valid JSON"),
@@ -66,13 +129,34 @@ BROKEN_FILES = {
 }
 
 
+def sandboxed() -> bool:
+    if sandbox.available():
+        return True
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI must grade in the sandbox: {sandbox.unavailable_reason()}")
+    return False
+
+
 @pytest.fixture(scope="module")
 def hostile(released, tmp_path_factory):
     ws = dataclasses.replace(released, cell_timeout=CELL_TIMEOUT)
-    for student, (body, _, _) in HOSTILE.items():
+    home = tmp_path_factory.mktemp("home") / "instructor"
+    home.mkdir()
+    (home / "keep.txt").write_text("the instructor's own file")
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.setblocking(False)
+    corpus = {s: (body, None, score, words) for s, (body, score, words) in HOSTILE.items()}
+    corpus |= {s: (body, edit, score, words) for s, (body, edit, score, words) in TAMPERED.items()}
+    if sandboxed():
+        corpus |= {s: (body, None, score, words)
+                   for s, (body, score, words) in sandbox_only(ws, home, listener.getsockname()[1]).items()}
+    for student, (body, edit, _, _) in corpus.items():
         folder = ws.submission(student, "toy")
         folder.mkdir(parents=True, exist_ok=True)
-        nbformat.write(answer(ws, body), folder / "toy.ipynb")
+        nb = answer(ws, body)
+        if edit:
+            edit(nb)
+        nbformat.write(nb, folder / "toy.ipynb")
     for student, (data, _) in BROKEN_FILES.items():
         folder = ws.submission(student, "toy")
         folder.mkdir(parents=True, exist_ok=True)
@@ -86,23 +170,57 @@ def hostile(released, tmp_path_factory):
     with ws.gradebook() as gb:
         cells_before = [(c.name, c.source) for nb in gb.find_assignment("toy").notebooks for c in nb.source_cells]
     lines = []
-    results = {r.student: r for r in pipeline.autograde(ws, "toy", progress=False, workers=2,
-                                                        echo=lines.append)}
-    return ws, results, cells_before, lines
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOME", str(home))
+        results = {r.student: r for r in pipeline.autograde(ws, "toy", progress=False, workers=2,
+                                                            echo=lines.append)}
+    try:
+        connection = listener.accept()[0].recv(100)
+    except BlockingIOError:
+        connection = b""
+    listener.close()
+    return Hostile(ws, results, cells_before, lines, corpus, home, connection)
+
+
+@dataclasses.dataclass
+class Hostile:
+    ws: object
+    results: dict
+    cells_before: list
+    lines: list
+    corpus: dict
+    home: object
+    connection: bytes
+
+    def __iter__(self):
+        return iter((self.ws, self.results, self.cells_before, self.lines))
+
+    def __getitem__(self, i):
+        return (self.ws, self.results, self.cells_before, self.lines)[i]
 
 
 def _problems(result) -> str:
     return " | ".join(result.problems) + " | " + " | ".join(c.error for c in result.cells)
 
 
-@pytest.mark.parametrize("student", sorted(HOSTILE))
-def test_each_hostile_submission_is_graded_as_intended(hostile, student):
-    _, results, _, _ = hostile
-    result = results[student]
-    _, expected, words = HOSTILE[student]
-    assert (result.score, result.max_score) == (expected, 3), _problems(result)
-    if words:
-        assert words in _problems(result)
+def test_each_hostile_submission_is_graded_as_intended(hostile):
+    wrong = {}
+    for student, (_, _, expected, words) in hostile.corpus.items():
+        result = hostile.results[student]
+        if (result.score, result.max_score) != (expected, 3) or (words and words not in _problems(result)):
+            wrong[student] = (result.score, _problems(result))
+    assert not wrong
+
+
+def test_nothing_escaped_the_sandbox(hostile):
+    if "loopback" not in hostile.corpus:
+        pytest.skip("no sandbox on this machine (CI fails instead)")
+    assert (hostile.home / "keep.txt").read_text() == "the instructor's own file"
+    assert not (hostile.ws.root / "planted.txt").exists() and not (hostile.home.parent / "planted.txt").exists()
+    assert hostile.connection == b"", "a kernel reached a loopback service of the grader's machine"
+    for student in ("fork_bomb", "memory_bomb", "memory_creep"):
+        visible, hidden_test = hostile.results[student].cells
+        assert (visible.score, hidden_test.score) == (0, 2), student
 
 
 def test_a_crash_costs_one_cell(hostile):
@@ -117,7 +235,8 @@ def test_a_crash_costs_one_cell(hostile):
 def test_the_print_bomb_is_cut_in_the_grader(hostile):
     ws = hostile[0]
     size = (ws.autograded("print_bomb", "toy") / "toy.ipynb").stat().st_size
-    assert size < 2 * 1024 * 1024, f"the graded notebook kept {size} bytes of output"
+    cap = ExecLimits().output_bytes
+    assert size < cap + 64 * 1024, f"the graded notebook kept {size} bytes, the cap is {cap}"
 
 
 @pytest.mark.parametrize("student", sorted(BROKEN_FILES))
@@ -144,6 +263,10 @@ def test_the_gradebook_is_intact(hostile):
         students = {s.id for s in gb.students}
     assert cells_after == cells_before
     assert set(results) <= students
+    with ws.gradebook() as gb:  # every grade is what its submission earned, within its points
+        scores = {s.student.id: s.score for s in gb.find_assignment("toy").submissions}
+    assert scores == {s: r.score for s, r in results.items()}
+    assert scores["good"] == 3 and all(0 <= v <= 3 for v in scores.values())
 
 
 def test_summary_keeps_the_reasons(hostile, capsys):
@@ -168,7 +291,7 @@ def test_status_counts_each_state(hostile, capsys):
     out = capsys.readouterr().out
     row = next(line.split() for line in out.splitlines() if line.startswith("toy"))
     collected, graded, failed, flagged, pending = map(int, row[1:6])
-    students = len(HOSTILE) + len(BROKEN_FILES) + 2
+    students = len(hostile.corpus) + len(BROKEN_FILES) + 2
     assert (collected, failed, pending) == (students, len(BROKEN_FILES), 0)
     assert graded == students - len(BROKEN_FILES) and flagged >= 5
 
@@ -177,7 +300,7 @@ def test_a_second_run_keeps_what_is_recorded(hostile):
     ws = hostile[0]
     lines = []
     pipeline.autograde(ws, "toy", progress=False, echo=lines.append)
-    assert "graded 0" in lines[0] and f"{len(HOSTILE) + len(BROKEN_FILES) + 2} already recorded" in lines[0]
+    assert "graded 0" in lines[0] and f"{len(hostile.corpus) + len(BROKEN_FILES) + 2} already recorded" in lines[0]
 
 
 # -- a killed run resumes ----------------------------------------------------------------------
