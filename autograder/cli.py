@@ -91,7 +91,7 @@ def run(argv: list[str] | None = None) -> int:
         print(format_status(pipeline.status(ws, args.assignments or None)))
     elif args.command == "feedback":
         pages, failed = pipeline.feedback(ws, args.assignment, args.student, progress=progress)
-        print(f"wrote {len(pages)} feedback pages under {ws.root / 'feedback'}")
+        print(f"wrote {len(pages)} feedback pages under {ws.step_root('feedback')}")
         for student, why in failed.items():
             print(f"no feedback for {student}: {why}")
         return 1 if failed else 0

@@ -122,7 +122,7 @@ def grade_class(ws: Workspace, assignment: str, exported: list[str], progress: b
         echo(f"          rejected {student}: {why}")
     results = pipeline.autograde(ws, assignment, progress=progress)
     pages, failed = pipeline.feedback(ws, assignment, progress=progress)
-    echo(f"feedback  {len(pages)} HTML pages under {ws.root / 'feedback'}")
+    echo(f"feedback  {len(pages)} HTML pages under {ws.step_root('feedback')}")
     for student, why in failed.items():
         echo(f"          no feedback for {student}: {why}")
     csv = pipeline.export(ws, assignments=exported)

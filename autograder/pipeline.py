@@ -227,10 +227,10 @@ def autograde(ws: Workspace, assignment: str, students: list[str] | None = None,
     unknown = sorted(set(students or []) - set(known))
     if unknown:
         raise GradlabError(f"no submission of {assignment} from {', '.join(unknown)} in "
-                           f"{ws.submitted()}; collected: {', '.join(known) or 'none'}")
+                           f"{ws.step_root('submitted')}; collected: {', '.join(known) or 'none'}")
     chosen = students or known
     if not chosen:
-        raise GradlabError(f"no submissions of {assignment} in {ws.submitted()}; "
+        raise GradlabError(f"no submissions of {assignment} in {ws.step_root('submitted')}; "
                            "run `gradlab collect` first")
     _check_gradable(ws, assignment)
     say_once_if_unsandboxed(sandbox)

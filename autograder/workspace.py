@@ -1,4 +1,4 @@
-"""The grading workspace: where submissions, the gradebook, feedback and reports live.
+"""The grading workspace: where submissions, the gradebook, feedback and exports live.
 
 A workspace is an ordinary nbgrader course directory kept *outside* the source tree (default
 ``./grading``), so nothing a student submits ever lands in ``solutions/`` or ``course/``::
@@ -6,7 +6,7 @@ A workspace is an ordinary nbgrader course directory kept *outside* the source t
     grading/
       nbgrader_config.py     the same settings, for `nbgrader formgrader` and friends
       gradebook.db           nbgrader's SQLite gradebook (or a PostgreSQL URL)
-      source/<a>/            a copy of solutions/<a>, taken at release
+      source/<a>/            a copy of solutions/<a> (without mistakes/), taken at release
       release/<a>/           nbgrader's student version, copied on to course/<a>
       submitted/<s>/<a>/     what students handed in
       autograded/<s>/<a>/    executed and scored copies
@@ -111,9 +111,10 @@ class Workspace:
     def submission(self, student: str, assignment: str) -> Path:
         return self.path(self.coursedir().submitted_directory, student, assignment)
 
-    def submitted(self) -> Path:
-        """The folder holding a folder per student who handed something in."""
-        return self.path(self.coursedir().submitted_directory, "", "")
+    def step_root(self, step: str) -> Path:
+        """The folder of a per-student step (``submitted``, ``autograded``, ``feedback``): a
+        folder per student inside."""
+        return self.path(getattr(self.coursedir(), f"{step}_directory"), "", "")
 
     def autograded(self, student: str, assignment: str) -> Path:
         return self.path(self.coursedir().autograded_directory, student, assignment)
@@ -136,7 +137,7 @@ class Workspace:
 
     def students(self, assignment: str) -> list[str]:
         """Students with a submission of ``assignment`` in the workspace."""
-        folder = self.submitted()
+        folder = self.step_root("submitted")
         if not folder.is_dir():
             return []
         return sorted(p.name for p in folder.iterdir() if (p / assignment).is_dir())

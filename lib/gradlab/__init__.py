@@ -13,9 +13,10 @@ activations    sigmoid, tanh, ReLU, leaky ReLU, ELU as forward/backward pairs
 layers         affine, activation and batch-norm layers with caches
 losses         half-SSE, MSE, softmax cross-entropy, logistic loss
 network        an MLP whose backward pass is BP1-BP4
-optim          SGD, momentum, Nesterov, AdaGrad, RMSProp, Adam, schedules, clipping
+optim          SGD, momentum, Nesterov, AdaGrad, RMSProp, Adam, the Optimizer that owns
+               their state, schedules, clipping, minimize
 init           weight and bias initialisers (Xavier, He, Glorot ...)
-landscapes     loss surfaces for the notebooks and the playground
+landscapes     two-dimensional loss surfaces for drawing optimizer trajectories
 data           small offline data sets (scikit-learn's digits, synthetic sets)
 checks         what the notebook tests call: comparisons that explain a wrong answer
 =============  ==========================================================

@@ -56,8 +56,11 @@ def sigmoid(x):
         x >= 0:  S(x) = 1 / (1 + e)
         x <  0:  S(x) = e^x / (1 + e^x) = e / (1 + e)      (multiply top and bottom by e^x)
 
-    Inputs:  x -- array of any shape (or a scalar)
-    Returns: array of the same shape with values in [0, 1]
+    Inputs:
+    - x: array of any shape (or a scalar)
+
+    Returns:
+    - array of the same shape with values in [0, 1]
     """
     x = np.asarray(x, dtype=float)
     e = np.exp(-np.abs(x))
@@ -74,9 +77,12 @@ def sigmoid_prime(x):
 def sigmoid_forward(x):
     """Sigmoid layer, forward.
 
-    Inputs:  x -- array of any shape, e.g. pre-activations z of shape (N, M)
-    Returns: out   -- S(x), same shape as x
-             cache -- out itself (the derivative is a function of the output)
+    Inputs:
+    - x: array of any shape, e.g. pre-activations z of shape (N, M)
+
+    Returns:
+    - out: S(x), same shape as x
+    - cache: out itself (the derivative is a function of the output)
     """
     out = sigmoid(x)
     return out, out
@@ -85,9 +91,12 @@ def sigmoid_forward(x):
 def sigmoid_backward(dout, cache):
     """Sigmoid layer, backward: dx = dout * S(x) (1 - S(x)).
 
-    Inputs:  dout  -- upstream gradient dC/d(out), same shape as x
-             cache -- the ``out`` of :func:`sigmoid_forward`
-    Returns: dx    -- dC/dx, same shape as x
+    Inputs:
+    - dout: upstream gradient dC/d(out), same shape as x
+    - cache: the ``out`` of :func:`sigmoid_forward`
+
+    Returns:
+    - dx: dC/dx, same shape as x
     """
     s = cache
     return dout * s * (1.0 - s)
@@ -111,20 +120,26 @@ def tanh_prime(x):
 def tanh_forward(x):
     """Tanh layer, forward.
 
-    Inputs:  x -- array of any shape
-    Returns: out   -- tanh(x), same shape
-             cache -- out itself
+    Inputs:
+    - x: array of any shape
+
+    Returns:
+    - out: tanh(x), same shape
+    - cache: out itself
     """
-    out = np.tanh(x)
+    out = tanh(x)
     return out, out
 
 
 def tanh_backward(dout, cache):
     """Tanh layer, backward: dx = dout * (1 - out^2)  (deck 002's (1 - z_j^2) factor).
 
-    Inputs:  dout  -- upstream gradient, same shape as x
-             cache -- the ``out`` of :func:`tanh_forward`
-    Returns: dx    -- same shape as x
+    Inputs:
+    - dout: upstream gradient, same shape as x
+    - cache: the ``out`` of :func:`tanh_forward`
+
+    Returns:
+    - dx: same shape as x
     """
     t = cache
     return dout * (1.0 - t * t)
@@ -147,19 +162,25 @@ def relu_prime(x):
 def relu_forward(x):
     """ReLU layer, forward.
 
-    Inputs:  x -- array of any shape
-    Returns: out   -- max(x, 0), same shape
-             cache -- x (the derivative is a step in x)
+    Inputs:
+    - x: array of any shape
+
+    Returns:
+    - out: max(x, 0), same shape
+    - cache: x (the derivative is a step in x)
     """
-    return np.maximum(x, 0.0), x
+    return relu(x), x
 
 
 def relu_backward(dout, cache):
     """ReLU layer, backward: dx = dout where x > 0, else 0.
 
-    Inputs:  dout  -- upstream gradient, same shape as x
-             cache -- the ``x`` given to :func:`relu_forward`
-    Returns: dx    -- same shape as x
+    Inputs:
+    - dout: upstream gradient, same shape as x
+    - cache: the ``x`` given to :func:`relu_forward`
+
+    Returns:
+    - dx: same shape as x
     """
     x = cache
     return dout * (x > 0)
@@ -183,20 +204,26 @@ def leaky_relu_prime(x, slope=LEAKY_SLOPE):
 def leaky_relu_forward(x, slope=LEAKY_SLOPE):
     """Leaky-ReLU layer, forward.
 
-    Inputs:  x     -- array of any shape
-             slope -- k, the slope for x <= 0 (default 0.01, Maas et al. 2013)
-    Returns: out   -- same shape as x
-             cache -- (x, slope)
+    Inputs:
+    - x: array of any shape
+    - slope: k, the slope for x <= 0 (default 0.01, Maas et al. 2013)
+
+    Returns:
+    - out: ``leaky_relu(x, slope)``, same shape as x
+    - cache: (x, slope), since the derivative is a step in x
     """
-    return np.where(x > 0, x, slope * x), (x, slope)
+    return leaky_relu(x, slope), (x, slope)
 
 
 def leaky_relu_backward(dout, cache):
     """Leaky-ReLU layer, backward: dx = dout where x > 0, else slope * dout.
 
-    Inputs:  dout  -- upstream gradient, same shape as x
-             cache -- (x, slope) from :func:`leaky_relu_forward`
-    Returns: dx    -- same shape as x
+    Inputs:
+    - dout: upstream gradient, same shape as x
+    - cache: (x, slope) from :func:`leaky_relu_forward`
+
+    Returns:
+    - dx: same shape as x
     """
     x, slope = cache
     return np.where(x > 0, dout, slope * dout)
@@ -225,21 +252,30 @@ def elu_prime(x, alpha=ELU_ALPHA):
 def elu_forward(x, alpha=ELU_ALPHA):
     """ELU layer, forward.
 
-    Inputs:  x     -- array of any shape
-             alpha -- k, the scale for x <= 0 (default 1, Clevert et al. 2015)
-    Returns: out   -- same shape as x
-             cache -- (x, out, alpha)
+    The cache keeps the output as well as x: below 0 the derivative is out + alpha (deck 002's
+    y' = y + k), so the backward pass needs no second exponential.
+
+    Inputs:
+    - x: array of any shape
+    - alpha: k, the scale for x <= 0 (default 1, Clevert et al. 2015)
+
+    Returns:
+    - out: ``elu(x, alpha)``, same shape as x
+    - cache: (x, out, alpha)
     """
-    out = np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
+    out = elu(x, alpha)
     return out, (x, out, alpha)
 
 
 def elu_backward(dout, cache):
     """ELU layer, backward: dx = dout where x > 0, else dout * (out + alpha)  (deck 002's y + k).
 
-    Inputs:  dout  -- upstream gradient, same shape as x
-             cache -- (x, out, alpha) from :func:`elu_forward`
-    Returns: dx    -- same shape as x
+    Inputs:
+    - dout: upstream gradient, same shape as x
+    - cache: (x, out, alpha) from :func:`elu_forward`
+
+    Returns:
+    - dx: same shape as x
     """
     x, out, alpha = cache
     return np.where(x > 0, dout, dout * (out + alpha))
@@ -261,7 +297,7 @@ def identity_prime(x):
 
 def identity_forward(x):
     """Identity layer, forward: ``out = x``, ``cache = None``."""
-    return x, None
+    return identity(x), None
 
 
 def identity_backward(dout, cache):

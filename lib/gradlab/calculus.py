@@ -37,6 +37,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from gradlab import optim
+
 __all__ = [
     "forward_difference",
     "central_difference",
@@ -298,7 +300,10 @@ def gradient_descent(grad, theta0, lr, steps):
     """Plain (full-batch) gradient descent, deck 000: theta_{t+1} = theta_t - eta * grad L(theta_t).
 
     Each step moves against the gradient; for small eta the loss changes by
-    Delta L ~ -eta ||grad L||^2 <= 0 (deck 000).
+    Delta L ~ -eta ||grad L||^2 <= 0 (deck 000).  A thin alias of
+    ``gradlab.optim.minimize(grad, theta0, "sgd", steps, lr=lr)``, kept under the name
+    01_derivatives asks students to write; a diverging run behaves as described there (the
+    rows from the first non-finite iterate on are NaN, without warnings).
 
     Inputs:
     - grad: function theta -> grad L(theta), taking and returning arrays of theta0's shape
@@ -309,21 +314,4 @@ def gradient_descent(grad, theta0, lr, steps):
     Returns:
     - trajectory: float64 array of shape (steps + 1, n); row t is theta_t, row 0 is theta0
     """
-    steps = int(steps)
-    if steps < 0:
-        raise ValueError(f"steps must be >= 0, got {steps}")
-    theta = np.atleast_1d(np.array(theta0, dtype=np.float64))
-    trajectory = np.empty((steps + 1,) + theta.shape)
-    trajectory[0] = theta
-    for t in range(steps):
-        g = np.asarray(grad(trajectory[t].copy()), dtype=np.float64)  # grad L(theta_t)
-        if g.shape != theta.shape:
-            if theta.ndim == 1 and g.size == theta.size:  # e.g. a scalar, or an (n, 1) column
-                g = g.reshape(theta.shape)
-            else:
-                raise ValueError(
-                    f"grad returned shape {g.shape} for theta of shape {theta.shape}; "
-                    "the gradient must have the shape of the parameters"
-                )
-        trajectory[t + 1] = trajectory[t] - lr * g  # theta_{t+1} = theta_t - eta grad L(theta_t)
-    return trajectory
+    return optim.minimize(grad, theta0, "sgd", steps, lr=lr)

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from gradlab.init import as_rng
+
 __all__ = ["digits", "split", "one_hot", "two_moons", "spirals", "linear_regression"]
 
 
@@ -62,7 +64,7 @@ def split(X, y, test_fraction=0.2, seed=0, stratify=False):
                          f"got {test_fraction}")
     if n < 2:
         raise ValueError(f"split: need at least 2 samples, got {n}")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = as_rng(seed)
     if stratify:
         test_parts = []
         for c in np.unique(y):
@@ -123,7 +125,7 @@ def two_moons(n=200, noise=0.1, seed=0):
     - X: float64 array of shape (n, 2).
     - y: int64 array of shape (n,), labels 0 / 1, in a shuffled order.
     """
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = as_rng(seed)
     n0 = (n + 1) // 2
     n1 = n - n0
     a0 = rng.uniform(0.0, np.pi, n0)
@@ -156,7 +158,7 @@ def spirals(n=300, k=3, noise=0.2, seed=0):
     """
     if k < 2:
         raise ValueError(f"spirals: need at least 2 arms, got k={k}")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = as_rng(seed)
     sizes = [n // k + (1 if c < n % k else 0) for c in range(k)]
     Xs, ys = [], []
     for c, m in enumerate(sizes):
@@ -183,7 +185,7 @@ def linear_regression(n=100, d=1, noise=0.1, seed=0, w=None, b=0.0):
     - w: the true weights used, float64 array of shape (d,).
     - b: the true intercept used (float).
     """
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = as_rng(seed)
     X = rng.standard_normal((n, d))
     w = rng.standard_normal(d) if w is None else np.asarray(w, dtype=np.float64).reshape(d)
     y = X @ w + float(b) + noise * rng.standard_normal(n)

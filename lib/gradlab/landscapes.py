@@ -1,4 +1,4 @@
-"""Two-dimensional loss surfaces for the notebooks and the optimizer playground.
+"""Two-dimensional loss surfaces on which the notebooks draw optimizer trajectories.
 
 The optimizer sections of the decks reason about the shape of the loss: deck 000 ("choosing
 the learning rate", plateaus, saddle points, why momentum helps in low-curvature directions)
@@ -26,6 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from gradlab.init import as_rng
 
 __all__ = ["Landscape", "quadratic", "rosenbrock", "saddle", "regression", "LANDSCAPES"]
 
@@ -202,14 +204,14 @@ def regression(n=50, noise=0.3, seed=0, w=2.0, b=-1.0):
     feature normalization (deck 001).
 
     Inputs:
-    - n: number of samples.  noise: standard deviation of the noise on y.  seed: int seed.
+    - n: number of samples.  noise: standard deviation of the noise on y.  seed: int seed or Generator.
     - w, b: slope and intercept of the line the data come from.  Defaults 2 and −1: our choice.
 
     Returns:
     - a :class:`Landscape`; ``info`` holds the data ``x``, ``y`` (shape (n,)), the
       ``true_params`` (w, b), the Hessian ``H`` and its ``condition_number``.
     """
-    rng = np.random.default_rng(seed)
+    rng = as_rng(seed)
     x = rng.uniform(-1.0, 3.0, n)
     y = w * x + b + noise * rng.standard_normal(n)
     X = np.column_stack([x, np.ones(n)])

@@ -29,7 +29,7 @@ from gradlab.activations import ACTIVATIONS
 __all__ = [
     "BN_EPS", "BN_MOMENTUM",
     "affine_forward", "affine_backward",
-    "activation_forward", "activation_backward",
+    "activation_pair", "activation_forward", "activation_backward",
     "batchnorm_forward", "batchnorm_backward",
 ]
 
@@ -50,28 +50,38 @@ BN_MOMENTUM = 0.9
 def affine_forward(x, w, b):
     """Affine (fully connected) layer, forward: ``out = x @ w + b``.
 
-    Inputs:  x -- (N, D) mini-batch, one example per row
-             w -- (D, M) weights (the transpose of the decks' W, see the module docstring)
-             b -- (M,) biases
-    Returns: out   -- (N, M)
-             cache -- (x, w)
+    Inputs:
+    - x: (N, D) mini-batch, one example per row
+    - w: (D, M) weights (the transpose of the decks' W, see the module docstring)
+    - b: (M,) biases
+
+    Returns:
+    - out: (N, M)
+    - cache: (x, w)
     """
     out = x @ w + b
     return out, (x, w)
 
 
-def affine_backward(dout, cache):
+def affine_backward(dout, cache, input_grad=True):
     """Affine layer, backward.
 
     With D = x w (deck 000's matrix chain rule):
         dC/dx = dC/dD w^T,   dC/dw = x^T dC/dD,   dC/db = sum over the batch of dC/dD.
 
-    Inputs:  dout  -- (N, M) upstream gradient dC/d(out)
-             cache -- (x, w) from :func:`affine_forward`
-    Returns: dx -- (N, D), dw -- (D, M), db -- (M,)
+    Inputs:
+    - dout: (N, M) upstream gradient dC/d(out)
+    - cache: (x, w) from :func:`affine_forward`
+    - input_grad: compute dx; False skips that product when x is data (a network's
+      first layer), and dx is then None
+
+    Returns:
+    - dx: (N, D)
+    - dw: (D, M)
+    - db: (M,)
     """
     x, w = cache
-    dx = dout @ w.T
+    dx = dout @ w.T if input_grad else None
     dw = x.T @ dout
     db = dout.sum(axis=0)
     return dx, dw, db
@@ -81,33 +91,55 @@ def affine_backward(dout, cache):
 # activation layer, generic over gradlab.activations.ACTIVATIONS
 # ---------------------------------------------------------------------------------------------
 
-def activation_forward(x, name="relu", **hyper):
-    """Apply the activation ``name`` from :data:`gradlab.activations.ACTIVATIONS` elementwise.
+def activation_pair(name):
+    """The (forward, backward) pair of an activation: a key of ACTIVATIONS, or a pair itself.
 
-    Inputs:  x     -- array of any shape, e.g. (N, M) pre-activations z
-             name  -- "sigmoid", "tanh", "relu", "leaky_relu", "elu" or "identity"
-             hyper -- that activation's hyperparameters (``slope`` for leaky ReLU, ``alpha`` for ELU)
-    Returns: out   -- same shape as x
-             cache -- (name, the activation's own cache)
+    Inputs:
+    - name: "sigmoid", "tanh", "relu", "leaky_relu", "elu", "identity", or a custom
+      pair (forward(x, **hyper) -> (out, cache), backward(dout, cache) -> dx)
+
+    Returns:
+    - (forward, backward)
     """
+    if not isinstance(name, str):
+        forward, backward = name
+        return forward, backward
     try:
-        forward, _ = ACTIVATIONS[name]
+        return ACTIVATIONS[name]
     except KeyError:
         raise ValueError(
             f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}") from None
+
+
+def activation_forward(x, name="relu", **hyper):
+    """Apply an activation elementwise: a name from :data:`gradlab.activations.ACTIVATIONS`.
+
+    Inputs:
+    - x: array of any shape, e.g. (N, M) pre-activations z
+    - name: "sigmoid", "tanh", "relu", "leaky_relu", "elu" or "identity", or a
+      custom (forward, backward) pair (see :func:`activation_pair`)
+    - hyper: that activation's hyperparameters (``slope`` for leaky ReLU, ``alpha`` for ELU)
+
+    Returns:
+    - out: same shape as x
+    - cache: (the activation's backward function, its own cache)
+    """
+    forward, backward = activation_pair(name)
     out, inner = forward(x, **hyper)
-    return out, (name, inner)
+    return out, (backward, inner)
 
 
 def activation_backward(dout, cache):
     """Backward pass of :func:`activation_forward`: dx = dout * f'(x).
 
-    Inputs:  dout  -- upstream gradient, same shape as x
-             cache -- from :func:`activation_forward`
-    Returns: dx    -- same shape as x
+    Inputs:
+    - dout: upstream gradient, same shape as x
+    - cache: from :func:`activation_forward`
+
+    Returns:
+    - dx: same shape as x
     """
-    name, inner = cache
-    _, backward = ACTIVATIONS[name]
+    backward, inner = cache
     return backward(dout, inner)
 
 
@@ -133,18 +165,19 @@ def batchnorm_forward(x, gamma, beta, bn_param):
         out = gamma * (x - running_mean) / sqrt(running_var + eps) + beta
 
     Inputs:
-        x        -- (N, D) data
-        gamma    -- (D,) scale
-        beta     -- (D,) shift
-        bn_param -- dict with
-            "mode"         -- "train" or "test" (required)
-            "eps"          -- default 1e-5 (Ioffe & Szegedy 2015's epsilon; see BN_EPS)
-            "momentum"     -- default 0.9 (see BN_MOMENTUM)
-            "running_mean" -- (D,), created as zeros on first use
-            "running_var"  -- (D,), created as ones on first use (the statistics of x_hat)
+    - x: (N, D) data
+    - gamma: (D,) scale
+    - beta: (D,) shift
+    - bn_param: dict with
+      - "mode": "train" or "test" (required)
+      - "eps": default 1e-5 (Ioffe & Szegedy 2015's epsilon; see BN_EPS)
+      - "momentum": default 0.9 (see BN_MOMENTUM)
+      - "running_mean": (D,), created as zeros on first use
+      - "running_var": (D,), created as ones on first use (the statistics of x_hat)
+
     Returns:
-        out   -- (N, D)
-        cache -- what :func:`batchnorm_backward` needs
+    - out: (N, D)
+    - cache: what :func:`batchnorm_backward` needs
     """
     mode = bn_param.get("mode")
     eps = bn_param.get("eps", BN_EPS)
@@ -197,9 +230,14 @@ def batchnorm_backward(dout, cache):
 
     In test mode mu and var are constants (the running averages), so dx = g s.
 
-    Inputs:  dout  -- (N, D) upstream gradient
-             cache -- from :func:`batchnorm_forward`
-    Returns: dx -- (N, D), dgamma -- (D,), dbeta -- (D,)
+    Inputs:
+    - dout: (N, D) upstream gradient
+    - cache: from :func:`batchnorm_forward`
+
+    Returns:
+    - dx: (N, D)
+    - dgamma: (D,)
+    - dbeta: (D,)
     """
     mode, x_hat, gamma, inv_std = cache
     dbeta = dout.sum(axis=0)

@@ -9,8 +9,8 @@ which deck 004 recommends over MSE for classification.
 Every loss takes the network's outputs ("scores" or "pred", shape (N, K) with one row per
 example) and the targets, and returns
 
-    loss    -- a float
-    dscores -- dloss/dscores, same shape as the scores (BP1's nabla_a C for a linear output)
+- loss: a float
+- dscores: dloss/dscores, same shape as the scores (BP1's nabla_a C for a linear output)
 
 The classification losses fold the output non-linearity in: ``softmax_cross_entropy`` takes
 raw scores z (not probabilities) and returns dC/dz = (softmax(z) - onehot) / N, and
@@ -36,8 +36,11 @@ def softmax(x, axis=-1):
     Subtracting the maximum changes nothing mathematically (softmax is invariant to adding a
     constant to every score) and keeps every exponent <= 0, so nothing overflows.
 
-    Inputs:  x -- array, e.g. (N, K) scores
-    Returns: same shape, non-negative, summing to 1 along ``axis``
+    Inputs:
+    - x: array, e.g. (N, K) scores
+
+    Returns:
+    - same shape, non-negative, summing to 1 along ``axis``
     """
     x = np.asarray(x, dtype=float)
     e = np.exp(x - x.max(axis=axis, keepdims=True))
@@ -61,10 +64,13 @@ def half_sse(pred, target):
     delta_k = y_k - t_k.  Divide by N yourself for a per-example average (that is :func:`mse`
     up to the factor 1/2).
 
-    Inputs:  pred   -- (N, K) network outputs y (any shape works)
-             target -- same shape, targets t
-    Returns: loss   -- float
-             dpred  -- same shape, dE/dy = y - t
+    Inputs:
+    - pred: (N, K) network outputs y (any shape works)
+    - target: same shape, targets t
+
+    Returns:
+    - loss: float
+    - dpred: same shape, dE/dy = y - t
     """
     diff = pred - target
     return 0.5 * float((diff * diff).sum()), diff
@@ -77,10 +83,13 @@ def mse(pred, target):
     examples (deck 003's 1/N sum_n).  Note that scikit-learn's ``mean_squared_error`` also
     averages over K; for K = 1 the two agree.
 
-    Inputs:  pred   -- (N, K) outputs (or (N,) for one output)
-             target -- same shape
-    Returns: loss   -- float
-             dpred  -- same shape, dE/dy = 2 (y - t) / N
+    Inputs:
+    - pred: (N, K) outputs (or (N,) for one output)
+    - target: same shape
+
+    Returns:
+    - loss: float
+    - dpred: same shape, dE/dy = 2 (y - t) / N
     """
     N = pred.shape[0]
     diff = pred - target
@@ -95,10 +104,13 @@ def softmax_cross_entropy(scores, labels):
              = 1/N sum_n ( logsumexp(z_n) - z_{n, y_n} )
         dloss/dz_n = (p_n - onehot(y_n)) / N
 
-    Inputs:  scores -- (N, K) raw scores z (logits), any real values
-             labels -- (N,) integer class labels in 0..K-1
-    Returns: loss    -- float
-             dscores -- (N, K)
+    Inputs:
+    - scores: (N, K) raw scores z (logits), any real values
+    - labels: (N,) integer class labels in 0..K-1
+
+    Returns:
+    - loss: float
+    - dscores: (N, K)
     """
     N = scores.shape[0]
     rows = np.arange(N)
@@ -121,10 +133,13 @@ def logistic_loss(scores, labels):
     which ``np.logaddexp`` evaluates without overflow for any z.
         dloss/dz = (sigmoid(z) - y) / N
 
-    Inputs:  scores -- (N,) or (N, 1) raw scores z
-             labels -- (N,) or the same shape as scores, values 0 or 1
-    Returns: loss    -- float
-             dscores -- same shape as scores
+    Inputs:
+    - scores: (N,) or (N, 1) raw scores z
+    - labels: (N,) or the same shape as scores, values 0 or 1
+
+    Returns:
+    - loss: float
+    - dscores: same shape as scores
     """
     N = scores.shape[0]
     y = np.reshape(labels, scores.shape)

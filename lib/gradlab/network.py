@@ -39,68 +39,47 @@ Typical use::
 
 from __future__ import annotations
 
-from functools import partial
-
 import numpy as np
 
-from gradlab import init, optim
-from gradlab.activations import ACTIVATIONS
+from gradlab import init, layers, optim
 from gradlab.losses import LOSSES
 
 __all__ = ["MLP"]
 
 
-def _lookup_activation(activation, params):
-    """(forward, backward) for a registry name or a user-given pair; bind hyperparameters."""
-    if isinstance(activation, str):
-        try:
-            forward, backward = ACTIVATIONS[activation]
-        except KeyError:
-            raise ValueError(f"unknown activation {activation!r}; "
-                             f"choose one of {sorted(ACTIVATIONS)}") from None
-    else:
-        forward, backward = activation
-    if params:
-        forward = partial(forward, **params)
-    return forward, backward
-
-
 class MLP:
     """A fully connected network: hidden layers with one activation, then an output layer.
 
-    Parameters
-    ----------
-    sizes : sequence of int
-        ``[m_0, m_1, ..., m_L]``: input width, hidden widths, output width (L >= 1 layers).
-    activation : str or (forward, backward)
-        Hidden-layer activation, a key of :data:`gradlab.activations.ACTIVATIONS`
-        ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "identity") or a custom pair.
-    loss : str or callable
-        A key of :data:`gradlab.losses.LOSSES` ("softmax_cross_entropy", "logistic_loss",
-        "mse", "half_sse") or a function ``(outputs, targets) -> (loss, doutputs)``.
-    output_activation : None, str or (forward, backward)
-        Activation of the output layer.  ``None`` (the default) means linear outputs
-        a^L = z^L, as in deck 002; deck 003's network has sigmoid outputs ("sigmoid").  The
-        classification losses already contain their softmax / sigmoid, so keep ``None`` there.
-    seed : int
-        Seeds the generator that draws the initial weights and then shuffles in :meth:`fit`.
-    weight_init : "auto", str or callable
-        How W^l (m_(l-1) x m_l) is drawn.  ``"auto"``: deck 001's two recipes with m = fan-in,
-        He et al. (2015) N(0, 2/m) for the ReLU family (relu, leaky_relu, elu), Xavier
-        N(0, 1/m) otherwise (LeCun et al. 1998).  Any other name is looked up in
-        :data:`gradlab.init.INITIALIZERS` ("xavier", "he", "glorot_uniform", "normal",
-        "zeros"); a callable ``f(m, n, rng=generator) -> (m, n) array`` draws W^l itself.
-        Biases start at 0.
-    activation_params : dict, optional
-        Hyperparameters of the hidden activation, e.g. ``{"slope": 0.1}`` for leaky ReLU.
+    Inputs:
+    - sizes: ``[m_0, m_1, ..., m_L]``: input width, hidden widths, output width (L >= 1 layers).
+    - activation: hidden-layer activation, a key of :data:`gradlab.activations.ACTIVATIONS`
+      ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "identity") or a custom
+      (forward, backward) pair.  Default "sigmoid", the unit of deck 003's worked network.
+    - loss: a key of :data:`gradlab.losses.LOSSES` ("softmax_cross_entropy", "logistic_loss",
+      "mse", "half_sse") or a function ``(outputs, targets) -> (loss, doutputs)``.
+    - output_activation: activation of the output layer.  ``None`` (the default) means linear
+      outputs a^L = z^L, as in deck 002; deck 003's network has sigmoid outputs ("sigmoid").
+      The classification losses already contain their softmax / sigmoid, so keep ``None`` there.
+    - seed: int seed or Generator (see :func:`gradlab.init.as_rng`) for the initial weights
+      and then the shuffles of :meth:`fit`.
+    - weight_init: how W^l (m_(l-1) x m_l) is drawn.  ``"auto"``: deck 001's two recipes with
+      m = fan-in, He et al. (2015) N(0, 2/m) for the ReLU family (relu, leaky_relu, elu),
+      Xavier N(0, 1/m) otherwise (LeCun et al. 1998).  Any other name is looked up in
+      :data:`gradlab.init.INITIALIZERS` ("xavier", "he", "glorot_uniform", "normal",
+      "zeros"); a callable ``f(m, n, rng=generator) -> (m, n) array`` draws W^l itself.
+      Biases start at 0.
+    - activation_params: hyperparameters of the hidden activation, e.g. ``{"slope": 0.1}``
+      for leaky ReLU.
 
-    Attributes
-    ----------
-    W, b : lists of arrays
-        ``W[l - 1]`` is W^l (m_(l-1), m_l) and ``b[l - 1]`` is b^l (m_l,).  They may be
-        replaced or edited in place, e.g. to set the weights of a worked example.
-    rng : numpy.random.Generator
-        Drew the initial weights; :meth:`fit` draws its shuffles from it.
+    Attributes:
+    - W, b: lists of arrays; ``W[l - 1]`` is W^l (m_(l-1), m_l) and ``b[l - 1]`` is b^l
+      (m_l,).  They may be replaced or edited in place, e.g. to set the weights of a worked
+      example.
+    - rng: the numpy Generator that drew the initial weights; :meth:`fit` draws its shuffles
+      from it.
+    - optimizer: a :class:`gradlab.optim.Optimizer`, the update rule, its hyperparameters and
+      every parameter's state (keys "W1", "b1", "W2", ...); plain SGD until :meth:`step` or
+      :meth:`fit` is given another.
     """
 
     def __init__(self, sizes, activation="sigmoid", loss="softmax_cross_entropy",
@@ -111,12 +90,12 @@ class MLP:
                              f"got {sizes}")
         self.sizes = sizes
         self.activation = activation
+        self.activation_params = dict(activation_params or {})
+        self.output_activation = output_activation
+        layers.activation_pair(activation)                  # an unknown name fails here, not later
+        if output_activation is not None:
+            layers.activation_pair(output_activation)
         self.loss_name = loss if isinstance(loss, str) else getattr(loss, "__name__", "custom")
-        self._act_forward, self._act_backward = _lookup_activation(activation, activation_params)
-        if output_activation is None:
-            self._out = None
-        else:
-            self._out = _lookup_activation(output_activation, None)
         if isinstance(loss, str):
             try:
                 self._loss = LOSSES[loss]
@@ -125,7 +104,7 @@ class MLP:
         else:
             self._loss = loss
 
-        self.rng = np.random.default_rng(seed)
+        self.rng = init.as_rng(seed)
         if weight_init == "auto":
             # deck 001: He N(0, 2/m) for ReLU-type units, Xavier N(0, 1/m) for sigmoid/tanh
             relu_family = activation in ("relu", "leaky_relu", "elu")
@@ -145,8 +124,8 @@ class MLP:
                 raise ValueError(f"weight_init returned shape {W.shape}, expected {(m, n)}")
             self.W.append(W)
             self.b.append(np.zeros(n))                           # b^l = 0
-        self._optimizer = None          # the update function the optimizer states belong to
-        self._states = None             # one optimizer state per parameter array
+        self.optimizer = optim.Optimizer("sgd")          # owns every parameter's optimizer state
+        self._keys = [(f"W{l}", f"b{l}") for l in range(1, len(sizes))]   # its keys, layer l = 1..L
 
     # -----------------------------------------------------------------------------------------
     # forward
@@ -157,20 +136,37 @@ class MLP:
         """L, the number of weight layers (hidden layers + the output layer)."""
         return len(self.W)
 
+    def _forward(self, X):
+        """The forward pass, layer by layer, keeping what the backward pass needs.
+
+        Returns:
+        - a^L: (N, m_L) outputs
+        - caches: per layer l, (affine cache (a^(l-1), W^l), activation cache or None)
+        """
+        L = len(self.W)
+        a, caches = X, []
+        for l, (W, b) in enumerate(zip(self.W, self.b), start=1):
+            z, affine_cache = layers.affine_forward(a, W, b)    # z^l = a^(l-1) W^l + b^l
+            if l < L:                                           # a^l = sigma(z^l)
+                a, act_cache = layers.activation_forward(z, self.activation, **self.activation_params)
+            elif self.output_activation is not None:            # a^L = sigma_out(z^L)
+                a, act_cache = layers.activation_forward(z, self.output_activation)
+            else:
+                a, act_cache = z, None                          # linear outputs a^L = z^L
+            caches.append((affine_cache, act_cache))
+        return a, caches
+
     def forward(self, X):
         """The network's outputs a^L for inputs X.
 
-        Inputs:  X -- (N, m_0)
-        Returns: (N, m_L) outputs: raw scores for the classification losses, predictions
-                 for the regression losses (after ``output_activation`` if one is set)
+        Inputs:
+        - X: (N, m_0)
+
+        Returns:
+        - (N, m_L) outputs: raw scores for the classification losses, predictions
+          for the regression losses (after ``output_activation`` if one is set)
         """
-        a = X
-        for W, b in zip(self.W[:-1], self.b[:-1]):
-            a, _ = self._act_forward(a @ W + b)             # a^l = sigma(a^(l-1) W^l + b^l)
-        z = a @ self.W[-1] + self.b[-1]                     # z^L
-        if self._out is not None:
-            z, _ = self._out[0](z)                          # a^L = sigma_out(z^L)
-        return z
+        return self._forward(X)[0]
 
     def predict(self, X):
         """Class labels for the classification losses, else the outputs of :meth:`forward`.
@@ -197,45 +193,42 @@ class MLP:
     # backward: BP1-BP4
     # -----------------------------------------------------------------------------------------
 
+    def _backprop(self, X, y, input_grad=False):
+        """Forward pass, then BP1-BP4 from layer L down to layer 1.
+
+        Returns loss, grads, deltas as in :meth:`loss_and_grads`, and dC/dX (N, m_0) if
+        ``input_grad`` (else None).
+        """
+        out, caches = self._forward(X)
+        loss, da = self._loss(out, y)                           # C and nabla_a C = dC/da^L
+        L = len(self.W)
+        grads, deltas = [None] * L, [None] * L
+        for l in range(L - 1, -1, -1):                          # list index l holds layer l + 1
+            affine_cache, act_cache = caches[l]
+            # BP1 (top layer):  delta^L = nabla_a C (.) sigma_out'(z^L)   (sigma_out' = 1 if linear)
+            # BP2 (below):      delta^l = (delta^(l+1) (W^(l+1))^T) (.) sigma'(z^l)
+            delta = da if act_cache is None else layers.activation_backward(da, act_cache)
+            deltas[l] = delta
+            # BP4: dC/dW^l = (a^(l-1))^T delta^l ;  BP3: dC/db^l = sum over the batch of delta^l ;
+            # and BP2's weight product delta^l (W^l)^T = dC/da^(l-1) for the layer below
+            da, dW, db = layers.affine_backward(delta, affine_cache, input_grad=l > 0 or input_grad)
+            grads[l] = (dW, db)
+        return loss, grads, deltas, da
+
     def loss_and_grads(self, X, y, return_deltas=False):
         """Cost of the batch and its gradient with respect to every W^l and b^l.
 
         Inputs:
-            X -- (N, m_0) inputs
-            y -- targets in the form the loss expects ((N,) int labels, or (N, m_L) values)
-            return_deltas -- also return every layer's delta^l = dC/dz^l
-        Returns:
-            loss   -- float, the cost C
-            grads  -- list of L pairs (dW^l (m_(l-1), m_l), db^l (m_l,)), l = 1..L
-            deltas -- (only if return_deltas) list of L arrays delta^l, each (N, m_l)
-        """
-        L = len(self.W)
-        act_forward, act_backward = self._act_forward, self._act_backward
-        # forward pass, keeping a^(l-1) (for BP4) and each layer's cache (for sigma'(z^l), BP2)
-        a = X
-        inputs = [X]                                        # a^0, a^1, ..., a^(L-1)
-        caches = []
-        for W, b in zip(self.W[:-1], self.b[:-1]):
-            a, cache = act_forward(a @ W + b)               # z^l = a^(l-1) W^l + b^l ; a^l = sigma(z^l)
-            inputs.append(a)
-            caches.append(cache)
-        out = a @ self.W[-1] + self.b[-1]                   # z^L
-        if self._out is not None:
-            out, out_cache = self._out[0](out)              # a^L = sigma_out(z^L)
-        loss, dout = self._loss(out, y)                     # C and nabla_a C
+        - X: (N, m_0) inputs
+        - y: targets in the form the loss expects ((N,) int labels, or (N, m_L) values)
+        - return_deltas: also return every layer's delta^l = dC/dz^l
 
-        # BP1: delta^L = nabla_a C (.) sigma_out'(z^L)   (sigma_out' = 1 for linear outputs)
-        delta = dout if self._out is None else self._out[1](dout, out_cache)
-        grads = [None] * L
-        deltas = [None] * L if return_deltas else None
-        for l in range(L - 1, -1, -1):                      # list index l holds layer l + 1
-            if return_deltas:
-                deltas[l] = delta
-            # BP4: dC/dW^l = (a^(l-1))^T delta^l ;  BP3: dC/db^l = sum over the batch of delta^l
-            grads[l] = (inputs[l].T @ delta, delta.sum(axis=0))
-            if l > 0:
-                # BP2: delta^(l-1) = (delta^l (W^l)^T) (.) sigma'(z^(l-1))
-                delta = act_backward(delta @ self.W[l].T, caches[l - 1])
+        Returns:
+        - loss: float, the cost C
+        - grads: list of L pairs (dW^l (m_(l-1), m_l), db^l (m_l,)), l = 1..L
+        - deltas: (only if return_deltas) list of L arrays delta^l, each (N, m_l)
+        """
+        loss, grads, deltas, _ = self._backprop(X, y)
         if return_deltas:
             return loss, grads, deltas
         return loss, grads
@@ -245,43 +238,51 @@ class MLP:
 
         Returns (N, m_0): delta^1 (W^1)^T, one more application of BP2's weight product.
         """
-        _, _, deltas = self.loss_and_grads(X, y, return_deltas=True)
-        return deltas[0] @ self.W[0].T
+        return self._backprop(X, y, input_grad=True)[3]
 
     # -----------------------------------------------------------------------------------------
     # training
     # -----------------------------------------------------------------------------------------
 
-    def _update_function(self, optimizer):
-        update = optim.OPTIMIZERS[optimizer] if isinstance(optimizer, str) else optimizer
-        if update is not self._optimizer:                   # a new optimizer starts afresh
-            self._optimizer = update
-            self._states = [None] * (2 * len(self.W))
-        return update
+    def _use_optimizer(self, optimizer, hyper):
+        """Make ``optimizer`` (None, an Optimizer, a name or an update function) the network's."""
+        if optimizer is None or isinstance(optimizer, optim.Optimizer):
+            if optimizer is not None:
+                self.optimizer = optimizer
+            self.optimizer.hyper.update(hyper)               # a live change: state is kept
+        else:
+            self.optimizer.update = optimizer                 # another method starts afresh, a partial of the same one keeps its state
+            self.optimizer.hyper.clear()                      # the same dict, so views of it stay live
+            self.optimizer.hyper.update(hyper)
 
-    def reset_optimizer(self):
-        """Forget the optimizer's running state (velocities, moment estimates, step count)."""
-        self._optimizer = None
-        self._states = None
-
-    def step(self, X, y, optimizer="sgd", **hyper):
+    def step(self, X, y, optimizer=None, **hyper):
         """One training step on the mini-batch (X, y): backprop, then one optimizer update.
 
-        ``optimizer`` is a key of :data:`gradlab.optim.OPTIMIZERS` or any function with the
-        common signature ``update(w, dw, state=None, **hyper) -> (next_w, state)``; ``hyper``
-        goes to it (e.g. ``lr=0.1``).  Each parameter array keeps its own optimizer state
-        between calls.  Returns the mini-batch cost *before* the update.
+        ``optimizer`` says how to update, and every parameter's state lives in
+        ``self.optimizer`` (a :class:`gradlab.optim.Optimizer`) across calls:
+
+        - ``None`` (the default): use ``self.optimizer`` (plain SGD until told otherwise);
+          ``hyper`` given here change its hyperparameters (e.g. ``lr=0.01``), state is kept.
+        - an :class:`~gradlab.optim.Optimizer`: it becomes ``self.optimizer``, with its own
+          state; ``hyper`` are added to its ``hyper`` as above.  Give each network its own
+          (the keys "W1", "b1", ... would collide).
+        - a key of :data:`gradlab.optim.OPTIMIZERS` or a function ``update(w, dw, state=None,
+          **hyper) -> (next_w, state)``: ``self.optimizer`` takes it as its rule and ``hyper``
+          as all its hyperparameters.  The same method (that function, or a
+          ``functools.partial`` of it, rebuilt every step) keeps the state and step count and
+          continues the run; another method starts afresh (see :class:`gradlab.optim.Optimizer`).
+
+        Returns the mini-batch cost *before* the update.
         """
-        update = self._update_function(optimizer)
+        self._use_optimizer(optimizer, hyper)
         loss, grads = self.loss_and_grads(X, y)
-        states = self._states
-        W, b = self.W, self.b
-        for l, (dW, db) in enumerate(grads):
-            W[l], states[2 * l] = update(W[l], dW, states[2 * l], **hyper)
-            b[l], states[2 * l + 1] = update(b[l], db, states[2 * l + 1], **hyper)
+        opt, W, b = self.optimizer, self.W, self.b
+        for l, ((dW, db), (kW, kb)) in enumerate(zip(grads, self._keys)):
+            W[l] = opt.step(kW, W[l], dW)
+            b[l] = opt.step(kb, b[l], db)
         return loss
 
-    def fit(self, X, y, epochs=10, batch_size=32, optimizer="sgd", shuffle=True,
+    def fit(self, X, y, epochs=10, batch_size=32, optimizer=None, shuffle=True,
             X_val=None, y_val=None, callback=None, **hyper):
         """Mini-batch training for a number of epochs (deck 004: an epoch is one pass over the data).
 
@@ -290,16 +291,20 @@ class MLP:
         smaller), calling :meth:`step` on each.
 
         Inputs:
-            X, y        -- training inputs (N, m_0) and targets
-            epochs      -- number of passes over the data
-            batch_size  -- examples per step (deck 000: commonly 50-256; 32 is our default)
-            optimizer, hyper -- as in :meth:`step`, e.g. ``optimizer="adam", lr=1e-3``
-            X_val, y_val -- optional held-out data, evaluated after every epoch
-            callback    -- optional ``f(epoch, net, history)`` called after every epoch
+        - X, y: training inputs (N, m_0) and targets
+        - epochs: number of passes over the data
+        - batch_size: examples per step (deck 000: commonly 50-256; 32 is our default)
+        - optimizer, hyper: as in :meth:`step`, e.g. ``optimizer="adam", lr=1e-3``; a
+          hyperparameter may be any schedule of :mod:`gradlab.optim` (called
+          with the step count); one with an ``observe`` method, such as
+          ``optim.plateau_lr(...)``, is told each epoch's training loss
+        - X_val, y_val: optional held-out data, evaluated after every epoch
+        - callback: optional ``f(epoch, net, history)`` called after every epoch
+
         Returns:
-            history -- dict of lists: "loss" (mean batch cost per epoch, weighted by batch
-                       size), "batch_loss" (every step's cost) and, with validation data,
-                       "val_loss"
+        - history: dict of lists: "loss" (mean batch cost per epoch, weighted by batch
+          size), "batch_loss" (every step's cost) and, with validation data,
+          "val_loss"
         """
         X = np.asarray(X, dtype=float)
         y = np.asarray(y)
@@ -309,15 +314,19 @@ class MLP:
         history = {"loss": [], "batch_loss": []}
         if X_val is not None:
             history["val_loss"] = []
+        self._use_optimizer(optimizer, hyper)
         for epoch in range(epochs):
             order = self.rng.permutation(N) if shuffle else np.arange(N)
             total = 0.0
             for start in range(0, N, batch_size):
                 idx = order[start:start + batch_size]
-                batch_loss = self.step(X[idx], y[idx], optimizer, **hyper)
+                batch_loss = self.step(X[idx], y[idx])
                 history["batch_loss"].append(batch_loss)
                 total += batch_loss * len(idx)
             history["loss"].append(total / N)
+            for value in self.optimizer.hyper.values():
+                if hasattr(value, "observe"):                   # e.g. a plateau schedule
+                    value.observe(history["loss"][-1])
             if X_val is not None:
                 history["val_loss"].append(self.loss(X_val, y_val))
             if callback is not None:

@@ -18,8 +18,14 @@ One signature for every optimizer
   returned.  It is a plain dict holding the step count ``"t"`` and whatever running
   quantities the method needs (velocity, squared-gradient accumulators, moments).
 * The functions are pure: ``w``, ``dw`` and the incoming ``state`` are never modified; a new
-  array and a new dict are returned.  The learning rate may change from call to call, which
+  array and a new dict are returned.  Hyperparameters may change from call to call, which
   is how a schedule (below) plugs in: ``update(w, dw, state, lr=schedule(t))``.
+
+:class:`Optimizer` is the one owner of that state: it holds an update rule, its ``hyper`` dict
+(values or schedules, changeable between steps) and one state per parameter array, created
+on that array's first update and forgotten only by ``reset()``.  :func:`minimize` and
+``gradlab.network.MLP`` train through it.  Every schedule is a callable ``schedule(t)`` of a
+count t (optax's shape); :func:`plateau_lr`'s is also told the losses.
 
 Notation
 --------
@@ -44,13 +50,14 @@ training: deck 000's velocity is rescaled by the *new* η, deck 001's keeps the 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
 __all__ = [
     "sgd", "momentum", "momentum_velocity", "nesterov", "adagrad", "rmsprop", "adam",
-    "OPTIMIZERS", "step_decay", "plateau_lr", "cyclical_lr", "clip_by_value", "clip_by_norm",
-    "minimize",
+    "OPTIMIZERS", "Optimizer", "step_decay", "plateau_lr", "Plateau", "cyclical_lr",
+    "clip_by_value", "clip_by_norm", "minimize",
 ]
 
 
@@ -59,17 +66,19 @@ def _as_float(a):
     return np.asarray(a, dtype=np.float64)
 
 
-def _start(state, w, *names):
-    """Copy ``state`` (or create it) so the caller's dict is never mutated.
+def _begin(w, dw, state, *names):
+    """Start one step: ``w`` and ``dw`` as float64, and a new state dict with ``t`` advanced.
 
-    Missing accumulators named in ``names`` start as zeros shaped like ``w``; ``t`` starts at 0.
+    The caller's ``state`` is copied, never mutated; ``t`` starts at 0 and now counts this
+    step; accumulators named in ``names`` start as zeros shaped like ``w``.
     """
     new = {} if state is None else dict(state)
-    new.setdefault("t", 0)
+    new["t"] = new.get("t", 0) + 1
+    w = _as_float(w)
     for name in names:
         if name not in new:
             new[name] = np.zeros_like(w)
-    return new
+    return w, _as_float(dw), new
 
 
 # --------------------------------------------------------------------------------------------
@@ -93,9 +102,7 @@ def sgd(w, dw, state=None, lr=1e-2):
     - next_w: updated parameters, same shape as ``w``.
     - state: new dict ``{"t": t + 1}``.
     """
-    w, dw = _as_float(w), _as_float(dw)
-    state = _start(state, w)
-    state["t"] += 1
+    w, dw, state = _begin(w, dw, state)
     next_w = w - lr * dw                         # θ ← θ − η ∇L               (deck 000)
     return next_w, state
 
@@ -121,9 +128,7 @@ def momentum(w, dw, state=None, lr=1e-2, beta=0.9):
     - next_w: updated parameters, same shape as ``w``.
     - state: new dict with ``t`` and the velocity ``v`` (same shape as ``w``).
     """
-    w, dw = _as_float(w), _as_float(dw)
-    state = _start(state, w, "v")
-    state["t"] += 1
+    w, dw, state = _begin(w, dw, state, "v")
     v = beta * state["v"] + dw                   # v ← β v + ∇L               (deck 000)
     next_w = w - lr * v                          # θ ← θ − η v                (deck 000)
     state["v"] = v
@@ -149,9 +154,7 @@ def momentum_velocity(w, dw, state=None, lr=1e-2, alpha=0.9):
     - next_w: updated parameters, same shape as ``w``.
     - state: new dict with ``t`` and the velocity ``v`` (same shape as ``w``).
     """
-    w, dw = _as_float(w), _as_float(dw)
-    state = _start(state, w, "v")
-    state["t"] += 1
+    w, dw, state = _begin(w, dw, state, "v")
     v = alpha * state["v"] - lr * dw             # v ← α v − ε g              (deck 001)
     next_w = w + v                               # θ ← θ + v                  (deck 001)
     state["v"] = v
@@ -187,9 +190,7 @@ def nesterov(w, dw, state=None, lr=1e-2, alpha=0.9):
     - next_w: the next look-ahead point θ̃, same shape as ``w``.
     - state: new dict with ``t`` and the velocity ``v`` (deck 001's convention).
     """
-    w, dw = _as_float(w), _as_float(dw)
-    state = _start(state, w, "v")
-    state["t"] += 1
+    w, dw, state = _begin(w, dw, state, "v")
     v_prev = state["v"]
     v = alpha * v_prev - lr * dw                 # v ← α v − ε ∇L(θ̃)           (deck 001)
     next_w = w + v + alpha * (v - v_prev)        # θ̃ ← θ + α v with θ ← θ + v  (deck 001)
@@ -222,9 +223,7 @@ def adagrad(w, dw, state=None, lr=1e-2, eps=1e-7):
     - next_w: updated parameters, same shape as ``w``.
     - state: new dict with ``t`` and the accumulated squared gradient ``r``.
     """
-    w, dw = _as_float(w), _as_float(dw)
-    state = _start(state, w, "r")
-    state["t"] += 1
+    w, dw, state = _begin(w, dw, state, "r")
     r = state["r"] + dw * dw                     # r ← r + g ⊙ g              (deck 001)
     next_w = w - lr / (eps + np.sqrt(r)) * dw    # θ ← θ − ε/(δ + √r) ⊙ g     (deck 001)
     state["r"] = r
@@ -254,9 +253,7 @@ def rmsprop(w, dw, state=None, lr=1e-3, rho=0.9, eps=1e-8):
     - next_w: updated parameters, same shape as ``w``.
     - state: new dict with ``t`` and the mean square ``r``.
     """
-    w, dw = _as_float(w), _as_float(dw)
-    state = _start(state, w, "r")
-    state["t"] += 1
+    w, dw, state = _begin(w, dw, state, "r")
     r = rho * state["r"] + (1 - rho) * dw * dw   # r ← ρ r + (1 − ρ) g ⊙ g    (deck 001)
     next_w = w - lr / (eps + np.sqrt(r)) * dw    # θ ← θ − ε/(δ + √r) ⊙ g     (deck 001)
     state["r"] = r
@@ -291,19 +288,18 @@ def adam(w, dw, state=None, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
     - next_w: updated parameters, same shape as ``w``.
     - state: new dict with ``t`` and the raw (uncorrected) moments ``m`` and ``v``.
     """
-    w, dw = _as_float(w), _as_float(dw)
-    state = _start(state, w, "m", "v")
-    t = state["t"] + 1                                    # t ← t + 1
+    w, dw, state = _begin(w, dw, state, "m", "v")
+    t = state["t"]                                        # t ← t + 1
     m = beta1 * state["m"] + (1 - beta1) * dw             # m ← β₁ m + (1 − β₁) g      (deck 001)
     v = beta2 * state["v"] + (1 - beta2) * dw * dw        # v ← β₂ v + (1 − β₂) g ⊙ g  (deck 001)
     m_hat = m / (1 - beta1 ** t)                          # bias correction             (deck 001)
     v_hat = v / (1 - beta2 ** t)
     next_w = w - lr * m_hat / (np.sqrt(v_hat) + eps)      # θ ← θ − η m̂ / (√v̂ + δ)
-    state.update(t=t, m=m, v=v)
+    state.update(m=m, v=v)
     return next_w, state
 
 
-#: Every optimizer by name, for notebooks and the playground widget.
+#: Every optimizer by name: the names :class:`Optimizer`, :func:`minimize` and ``MLP`` accept.
 OPTIMIZERS: dict[str, Callable] = {
     "sgd": sgd,
     "momentum": momentum,
@@ -316,82 +312,227 @@ OPTIMIZERS: dict[str, Callable] = {
 
 
 # --------------------------------------------------------------------------------------------
-# Learning-rate schedules (pure functions of the step / epoch / history)
+# The owner of the optimizer state
 # --------------------------------------------------------------------------------------------
 
-def step_decay(lr0, epoch, drop=0.1, every=10):
-    """Step decay: multiply the rate by ``drop`` every ``every`` epochs.
+def _as_update(update):
+    """The update function named by ``update`` (a key of :data:`OPTIMIZERS`) or ``update`` itself."""
+    if isinstance(update, str):
+        try:
+            return OPTIMIZERS[update]
+        except KeyError:
+            raise ValueError(f"unknown optimizer {update!r}; choose one of {sorted(OPTIMIZERS)} "
+                             "or pass a function update(w, dw, state=None, **hyper)") from None
+    if not callable(update):
+        raise TypeError(f"an optimizer is a name in OPTIMIZERS or a function "
+                        f"update(w, dw, state=None, **hyper); got {type(update).__name__}")
+    return update
 
-    η(epoch) = η₀ · drop^⌊epoch / every⌋.   Deck 000's heuristic of dividing the rate by
-    10 every k epochs is ``drop=0.1, every=k``.
+
+def _method(update):
+    """The function behind an update rule: a ``functools.partial`` is its ``func``."""
+    while isinstance(update, partial):
+        update = update.func
+    return update
+
+
+class Optimizer:
+    """One update rule, its hyperparameters, and the running state of every parameter it updates.
+
+    The update functions above are pure; this object is the one place their state lives.  Each
+    parameter array is updated under a key of the caller's choosing (``MLP`` uses "W1", "b1",
+    "W2", ...); the first update of a key creates its state, every later one hands it back::
+
+        opt = Optimizer("adam", lr=1e-3, beta1=0.9)
+        w = opt.step("W1", w, dw)      # next_w, opt.state["W1"] = adam(w, dw, opt.state["W1"], **hyper)
+        opt.hyper["lr"] = 0.01         # a live change: used from the next step on, state is kept
+        opt.update = partial(adam, beta1=0.8)  # the same method, new defaults: state is kept
+        opt.update = "momentum"        # another method: its state starts afresh
+        opt.reset()                    # forget the state on purpose
+
+    A hyperparameter may be a schedule, a callable of the step count t (see
+    :func:`step_decay`, :func:`cyclical_lr`, :func:`plateau_lr`): each step uses
+    ``value(t)``, where t counts the updates the key has had before this one (0, 1, 2, ...).
+
+    What counts as the same method: the same function, or a ``functools.partial`` of it, so a
+    partial rebuilt with other keywords between steps keeps Adam's moments and step count (the
+    state belongs to the parameters, not to the function object).  A different method starts
+    afresh: its accumulators mean something else (momentum would read Adam's ``"v"`` as its
+    velocity).
+
+    Inputs:
+    - update: a name in :data:`OPTIMIZERS` or any function with the common signature
+      ``update(w, dw, state=None, **hyper) -> (next_w, state)``.  Default "sgd".
+    - **hyper: its hyperparameters (e.g. ``lr=0.1``), values or schedules; a name left out
+      takes the update function's own default.
+
+    Attributes:
+    - update: the update function (assigning a name looks it up in :data:`OPTIMIZERS`).
+    - hyper: dict of hyperparameters, read at every step.
+    - state: dict key -> the update function's state for that parameter.
+    - steps: dict key -> number of updates that parameter has had (the schedules' t).
+    """
+
+    def __init__(self, update="sgd", **hyper):
+        self.state = {}
+        self.steps = {}
+        self.update = update
+        self.hyper = dict(hyper)
+
+    @property
+    def update(self):
+        """The update function ``update(w, dw, state=None, **hyper) -> (next_w, state)``."""
+        return self._update
+
+    @update.setter
+    def update(self, update):
+        update = _as_update(update)
+        if _method(update) is not _method(getattr(self, "_update", None)):
+            self.reset()                         # another method: its state means something else
+        self._update = update
+
+    @property
+    def t(self):
+        """The step count: the updates of the parameter updated most often (0 before any)."""
+        return max(self.steps.values(), default=0)
+
+    def step(self, key, w, dw):
+        """Update one parameter array and keep its state.
+
+        Inputs:
+        - key: names the parameter (any hashable); its state is ``self.state[key]``.
+        - w: the parameter array θ.
+        - dw: the gradient ∇θL at ``w``, same shape as ``w``.
+
+        Returns:
+        - next_w: the updated parameters, same shape as ``w``.
+        """
+        t = self.steps.get(key, 0)
+        hyper = self.hyper
+        for value in hyper.values():
+            if callable(value):                      # a schedule: every hyperparameter's value at t
+                hyper = {k: v(t) if callable(v) else v for k, v in hyper.items()}
+                break
+        next_w, self.state[key] = self._update(w, dw, self.state.get(key), **hyper)
+        self.steps[key] = t + 1
+        return next_w
+
+    def reset(self):
+        """Forget every parameter's state and step count (velocities, moments, t)."""
+        self.state.clear()
+        self.steps.clear()
+
+    def __repr__(self):
+        name = getattr(self._update, "__name__", None) or repr(self._update)
+        hyper = "".join(f", {k}={v!r}" for k, v in self.hyper.items())
+        return f"Optimizer({name}{hyper})"
+
+
+# --------------------------------------------------------------------------------------------
+# Learning-rate schedules: each is a callable  schedule(t) -> value  of a count t
+# --------------------------------------------------------------------------------------------
+
+def step_decay(lr0, drop=0.1, every=10):
+    """Step decay: multiply the rate by ``drop`` every ``every`` counts.
+
+    η(t) = η₀ · drop^⌊t / every⌋.  Deck 000's heuristic of dividing the rate by 10 every k
+    epochs is ``drop=0.1, every=k`` with t counting epochs.  An :class:`Optimizer` (and so
+    ``MLP.fit``) calls its schedules with the step count, so there k epochs are
+    ``every = k * ceil(N / batch_size)`` steps.
 
     Inputs:
     - lr0: initial learning rate η₀.
-    - epoch: epoch number, counted from 0 (int >= 0).
     - drop: multiplicative factor.  Default 0.1, deck 000's division by 10.
-    - every: k, epochs between drops.  Default 10: deck 000 leaves k open; 10 is our choice for
-      the notebooks' short runs.
+    - every: counts between drops (int >= 1).  Default 10: deck 000 leaves k open; 10 is our
+      choice for the notebooks' short runs.
 
     Returns:
-    - lr: the learning rate for this epoch (float).
+    - schedule: callable t -> η(t) (float), for t >= 0.
     """
     if every < 1:
-        raise ValueError(f"step_decay: every must be a positive number of epochs, got {every}")
-    if epoch < 0:
-        raise ValueError(f"step_decay: epoch must be >= 0, got {epoch}")
-    return float(lr0 * drop ** (int(epoch) // int(every)))
+        raise ValueError(f"step_decay: every must be a positive count, got {every}")
+
+    def schedule(t):
+        if t < 0:
+            raise ValueError(f"step_decay: t must be >= 0, got {t}")
+        return float(lr0 * drop ** (int(t) // int(every)))
+
+    return schedule
 
 
-def plateau_lr(lr0, losses, patience=10, factor=0.1, min_delta=0.0, min_lr=0.0):
-    """Decay on a plateau, as a pure function of the loss history.
+class Plateau:
+    """Decay on a plateau: a schedule that is told the losses (made by :func:`plateau_lr`).
 
-    Deck 000's heuristic: once the loss has stopped improving (up to a tolerance) for k epochs,
-    divide the rate by 10.  The history is replayed from the start: an epoch *improves* when its
-    loss is below the best loss so far by more than ``min_delta``; after ``patience``
-    consecutive epochs without improvement the rate is multiplied by ``factor`` and the count
-    starts again (the best loss is kept).
+    ``observe(loss)`` records one loss (``MLP.fit`` tells it each epoch's training loss);
+    ``plateau(t)`` replays the first t recorded losses from the start and returns the rate
+    after them.  With one loss per epoch, ``plateau(epoch)`` is the rate for that epoch;
+    called by an :class:`Optimizer` with its step count (at least one step per epoch, so
+    t >= the losses recorded) it gives the rate after every loss told so far.
+
+    The replay: a loss *improves* when it is below the best loss so far by more than
+    ``min_delta``; after ``patience`` losses in a row without improvement the rate is
+    multiplied by ``factor`` (never below ``min_lr``) and the count starts again, keeping the
+    best loss.
+
+    Attributes:
+    - losses: list of the losses told so far.
+    """
+
+    def __init__(self, lr0, patience=10, factor=0.1, min_delta=0.0, min_lr=0.0):
+        if patience < 1:
+            raise ValueError(f"plateau_lr: patience must be >= 1, got {patience}")
+        self.lr0, self.patience, self.factor = float(lr0), patience, factor
+        self.min_delta, self.min_lr = min_delta, min_lr
+        self.losses = []
+
+    def observe(self, loss):
+        """Record one loss (one epoch's, in ``MLP.fit``)."""
+        self.losses.append(float(loss))
+
+    def __call__(self, t):
+        lr, best, waited = self.lr0, np.inf, 0
+        for loss in self.losses[:max(int(t), 0)]:
+            if loss < best - self.min_delta:     # improved (within the tolerance)
+                best, waited = loss, 0
+            else:
+                waited += 1
+                if waited >= self.patience:      # k epochs without improvement → η ← η · factor
+                    lr, waited = max(lr * self.factor, self.min_lr), 0
+        return float(lr)
+
+
+def plateau_lr(lr0, patience=10, factor=0.1, min_delta=0.0, min_lr=0.0):
+    """Decay on a plateau (deck 000): divide the rate by 10 once the loss stops improving.
 
     Inputs:
     - lr0: initial learning rate η₀.
-    - losses: sequence of per-epoch losses seen so far (may be empty).
-    - patience: k, epochs without improvement before a drop.  Default 10, the default of the
-      common "reduce on plateau" callbacks (deck 000 leaves k open).
+    - patience: k, losses without improvement before a drop (int >= 1).  Default 10, the
+      default of the common "reduce on plateau" callbacks (deck 000 leaves k open).
     - factor: multiplicative drop.  Default 0.1, deck 000's division by 10.
     - min_delta: the tolerance: an improvement must beat the best loss by more than this.
       Default 0.0 (any decrease counts).
     - min_lr: the rate never drops below this.  Default 0.0 (no floor).
 
     Returns:
-    - lr: the learning rate to use for the next epoch (float).
+    - schedule: a :class:`Plateau`, callable t -> η and told losses with ``observe(loss)``.
     """
-    if patience < 1:
-        raise ValueError(f"plateau_lr: patience must be >= 1 epoch, got {patience}")
-    lr, best, waited = float(lr0), np.inf, 0
-    for loss in losses:
-        if loss < best - min_delta:          # improved (within the tolerance)
-            best, waited = loss, 0
-        else:
-            waited += 1
-            if waited >= patience:           # k epochs without improvement → η ← η · factor
-                lr, waited = max(lr * factor, min_lr), 0
-    return float(lr)
+    return Plateau(lr0, patience, factor, min_delta, min_lr)
 
 
-def cyclical_lr(step, base_lr=1e-3, max_lr=6e-3, step_size=2000, mode="triangular", gamma=1.0):
+def cyclical_lr(base_lr=1e-3, max_lr=6e-3, step_size=2000, mode="triangular", gamma=1.0):
     """Cyclical learning rate (Smith 2015, arXiv:1506.01186; deck 000).
 
     The rate goes linearly from ``base_lr`` up to ``max_lr`` in ``step_size`` iterations and back
     down in as many; one cycle is ``2 * step_size`` iterations.  Smith's formulas::
 
-        cycle = ⌊1 + step / (2 · step_size)⌋
-        x     = |step / step_size − 2 · cycle + 1|
+        cycle = ⌊1 + t / (2 · step_size)⌋
+        x     = |t / step_size − 2 · cycle + 1|
         lr    = base_lr + (max_lr − base_lr) · max(0, 1 − x) · scale
 
     with scale = 1 ("triangular"), 1 / 2^(cycle−1) ("triangular2": the amplitude halves each
-    cycle) or gamma^step ("exp_range").
+    cycle) or gamma^t ("exp_range").
 
     Inputs:
-    - step: iteration number, counted from 0 (the rate changes every mini-batch, deck 000).
     - base_lr, max_lr: the bounds.  Defaults 0.001 and 0.006: Smith (2015)'s CIFAR-10 example.
     - step_size: half a cycle, in iterations.  Default 2000 (Smith 2015's example; he advises
       2–10 times the number of iterations per epoch).
@@ -400,22 +541,27 @@ def cyclical_lr(step, base_lr=1e-3, max_lr=6e-3, step_size=2000, mode="triangula
       values just below 1, e.g. 0.99994.
 
     Returns:
-    - lr: the learning rate for this iteration (float).
+    - schedule: callable t -> lr (float), t the iteration counted from 0 (the rate changes
+      every mini-batch, deck 000).
     """
     if step_size <= 0:
         raise ValueError(f"cyclical_lr: step_size must be positive, got {step_size}")
-    cycle = np.floor(1 + step / (2 * step_size))
-    x = abs(step / step_size - 2 * cycle + 1)
-    if mode == "triangular":
-        scale = 1.0
-    elif mode == "triangular2":
-        scale = 1.0 / 2.0 ** (cycle - 1)
-    elif mode == "exp_range":
-        scale = gamma ** step
-    else:
+    scales = {
+        "triangular": lambda t, cycle: 1.0,
+        "triangular2": lambda t, cycle: 1.0 / 2.0 ** (cycle - 1),
+        "exp_range": lambda t, cycle: gamma ** t,
+    }
+    if mode not in scales:
         raise ValueError(f"cyclical_lr: unknown mode {mode!r}; "
                          "use 'triangular', 'triangular2' or 'exp_range'")
-    return float(base_lr + (max_lr - base_lr) * max(0.0, 1.0 - x) * scale)
+    scale = scales[mode]
+
+    def schedule(t):
+        cycle = np.floor(1 + t / (2 * step_size))
+        x = abs(t / step_size - 2 * cycle + 1)
+        return float(base_lr + (max_lr - base_lr) * max(0.0, 1.0 - x) * scale(t, cycle))
+
+    return schedule
 
 
 # --------------------------------------------------------------------------------------------
@@ -469,45 +615,54 @@ def clip_by_norm(g, max_norm):
 
 
 # --------------------------------------------------------------------------------------------
-# A tiny driver for the notebooks and the playground widget
+# Gradient descent on a function: the one driver (calculus.gradient_descent calls it)
 # --------------------------------------------------------------------------------------------
 
 def minimize(grad_fn, theta0, optimizer="sgd", steps=100, **hyper):
     """Run an optimizer for ``steps`` steps from ``theta0`` and return the whole trajectory.
 
     Inputs:
-    - grad_fn: callable θ ↦ ∇L(θ), taking and returning an array of shape (n,).
-    - theta0: starting point, shape (n,) (a scalar is treated as n = 1).
-    - optimizer: a function with the common signature, or a name in :data:`OPTIMIZERS`.
+    - grad_fn: callable θ ↦ ∇L(θ), given a copy of θ (shape (n,)) and returning its shape
+      (any array of n entries, e.g. a scalar when n = 1, is reshaped to it).
+    - theta0: starting point, shape (n,) (a scalar is treated as n = 1); not modified.
+    - optimizer: a name in :data:`OPTIMIZERS`, a function with the common signature, or an
+      :class:`Optimizer` (which then keeps the state; θ is its key "theta").
     - steps: number of updates (int >= 0).
-    - **hyper: hyperparameters passed to the optimizer on every step.  ``lr`` may also be a
-      callable ``lr(t)`` of the step index t = 0, 1, …, e.g.
-      ``lambda t: cyclical_lr(t, 0.01, 0.1, 20)``.
+    - **hyper: hyperparameters for the optimizer (added to an :class:`Optimizer`'s ``hyper``);
+      a value may be a schedule t -> value of the step index t = 0, 1, …, e.g.
+      ``lr=cyclical_lr(0.01, 0.1, 20)``.
 
     Returns:
-    - trajectory: array of shape (steps + 1, n); row 0 is ``theta0``, row t is θ after t steps.
-      If θ stops being finite (a diverging run) the remaining rows are filled with NaN.
+    - trajectory: float64 array of shape (steps + 1, n); row 0 is ``theta0``, row t is θ after
+      t steps.
+
+    Divergence: when η is too large the iterates blow up.  That is a lesson, not an error: the
+    run stops at the first step whose θ is not finite (overflow), that row and all later ones
+    are NaN, and NumPy's overflow warnings are silenced.  Every finite row is exact.
     """
-    if isinstance(optimizer, str):
-        try:
-            optimizer = OPTIMIZERS[optimizer]
-        except KeyError:
-            raise ValueError(f"minimize: unknown optimizer {optimizer!r}; "
-                             f"choose one of {sorted(OPTIMIZERS)}") from None
-    theta = np.atleast_1d(_as_float(theta0)).copy()
+    steps = int(steps)
+    if steps < 0:
+        raise ValueError(f"minimize: steps must be >= 0, got {steps}")
+    if isinstance(optimizer, Optimizer):
+        opt = optimizer
+        opt.hyper.update(hyper)
+    else:
+        opt = Optimizer(optimizer, **hyper)
+    theta = np.atleast_1d(np.array(theta0, dtype=np.float64))
     if theta.ndim != 1:
         raise ValueError(f"minimize: theta0 must be a vector of shape (n,), got {theta.shape}")
-    lr = hyper.pop("lr", None)
     traj = np.full((steps + 1, theta.size), np.nan)
     traj[0] = theta
-    state = None
-    # A diverging run (η too large) is a lesson, not an error: overflow is expected there, so
-    # it is silenced and the run is cut short with NaN rows instead.
     with np.errstate(over="ignore", invalid="ignore"):
         for t in range(steps):
-            if lr is not None:
-                hyper["lr"] = lr(t) if callable(lr) else lr
-            theta, state = optimizer(theta, _as_float(grad_fn(theta)), state, **hyper)
+            g = _as_float(grad_fn(theta.copy()))                      # ∇L(θ_t)
+            if g.shape != theta.shape:
+                if g.size != theta.size:
+                    raise ValueError(
+                        f"grad returned shape {g.shape} for theta of shape {theta.shape}; "
+                        "the gradient must have the shape of the parameters")
+                g = g.reshape(theta.shape)
+            theta = opt.step("theta", theta, g)                       # e.g. θ ← θ − η ∇L(θ)
             if not np.all(np.isfinite(theta)):
                 break
             traj[t + 1] = theta

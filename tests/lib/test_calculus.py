@@ -361,3 +361,17 @@ def test_gradient_descent_scalar_start_and_bad_gradient_shape():
         C.gradient_descent(lambda th: np.ones(3), np.zeros(2), 0.1, 1)
     with pytest.raises(ValueError):
         C.gradient_descent(lambda th: th, np.zeros(2), 0.1, -1)
+
+
+def test_gradient_descent_divergence_is_optim_minimize_s():
+    # one gradient descent: eta = 1.5 on L = theta^2 gives theta_t = (-2)^t, overflowing after
+    # ~1024 steps; the rows from there on are NaN, without warnings, exactly as optim.minimize
+    import warnings
+
+    from gradlab import optim
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        traj = C.gradient_descent(lambda th: 2 * th, np.array([1.0]), 1.5, 1100)
+    np.testing.assert_allclose(traj[:11, 0], (-2.0) ** np.arange(11))
+    assert np.isfinite(traj[1000, 0]) and np.all(np.isnan(traj[1030:, 0]))
+    np.testing.assert_array_equal(traj, optim.minimize(lambda th: 2 * th, [1.0], "sgd", 1100, lr=1.5))

@@ -359,7 +359,7 @@ def test_step_calls_the_optimizer_once_per_array_and_threads_its_state():
     assert [c[2] for c in calls[8:]] == [{"n": 1}] * 4                # then handed back
 
 
-def test_step_with_named_optimizers_and_switching_resets_state():
+def test_step_with_named_optimizers_and_reset_starts_afresh():
     X, y = problem([3, 4, 2], "softmax_cross_entropy", 1, N=10)
     for name in ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"):
         net = MLP([3, 4, 2], activation="relu", loss="softmax_cross_entropy", seed=1)
@@ -367,15 +367,112 @@ def test_step_with_named_optimizers_and_switching_resets_state():
         for _ in range(30):
             net.step(X, y, optimizer=name, lr=0.05)
         assert net.loss(X, y) < start, name
-    # same net, two fresh optimizers: the second starts with an empty state
+    # switching to another method by name starts it afresh (Adam's "v" is no velocity)
     net = MLP([3, 4, 2], activation="relu", loss="softmax_cross_entropy", seed=1)
     net.step(X, y, optimizer="adam", lr=1e-3)
+    net.step(X, y, optimizer="momentum", lr=0.1)
+    assert net.optimizer.update is optim.momentum and net.optimizer.steps["W1"] == 1
+    assert set(net.optimizer.state["W1"]) == {"t", "v"} and net.optimizer.hyper == {"lr": 0.1}
+    net.optimizer.reset()
+    assert net.optimizer.state == {} and net.optimizer.t == 0
     W0 = net.W[0].copy()
     _, grads = net.loss_and_grads(X, y)
     net.step(X, y, optimizer="momentum", lr=0.1)
     # first momentum step from v = 0 is a plain gradient step (deck 000: v = 0 * beta + grad)
     np.testing.assert_allclose(net.W[0], W0 - 0.1 * grads[0][0], rtol=1e-14, atol=1e-15)
     assert optim.OPTIMIZERS["momentum"] is optim.momentum
+
+def hand_rolled(net, X, y, steps, update, hyper_at):
+    """Oracle: the pure update functions in a plain loop, one state per array, kept throughout.
+
+    Returns the weights and biases after ``steps`` steps; ``hyper_at(t)`` gives step t's hyper.
+    """
+    params = [p.copy() for pair in zip(net.W, net.b) for p in pair]
+    states = [None] * len(params)
+    for t in range(steps):
+        probe = MLP(net.sizes, activation=net.activation, loss=net.loss_name)
+        probe.W, probe.b = params[0::2], params[1::2]
+        _, grads = probe.loss_and_grads(X, y)
+        flat = [g for pair in grads for g in pair]
+        for i, (p, g) in enumerate(zip(params, flat)):
+            params[i], states[i] = update(p, g, states[i], **hyper_at(t))
+    return params, states
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_fresh_partial_each_step_keeps_adam_state_regression(seed):
+    # bug: state was keyed on the update function's identity, so a fresh partial per step
+    # restarted Adam every step (t stayed 1, the bias correction never decayed)
+    from functools import partial
+    sizes = [3, 5, 2]
+    X, y = problem(sizes, "softmax_cross_entropy", seed, N=8)
+    net = MLP(sizes, activation="tanh", loss="softmax_cross_entropy", seed=seed)
+    expected, states = hand_rolled(net, X, y, 4, optim.adam, lambda t: {"lr": 0.05, "beta1": 0.8})
+    for _ in range(4):
+        net.step(X, y, optimizer=partial(optim.adam, beta1=0.8), lr=0.05)
+    got = [p for pair in zip(net.W, net.b) for p in pair]
+    assert states[0]["t"] == 4
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("update, hyper_at", [
+    # the live-training case: eta and momentum change mid-run, the velocity carries on
+    (optim.momentum, lambda t: {"lr": [0.1, 0.05, 0.2, 0.02, 0.1][t], "beta": [0.9, 0.5, 0.99, 0.0, 0.8][t]}),
+    (optim.momentum_velocity, lambda t: {"lr": 0.1 / (t + 1), "alpha": 0.5 + 0.1 * t}),
+    (optim.adam, lambda t: {"lr": [1e-2, 1e-3, 5e-2, 1e-2, 2e-2][t], "beta1": 0.8 + 0.04 * t}),
+])
+def test_hyper_change_between_steps_keeps_accumulators(update, hyper_at):
+    sizes = [4, 6, 3]
+    X, y = problem(sizes, "softmax_cross_entropy", 5, N=9)
+    net = MLP(sizes, activation="relu", loss="softmax_cross_entropy", seed=5)
+    expected, states = hand_rolled(net, X, y, 5, update, hyper_at)
+    net.step(X, y, optimizer=update, **hyper_at(0))
+    for t in range(1, 5):
+        for name, value in hyper_at(t).items():
+            net.optimizer.hyper[name] = value                  # changed between steps
+        net.step(X, y)
+    got = [p for pair in zip(net.W, net.b) for p in pair]
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    for key, state in zip(("W1", "b1"), states):               # same accumulators as the oracle
+        for name, value in state.items():
+            np.testing.assert_allclose(net.optimizer.state[key][name], value, rtol=1e-12, atol=1e-15)
+    assert net.optimizer.t == 5
+
+
+def test_an_optimizer_object_is_adopted_and_hyper_given_to_step_change_it():
+    sizes = [3, 4, 2]
+    X, y = problem(sizes, "mse", 2)
+    net = MLP(sizes, activation="tanh", loss="mse", seed=2)
+    expected, _ = hand_rolled(net, X, y, 3, optim.nesterov, lambda t: {"lr": [0.1, 0.1, 0.03][t]})
+    opt = optim.Optimizer("nesterov", lr=0.1)
+    net.step(X, y, optimizer=opt)
+    net.step(X, y)                                             # None: keep using net.optimizer
+    net.step(X, y, lr=0.03)
+    assert net.optimizer is opt and opt.hyper == {"lr": 0.03} and opt.steps["b2"] == 3
+    for a, b in zip([p for pair in zip(net.W, net.b) for p in pair], expected):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_fit_evaluates_a_schedule_at_the_step_count():
+    # one batch per epoch and no shuffling: fit is the hand-rolled loop with eta_t = schedule(t)
+    sizes = [2, 5, 3]
+    X, y = problem(sizes, "softmax_cross_entropy", 4, N=12)
+    net = MLP(sizes, activation="sigmoid", loss="softmax_cross_entropy", seed=4)
+    expected, _ = hand_rolled(net, X, y, 7, optim.sgd, lambda t: {"lr": 1.0 * 0.5 ** (t // 3)})
+    net.fit(X, y, epochs=7, batch_size=12, shuffle=False, lr=optim.step_decay(1.0, 0.5, 3))
+    for a, b in zip([p for pair in zip(net.W, net.b) for p in pair], expected):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_fit_tells_a_plateau_schedule_every_epoch_loss():
+    X, y = blobs(10, 2, 2, seed=0)
+    net = MLP([2, 3, 2], seed=0)
+    schedule = optim.plateau_lr(0.5, patience=2)
+    history = net.fit(X, y, epochs=6, batch_size=5, lr=schedule)
+    assert schedule.losses == history["loss"]
+    assert net.optimizer.hyper["lr"] is schedule
 
 
 def blobs(n_per_class, k, dim, seed):

@@ -379,16 +379,16 @@ def test_minimize_unknown_optimizer():
                                              (10, 0.001), (17, 0.0001)])
 def test_step_decay_values(epoch, expected):
     # η = η0 · 0.1^⌊epoch/5⌋ (÷10 every k = 5 epochs, deck 000)
-    assert step_decay(0.1, epoch, drop=0.1, every=5) == pytest.approx(expected, rel=1e-12)
+    assert step_decay(0.1, drop=0.1, every=5)(epoch) == pytest.approx(expected, rel=1e-12)
 
 
 def test_step_decay_default_and_errors():
-    assert step_decay(1.0, 9) == 1.0 and step_decay(1.0, 10) == pytest.approx(0.1)
-    assert step_decay(2.0, 6, drop=0.5, every=3) == pytest.approx(0.5)
+    assert step_decay(1.0)(9) == 1.0 and step_decay(1.0)(10) == pytest.approx(0.1)
+    assert step_decay(2.0, drop=0.5, every=3)(6) == pytest.approx(0.5)
     with pytest.raises(ValueError):
-        step_decay(1.0, 3, every=0)
+        step_decay(1.0, every=0)
     with pytest.raises(ValueError):
-        step_decay(1.0, -1)
+        step_decay(1.0)(-1)
 
 
 @pytest.mark.parametrize("losses, expected", [
@@ -401,20 +401,38 @@ def test_step_decay_default_and_errors():
     ([5, 6, 6, 6, 6, 6, 4, 6, 6], 0.1),          # one drop, then a reset
 ])
 def test_plateau_lr_replays_history(losses, expected):
-    assert plateau_lr(1.0, losses, patience=3, factor=0.1) == pytest.approx(expected, rel=1e-12)
+    schedule = plateau_lr(1.0, patience=3, factor=0.1)
+    for loss in losses:
+        schedule.observe(loss)
+    assert schedule(len(losses)) == pytest.approx(expected, rel=1e-12)
+
+
+def test_plateau_lr_is_a_schedule_of_the_epoch():
+    # schedule(t) uses the first t losses told: the rate for epoch t; t beyond them uses all
+    losses = [5, 6, 6, 6, 6, 6, 6]                      # drops after epochs 4 and 7 (patience 3)
+    schedule = plateau_lr(1.0, patience=3)
+    for loss in losses:
+        schedule.observe(loss)
+    rates = [schedule(t) for t in range(len(losses) + 3)]
+    np.testing.assert_allclose(rates, [1.0] * 4 + [0.1] * 3 + [0.01] * 3, rtol=1e-12)
+    assert schedule.losses == losses
 
 
 def test_plateau_lr_tolerance_and_floor():
     # decreases of 0.001 do not count as improvement when min_delta = 0.01
     losses = [1.0, 0.999, 0.998, 0.997]
-    assert plateau_lr(0.5, losses, patience=3) == 0.5
-    assert plateau_lr(0.5, losses, patience=3, min_delta=0.01) == pytest.approx(0.05)
-    assert plateau_lr(0.5, [1.0] + [1.0] * 30, patience=1, min_lr=1e-3) == 1e-3
-    losses = [3.0, 2.0, 1.0]
-    plateau_lr(1.0, losses)
-    assert losses == [3.0, 2.0, 1.0]
+    assert told(plateau_lr(0.5, patience=3), losses) == 0.5
+    assert told(plateau_lr(0.5, patience=3, min_delta=0.01), losses) == pytest.approx(0.05)
+    assert told(plateau_lr(0.5, patience=1, min_lr=1e-3), [1.0] + [1.0] * 30) == 1e-3
     with pytest.raises(ValueError):
-        plateau_lr(1.0, [1.0], patience=0)
+        plateau_lr(1.0, patience=0)
+
+
+def told(schedule, losses):
+    """The rate after telling ``schedule`` every loss."""
+    for loss in losses:
+        schedule.observe(loss)
+    return schedule(len(losses))
 
 
 def _triangle(t, base, top, s):
@@ -424,34 +442,107 @@ def _triangle(t, base, top, s):
 
 def test_cyclical_lr_triangular_key_points():
     base, top, s = 0.001, 0.006, 2000
-    assert cyclical_lr(0, base, top, s) == pytest.approx(base)
-    assert cyclical_lr(1000, base, top, s) == pytest.approx(0.0035)         # halfway up
-    assert cyclical_lr(2000, base, top, s) == pytest.approx(top)            # peak
-    assert cyclical_lr(3000, base, top, s) == pytest.approx(0.0035)         # halfway down
-    assert cyclical_lr(4000, base, top, s) == pytest.approx(base)           # end of cycle 1
-    assert cyclical_lr(6000, base, top, s) == pytest.approx(top)            # peak of cycle 2
+    assert cyclical_lr(base, top, s)(0) == pytest.approx(base)
+    assert cyclical_lr(base, top, s)(1000) == pytest.approx(0.0035)         # halfway up
+    assert cyclical_lr(base, top, s)(2000) == pytest.approx(top)            # peak
+    assert cyclical_lr(base, top, s)(3000) == pytest.approx(0.0035)         # halfway down
+    assert cyclical_lr(base, top, s)(4000) == pytest.approx(base)           # end of cycle 1
+    assert cyclical_lr(base, top, s)(6000) == pytest.approx(top)            # peak of cycle 2
     # Smith (2015)'s example defaults
-    assert cyclical_lr(2000) == pytest.approx(0.006) and cyclical_lr(0) == pytest.approx(0.001)
+    assert cyclical_lr()(2000) == pytest.approx(0.006) and cyclical_lr()(0) == pytest.approx(0.001)
 
 
 @pytest.mark.parametrize("s", [1, 7, 50])
 def test_cyclical_lr_matches_triangle_wave(s):
     for t in range(0, 6 * s + 3):
-        assert cyclical_lr(t, 0.1, 1.0, s) == pytest.approx(_triangle(t, 0.1, 1.0, s), abs=1e-12)
+        assert cyclical_lr(0.1, 1.0, s)(t) == pytest.approx(_triangle(t, 0.1, 1.0, s), abs=1e-12)
 
 
 def test_cyclical_lr_triangular2_and_exp_range():
     base, top, s = 0.0, 1.0, 10
     # triangular2: peak of cycle c is base + (top − base) / 2^(c−1)
-    peaks = [cyclical_lr(s + 2 * s * c, base, top, s, mode="triangular2") for c in range(4)]
+    peaks = [cyclical_lr(base, top, s, mode="triangular2")(s + 2 * s * c) for c in range(4)]
     np.testing.assert_allclose(peaks, [1.0, 0.5, 0.25, 0.125])
     # exp_range: the triangle times γ^step
     g = 0.99
     for t in [0, 5, 10, 25, 33]:
-        assert cyclical_lr(t, 0.1, 1.0, s, mode="exp_range", gamma=g) == pytest.approx(
+        assert cyclical_lr(0.1, 1.0, s, mode="exp_range", gamma=g)(t) == pytest.approx(
             0.1 + 0.9 * (1 - abs((t / s) % 2 - 1)) * g ** t)
     with pytest.raises(ValueError, match="mode"):
-        cyclical_lr(0, mode="cosine")
+        cyclical_lr(mode="cosine")
+
+
+# ------------------------------------------------------------------------------------------
+# Optimizer: the one owner of the state
+# ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("shape", [(3,), (2, 4)])
+def test_optimizer_threads_each_keys_state_like_the_pure_loop(name, shape):
+    # oracle: the pure function with its state handed back by hand, one state per array
+    rng = np.random.default_rng(len(shape))
+    ws = {"a": rng.standard_normal(shape), "b": rng.standard_normal(shape[::-1])}
+    grads = [{k: rng.standard_normal(w.shape) for k, w in ws.items()} for _ in range(4)]
+    lrs = [0.1, 0.02, 0.05, 0.01]                       # a live change every step
+    opt = optim.Optimizer(name)
+    mine, ref, states = dict(ws), dict(ws), {"a": None, "b": None}
+    for g, lr in zip(grads, lrs):
+        opt.hyper["lr"] = lr
+        for k in ws:
+            mine[k] = opt.step(k, mine[k], g[k])
+            ref[k], states[k] = OPTIMIZERS[name](ref[k], g[k], states[k], lr=lr)
+    for k in ws:
+        np.testing.assert_allclose(mine[k], ref[k], rtol=1e-13, atol=1e-15)
+        assert opt.state[k]["t"] == 4 and opt.steps[k] == 4
+    assert opt.t == 4
+
+
+def test_optimizer_schedules_see_each_keys_step_count():
+    seen = []
+    opt = optim.Optimizer("sgd", lr=lambda t: seen.append(t) or 0.5 ** t)
+    w = np.ones(2)
+    for _ in range(3):
+        w = opt.step("w", w, np.ones(2))                # w_{t+1} = w_t − 0.5ᵗ
+    opt.step("other", np.zeros(1), np.ones(1))
+    assert seen == [0, 1, 2, 0]
+    np.testing.assert_allclose(w, 1 - (1 + 0.5 + 0.25))
+
+
+def test_optimizer_same_method_keeps_state_another_starts_afresh_reset_forgets():
+    from functools import partial
+    g = np.array([0.3, -2.0])
+    opt = optim.Optimizer("adam", lr=0.1)
+    w = opt.step("w", np.zeros(2), g)
+    opt.update = partial(adam, beta1=0.5)                # a rebuilt rule: the run continues
+    w2 = opt.step("w", w, g)
+    ref, state = adam(np.zeros(2), g, None, lr=0.1)
+    ref, state = adam(ref, g, state, lr=0.1, beta1=0.5)
+    np.testing.assert_allclose(w2, ref, rtol=1e-14)
+    assert opt.state["w"]["t"] == 2
+    opt.update = "momentum"                              # another method: Adam's moments go
+    w3 = opt.step("w", w2, g)
+    np.testing.assert_allclose(w3, momentum(w2, g, None, lr=0.1)[0], rtol=1e-14)
+    assert opt.steps["w"] == 1 and set(opt.state["w"]) == {"t", "v"}
+    opt.reset()
+    assert opt.state == {} and opt.steps == {} and opt.t == 0
+    assert "adam" in repr(optim.Optimizer("adam", lr=0.1)) and "lr=0.1" in repr(optim.Optimizer("adam", lr=0.1))
+
+
+def test_optimizer_errors_say_what_to_pass():
+    with pytest.raises(ValueError, match="unknown optimizer 'adamw'.*adam"):
+        optim.Optimizer("adamw")
+    with pytest.raises(TypeError, match="update"):
+        optim.Optimizer(0.1)
+
+
+def test_minimize_continues_an_optimizer_run():
+    # two runs of 5 steps through one Optimizer equal one run of 10 (momentum's v carries on)
+    grad = lambda th: np.array([2.0, 20.0]) * th
+    whole = minimize(grad, [1.0, 1.0], "momentum", 10, lr=0.01, beta=0.9)
+    opt = optim.Optimizer("momentum", lr=0.01, beta=0.9)
+    first = minimize(grad, [1.0, 1.0], opt, 5)
+    second = minimize(grad, first[-1], opt, 5)
+    np.testing.assert_allclose(np.vstack([first, second[1:]]), whole, rtol=1e-14)
 
 
 # ------------------------------------------------------------------------------------------
