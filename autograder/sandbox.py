@@ -336,8 +336,10 @@ class SandboxedKernelManager(AsyncKernelManager):
     """
 
     def __init__(self, *, workdir, limits: Limits, hidden=(), expose=(), sandbox_uid=None,
-                 isolate: bool = True, **kw):
+                 isolate: bool = True, guard: bool = True, **kw):
         super().__init__(**kw)
+        self.guard = guard
+        self.guard_key = None  # the key of the guard in the running kernel (gradlab_grader.guard)
         self.workdir = os.path.realpath(workdir)
         self.limits = limits
         self.hidden = [os.path.realpath(h) for h in hidden]
@@ -386,6 +388,18 @@ class SandboxedKernelManager(AsyncKernelManager):
         log = open(os.path.join(self.rundir, "kernel.log"), "ab")
         kw["stdout"] = kw["stderr"] = log
         python = kernel_cmd[0]
+        if self.guard:
+            # the pristine-helpers guard, installed by the kernel's start-up line before any
+            # cell; its key travels in a file the start-up line deletes
+            from . import guard
+            self.guard_key = guard.new_key()
+            key_file = os.path.join(self.rundir, "guard.key")
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(self.guard_key)
+            if self.sandbox_uid is not None:
+                os.chown(key_file, self.sandbox_uid, self.sandbox_uid)
+            kernel_cmd = [*kernel_cmd, "--IPKernelApp.exec_lines=" + guard.kernel_boot(key_file)]
         cfg = {"rlimits": self.limits.rlimits(), "uid": self.sandbox_uid}
         cmd = [python, "-c", _PRELUDE, json.dumps(cfg), *kernel_cmd]
         if self.isolate:
@@ -446,7 +460,8 @@ _warned = False
 
 def sandboxed_kernel_manager(workdir, limits: Limits | None = None, hidden=(), expose=(),
                              kernel_name: str = "python3", require: bool = False,
-                             sandbox_uid: int | None = None) -> SandboxedKernelManager:
+                             sandbox_uid: int | None = None,
+                             guard: bool = True) -> SandboxedKernelManager:
     """A kernel manager for nbclient whose kernel runs in the sandbox over ``workdir``.
 
     workdir: the private working copy (the kernel's cwd, its only writable host directory; as
@@ -456,6 +471,7 @@ def sandboxed_kernel_manager(workdir, limits: Limits | None = None, hidden=(), e
     require: raise RuntimeError instead of falling back to limits only when bwrap is missing.
     sandbox_uid: uid the kernel runs as when the grader is root (default: a fresh one per
         kernel manager, see the module docstring).
+    guard: install gradlab_grader.guard in the kernel at start-up (``km.guard_key``).
     """
     global _warned
     why = _probe()
@@ -467,7 +483,7 @@ def sandboxed_kernel_manager(workdir, limits: Limits | None = None, hidden=(), e
             _warned = True
     return SandboxedKernelManager(workdir=workdir, limits=limits or Limits(), hidden=hidden,
                                   expose=expose, sandbox_uid=sandbox_uid, isolate=why is None,
-                                  kernel_name=kernel_name)
+                                  guard=guard, kernel_name=kernel_name)
 
 
 class Launcher:
