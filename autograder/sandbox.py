@@ -91,9 +91,9 @@ MiB = 1024 ** 2
 class Limits:
     """Resource limits of one sandboxed kernel.  ``None`` leaves a limit unset."""
 
-    # A grading kernel (ipykernel + NumPy + Matplotlib + gradlab) maps ~1.1 GiB of address space
-    # before running a cell (measured, bench/bench_sandbox.py); the course's largest arrays are a
-    # few MB.  2 GiB leaves room for real work; a memory bomb gets MemoryError long before the
+    # A grading kernel maps ~1.0 GiB of address space (VmPeak) once NumPy, Matplotlib,
+    # scikit-learn, ipywidgets and gradlab are imported, only ~0.17 GiB of it resident (measured,
+    # bench/bench_sandbox.py); the course's largest arrays are a few MB.  2 GiB leaves room for real work; a memory bomb gets MemoryError long before the
     # grader machine swaps.
     memory_bytes: int | None = 2 * GiB
     # A whole notebook executes in under a minute (project rule); 5 minutes of CPU is a generous
@@ -254,7 +254,10 @@ def _inside(path: str, dirs) -> bool:
 
 def bwrap_args(workdir: str, rundir: str, home: str, limits: Limits, hidden=(),
                expose=(), python: str = sys.executable) -> list[str]:
-    """The bubblewrap command line (without the command): see the module docstring."""
+    """The bubblewrap command line (without the command): see the module docstring.
+
+    hidden: paths masked (an empty directory, an empty file); expose: extra read-only paths.
+    """
     size = ["--size", str(limits.tmpfs_bytes)] if limits.tmpfs_bytes else []
     args = [shutil.which("bwrap") or "bwrap", *_bind_system(),
             *_namespaces(),           # net, pid, ipc, uts, cgroup (+ user when not root)
@@ -295,7 +298,12 @@ def bwrap_args(workdir: str, rundir: str, home: str, limits: Limits, hidden=(),
         if os.path.isdir(h):
             args += ["--perms", "0711", "--tmpfs", h]
         else:
-            args += ["--ro-bind", "/dev/null", h]
+            # an empty regular file (a bound /dev/null would not even open: binds are nodev)
+            empty = os.path.join(rundir, ".empty")
+            if not os.path.exists(empty):
+                open(empty, "wb").close()
+                os.chmod(empty, 0o444)
+            args += ["--ro-bind", empty, h]
     for p in (rundir, workdir):
         args += parents(p) + ["--bind", p, p]
     return args + ["--chdir", workdir]
@@ -460,8 +468,8 @@ _warned = False
 
 def sandboxed_kernel_manager(workdir, limits: Limits | None = None, hidden=(), expose=(),
                              kernel_name: str = "python3", require: bool = False,
-                             sandbox_uid: int | None = None,
-                             guard: bool = True) -> SandboxedKernelManager:
+                             sandbox_uid: int | None = None, guard: bool = True,
+                             isolate: bool = True) -> SandboxedKernelManager:
     """A kernel manager for nbclient whose kernel runs in the sandbox over ``workdir``.
 
     workdir: the private working copy (the kernel's cwd, its only writable host directory; as
@@ -472,10 +480,11 @@ def sandboxed_kernel_manager(workdir, limits: Limits | None = None, hidden=(), e
     sandbox_uid: uid the kernel runs as when the grader is root (default: a fresh one per
         kernel manager, see the module docstring).
     guard: install gradlab_grader.guard in the kernel at start-up (``km.guard_key``).
+    isolate: False runs without bubblewrap on purpose (limits and guard only, no warning).
     """
     global _warned
-    why = _probe()
-    if why is not None:
+    why = _probe() if isolate else "not asked for"
+    if why is not None and isolate:
         if require:
             raise RuntimeError(unavailable_reason())
         if not _warned:
@@ -492,21 +501,28 @@ class Launcher:
     ``sandboxed`` tells whether its kernels really run under bubblewrap (False: limits only).
     """
 
-    def __init__(self, limits: Limits | None = None, hidden=(), expose=(), required=False):
+    def __init__(self, limits: Limits | None = None, hidden=(), expose=(), required=False,
+                 isolate=True):
         self.limits = limits or Limits()
         self.hidden, self.expose, self.required = list(hidden), list(expose), required
-        self.sandboxed = available()
+        self.isolate = isolate
+        self.sandboxed = isolate and available()
 
     def kernel_manager(self, workdir) -> SandboxedKernelManager:
         return sandboxed_kernel_manager(workdir, self.limits, self.hidden, self.expose,
-                                        require=self.required)
+                                        require=self.required, isolate=self.isolate)
 
 
-def launcher(required: bool = False, limits: Limits | None = None, hidden=(), expose=()) -> Launcher:
-    """A :class:`Launcher`; ``required`` makes a missing bubblewrap an error, not a warning."""
-    if required and not available():
+def launcher(required: bool = False, limits: Limits | None = None, hidden=(), expose=(),
+             isolate: bool = True) -> Launcher:
+    """A :class:`Launcher`; ``required`` makes a missing bubblewrap an error, not a warning.
+
+    ``isolate=False``: the same kernels (limits, guard) without bubblewrap and without the
+    warning — what a benchmark compares the sandbox against.
+    """
+    if required and isolate and not available():
         raise RuntimeError(unavailable_reason())
-    return Launcher(limits, hidden, expose, required)
+    return Launcher(limits, hidden, expose, required, isolate)
 
 
 class OutputCap:
