@@ -4,9 +4,9 @@ Python API (the CLI is a thin layer over it)::
 
     from gradlab_grader import Workspace, pipeline
     ws = Workspace("grading")
-    pipeline.release(ws, ["01_derivatives"])
-    pipeline.collect(ws, "01_derivatives", "inbox/")
-    results = pipeline.autograde(ws, "01_derivatives")
+    pipeline.release(ws, ["week1"])
+    pipeline.collect(ws, "week1", "inbox/")
+    results = pipeline.autograde(ws, "week1")
 """
 
 from .pipeline import GradlabError, autograde, collect, export, feedback, grade_submission, release

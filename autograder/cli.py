@@ -6,7 +6,7 @@
     gradlab feedback ASSIGNMENT               HTML feedback without hidden tests
     gradlab export [--to grades.csv]          the gradebook as CSV
     gradlab summary ASSIGNMENT                the grades table again
-    gradlab demo                              all of the above on a bundled class
+    gradlab demo [--assignment A]             all of the above on a bundled class
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("assignment")
 
     p = sub.add_parser("demo", help="release, collect, autograde, feedback and export a bundled class")
-    p.add_argument("--assignment", default="01_derivatives", choices=sorted(demo.CLASSES))
+    p.add_argument("--assignment", action="append",
+                   help="only this assignment (repeatable; default: every one in solutions/)")
     return parser
 
 
@@ -79,7 +80,7 @@ def run(argv: list[str] | None = None) -> int:
         print(format_table(results))
     elif args.command == "feedback":
         pages, failed = pipeline.feedback(ws, args.assignment, args.student, progress=progress)
-        print(f"wrote {len(pages)} feedback pages under {ws.root / 'feedback'}")
+        print(f"wrote {len(pages)} feedback pages under {ws.step_root('feedback')}")
         for student, why in failed.items():
             print(f"no feedback for {student}: {why}")
         return 1 if failed else 0

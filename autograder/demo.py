@@ -1,26 +1,25 @@
 """A bundled demo class: the submissions an instructor meets in a real class, built on demand.
 
-Every demo student starts from the released notebook.  ``perfect`` fills each exercise with
-the instructor's solution; ``untouched`` hands the release back as it came; each other
-student makes one typical mistake in one exercise, so the grade table shows exactly what
-that mistake costs and which hint it triggers.  ``broken_json`` hands in a file that is not a
-notebook, to show that a bad file is reported and never stops the class.
+Every demo student starts from the released notebook.  For every assignment in ``solutions/``:
+``perfect`` fills each exercise with the instructor's solution; ``untouched`` hands the release
+back as it came; ``broken_json`` hands in a file that is not a notebook, to show that a bad file
+is reported and never stops the class.  Then one student per typical mistake of the assignment's
+mistake set (:mod:`gradlab_grader.mistakes`, ``solutions/<a>/mistakes/``) makes that one
+mistake, so the grade table shows exactly what it costs and which hint it triggers.
 """
 
 from __future__ import annotations
 
-import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
-from . import pipeline
+from . import mistakes, pipeline
+from .cells import grade_id, is_answer, solution_source
 from .results import SubmissionResult, format_table
 from .workspace import Workspace
-
-MARKER_LINE = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
 
 
 @dataclass(frozen=True)
@@ -32,102 +31,46 @@ class DemoStudent:
     hint: str = ""  # the gradlab.checks diagnostic the mistake should trigger
 
 
-DERIVATIVES = [
-    DemoStudent("perfect", "the instructor's solution"),
-    DemoStudent("untouched", "hands the release back unchanged", untouched=True, hint="not-implemented"),
-    DemoStudent("forward_diff", "writes a forward difference where a central one is asked", {
-        "central_difference": (
-            "def central_difference(f, x, h=1e-5):\n"
-            "    # one-sided: (f(x + h) - f(x)) / h\n"
-            "    return (f(x + h) - f(x)) / h\n"),
-    }, hint="known-mistake"),
-    DemoStudent("missing_half", "divides by h instead of 2h in the numerical gradient", {
-        "numerical_gradient": (
-            "def numerical_gradient(f, x, h=1e-5):\n"
-            "    x = np.array(x, dtype=float)\n"
-            "    grad = np.zeros_like(x)\n"
-            "    for i in np.ndindex(x.shape):\n"
-            "        old = x[i]\n"
-            "        x[i] = old + h\n"
-            "        f_plus = f(x)\n"
-            "        x[i] = old - h\n"
-            "        f_minus = f(x)\n"
-            "        x[i] = old\n"
-            "        grad[i] = (f_plus - f_minus) / h\n"
-            "    return grad\n"),
-    }, hint="factor"),
-    DemoStudent("transposed", "returns the Jacobian as (n, m) instead of (m, n)", {
-        "jacobian": (
-            "def jacobian(f, x, h=1e-5):\n"
-            "    x = np.asarray(x, dtype=float)\n"
-            "    columns = []\n"
-            "    for j in range(x.size):\n"
-            "        step = np.zeros_like(x)\n"
-            "        step[j] = h\n"
-            "        columns.append(np.atleast_1d((f(x + step) - f(x - step)) / (2 * h)))\n"
-            "    return np.array(columns)  # one row per input: the transpose\n"),
-    }, hint="shape"),
-    DemoStudent("mutates_input", "perturbs x in place and never puts it back", {
-        "numerical_gradient": (
-            "def numerical_gradient(f, x, h=1e-5):\n"
-            "    grad = np.zeros(np.shape(x))\n"
-            "    for i in np.ndindex(np.shape(x)):\n"
-            "        old = x[i]\n"
-            "        x[i] = old + h\n"
-            "        f_plus = f(x)\n"
-            "        x[i] = old - h\n"
-            "        f_minus = f(x)\n"
-            "        grad[i] = (f_plus - f_minus) / (2 * h)\n"
-            "    return grad\n"),
-    }, hint="mutation"),
-    DemoStudent("calls_reference", "hands the work to gradlab's own Hessian", {
-        "hessian": (
-            "from gradlab.calculus import hessian as _library_hessian\n\n"
-            "def hessian(f, x, h=1e-4):\n"
-            "    return _library_hessian(f, x, h)\n"),
-    }, hint="tripwire"),
-]
-
-CLASSES = {"01_derivatives": DERIVATIVES}
+PERFECT = DemoStudent("perfect", "the instructor's solution")
+UNTOUCHED = DemoStudent("untouched", "hands the release back unchanged", untouched=True, hint="not-implemented")
+BROKEN = "broken_json"  # a file that is not a notebook; collect rejects it
 
 
-def solution_source(source: str) -> str:
-    """A solution cell as the student would type it: the solution without nbgrader's markers."""
-    return "\n".join(line for line in source.splitlines() if not MARKER_LINE.match(line))
+def students(assignment_dir: Path) -> list[DemoStudent]:
+    """The demo class of the assignment in ``assignment_dir``: the generic students, then one a
+    mistake of its mistake set."""
+    return [PERFECT, UNTOUCHED] + [DemoStudent(m.name, m.story, {m.exercise: m.source}, hint=m.hint)
+                                   for m in mistakes.load(assignment_dir)]
 
 
 def build_submission(source_nb, release_nb, student: DemoStudent):
-    """The notebook ``student`` hands in, from the instructor's and the released notebooks."""
-    solutions = {c.metadata.nbgrader["grade_id"]: c.source for c in source_nb.cells
-                 if c.metadata.get("nbgrader", {}).get("solution")}
-    unknown = set(student.answers) - set(solutions)
-    if unknown:
-        raise ValueError(f"demo student {student.name} answers unknown exercises {sorted(unknown)}")
+    """The notebook ``student`` hands in, from the instructor's and the released notebooks.
+    Answers for exercises of other notebooks of the assignment are left to those."""
+    solutions = {grade_id(c): c.source for c in source_nb.cells if is_answer(c)}
     submission = nbformat.from_dict(release_nb)
     if student.untouched:
         return submission
     for cell in submission.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if cell.metadata.get("nbgrader", {}).get("solution") and grade_id in solutions:
-            cell.source = student.answers.get(grade_id, solution_source(solutions[grade_id]))
+        if is_answer(cell) and grade_id(cell) in solutions:
+            cell.source = student.answers.get(grade_id(cell), solution_source(solutions[grade_id(cell)]))
     return submission
 
 
 def write_inbox(ws: Workspace, assignment: str, inbox: Path) -> list[DemoStudent]:
     """Write the demo class's submissions as a folder per student (what `collect` reads)."""
-    students = CLASSES[assignment]
+    class_ = students(ws.solutions / assignment)
     shutil.rmtree(inbox, ignore_errors=True)
     for path in sorted((ws.solutions / assignment).glob("*.ipynb")):
         source_nb = nbformat.read(path, as_version=4)
         release_nb = nbformat.read(ws.course / assignment / path.name, as_version=4)
-        for student in students:
+        for student in class_:
             folder = inbox / student.name
             folder.mkdir(parents=True, exist_ok=True)
             nbformat.write(build_submission(source_nb, release_nb, student), folder / path.name)
-        broken = inbox / "broken_json"
+        broken = inbox / BROKEN
         broken.mkdir(parents=True, exist_ok=True)
         (broken / path.name).write_text('{"cells": [ {"cell_type": "code", "source": "x = 1"')
-    return students
+    return class_
 
 
 DEMO_MARKER = ".gradlab-demo"
@@ -144,10 +87,29 @@ def prepare_workspace(ws: Workspace) -> None:
     (ws.root / DEMO_MARKER).write_text("this workspace was made by `gradlab demo` and may be wiped by it\n")
 
 
-def run_demo(ws: Workspace, assignment: str = "01_derivatives", progress: bool = True,
+def run_demo(ws: Workspace, assignments: list[str] | None = None, progress: bool = True,
              echo=print) -> list[SubmissionResult]:
-    """The instructor's whole job on the demo class: release, collect, grade, feedback, export."""
+    """The instructor's whole job on the demo class of each assignment (default: every one in
+    ``solutions/``): release, collect, grade, feedback, export."""
+    known = ws.assignments()
+    unknown = sorted(set(assignments or []) - set(known))
+    if unknown:
+        raise pipeline.GradlabError(f"no assignment {', '.join(unknown)} in {ws.solutions}; "
+                                    f"known: {', '.join(known) or 'none'}")
     prepare_workspace(ws)
+    assignments = assignments or known
+    results = []
+    for done, assignment in enumerate(assignments, start=1):
+        if done > 1:
+            echo("")
+        results += grade_class(ws, assignment, assignments[:done], progress, echo)
+    return results
+
+
+def grade_class(ws: Workspace, assignment: str, exported: list[str], progress: bool,
+                echo) -> list[SubmissionResult]:
+    """One assignment's demo class, from release to the grades table; the CSV export holds
+    the ``exported`` assignments."""
     echo(f"release   {assignment} -> {ws.course / assignment}")
     pipeline.release(ws, [assignment])
     inbox = ws.root / "inbox" / assignment
@@ -160,10 +122,10 @@ def run_demo(ws: Workspace, assignment: str = "01_derivatives", progress: bool =
         echo(f"          rejected {student}: {why}")
     results = pipeline.autograde(ws, assignment, progress=progress)
     pages, failed = pipeline.feedback(ws, assignment, progress=progress)
-    echo(f"feedback  {len(pages)} HTML pages under {ws.root / 'feedback'}")
+    echo(f"feedback  {len(pages)} HTML pages under {ws.step_root('feedback')}")
     for student, why in failed.items():
         echo(f"          no feedback for {student}: {why}")
-    csv = pipeline.export(ws, assignments=[assignment])
+    csv = pipeline.export(ws, assignments=exported)
     echo(f"export    {csv}\n")
     if rejected:
         echo("not collected (fix and collect again):\n" + "\n".join(

@@ -18,22 +18,17 @@ from __future__ import annotations
 
 import ast
 
-EXECUTION_TAGS = ("skip-execution", "raises-exception")
-
-
-def _cells_by_id(notebook) -> dict:
-    return {c.metadata["nbgrader"]["grade_id"]: c for c in notebook.cells
-            if "grade_id" in c.get("metadata", {}).get("nbgrader", {})}
+from .cells import cells_by_id, execution_tags, is_answer, is_test, nbgrader_meta
 
 
 def inspect_submission(released, submitted) -> list[str]:
     """Findings about ``submitted`` compared with the ``released`` notebook it started from."""
     findings = []
-    given, handed_in = _cells_by_id(released), _cells_by_id(submitted)
-    tests = [gid for gid, c in given.items() if c.metadata["nbgrader"].get("grade")]
-    answers = [gid for gid, c in given.items() if c.metadata["nbgrader"].get("solution")]
+    given, handed_in = cells_by_id(released), cells_by_id(submitted)
+    tests = [gid for gid, c in given.items() if is_test(c)]
+    answers = [gid for gid, c in given.items() if is_answer(c)]
 
-    gone = [gid for gid in tests if not handed_in.get(gid, {}).get("metadata", {}).get("nbgrader", {}).get("grade")]
+    gone = [gid for gid in tests if not is_test(handed_in.get(gid, {}))]
     if gone:
         findings.append(f"test cells deleted or their metadata changed ({_few(gone)}): scored 0")
     lost = [gid for gid in answers if gid not in handed_in]
@@ -47,7 +42,7 @@ def inspect_submission(released, submitted) -> list[str]:
     patches = sorted({p for gid in answers if gid in handed_in for p in monkeypatches(handed_in[gid].source)})
     if patches:
         findings.append(f"answer code rewrites library or test code at run time ({_few(patches)})")
-    tagged = sum(1 for c in submitted.cells if set(c.get("metadata", {}).get("tags", [])) & set(EXECUTION_TAGS))
+    tagged = sum(1 for c in submitted.cells if execution_tags(c))
     if tagged:
         findings.append(f"{tagged} cells tagged to skip execution: ignored, every cell ran")
     return findings
@@ -56,7 +51,7 @@ def inspect_submission(released, submitted) -> list[str]:
 def _edited(cell) -> bool:
     from nbgrader.utils import compute_checksum
 
-    stamped = cell.metadata.get("nbgrader", {}).get("checksum")
+    stamped = nbgrader_meta(cell).get("checksum")
     return stamped is not None and compute_checksum(cell) != stamped
 
 

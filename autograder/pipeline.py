@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
@@ -18,12 +17,9 @@ from typing import NamedTuple
 import nbformat
 from tqdm.auto import tqdm
 
+from .mistakes import MISTAKES_DIR
 from .results import SubmissionResult, read_result
-from .workspace import Workspace
-
-# nbgrader's gradebook trips SQLAlchemy's autoflush warnings on every new submission; they are
-# about nbgrader's session handling, not about anything an instructor can act on.
-warnings.filterwarnings("ignore", message=".*not in session.*", module="nbgrader")
+from .workspace import Workspace, nbgrader_calls
 
 LEAK_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 
@@ -57,11 +53,15 @@ def release(ws: Workspace, assignments: list[str] | None = None, course: Path | 
         if not src.is_dir():
             raise GradlabError(f"no assignment {assignment!r} in {ws.solutions}; "
                                f"known: {', '.join(ws.assignments()) or 'none'}")
-        staged = ws.step("source", ".", assignment)
+        staged = ws.source(assignment)
         shutil.rmtree(staged, ignore_errors=True)
-        shutil.copytree(src, staged, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-        _check(api.generate_assignment(assignment, force=True, create=True), f"releasing {assignment}")
-        out = ws.step("release", ".", assignment)
+        # the mistake set stays in solutions/: nbgrader never sees it, students never get it
+        shutil.copytree(src, staged, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__",
+                                                                   MISTAKES_DIR))
+        with nbgrader_calls():
+            outcome = api.generate_assignment(assignment, force=True, create=True)
+        _check(outcome, f"releasing {assignment}")
+        out = ws.release(assignment)
         leaks = [str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()
                  and any(m in p.read_text(errors="ignore") for m in LEAK_MARKERS)]
         if leaks:
@@ -84,7 +84,7 @@ class Collected(NamedTuple):
 
 def released_notebooks(ws: Workspace, assignment: str) -> list[str]:
     """The notebook file names students were given for ``assignment``."""
-    for folder in (ws.step("release", ".", assignment), ws.course / assignment):
+    for folder in (ws.release(assignment), ws.course / assignment):
         if folder.is_dir():
             return sorted(p.name for p in folder.glob("*.ipynb"))
     return []
@@ -95,7 +95,7 @@ def collect(ws: Workspace, assignment: str, inbox: Path) -> Collected:
 
     ``inbox`` holds one folder per student with the notebooks either directly inside or in
     an ``<assignment>/`` subfolder.  A lone notebook under another name (an LMS's
-    ``01_derivatives (1).ipynb``) is renamed to the released name; a submission with broken
+    ``week1 (1).ipynb``) is renamed to the released name; a submission with broken
     notebook JSON or without the released notebooks is rejected with what to do.  One rejected
     submission never stops the others.
     """
@@ -149,14 +149,14 @@ def grade_submission(ws: Workspace, assignment: str, student: str, api=None) -> 
 
     nbgrader restores every locked cell (tests included) from the gradebook, executes the
     notebook and records each test cell's score.  A submission that nbgrader cannot grade
-    comes back with ``problem`` set; it never raises for a student's mistake.
+    comes back with ``problems``; it never raises for a student's mistake.
     """
     api = api or ws.api()
-    outcome = api.autograde(assignment, student, force=True, create=True)
+    with nbgrader_calls():
+        outcome = api.autograde(assignment, student, force=True, create=True)
     result = read_result(ws, assignment, student)
     if not outcome.get("success"):
-        failure = f"autograde failed: {failure_reason(outcome)}"
-        result.problem = f"{failure}; {result.problem}" if result.problem else failure
+        result.problems.insert(0, f"autograde failed: {failure_reason(outcome)}")
     return result
 
 
@@ -187,12 +187,12 @@ def autograde(ws: Workspace, assignment: str, students: list[str] | None = None,
     unknown = sorted(set(students or []) - set(known))
     if unknown:
         raise GradlabError(f"no submission of {assignment} from {', '.join(unknown)} in "
-                           f"{ws.root / 'submitted'}; collected: {', '.join(known) or 'none'}")
+                           f"{ws.step_root('submitted')}; collected: {', '.join(known) or 'none'}")
     students = students or known
     if not students:
-        raise GradlabError(f"no submissions of {assignment} in {ws.root / 'submitted'}; "
+        raise GradlabError(f"no submissions of {assignment} in {ws.step_root('submitted')}; "
                            "run `gradlab collect` first")
-    if not ws.step("source", ".", assignment).is_dir():
+    if not ws.source(assignment).is_dir():
         raise GradlabError(f"{assignment} has not been released from this workspace; "
                            f"run `gradlab release {assignment}` first")
     api = ws.api()
@@ -217,7 +217,8 @@ def feedback(ws: Workspace, assignment: str, students: list[str] | None = None,
     students = students or [s for s in ws.students(assignment) if ws.autograded(s, assignment).is_dir()]
     written, failed = [], {}
     for student in tqdm(students, desc=f"feedback {assignment}", unit="nb", disable=not progress):
-        outcome = api.generate_feedback(assignment, student, force=True)
+        with nbgrader_calls():
+            outcome = api.generate_feedback(assignment, student, force=True)
         if outcome.get("success"):
             written += sorted(ws.feedback(student, assignment).glob("*.html"))
         else:

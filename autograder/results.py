@@ -15,6 +15,7 @@ from pathlib import Path
 
 import nbformat
 
+from .cells import exercise_of_cells, grade_id
 from .integrity import inspect_submission
 from .workspace import Workspace
 
@@ -39,7 +40,7 @@ class SubmissionResult:
     score: float = 0.0
     max_score: float = 0.0
     cells: list[CellResult] = field(default_factory=list)
-    problem: str = ""  # why this submission needs a human look ("" when it does not)
+    problems: list[str] = field(default_factory=list)  # why it needs a human look (none: it does not)
 
     @property
     def percent(self) -> float:
@@ -57,28 +58,15 @@ class SubmissionResult:
         return Counter(c.diagnostic for c in self.cells if c.diagnostic)
 
 
-def exercise_of_cells(notebook) -> dict[str, str]:
-    """Map each grade cell's id to the exercise (solution cell) it tests: the one before it."""
-    owner, current = {}, ""
-    for cell in notebook.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if meta.get("solution") and cell.cell_type == "code":
-            current = meta.get("grade_id", current)
-        if meta.get("grade"):
-            owner[meta["grade_id"]] = current or meta["grade_id"]
-    return owner
-
-
 def _failures(notebook) -> dict[str, str]:
     """grade_id -> last error line, for every cell with an nbgrader id that raised."""
     failures = {}
     for cell in notebook.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if "grade_id" not in meta or cell.cell_type != "code":
+        if grade_id(cell) is None or cell.cell_type != "code":
             continue
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
-                failures[meta["grade_id"]] = ANSI.sub("", f"{output.get('ename')}: {output.get('evalue')}")
+                failures[grade_id(cell)] = ANSI.sub("", f"{output.get('ename')}: {output.get('evalue')}")
     return failures
 
 
@@ -110,18 +98,18 @@ def read_result(ws: Workspace, assignment: str, student: str) -> SubmissionResul
         try:
             submission = gb.find_submission(assignment, student)
         except MissingEntry:
-            result.problem = "not graded: no submission in the gradebook"
+            result.problems.append("not graded: no submission in the gradebook")
             return result
         result.score, result.max_score = submission.score, submission.max_score
         grades = {(g.notebook.name, g.name): (g.score, g.max_score)
                   for nb in submission.notebooks for g in nb.grades}
         notebook_names = [nb.name for nb in submission.notebooks]
 
-    problems = []
+    problems = result.problems
     for name in notebook_names:
-        source = _shared_notebook(ws.step("source", ".", assignment) / f"{name}.ipynb")
+        source = _shared_notebook(ws.source(assignment) / f"{name}.ipynb")
         submitted_path = ws.submission(student, assignment) / f"{name}.ipynb"
-        released_path = ws.step("release", ".", assignment) / f"{name}.ipynb"
+        released_path = ws.release(assignment) / f"{name}.ipynb"
         if submitted_path.exists() and released_path.exists():
             problems += inspect_submission(_shared_notebook(released_path),
                                            nbformat.read(submitted_path, as_version=4))
@@ -142,7 +130,6 @@ def read_result(ws: Workspace, assignment: str, student: str) -> SubmissionResul
             problems.append(f"cells ran past the time limit ({', '.join(timeouts)})")
     if any(c.diagnostic == "tripwire" for c in result.cells):
         problems.append("calls gradlab's reference implementation (tripwire)")
-    result.problem = "; ".join(problems)
     return result
 
 
@@ -165,10 +152,10 @@ def format_table(results: list[SubmissionResult]) -> str:
     scores = [r.percent for r in results]
     lines.append(f"\n{len(results)} submissions · mean {sum(scores) / len(scores):.1f}% · "
                  f"{sum(s == 100 for s in scores)} full marks")
-    flagged = [r for r in results if r.problem]
+    flagged = [r for r in results if r.problems]
     if flagged:
         lines.append("needs a human look:")
-        lines += [f"  {r.student}: {r.problem}" for r in flagged]
+        lines += [f"  {r.student}: {'; '.join(r.problems)}" for r in flagged]
     else:
         lines.append("nothing needs a human look")
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""The grading workspace: where submissions, the gradebook, feedback and reports live.
+"""The grading workspace: where submissions, the gradebook, feedback and exports live.
 
 A workspace is an ordinary nbgrader course directory kept *outside* the source tree (default
 ``./grading``), so nothing a student submits ever lands in ``solutions/`` or ``course/``::
@@ -6,7 +6,7 @@ A workspace is an ordinary nbgrader course directory kept *outside* the source t
     grading/
       nbgrader_config.py     the same settings, for `nbgrader formgrader` and friends
       gradebook.db           nbgrader's SQLite gradebook (or a PostgreSQL URL)
-      source/<a>/            a copy of solutions/<a>, taken at release
+      source/<a>/            a copy of solutions/<a> (without mistakes/), taken at release
       release/<a>/           nbgrader's student version, copied on to course/<a>
       submitted/<s>/<a>/     what students handed in
       autograded/<s>/<a>/    executed and scored copies
@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,15 +30,25 @@ from traitlets.config import Config
 CELL_TIMEOUT = 60
 
 
-def _put_interpreter_on_path() -> None:
-    """nbgrader runs ``alembic`` (gradebook migrations) as a command: make sure the one beside
-    this Python is found even when its environment was never activated."""
+@contextmanager
+def nbgrader_calls():
+    """What a call into nbgrader needs, set for the call only and restored after it.
+
+    * nbgrader runs ``alembic`` (gradebook migrations) as a command: the one beside this Python
+      is put on ``PATH``, so it is found even when the environment was never activated;
+    * nbgrader's gradebook trips SQLAlchemy's autoflush warnings on every new submission; they
+      are about nbgrader's session handling, not anything an instructor can act on.
+    """
+    path = os.environ.get("PATH", "")
     bindir = os.path.dirname(sys.executable)
-    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
-
-
-_put_interpreter_on_path()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*not in session.*")
+        if bindir not in path.split(os.pathsep):
+            os.environ["PATH"] = bindir + os.pathsep + path
+        try:
+            yield
+        finally:
+            os.environ["PATH"] = path
 
 
 def find_repo(start: Path | None = None) -> Path:
@@ -63,6 +75,7 @@ class Workspace:
     course_id: str = "gradlab"
     db_url: str | None = None
     cell_timeout: int = CELL_TIMEOUT
+    _coursedir: object = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         self.root = Path(self.root).resolve()
@@ -82,18 +95,31 @@ class Workspace:
     def course(self) -> Path:
         return self.repo / "course"
 
-    def step(self, name: str, student: str = ".", assignment: str = "") -> Path:
-        """``<root>/<step>/<student>/<assignment>`` as nbgrader lays it out."""
-        return self.root / name / student / assignment
+    def path(self, step: str, student: str = ".", assignment: str = "") -> Path:
+        """Where nbgrader keeps ``step`` (its directory name) of ``student``'s ``assignment``."""
+        return Path(self.coursedir().format_path(step, student, assignment))
+
+    def source(self, assignment: str) -> Path:
+        """The copy of ``solutions/<assignment>`` that nbgrader releases from."""
+        return self.path(self.coursedir().source_directory, ".", assignment)
+
+    def release(self, assignment: str) -> Path:
+        """nbgrader's student version of ``assignment`` (copied on to ``course/``)."""
+        return self.path(self.coursedir().release_directory, ".", assignment)
 
     def submission(self, student: str, assignment: str) -> Path:
-        return self.step("submitted", student, assignment)
+        return self.path(self.coursedir().submitted_directory, student, assignment)
+
+    def step_root(self, step: str) -> Path:
+        """The folder of a per-student step (``submitted``, ``autograded``, ``feedback``): a
+        folder per student inside."""
+        return self.path(getattr(self.coursedir(), f"{step}_directory"), "", "")
 
     def autograded(self, student: str, assignment: str) -> Path:
-        return self.step("autograded", student, assignment)
+        return self.path(self.coursedir().autograded_directory, student, assignment)
 
     def feedback(self, student: str, assignment: str) -> Path:
-        return self.step("feedback", student, assignment)
+        return self.path(self.coursedir().feedback_directory, student, assignment)
 
     @property
     def exports(self) -> Path:
@@ -106,7 +132,7 @@ class Workspace:
 
     def students(self, assignment: str) -> list[str]:
         """Students with a submission of ``assignment`` in the workspace."""
-        folder = self.root / "submitted"
+        folder = self.step_root("submitted")
         if not folder.is_dir():
             return []
         return sorted(p.name for p in folder.iterdir() if (p / assignment).is_dir())
@@ -167,19 +193,28 @@ class Workspace:
         (self.root / "nbgrader_config.py").write_text("\n".join(lines) + "\n")
         return self
 
+    def coursedir(self):
+        """nbgrader's ``CourseDirectory`` for this workspace: it owns the folder layout."""
+        if self._coursedir is None:
+            from nbgrader.coursedir import CourseDirectory
+
+            self._coursedir = CourseDirectory(config=self.config())
+        return self._coursedir
+
     def api(self):
-        """nbgrader's Python API, configured for this workspace."""
+        """nbgrader's Python API, configured for this workspace; call it inside
+        :func:`nbgrader_calls`."""
         from nbgrader.apps import NbGraderAPI
-        from nbgrader.coursedir import CourseDirectory
 
-        config = self.config()
-        coursedir = CourseDirectory(config=config)
-        return NbGraderAPI(coursedir=coursedir, config=config)
+        return NbGraderAPI(coursedir=self.coursedir(), config=self.config())
 
+    @contextmanager
     def gradebook(self):
+        """nbgrader's gradebook, open for the ``with`` block."""
         from nbgrader.api import Gradebook
 
-        return Gradebook(self.db_url, self.course_id)
+        with nbgrader_calls(), Gradebook(self.db_url, self.course_id) as gb:
+            yield gb
 
 
 def default_workspace(path: str | os.PathLike | None = None, repo: str | os.PathLike | None = None) -> Workspace:

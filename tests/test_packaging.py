@@ -33,3 +33,26 @@ def test_readme_opens_with_the_two_commands():
 def test_ci_runs_the_readme_test_command():
     assert "make test" in (REPO / ".ci" / "run").read_text()
 
+
+
+def test_readme_and_docs_link_only_inside_the_repo():
+    for page in [REPO / "README.md", *(REPO / "docs").glob("*.md")]:
+        for target in re.findall(r"\]\(([^)]+)\)", page.read_text()):
+            assert "://" not in target, f"{page.name} links outside the repository: {target}"
+            assert (page.parent / target.split("#")[0]).exists(), f"{page.name}: {target} does not exist"
+    readme = (REPO / "README.md").read_text()
+    assert "(docs/architecture.md)" in readme and "(docs/sources.md)" in readme
+
+
+def test_every_deck_citation_and_notebook_resolves_in_sources():
+    sources = (REPO / "docs" / "sources.md").read_text()
+    decks = set(re.findall(r"^\| (00\d) \|", sources, re.M))
+    cited = set()
+    for path in [*(REPO / "lib").rglob("*.py"), *(REPO / "solutions").rglob("*.ipynb"),
+                 *(REPO / "autograder").rglob("*.py")]:
+        for group in re.findall(r"[Dd]ecks? ((?:00\d(?:,? (?:and )?)?)+)", path.read_text()):
+            cited |= set(re.findall(r"00\d", group))
+    assert cited and cited <= decks, f"cited but not in docs/sources.md: {sorted(cited - decks)}"
+    notebooks = {p.parent.name for p in (REPO / "solutions").glob("*/*.ipynb")}
+    listed = set(re.findall(r"^\| `(\w+)` \| 00\d \|", sources, re.M))
+    assert notebooks <= listed, f"notebooks without a row in docs/sources.md: {sorted(notebooks - listed)}"

@@ -9,13 +9,15 @@ the tags listed in ``tags`` from every cell.
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import List, Unicode
 
+from ..cells import EXECUTION_TAGS
+
 
 class ClearExecutionTags(NbGraderPreprocessor):
     """Remove tags that change how a cell is executed (``skip-execution`` …) from a submission."""
 
     tags = List(
         Unicode(),
-        default_value=["skip-execution", "raises-exception"],
+        default_value=list(EXECUTION_TAGS),
         help="Cell tags removed before a submission is executed.",
     ).tag(config=True)
 

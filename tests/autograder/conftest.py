@@ -10,6 +10,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from gradlab_grader import Workspace, pipeline
+from gradlab_grader.cells import is_answer, nbgrader_meta
 
 
 def _meta(grade_id, *, solution=False, grade=False, points=None, locked=True):
@@ -21,6 +22,8 @@ def _meta(grade_id, *, solution=False, grade=False, points=None, locked=True):
 
 
 SOLUTION = "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * np.asarray(x, dtype=float)\n    ### END SOLUTION"
+HALVES = ("# story: returns x instead of 2x\n# exercise: double\n# hint: factor\n"
+          "def double(x):\n    return np.asarray(x, dtype=float)\n")
 HIDDEN_CHECK = "checks.assert_close(double(np.ones((2, 3))), 2 * np.ones((2, 3)), name='double on a matrix')"
 
 
@@ -46,6 +49,8 @@ def toy_repo(tmp_path_factory) -> Path:
     (root / "lib" / "gradlab").mkdir(parents=True)
     (root / "solutions" / "toy").mkdir(parents=True)
     nbformat.write(toy_notebook(), root / "solutions" / "toy" / "toy.ipynb")
+    (root / "solutions" / "toy" / "mistakes").mkdir()
+    (root / "solutions" / "toy" / "mistakes" / "halves.py").write_text(HALVES)
     return root
 
 
@@ -60,8 +65,8 @@ def answer(ws: Workspace, body: str | None, edit=None):
     """The released toy notebook with the solution cell replaced by ``body``."""
     nb = nbformat.read(ws.course / "toy" / "toy.ipynb", as_version=4)
     for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if body is not None and meta.get("solution"):
+        meta = nbgrader_meta(cell)
+        if body is not None and is_answer(cell):
             cell.source = body
         if edit:
             edit(cell, meta)

@@ -8,6 +8,7 @@ import nbformat
 import pytest
 
 from gradlab_grader import GradlabError, Workspace, cli, pipeline
+from gradlab_grader.cells import is_answer, nbgrader_meta
 from gradlab_grader.results import format_table, read_results
 
 from .conftest import HIDDEN_CHECK, answer, write_inbox
@@ -162,8 +163,8 @@ def test_a_broken_source_notebook_is_reported_with_nbgraders_reason(tmp_path):
     (tmp_path / "solutions" / "bad").mkdir(parents=True)
     nb = toy_notebook()
     for cell in nb.cells:
-        if cell.metadata["nbgrader"].get("solution"):
-            cell.metadata["nbgrader"]["solution"] = False  # solution markers outside a solution cell
+        if is_answer(cell):
+            nbgrader_meta(cell)["solution"] = False  # solution markers outside a solution cell
     nbformat.write(nb, tmp_path / "solutions" / "bad" / "bad.ipynb")
     ws = Workspace(tmp_path / "grading", repo=tmp_path)
     with pytest.raises(GradlabError, match="releasing bad failed: RuntimeError: Solution region detected"):

@@ -1,9 +1,11 @@
 """Every assignment: the lecture runs, the release is clean and current, grading is exact.
 
-The demo class (gradlab_grader.demo) is graded once per module: a perfect submission must earn
-full marks, the untouched release nothing, and every typical mistake exactly the points of the
-exercise it breaks — no more (tests are independent of each other) and no less (hidden tests
-catch it) — with the hint the mistake should trigger.
+Each assignment's demo class (gradlab_grader.demo: the generic students plus one per file of
+its mistake set, ``solutions/<a>/mistakes/``) is graded once per module: a perfect submission
+must earn full marks, the untouched release nothing, and every typical mistake exactly the
+points of the exercise it breaks (or its ``costs``) — no more (tests are independent of each
+other) and no less (hidden tests catch it) — with the hint the mistake should trigger.
+An assignment without a mistake set fails here: no notebook skips end-to-end grading.
 """
 
 from __future__ import annotations
@@ -15,19 +17,15 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from gradlab_grader import Workspace, pipeline
-from gradlab_grader.demo import CLASSES, write_inbox
-from gradlab_grader.results import exercise_of_cells
+from gradlab_grader import Workspace, mistakes, pipeline
+from gradlab_grader.cells import exercise_of_cells, exercise_points, grade_id, nbgrader_meta
+from gradlab_grader.demo import write_inbox
 
 from conftest import REPO
 
-ASSIGNMENTS = sorted(p.name for p in (REPO / "solutions").iterdir() if p.is_dir())
+ASSIGNMENTS = sorted(p.name for p in (REPO / "solutions").iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
 NOTEBOOKS = sorted((REPO / "solutions").glob("*/*.ipynb"))
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
-
-
-def nbgrader_meta(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {})
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.parent.name)
@@ -44,14 +42,14 @@ def test_solution_notebook_runs_cleanly(path, tmp_path):
 def test_source_notebook_is_well_formed(path):
     nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
-    ids = [nbgrader_meta(c).get("grade_id") for c in nb.cells]
+    ids = [grade_id(c) for c in nb.cells]
     assert None not in ids, "every cell carries nbgrader metadata with a grade_id"
     assert len(ids) == len(set(ids)), "grade_ids are unique"
     assert all(not c.get("outputs") and not c.get("execution_count") for c in nb.cells if c.cell_type == "code")
     # hidden tests carry most of the points of every exercise
     owner = exercise_of_cells(nb)
     for exercise in set(owner.values()):
-        cells = [c for c in nb.cells if owner.get(nbgrader_meta(c).get("grade_id")) == exercise]
+        cells = [c for c in nb.cells if owner.get(grade_id(c)) == exercise]
         hidden = sum(nbgrader_meta(c)["points"] for c in cells if "BEGIN HIDDEN TESTS" in c.source)
         total = sum(nbgrader_meta(c)["points"] for c in cells)
         assert len(cells) >= 3 and hidden > total / 2, exercise
@@ -66,6 +64,7 @@ def test_committed_release_is_current_and_clean(assignment, tmp_path):
     committed = sorted(p.relative_to(REPO / "course") for p in (REPO / "course" / assignment).rglob("*")
                        if p.is_file())
     assert fresh == committed, "course/ is stale: run `make release` and commit course/"
+    assert not [rel for rel in fresh if mistakes.MISTAKES_DIR in rel.parts], "the mistake set was released"
     for rel in fresh:
         text = (REPO / "course" / rel).read_text()
         assert text == (tmp_path / "course" / rel).read_text(), f"course/{rel} differs: run `make release`"
@@ -75,7 +74,15 @@ def test_committed_release_is_current_and_clean(assignment, tmp_path):
 
 # -- the demo class, graded for real ------------------------------------------------------------
 
-@pytest.fixture(scope="module", params=sorted(CLASSES))
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_assignment_has_a_mistake_set(assignment):
+    """A new notebook brings its typical mistakes, so the demo and the tests below grade it."""
+    found = mistakes.load(REPO / "solutions" / assignment)
+    assert found, (f"solutions/{assignment}/{mistakes.MISTAKES_DIR}/ holds no mistake: add one "
+                   "<name>.py per typical mistake (see gradlab_grader.mistakes)")
+
+
+@pytest.fixture(scope="module", params=ASSIGNMENTS)
 def graded_class(request, tmp_path_factory):
     assignment = request.param
     ws = Workspace(tmp_path_factory.mktemp("grading"), repo=REPO)
@@ -92,12 +99,7 @@ def _points(assignment):
     """{exercise: points} from the source notebooks' metadata."""
     points = {}
     for path in (REPO / "solutions" / assignment).glob("*.ipynb"):
-        nb = nbformat.read(path, as_version=4)
-        owner = exercise_of_cells(nb)
-        for cell in nb.cells:
-            meta = nbgrader_meta(cell)
-            if meta.get("grade"):
-                points[owner[meta["grade_id"]]] = points.get(owner[meta["grade_id"]], 0) + meta["points"]
+        points.update(exercise_points(nbformat.read(path, as_version=4)))
     return points
 
 
@@ -106,7 +108,7 @@ def test_perfect_submission_scores_full_marks(graded_class):
     perfect = results["perfect"]
     assert perfect.max_score == sum(_points(assignment).values())
     assert perfect.score == perfect.max_score, perfect.lost()
-    assert not perfect.problem
+    assert not perfect.problems
 
 
 def test_untouched_release_scores_zero(graded_class):
@@ -119,20 +121,20 @@ def test_untouched_release_scores_zero(graded_class):
 def test_each_mistake_costs_exactly_its_exercise(graded_class):
     _, assignment, students, results, _ = graded_class
     points = _points(assignment)
-    mistakes = [s for s in students.values() if s.answers]
-    assert mistakes
-    for student in mistakes:
-        result = results[student.name]
-        expected = {exercise: points[exercise] for exercise in student.answers}
-        assert result.lost() == expected, f"{student.name} ({student.story})"
+    mistake_set = mistakes.load(REPO / "solutions" / assignment)
+    assert mistake_set and {m.name for m in mistake_set} <= set(results)
+    for mistake in mistake_set:
+        result = results[mistake.name]
+        cost = points[mistake.exercise] if mistake.costs is None else mistake.costs
+        assert result.lost() == {mistake.exercise: cost}, f"{mistake.name} ({mistake.story})"
         failing = {c.diagnostic for c in result.cells if c.score < c.max_score}
-        assert failing == {student.hint}, f"{student.name}: hints {failing}"
+        assert failing == {mistake.hint}, f"{mistake.name}: hints {failing}"
 
 
 def test_tripwire_submissions_are_flagged(graded_class):
     _, _, students, results, _ = graded_class
     for name, student in students.items():
-        flagged = bool(results[name].problem)
+        flagged = bool(results[name].problems)
         assert flagged == (student.hint == "tripwire"), name
 
 
