@@ -161,6 +161,8 @@ async def _execute(kc, code: str, timeout: float) -> str:
     import asyncio
     import time
 
+    from jupyter_core.utils import ensure_async
+
     msg_id = kc.execute(code, silent=False, store_history=False, allow_stdin=False)
     text, idle, end = [], False, time.monotonic() + timeout
     while not idle:
@@ -168,7 +170,7 @@ async def _execute(kc, code: str, timeout: float) -> str:
         if left <= 0:
             break
         try:
-            msg = await asyncio.wait_for(kc._async_get_iopub_msg(timeout=left), left + 1)
+            msg = await asyncio.wait_for(ensure_async(kc.get_iopub_msg(timeout=left)), left + 1)
         except Exception:
             break
         if msg.get("parent_header", {}).get("msg_id") != msg_id:
@@ -181,7 +183,7 @@ async def _execute(kc, code: str, timeout: float) -> str:
     # the shell reply, so that it does not linger for the next cell's poll
     try:
         while True:
-            reply = await asyncio.wait_for(kc._async_get_shell_msg(timeout=1), 2)
+            reply = await asyncio.wait_for(ensure_async(kc.get_shell_msg(timeout=1)), 2)
             if reply.get("parent_header", {}).get("msg_id") == msg_id:
                 break
     except Exception:
