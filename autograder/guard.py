@@ -80,17 +80,20 @@ def _mac(key: bytes, message: str) -> str:
 
 # -- grader side -------------------------------------------------------------------------------
 
-def kernel_boot(key_file: str) -> str:
+def kernel_boot(key_file: str, hidden=()) -> str:
     """The one line of start-up code (``IPKernelApp.exec_lines``) that installs the guard.
 
     It runs this file in a fresh namespace with a private copy of the builtins, then
-    ``install(key_file)``, which reads the key and deletes the file.  No name is left in the
-    notebook's namespace.
+    ``install(key_file, hidden)``, which reads the key and deletes the file.  No name is left in
+    the notebook's namespace.  ``hidden``: the instructor's paths; an attempt to open, list,
+    change or connect to anything under them is reported.
     """
     path = os.path.realpath(__file__)
-    return ("(lambda g: (exec(compile(open(%r).read(), %r, 'exec'), g), g['install'](%r)))"
+    hidden = [os.path.realpath(h) for h in hidden]
+    return ("(lambda g: (exec(compile(open(%r).read(), %r, 'exec'), g), g['install'](%r, %r)))"
             "({'__name__': 'gradlab_guard_kernel', '__file__': %r, "
-            "'__builtins__': dict(vars(__import__('builtins')))})" % (path, path, key_file, path))
+            "'__builtins__': dict(vars(__import__('builtins')))})"
+            % (path, path, key_file, hidden, path))
 
 
 def new_key() -> bytes:
@@ -217,7 +220,7 @@ def executor_hook(timeout: float = 30):
 
 # -- kernel side: runs inside the student's kernel ---------------------------------------------
 
-def install(key_file):
+def install(key_file, hidden=()):
     """Install the guard in this kernel (called once by the start-up line, before any cell)."""
     import builtins
     import importlib
@@ -343,8 +346,16 @@ def install(key_file):
         "gc.get_referents": "walking the garbage collector (gc.get_referents)",
         "sys._current_frames": "reading other threads' frames (sys._current_frames)",
     }
+    # file events whose first argument is a path (sqlite3.connect: the gradebook)
+    path_events = frozenset(["open", "os.listdir", "os.scandir", "os.remove", "os.rename",
+                             "os.rmdir", "os.mkdir", "os.chmod", "os.truncate", "os.utime",
+                             "shutil.rmtree", "shutil.copyfile", "sqlite3.connect"])
+    hidden_dirs = tuple(h.rstrip("/") + "/" for h in hidden)
+    hidden_exact = frozenset(h.rstrip("/") for h in hidden)
+    fspath, normpath, join, getcwd = os.fspath, os.path.normpath, os.path.join, os.getcwd
     watched = frozenset([*blocked_events, "sys.settrace", "sys.setprofile", "exec",
-                         "object.__setattr__", "object.__delattr__", "gradlab.guard"])
+                         "object.__setattr__", "object.__delattr__", "gradlab.guard",
+                         *(path_events if hidden else ())])
 
     def audit(event, args):
         if event not in watched or state["busy"]:
@@ -359,7 +370,17 @@ def install(key_file):
             pass
 
     def watch(event, args):
-        if event == "exec":
+        if event in path_events:
+            if not args or type_(args[0]) is int:   # a file descriptor
+                return
+            path = fspath(args[0])
+            path = path.decode(errors="replace") if type_(path) is bytes else path
+            path = normpath(join(getcwd(), path))
+            if path in hidden_exact or path.startswith(hidden_dirs):
+                note = f"tried to reach {path}, an instructor file (not visible in the sandbox)"
+                if note not in pending:
+                    pending.append(note)
+        elif event == "exec":
             adopt()
         elif event in blocked_events:
             block(blocked_events[event])

@@ -423,7 +423,8 @@ class SandboxedKernelManager(AsyncKernelManager):
                 f.write(self.guard_key)
             if self.sandbox_uid is not None:
                 os.chown(key_file, self.sandbox_uid, self.sandbox_uid)
-            kernel_cmd = [*kernel_cmd, "--IPKernelApp.exec_lines=" + guard.kernel_boot(key_file)]
+            boot = guard.kernel_boot(key_file, self.hidden)
+            kernel_cmd = [*kernel_cmd, "--IPKernelApp.exec_lines=" + boot]
         # no ParentPoller: the launcher's pid means nothing in the sandbox's pid namespace
         kernel_cmd = [*kernel_cmd, "--IPKernelApp.parent_handle=0"]
         cmd = prelude(self.limits, self.sandbox_uid, python) + kernel_cmd

@@ -136,13 +136,15 @@ def test_instructor_files_are_not_visible(workdir, tmp_path, repo):
     (course / "release").mkdir()
     (course / "release" / "a1.ipynb").write_text("released")
     solution = next((repo / "solutions").glob("*/*.ipynb"))
-    nb, _, _ = run([
+    nb, _, notes = run([
         f"print(open({str(course / 'release' / 'a1.ipynb')!r}).read())",
         f"print(repr(open({str(course / 'gradebook.db')!r}).read()))",
         f"import os; print(os.listdir({str(course / 'source')!r}))",
         f"print(open({str(course / 'source' / 'a1' / 'a1.ipynb')!r}).read())",
         f"print(open({str(solution)!r}).read()[:50])",       # the repository's solutions/
         f"import os; print(os.path.exists({str(repo / 'solutions')!r}))",
+        f"import sqlite3; sqlite3.connect({str(course / 'gradebook.db')!r}).execute('select 1')",
+        TEST + "pass",
     ], workdir, expose=[course], hidden=[course / "source", course / "gradebook.db"])
     everything = "".join(text(c) + error(c) for c in nb.cells)
     assert "SECRET" not in everything
@@ -152,7 +154,10 @@ def test_instructor_files_are_not_visible(workdir, tmp_path, repo):
     assert error(nb.cells[3]).split(":")[0] in ("PermissionError", "FileNotFoundError")
     assert error(nb.cells[4]).startswith("FileNotFoundError")
     assert text(nb.cells[5]) == "False\n"
-
+    # and each attempt is reported (at the guard check before the next test cell)
+    note = notes[7] or ""
+    assert f"tried to reach {course / 'gradebook.db'}" in note
+    assert f"tried to reach {course / 'source'}" in note
 
 # -- network -------------------------------------------------------------------------------------
 
