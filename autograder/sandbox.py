@@ -37,8 +37,8 @@ What the sandbox is, when ``bwrap`` works (Linux with user namespaces, the norma
   kernel dies, everything it started dies with it (``--die-with-parent``, pid 1 of the namespace).
 - **limits** (:class:`Limits`): address space (``RLIMIT_AS``), CPU seconds, processes
   (``RLIMIT_NPROC``), file size, core dumps, the size of the private tmpfs, and output kept per cell
-  (client side, :class:`OutputCap`).  The rlimits are set *inside* the sandbox by a tiny prelude
-  that then execs the kernel.
+  (client side, :class:`OutputCap`).  The rlimits are set *inside* the sandbox by a prelude
+  (util-linux's ``prlimit`` and ``setpriv``, a few milliseconds) that then execs the kernel.
 
 Why the kernel runs as an unprivileged uid.  ``RLIMIT_NPROC`` is not enforced for root (Linux
 skips the check for uid 0, also inside a user namespace that maps onto root).  So:
@@ -46,7 +46,7 @@ skips the check for uid 0, also inside a user namespace that maps onto root).  S
 - grader run as **root** (CI, a grading server): bwrap runs privileged *without* a user namespace,
   keeps only ``CAP_SETUID``/``CAP_SETGID`` for the prelude, which sets the rlimits and drops to a
   uid of its own (``UID_BASE`` + a random offset, no passwd entry needed; it ends with no
-  capabilities and cannot regain root).  One uid per kernel gives each kernel its own process
+  capabilities and with ``no_new_privs``, so it cannot regain root).  One uid per kernel gives each kernel its own process
   budget: a fork bomb in one does not starve the kernels grading beside it.  The working copy
   and the socket directory are chowned to that uid.  (Dropping to ``nobody`` *before* bwrap, the
   other way, fails when the Python lives under a ``0700`` home such as ``/root/.pyenv``: bwrap
@@ -91,9 +91,9 @@ MiB = 1024 ** 2
 class Limits:
     """Resource limits of one sandboxed kernel.  ``None`` leaves a limit unset."""
 
-    # A grading kernel (ipykernel + NumPy + Matplotlib + gradlab) maps ~1.1 GiB of address space
-    # before running a cell (measured, bench/bench_sandbox.py); the course's largest arrays are a
-    # few MB.  2 GiB leaves room for real work; a memory bomb gets MemoryError long before the
+    # A grading kernel maps ~1.0 GiB of address space (VmPeak) once NumPy, Matplotlib,
+    # scikit-learn, ipywidgets and gradlab are imported, only ~0.17 GiB of it resident (measured,
+    # bench/bench_sandbox.py); the course's largest arrays are a few MB.  2 GiB leaves room for real work; a memory bomb gets MemoryError long before the
     # grader machine swaps.
     memory_bytes: int | None = 2 * GiB
     # A whole notebook executes in under a minute (project rule); 5 minutes of CPU is a generous
@@ -147,9 +147,25 @@ ENV_KEEP = ("PATH", "LANG", "LANGUAGE", "TZ", "TERM", "MPLBACKEND", "PYTHONHASHS
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt",
                "/sys")
 
-# Runs inside the sandbox: set the rlimits, drop to the sandbox uid (root mode), then become the
-# kernel.  Python ignores SIGXFSZ, so a too-big write raises OSError(EFBIG) in the student's code
-# instead of killing the kernel.
+def prelude(limits: Limits, uid: int | None, python: str = sys.executable) -> list[str]:
+    """The command that runs inside the sandbox before the kernel: set the rlimits, drop to
+    ``uid`` (root mode), exec the kernel.  util-linux's ``prlimit`` and ``setpriv`` when present
+    (a few ms), else a Python one-liner (one more interpreter start, ~0.2 s on a busy machine).
+    Python ignores SIGXFSZ, so a too-big write raises OSError(EFBIG) in the student's code
+    instead of killing the kernel."""
+    prlimit, setpriv = shutil.which("prlimit"), shutil.which("setpriv")
+    if prlimit and (uid is None or setpriv):
+        names = {"RLIMIT_AS": "as", "RLIMIT_CPU": "cpu", "RLIMIT_NPROC": "nproc",
+                 "RLIMIT_FSIZE": "fsize", "RLIMIT_CORE": "core"}
+        cmd = [prlimit] + [f"--{names[k]}={soft}:{hard}" for k, (soft, hard) in
+                           limits.rlimits().items()] + ["--"]
+        if uid is not None:
+            cmd += [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all"]
+        return cmd
+    cfg = {"rlimits": limits.rlimits(), "uid": uid}
+    return [python, "-I", "-S", "-c", _PRELUDE, json.dumps(cfg)]
+
+
 _PRELUDE = ("import os, resource, sys, json\n"
             "cfg = json.loads(sys.argv[1])\n"
             "for k, v in cfg['rlimits'].items():\n"
@@ -254,7 +270,10 @@ def _inside(path: str, dirs) -> bool:
 
 def bwrap_args(workdir: str, rundir: str, home: str, limits: Limits, hidden=(),
                expose=(), python: str = sys.executable) -> list[str]:
-    """The bubblewrap command line (without the command): see the module docstring."""
+    """The bubblewrap command line (without the command): see the module docstring.
+
+    hidden: paths masked (an empty directory, an empty file); expose: extra read-only paths.
+    """
     size = ["--size", str(limits.tmpfs_bytes)] if limits.tmpfs_bytes else []
     args = [shutil.which("bwrap") or "bwrap", *_bind_system(),
             *_namespaces(),           # net, pid, ipc, uts, cgroup (+ user when not root)
@@ -295,7 +314,12 @@ def bwrap_args(workdir: str, rundir: str, home: str, limits: Limits, hidden=(),
         if os.path.isdir(h):
             args += ["--perms", "0711", "--tmpfs", h]
         else:
-            args += ["--ro-bind", "/dev/null", h]
+            # an empty regular file (a bound /dev/null would not even open: binds are nodev)
+            empty = os.path.join(rundir, ".empty")
+            if not os.path.exists(empty):
+                open(empty, "wb").close()
+                os.chmod(empty, 0o444)
+            args += ["--ro-bind", empty, h]
     for p in (rundir, workdir):
         args += parents(p) + ["--bind", p, p]
     return args + ["--chdir", workdir]
@@ -336,8 +360,10 @@ class SandboxedKernelManager(AsyncKernelManager):
     """
 
     def __init__(self, *, workdir, limits: Limits, hidden=(), expose=(), sandbox_uid=None,
-                 isolate: bool = True, **kw):
+                 isolate: bool = True, guard: bool = True, **kw):
         super().__init__(**kw)
+        self.guard = guard
+        self.guard_key = None  # the key of the guard in the running kernel (gradlab_grader.guard)
         self.workdir = os.path.realpath(workdir)
         self.limits = limits
         self.hidden = [os.path.realpath(h) for h in hidden]
@@ -386,8 +412,22 @@ class SandboxedKernelManager(AsyncKernelManager):
         log = open(os.path.join(self.rundir, "kernel.log"), "ab")
         kw["stdout"] = kw["stderr"] = log
         python = kernel_cmd[0]
-        cfg = {"rlimits": self.limits.rlimits(), "uid": self.sandbox_uid}
-        cmd = [python, "-c", _PRELUDE, json.dumps(cfg), *kernel_cmd]
+        if self.guard:
+            # the pristine-helpers guard, installed by the kernel's start-up line before any
+            # cell; its key travels in a file the start-up line deletes
+            from . import guard
+            self.guard_key = guard.new_key()
+            key_file = os.path.join(self.rundir, "guard.key")
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(self.guard_key)
+            if self.sandbox_uid is not None:
+                os.chown(key_file, self.sandbox_uid, self.sandbox_uid)
+            boot = guard.kernel_boot(key_file, self.hidden)
+            kernel_cmd = [*kernel_cmd, "--IPKernelApp.exec_lines=" + boot]
+        # no ParentPoller: the launcher's pid means nothing in the sandbox's pid namespace
+        kernel_cmd = [*kernel_cmd, "--IPKernelApp.parent_handle=0"]
+        cmd = prelude(self.limits, self.sandbox_uid, python) + kernel_cmd
         if self.isolate:
             cmd = [*bwrap_args(self.workdir, self.rundir, self.home, self.limits, self.hidden,
                                self.expose, python), *cmd]
@@ -446,7 +486,8 @@ _warned = False
 
 def sandboxed_kernel_manager(workdir, limits: Limits | None = None, hidden=(), expose=(),
                              kernel_name: str = "python3", require: bool = False,
-                             sandbox_uid: int | None = None) -> SandboxedKernelManager:
+                             sandbox_uid: int | None = None, guard: bool = True,
+                             isolate: bool = True) -> SandboxedKernelManager:
     """A kernel manager for nbclient whose kernel runs in the sandbox over ``workdir``.
 
     workdir: the private working copy (the kernel's cwd, its only writable host directory; as
@@ -456,10 +497,12 @@ def sandboxed_kernel_manager(workdir, limits: Limits | None = None, hidden=(), e
     require: raise RuntimeError instead of falling back to limits only when bwrap is missing.
     sandbox_uid: uid the kernel runs as when the grader is root (default: a fresh one per
         kernel manager, see the module docstring).
+    guard: install gradlab_grader.guard in the kernel at start-up (``km.guard_key``).
+    isolate: False runs without bubblewrap on purpose (limits and guard only, no warning).
     """
     global _warned
-    why = _probe()
-    if why is not None:
+    why = _probe() if isolate else "not asked for"
+    if why is not None and isolate:
         if require:
             raise RuntimeError(unavailable_reason())
         if not _warned:
@@ -467,7 +510,7 @@ def sandboxed_kernel_manager(workdir, limits: Limits | None = None, hidden=(), e
             _warned = True
     return SandboxedKernelManager(workdir=workdir, limits=limits or Limits(), hidden=hidden,
                                   expose=expose, sandbox_uid=sandbox_uid, isolate=why is None,
-                                  kernel_name=kernel_name)
+                                  guard=guard, kernel_name=kernel_name)
 
 
 class Launcher:
@@ -476,21 +519,28 @@ class Launcher:
     ``sandboxed`` tells whether its kernels really run under bubblewrap (False: limits only).
     """
 
-    def __init__(self, limits: Limits | None = None, hidden=(), expose=(), required=False):
+    def __init__(self, limits: Limits | None = None, hidden=(), expose=(), required=False,
+                 isolate=True):
         self.limits = limits or Limits()
         self.hidden, self.expose, self.required = list(hidden), list(expose), required
-        self.sandboxed = available()
+        self.isolate = isolate
+        self.sandboxed = isolate and available()
 
     def kernel_manager(self, workdir) -> SandboxedKernelManager:
         return sandboxed_kernel_manager(workdir, self.limits, self.hidden, self.expose,
-                                        require=self.required)
+                                        require=self.required, isolate=self.isolate)
 
 
-def launcher(required: bool = False, limits: Limits | None = None, hidden=(), expose=()) -> Launcher:
-    """A :class:`Launcher`; ``required`` makes a missing bubblewrap an error, not a warning."""
-    if required and not available():
+def launcher(required: bool = False, limits: Limits | None = None, hidden=(), expose=(),
+             isolate: bool = True) -> Launcher:
+    """A :class:`Launcher`; ``required`` makes a missing bubblewrap an error, not a warning.
+
+    ``isolate=False``: the same kernels (limits, guard) without bubblewrap and without the
+    warning — what a benchmark compares the sandbox against.
+    """
+    if required and isolate and not available():
         raise RuntimeError(unavailable_reason())
-    return Launcher(limits, hidden, expose, required)
+    return Launcher(limits, hidden, expose, required, isolate)
 
 
 class OutputCap:
