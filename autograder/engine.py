@@ -53,6 +53,7 @@ KERNEL_DIED = "KernelDied"
 CELL_HUNG = "CellTimeoutError"  # nbgrader's own name for a cell past its time limit
 OUTPUT_CUT = "OutputLimitExceeded"
 NOT_RUN = "NotRun"
+GUARD_FAILED = "HelpersUnverified"
 # What a failure usually means, for the reasons nbgrader and the executor give
 REMEDIES = {
     "DeadKernelError": "the notebook stopped its own kernel (os._exit, a crash, or out of memory)",
@@ -103,7 +104,7 @@ class CellOutcome:
     index: int
     grade_id: str | None
     kind: str  # "test", "answer" or "code"
-    status: str  # "ok", "error", "timeout", "crashed", "output-cut", "not-run"
+    status: str  # "ok", "error", "timeout", "crashed", "output-cut", "not-run", "untrusted"
     message: str = ""
 
 
@@ -114,6 +115,7 @@ class NotebookResult:
     cells: list[CellOutcome] = field(default_factory=list)
     error: str = ""  # why the notebook could not run at all
     restarts: int = 0
+    findings: list[str] = field(default_factory=list)  # what the guard found and restored
 
 
 @dataclass
@@ -126,16 +128,6 @@ class UnitResult:
 
 
 # -- kernels ------------------------------------------------------------------------------------
-
-def kernel_env(workdir: Path) -> dict[str, str]:
-    """The environment of a student kernel: no instructor HOME, no inherited secrets."""
-    keep = ("PATH", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV", "TZ")
-    env = {k: os.environ[k] for k in keep if k in os.environ}
-    env.update(HOME=str(workdir), TMPDIR=str(workdir), MPLBACKEND="Agg",
-               NBGRADER_EXECUTION="autograde", PYTHONDONTWRITEBYTECODE="1",
-               OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    return env
-
 
 KERNEL_ARGS = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"]
 
@@ -154,7 +146,7 @@ class Kernels:
     async def _start(self):
         workdir = Path(tempfile.mkdtemp(prefix="gradlab-kernel-"))
         km = self.launcher.kernel_manager(workdir)
-        await km.start_kernel(extra_arguments=list(KERNEL_ARGS), cwd=str(workdir), env=kernel_env(workdir))
+        await km.start_kernel(extra_arguments=list(KERNEL_ARGS), cwd=str(workdir))
         return km, workdir
 
     async def warm(self):
@@ -187,27 +179,14 @@ async def discard(km, workdir: Path) -> None:
     shutil.rmtree(workdir, ignore_errors=True)
 
 
-class PlainLauncher:
-    """Kernels as nbclient starts them, without a sandbox (the sandbox module adds one)."""
-
-    sandboxed = False
-
-    def kernel_manager(self, workdir: Path):
-        from jupyter_client.manager import AsyncKernelManager
-
-        return AsyncKernelManager(kernel_name="python3")
-
-
 def default_launcher(sandbox: bool | None = None, hidden=()):
-    """Kernels for the executor: in gradlab's sandbox (:mod:`gradlab_grader.sandbox`) unless
-    ``sandbox`` is False.  ``sandbox=True`` makes a missing bubblewrap an error; ``None`` falls
-    back to resource limits only (the sandbox module says so, once).  ``hidden``: local paths
-    the kernel must not see even if they lie in a visible folder (the workspace, the sources)."""
-    if sandbox is False:
-        return PlainLauncher()
+    """Kernels for the executor, from :mod:`gradlab_grader.sandbox`: with resource limits and the
+    guard always, under bubblewrap unless ``sandbox`` is False.  ``sandbox=True`` makes a missing
+    bubblewrap an error; ``None`` falls back to limits only (the sandbox module says so, once).
+    ``hidden``: local paths the kernel must not see even if they lie in a visible folder."""
     from . import sandbox as sandbox_module
 
-    return sandbox_module.launcher(required=bool(sandbox), hidden=hidden)
+    return sandbox_module.launcher(required=bool(sandbox), hidden=hidden, isolate=sandbox is not False)
 
 
 # -- execute ------------------------------------------------------------------------------------
@@ -340,9 +319,14 @@ async def execute_notebook(work: NotebookWork, files: dict[str, bytes], limits: 
             runner.reset_cell()
             broken = ""
             if guard is not None and kind == "test":
-                note = await guard(runner)
+                note = await _check_helpers(guard, runner)
                 if note:
                     outcome.message = note
+                if note and untrusted(note):
+                    # the helpers could not be verified: the test's outcome would mean nothing
+                    cell.outputs = [error_output(GUARD_FAILED, note)]
+                    outcome.status = "untrusted"
+                    continue
             try:
                 await asyncio.wait_for(runner.async_execute_cell(cell, index),
                                        runner.timeout + IOPUB_TIMEOUT + 10)
@@ -386,8 +370,25 @@ async def execute_notebook(work: NotebookWork, files: dict[str, bytes], limits: 
     finally:
         if runner.kc is not None or runner.km is not None:
             await _drop_kernel(runner)
+    result.findings = list(runner.__dict__.get("guard_findings", []))
     result.notebook = nbformat.writes(nb)
     return result
+
+
+async def _check_helpers(guard, runner) -> str | None:
+    """The guard's note before a test cell (None: the helpers are pristine)."""
+    from .guard import UNTRUSTED
+
+    try:
+        return await guard(runner)
+    except Exception as exc:  # the check itself failed (a dead or hung kernel): not verified
+        return f"{UNTRUSTED} ({type(exc).__name__}); the test scores 0"
+
+
+def untrusted(note: str) -> bool:
+    from .guard import untrusted as guard_untrusted
+
+    return guard_untrusted(note)
 
 
 async def _replace_kernel(runner, kernels: Kernels, files, nb, replayable: list[int], deadline: float) -> str:

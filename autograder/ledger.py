@@ -223,6 +223,7 @@ class Writer:
                             nb, resources = pp(nb, resources)
                         (staging / f"{name}.ipynb").write_text(nbformat.writes(nb))
                         problems += cell_problems(executed[name])
+                        problems += [f"helpers tampered with: {f}" for f in executed[name].findings]
                         continue
                     if name in executed:
                         problems.append(f"could not be graded: {name}.ipynb: {executed[name].error}")
@@ -295,12 +296,13 @@ def cell_problems(result: engine.NotebookResult) -> list[str]:
     found = []
     by_status: dict[str, list[str]] = {}
     for cell in result.cells:
-        if cell.status in ("crashed", "timeout", "output-cut", "not-run"):
+        if cell.status in ("crashed", "timeout", "output-cut", "not-run", "untrusted"):
             by_status.setdefault(cell.status, []).append(cell.grade_id or f"cell {cell.index}")
     words = {"crashed": "cells stopped the kernel (scored 0, the rest still graded)",
              "timeout": "cells ran past the time limit",
              "output-cut": "cells printed past the output limit (cut and interrupted)",
-             "not-run": "cells were not run"}
+             "not-run": "cells were not run",
+             "untrusted": "tests scored 0: the helpers could not be verified before them"}
     for status, cells in by_status.items():
         found.append(f"{words[status]} ({', '.join(cells[:4])}{' …' if len(cells) > 4 else ''})")
     return found

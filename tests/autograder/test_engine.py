@@ -105,6 +105,9 @@ def sandbox_only(ws, home, port) -> dict:
         "fork_bomb": (misbehaves_on_scalars(
             "while True:\n    try:\n        os.fork()\n    except OSError:\n        time.sleep(0.01)",
             "import os, time"), 2, "CellTimeoutError"),
+        # a wrong answer with the checks switched off through an alias, no import line
+        "patches_helpers": ("helper = globals()['checks']\nhelper.assert_close = lambda *a, **k: None\n" + HALF,
+                            0, "was replaced"),
         "reads_source": (f"import os\nif os.path.exists({str(source)!r}):\n"
                          f"    raise RuntimeError('read the instructor source')\n" + GOOD, 3, "import os"),
         "edits_gradebook": ("import sqlite3\n" + attempt.format(
