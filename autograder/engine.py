@@ -82,7 +82,7 @@ class ExecLimits:
 
 @dataclass
 class NotebookWork:
-    name: str  # notebook id, e.g. "01_derivatives" (the file is <name>.ipynb)
+    name: str  # notebook id: the file is <name>.ipynb
     notebook: str  # the sanitised notebook as nbformat v4 JSON
     tests: list[int] = field(default_factory=list)  # indices of test (grade) cells
     answers: list[int] = field(default_factory=list)  # indices of answer (solution) cells
