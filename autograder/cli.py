@@ -7,6 +7,7 @@
     gradlab export [--to grades.csv]          the gradebook as CSV
     gradlab summary ASSIGNMENT                the grades table again
     gradlab report ASSIGNMENT                 the class report (HTML) and its summary
+    gradlab status                            per assignment: collected, graded, failed, flagged, pending
     gradlab demo [--assignment A]             all of the above on a bundled class
 """
 
@@ -17,8 +18,8 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from . import bundle, demo, lms, pipeline, report, submissions
-from .results import format_table, read_results
+from . import bundle, demo, lms, pipeline, report
+from .results import format_status, format_table, read_results
 from .workspace import default_workspace
 
 
@@ -56,12 +57,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--roster", type=Path, help="roster CSV (student_id, name, email, lms_id) to match "
                    "an LMS download against")
 
-    p = command("autograde", help="run and score submissions that are new or changed")
+    p = command("autograde", help="run and score what is new or changed (a stopped run resumes)")
     p.add_argument("assignment")
-    p.add_argument("-s", "--student", action="append", help="only this student (repeatable; graded "
-                   "even when its grade is current)")
-    p.add_argument("--force", action="store_true", help="regrade every submission, current or not")
-
+    p.add_argument("-s", "--student", action="append", help="only this student (repeatable; graded again)")
+    p.add_argument("--force", action="store_true", help="grade again what is already recorded and current")
+    p.add_argument("--workers", type=int, default=None, help="notebooks graded at once (default: the cores)")
+    p.add_argument("--no-sandbox", dest="sandbox", action="store_false", default=None,
+                   help="run student kernels without the sandbox (limits only; trusted code)")
     p = command("feedback", help="write HTML feedback without hidden tests")
     p.add_argument("assignment")
     p.add_argument("-s", "--student", action="append", help="only this student (repeatable)")
@@ -81,6 +83,9 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command("summary", help="print the grades table of an assignment")
     p.add_argument("assignment")
+
+    p = command("status", help="per assignment: collected, graded, failed, flagged, pending")
+    p.add_argument("assignments", nargs="*", help="only these assignments")
 
     p = command("demo", help="release, collect, autograde, feedback and export a bundled class")
     p.add_argument("--assignment", action="append",
@@ -118,16 +123,11 @@ def run(argv: list[str] | None = None) -> int:
             print(f"rejected {student}: {why}")
         return 1 if collected.rejected else 0
     elif args.command == "autograde":
-        pipeline.check_assignment(ws, args.assignment)
-        todo = args.student or submissions.pending(ws, args.assignment, force=args.force)
-        if todo:
-            pipeline.autograde(ws, args.assignment, todo, progress=progress)
-        elif ws.students(args.assignment):
-            print(f"every submission of {args.assignment} is graded and current "
-                  "(--force regrades them all)")
-        else:
-            pipeline.autograde(ws, args.assignment, progress=progress)  # says what to do
+        pipeline.autograde(ws, args.assignment, args.student, progress=progress,
+                           workers=args.workers, sandbox=args.sandbox, force=args.force)
         print(format_table(read_results(ws, args.assignment)))
+    elif args.command == "status":
+        print(format_status(pipeline.status(ws, args.assignments or None)))
     elif args.command == "feedback":
         ws = dataclasses.replace(ws, hidden_test_feedback=args.hidden_tests)
         pages, failed = pipeline.feedback(ws, args.assignment, args.student, progress=progress)

@@ -1,17 +1,21 @@
-"""The instructor's job as a Python API: release, collect, autograde, feedback, export.
+"""The instructor's job as a Python API: release, collect, autograde, status, feedback, export.
 
-The ``gradlab`` command is a thin layer over these functions.  Each step stands on nbgrader's
-own Python API (``NbGraderAPI``) and its gradebook; :func:`grade_submission` is the unit of
-grading work — one student's submission in, a :class:`SubmissionResult` out — so that it can
-run in a local process now and on other workers later.
+The ``gradlab`` command is a thin layer over these functions.  Release, feedback and export
+stand on nbgrader's own Python API (``NbGraderAPI``) and its gradebook; autograde runs on
+gradlab's engine (:mod:`gradlab_grader.engine`: a work unit prepared and recorded by one writer,
+:mod:`gradlab_grader.ledger`, and executed on warm workers, :mod:`gradlab_grader.pool`), which
+keeps nbgrader's sanitising and scoring steps, its gradebook and its folder layout.
 """
 
 from __future__ import annotations
 
+import csv
 import difflib
 import filecmp
 import re
 import shutil
+import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
 
@@ -21,7 +25,8 @@ from tqdm.auto import tqdm
 from . import bundle, submissions
 from .cells import LEAK_MARKERS
 from .mistakes import MISTAKES_DIR
-from .results import SubmissionResult, read_result
+from . import engine, ledger, pool
+from .results import FAILED, REJECTED, SubmissionResult, read_result
 from .workspace import Workspace, nbgrader_calls
 
 
@@ -208,29 +213,36 @@ def collect(ws: Workspace, assignment: str, inbox: Path) -> Collected:
 
 # -- autograde ---------------------------------------------------------------------------------
 
-def grade_submission(ws: Workspace, assignment: str, student: str, api=None) -> SubmissionResult:
-    """Autograde one submission with nbgrader and read back its result.
+def grade_submission(ws: Workspace, assignment: str, student: str, sandbox: bool | None = None) -> SubmissionResult:
+    """Autograde one submission on the engine, in this process, and read back its result.
 
-    nbgrader restores every locked cell (tests included) from the gradebook, executes the
-    notebook and records each test cell's score.  A submission that nbgrader cannot grade
-    comes back with ``problems``; it never raises for a student's mistake.
+    The same three steps as :func:`autograde` (prepare, execute, record), without a pool; a
+    submission that cannot be graded comes back with ``problems``, it never raises for a
+    student's mistake.
     """
-    api = api or ws.api()
-    with nbgrader_calls():
-        outcome = api.autograde(assignment, student, force=True, create=True)
-    result = read_result(ws, assignment, student)
-    if not outcome.get("success"):
-        result.status = "could not be graded"
-        result.problems.insert(0, f"autograde failed: {failure_reason(outcome)}")
-    return result
+    import asyncio
+
+    _check_gradable(ws, assignment)
+    with ledger.Writer(ws, assignment) as writer:
+        fingerprints = writer.ledger.fingerprints(student)
+        unit, problems = writer.prepare(student)
+        result = None
+        if unit.notebooks:
+            say_once_if_unsandboxed(sandbox)
+            kernels = engine.Kernels(engine.default_launcher(sandbox, hidden_paths(ws)))
+
+            async def execute():
+                try:
+                    return await engine.execute_unit(unit, kernels, engine.default_guard())
+                finally:
+                    await kernels.close()
+
+            result = asyncio.run(execute())
+        writer.record(unit, result, problems, fingerprints)
+    return read_result(ws, assignment, student)
 
 
 EXCEPTION_LINE = re.compile(r"^\s*(?:[\w.]+\.)?(\w+(?:Error|Exception|Exit)): (.*)$")
-REMEDIES = {
-    "DeadKernelError": "the notebook stopped its own kernel (os._exit, a crash, or out of memory)",
-    "CellTimeoutError": "a cell ran past the time limit",
-    "MissingEntry": "the notebook does not match the released assignment (renamed or foreign cells)",
-}
 
 
 def failure_reason(outcome: dict) -> str:
@@ -241,34 +253,67 @@ def failure_reason(outcome: dict) -> str:
     if not causes:
         return "nbgrader gave no reason; run `nbgrader autograde` in the workspace to see its log"
     name, message = causes[-1]
-    remedy = REMEDIES.get(name)
+    remedy = engine.REMEDIES.get(name)
     return f"{name}: {message.strip()}" + (f" — {remedy}" if remedy else "")
 
 
+def hidden_paths(ws: Workspace) -> list[Path]:
+    """What a student kernel must never see: the workspace (gradebook, sources, other students)
+    and the instructor's solutions."""
+    return [ws.root, ws.solutions]
+
+
+def say_once_if_unsandboxed(sandbox: bool | None) -> None:
+    """Warn (once per process, loudly) when student code will run with limits only."""
+    import warnings
+
+    from . import sandbox as sandbox_module
+
+    if sandbox is None and not sandbox_module.available():
+        warnings.warn(sandbox_module.unavailable_reason(), sandbox_module.SandboxUnavailable, stacklevel=3)
+
+
+def _check_gradable(ws: Workspace, assignment: str) -> None:
+    if not ws.source(assignment).is_dir():
+        raise GradlabError(f"{assignment} has not been released from this workspace; "
+                           f"run `gradlab release {assignment}` first")
+
+
 def autograde(ws: Workspace, assignment: str, students: list[str] | None = None,
-              progress: bool = True) -> list[SubmissionResult]:
-    """Grade every submission of ``assignment`` (or just ``students``), with a progress bar.
-    :func:`.submissions.pending` picks the ones that are new or changed since their grade."""
+              progress: bool = True, workers: int | None = None, sandbox: bool | None = None,
+              force: bool = False, echo=None) -> list[SubmissionResult]:
+    """Grade the submissions of ``assignment`` on warm workers; return every student's result.
+
+    Submissions already recorded in the ledger (same files, same source) are kept, so a run
+    that was stopped — even killed — picks up where it stopped; ``students`` (given by name)
+    and ``force`` grade again.  A progress bar shows the ETA; ``echo`` (default: stderr when
+    ``progress``) gets the closing summary with the wall time.
+    """
     check_assignment(ws, assignment)
     known = ws.students(assignment)
     unknown = sorted(set(students or []) - set(known))
     if unknown:
         raise GradlabError(f"no submission of {assignment} from {', '.join(unknown)} in "
                            f"{ws.step_root('submitted')}; collected: {', '.join(known) or 'none'}")
-    students = students or known
-    if not students:
+    chosen = students or known
+    if not chosen:
         raise GradlabError(f"no submissions of {assignment} in {ws.step_root('submitted')}; "
                            "run `gradlab collect` first")
-    if not ws.source(assignment).is_dir():
-        raise GradlabError(f"{assignment} has not been released from this workspace; "
-                           f"run `gradlab release {assignment}` first")
-    api = ws.api()
-    results = []
-    bar = tqdm(students, desc=f"autograde {assignment}", unit="nb", disable=not progress)
-    for student in bar:
-        bar.set_postfix_str(student)
-        results.append(grade_submission(ws, assignment, student, api))
-    return results
+    _check_gradable(ws, assignment)
+    say_once_if_unsandboxed(sandbox)
+    with ledger.Writer(ws, assignment) as writer:
+        todo = [s for s in chosen if force or students or writer.ledger.state(s) == ledger.PENDING]
+        bar = tqdm(total=len(todo), desc=f"autograde {assignment}", unit="nb", disable=not progress)
+        try:
+            stats = pool.run(writer, todo, workers=workers, sandbox=sandbox, hidden=hidden_paths(ws),
+                             progress=lambda student: (bar.set_postfix_str(student), bar.update()))
+        finally:
+            bar.close()
+    stats.skipped = len(chosen) - len(todo)
+    echo = echo or ((lambda line: print(line, file=sys.stderr)) if progress else None)
+    if echo:
+        echo(stats.summary())
+    return [read_result(ws, assignment, s) for s in chosen]
 
 
 # -- feedback and export -----------------------------------------------------------------------
@@ -312,6 +357,26 @@ def feedback(ws: Workspace, assignment: str, students: list[str] | None = None,
     return written, failed
 
 
+def status(ws: Workspace, assignments: list[str] | None = None) -> dict[str, dict[str, int]]:
+    """Per assignment with submissions: how many are collected, graded, failed, flagged, pending."""
+    counts = {}
+    for assignment in assignments or ws.assignments():
+        students = ws.students(assignment)
+        if not students and not assignments:
+            continue
+        book = ledger.Ledger(ws, assignment)
+        row = dict.fromkeys(("collected", "graded", "failed", "flagged", "pending"), 0)
+        row["collected"] = len(students)
+        for student in students:
+            state = book.state(student)
+            row[state] += 1
+            record = book.get(student)
+            if state == ledger.GRADED and (record["problems"] or record.get("flags")):
+                row["flagged"] += 1
+        counts[assignment] = row
+    return counts
+
+
 def export(ws: Workspace, to: Path | None = None, assignments: list[str] | None = None) -> Path:
     """Write the grades as CSV, one row per student and assignment (rejected hand-ins included).
 
@@ -335,7 +400,8 @@ def export(ws: Workspace, to: Path | None = None, assignments: list[str] | None 
             exercises += [e for e in scores if e not in exercises]
             rows.append({"assignment": assignment, "student_id": result.student, "status": result.status,
                          "timestamp": result.submitted_at,
-                         "score": f"{result.final:g}" if result.status != "rejected" else "",
+                         # no score for what could not be graded: never mistaken for a real zero
+                         "score": f"{result.final:g}" if result.status not in (REJECTED, FAILED) else "",
                          "late_penalty": f"{result.late_penalty:g}" if result.late_penalty else "",
                          "max_score": f"{result.max_score:g}" if result.max_score else "",
                          **{e: f"{got:g}" for e, (got, _) in scores.items()},

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import submissions
+from . import ledger, submissions
 from .cells import exercise_of_cells, grade_id
 from .integrity import inspect_submission
 from .workspace import Workspace
@@ -140,8 +140,12 @@ def read_result(ws: Workspace, assignment: str, student: str) -> SubmissionResul
         submitted_path = ws.submission(student, assignment) / f"{name}.ipynb"
         released_path = ws.release(assignment) / f"{name}.ipynb"
         if submitted_path.exists() and released_path.exists():
-            problems += inspect_submission(_shared_notebook(released_path),
-                                           nbformat.read(submitted_path, as_version=4))
+            try:
+                submitted = nbformat.read(submitted_path, as_version=4)
+            except Exception:  # not a notebook: the ledger says why it could not be graded
+                submitted = None
+            if submitted is not None:
+                problems += inspect_submission(_shared_notebook(released_path), submitted)
         elif not submitted_path.exists():
             problems.append(f"{name}.ipynb was not handed in: scored 0")
         owner = exercise_of_cells(source)
@@ -153,11 +157,14 @@ def read_result(ws: Workspace, assignment: str, student: str) -> SubmissionResul
             result.cells.append(CellResult(grade_id, exercise, score or 0.0, max_score, error,
                                            _diagnostic(error)))
         if submitted_path.exists() and not graded_path.exists():
-            problems.append(f"{name}.ipynb could not be graded")
             result.status = FAILED
-        timeouts = sorted(gid for gid, error in failures.items() if error.startswith("CellTimeoutError"))
-        if timeouts:
-            problems.append(f"cells ran past the time limit ({', '.join(timeouts)})")
+    # what the engine recorded: why a notebook could not be graded, cells that crashed, hung or
+    # printed too much (nbgrader's gradebook has no place for reasons)
+    record = ledger.Ledger(ws, assignment).get(student)
+    if record is not None:
+        problems += [p for p in record.get("problems", []) if p not in problems]
+        if record.get("status") == ledger.FAILED:
+            result.status = FAILED
     if any(c.diagnostic == "tripwire" for c in result.cells):
         problems.append("calls gradlab's reference implementation (tripwire)")
     if result.status == GRADED and submissions.is_stale(ws, student, assignment):
@@ -227,4 +234,16 @@ def format_table(results: list[SubmissionResult]) -> str:
         lines += [f"  {r.student}: {'; '.join(r.problems)}" for r in flagged]
     else:
         lines.append("nothing needs a human look")
+    return "\n".join(lines)
+
+
+def format_status(counts: dict[str, dict[str, int]]) -> str:
+    """One row an assignment: collected = graded + failed + pending; flagged is part of graded."""
+    if not counts:
+        return "nothing collected yet: run `gradlab collect`"
+    width = max(10, *(len(a) for a in counts))
+    columns = ("collected", "graded", "failed", "flagged", "pending")
+    lines = [f"{'assignment':<{width}}  " + "  ".join(f"{c:>9}" for c in columns)]
+    lines += [f"{a:<{width}}  " + "  ".join(f"{row[c]:>9}" for c in columns) for a, row in counts.items()]
+    lines.append("flagged: graded, with something for a human to look at (`gradlab summary`)")
     return "\n".join(lines)

@@ -93,15 +93,6 @@ def is_stale(ws: Workspace, student: str, assignment: str) -> bool:
     return graded is None or (collected is not None and collected > graded)
 
 
-def pending(ws: Workspace, assignment: str, students: list[str] | None = None,
-            force: bool = False) -> list[str]:
-    """The students (of ``students``, default every collected one) whose submission still needs
-    grading: collected after its graded copy (a resubmission) or never graded.  ``force``:
-    all of them."""
-    students = ws.students(assignment) if students is None else students
-    return list(students) if force else [s for s in students if is_stale(ws, s, assignment)]
-
-
 # -- rejections --------------------------------------------------------------------------------
 
 def _rejections_path(ws: Workspace, assignment: str) -> Path:

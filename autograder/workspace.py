@@ -13,6 +13,7 @@ A workspace is an ordinary nbgrader course directory kept *outside* the source t
       feedback/<s>/<a>/      HTML feedback, hidden tests removed
       rejected/<a>.json      hand-ins collect turned away, with the reason
       bundles/<a>.zip        the student bundle (release, library wheel, INSTALL.txt)
+      ledger/<a>/<s>.json    what grading recorded for each submission, once (see ledger.py)
       exports/               grades.csv and friends
       reports/<a>.html       the class report
       gradlab.toml           the course's policy, written by the instructor (optional):
@@ -148,6 +149,10 @@ class Workspace:
 
     def feedback(self, student: str, assignment: str) -> Path:
         return self.path(self.coursedir().feedback_directory, student, assignment)
+
+    def ledger(self, assignment: str) -> Path:
+        """gradlab's record of each graded submission of ``assignment`` (one JSON file a student)."""
+        return self.root / "ledger" / assignment
 
     @property
     def exports(self) -> Path:

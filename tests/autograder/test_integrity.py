@@ -84,9 +84,13 @@ def test_stripped_metadata_is_flagged(hostile):
     assert r.score == 0 and "metadata" in problems(r)
 
 
-def test_a_dead_kernel_costs_that_submission_only(hostile):
+def test_a_dead_kernel_costs_the_cell_that_killed_it(hostile):
+    """The answer cell stops the kernel: it never defines double, so the tests (run in a fresh
+    kernel) fail on their own; the submission is graded, not lost."""
     r = hostile["kills_kernel"]
-    assert r.score == 0 and "could not be graded" in problems(r)
+    assert r.score == 0 and "stopped the kernel" in problems(r)
+    assert "could not be graded" not in problems(r)
+    assert [c.error.split(":")[0] for c in r.cells] == ["NameError", "NameError"]
 
 
 def test_an_endless_cell_hits_the_time_limit(hostile):

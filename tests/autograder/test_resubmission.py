@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from gradlab_grader import Workspace, cli, pipeline, submissions
+from gradlab_grader import Workspace, cli, ledger, pipeline, submissions
 from gradlab_grader.results import read_results
 
 from .conftest import answer, write_inbox
@@ -87,10 +87,11 @@ def test_the_csv_carries_the_students_hand_in_time(history):
     assert rows["bob"]["timestamp"] == "2025-11-01 12:26:40 UTC"  # his notebook's mtime
 
 
-def test_pending_is_the_resubmission_and_force_is_everyone(history):
+def test_only_the_resubmission_is_pending(history):
+    """What autograde grades next: the changed hand-in, not the identical one."""
     ws, _ = history
-    assert submissions.pending(ws, "toy") == ["ann"]
-    assert submissions.pending(ws, "toy", force=True) == ["ann", "bob"]
+    book = ledger.Ledger(ws, "toy")
+    assert [s for s in ("ann", "bob") if book.state(s) == ledger.PENDING] == ["ann"]
 
 
 def test_rejected_hand_ins_show_in_summary_and_export(history, capsys):

@@ -1,0 +1,514 @@
+"""The grading engine: one work unit, prepared and recorded by one writer, executed anywhere.
+
+Grading a submission is three steps, and only the middle one runs a student's code::
+
+    prepare (writer)  submitted/<s>/<a>/*.ipynb + the gradebook  ->  WorkUnit     (plain, picklable)
+    execute (anywhere)                               WorkUnit    ->  UnitResult   (plain, picklable)
+    record  (writer)  UnitResult  ->  the gradebook + autograded/<s>/<a>/ + the ledger
+
+*prepare* runs nbgrader's sanitising preprocessors (``OverwriteCells`` restores every locked
+cell from the gradebook, gradlab's ``ClearExecutionTags`` drops execution tags …) and packs the
+notebooks, the submission's other files and the instructor's non-notebook files into a
+:class:`WorkUnit`.  *execute* needs nothing but the unit: it never sees the gradebook, the
+sources or the workspace, so it runs in a local worker process now and on another machine
+later.  *record* is nbgrader's ``SaveAutoGrades`` side, done in one gradebook transaction by the
+one process that owns the gradebook (:mod:`gradlab_grader.ledger` makes it exactly once).
+
+Execution runs cell by cell on nbclient, with gradlab's rules for what a cell may cost:
+
+* a cell that stops its kernel (``os._exit``, a segfault, memory exhaustion) or hangs ignoring
+  interrupts scores zero with a message saying so; the kernel is replaced by a warm one, the
+  earlier non-test cells are run again, and the remaining tests are still graded;
+* each cell has a time limit, and so has the notebook;
+* a cell's output is capped while it streams (a print bomb never reaches the grader's memory):
+  past the cap the kernel is interrupted and the cell told why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Wall-clock limit for one whole notebook (seconds): the lecture notebooks run in well under a
+# minute; a cell alone may take CELL_TIMEOUT (workspace.py).
+NOTEBOOK_TIMEOUT = 600
+# Kernel replacements a notebook may cost before its remaining cells are given up: each
+# crash costs one cell, but a notebook that crashes every cell should not hold a worker.
+MAX_RESTARTS = 8
+# Seconds nbclient waits for the output of a cell after its reply (nbclient's default is 4).
+IOPUB_TIMEOUT = 4
+# Seconds for a kernel to start and answer (nbclient's default is 60).
+STARTUP_TIMEOUT = 60
+
+# The error names gradlab writes into a cell that did not finish; results.py and the ledger read them.
+KERNEL_DIED = "KernelDied"
+CELL_HUNG = "CellTimeoutError"  # nbgrader's own name for a cell past its time limit
+OUTPUT_CUT = "OutputLimitExceeded"
+NOT_RUN = "NotRun"
+GUARD_FAILED = "HelpersUnverified"
+# What a failure usually means, for the reasons nbgrader and the executor give
+REMEDIES = {
+    "DeadKernelError": "the notebook stopped its own kernel (os._exit, a crash, or out of memory)",
+    "CellTimeoutError": "a cell ran past the time limit",
+    "MissingEntry": "the notebook does not match the released assignment (renamed or foreign cells); "
+                    "check it against the release and collect again",
+    "MemoryError": "the notebook ran out of memory",
+}
+
+
+def _sandbox_limits():
+    from .sandbox import Limits
+
+    return Limits()
+
+
+@dataclass(frozen=True)
+class ExecLimits:
+    """What one notebook may cost the grader (the sandbox adds memory, CPU, processes, files)."""
+
+    cell_timeout: float = 60.0
+    notebook_timeout: float = NOTEBOOK_TIMEOUT
+    output_bytes: int = field(default_factory=lambda: _sandbox_limits().output_bytes)
+    max_restarts: int = MAX_RESTARTS
+
+
+@dataclass
+class NotebookWork:
+    name: str  # notebook id: the file is <name>.ipynb
+    notebook: str  # the sanitised notebook as nbformat v4 JSON
+    tests: list[int] = field(default_factory=list)  # indices of test (grade) cells
+    answers: list[int] = field(default_factory=list)  # indices of answer (solution) cells
+
+
+@dataclass
+class WorkUnit:
+    """Everything needed to execute one submission, and nothing of the gradebook or sources."""
+
+    assignment: str
+    student: str
+    notebooks: list[NotebookWork]
+    files: dict[str, bytes] = field(default_factory=dict)  # relative path -> content, for the working copy
+    limits: ExecLimits = field(default_factory=ExecLimits)
+
+
+@dataclass
+class CellOutcome:
+    index: int
+    grade_id: str | None
+    kind: str  # "test", "answer" or "code"
+    status: str  # "ok", "error", "timeout", "crashed", "output-cut", "not-run", "untrusted"
+    message: str = ""
+
+
+@dataclass
+class NotebookResult:
+    name: str
+    notebook: str = ""  # the executed notebook as JSON ("" when it could not run at all)
+    cells: list[CellOutcome] = field(default_factory=list)
+    error: str = ""  # why the notebook could not run at all
+    restarts: int = 0
+    findings: list[str] = field(default_factory=list)  # what the guard found and restored
+
+
+@dataclass
+class UnitResult:
+    assignment: str
+    student: str
+    notebooks: list[NotebookResult] = field(default_factory=list)
+    seconds: float = 0.0
+    sandboxed: bool = False
+
+
+# -- kernels ------------------------------------------------------------------------------------
+
+KERNEL_ARGS = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"]
+
+
+class Kernels:
+    """Where a worker's kernels come from: one is always warming for the next need.
+
+    ``take()`` hands out a started kernel (with its private working folder) and starts the
+    next one at once, so a notebook, or a crash inside one, rarely waits for a kernel to boot.
+    """
+
+    def __init__(self, launcher=None):
+        self.launcher = launcher or default_launcher()
+        self._spare = None
+
+    async def _start(self):
+        workdir = Path(tempfile.mkdtemp(prefix="gradlab-kernel-"))
+        km = self.launcher.kernel_manager(workdir)
+        await km.start_kernel(extra_arguments=list(KERNEL_ARGS), cwd=str(workdir))
+        return km, workdir
+
+    async def warm(self):
+        if self._spare is None:
+            self._spare = await self._start()
+
+    async def take(self):
+        await self.warm()
+        taken, self._spare = self._spare, None
+        await self.warm()
+        return taken
+
+    async def close(self):
+        if self._spare is not None:
+            await discard(*self._spare)
+            self._spare = None
+
+
+async def discard(km, workdir: Path) -> None:
+    """Stop a kernel (it may be dead already) and remove its working copy."""
+    from jupyter_core.utils import ensure_async
+
+    try:
+        await km.shutdown_kernel(now=True)
+    except Exception:  # already gone: shutdown did not get to clean up after it
+        try:
+            await ensure_async(km.cleanup_resources())
+        except Exception:
+            pass
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def default_launcher(sandbox: bool | None = None, hidden=()):
+    """Kernels for the executor, from :mod:`gradlab_grader.sandbox`: with resource limits and the
+    guard always, under bubblewrap unless ``sandbox`` is False.  ``sandbox=True`` makes a missing
+    bubblewrap an error; ``None`` falls back to limits only (the sandbox module says so, once).
+    ``hidden``: local paths the kernel must not see even if they lie in a visible folder."""
+    from . import sandbox as sandbox_module
+
+    return sandbox_module.launcher(required=bool(sandbox), hidden=hidden, isolate=sandbox is not False)
+
+
+# -- execute ------------------------------------------------------------------------------------
+
+def _cell_runner_class():
+    from nbclient import NotebookClient
+    from nbformat import NotebookNode
+
+    from .sandbox import OutputCap
+
+    class CellRunner(OutputCap, NotebookClient):
+        """nbclient's client with the sandbox's output cap; a cell that reaches the cap is
+        interrupted (a print bomb ends at once instead of at its time limit)."""
+
+        def reset_cell(self):
+            self.output_cut = False
+            self.last_reply = None
+            self.__dict__.pop("_cap_used", None)
+
+        def output(self, outs, msg, display_id, cell_index):
+            out = super().output(outs, msg, display_id, cell_index)
+            key = msg.get("parent_header", {}).get("msg_id") or cell_index
+            if not self.output_cut and self.__dict__.get("_cap_used", {}).get(("noted", key)):
+                self.output_cut = True
+                asyncio.ensure_future(self.km.interrupt_kernel())
+            return out
+
+        async def _check_raise_for_error(self, cell, cell_index, exec_reply):
+            self.last_reply = exec_reply
+            content = (exec_reply or {}).get("content", {})
+            if content.get("status") == "error" and not any(
+                    o.get("output_type") == "error" and o.get("ename") == content.get("ename")
+                    for o in cell.outputs):
+                # a timeout's reply is made up by nbclient: show it in the cell, as nbgrader does
+                cell.outputs.append(NotebookNode(output_type="error", ename=content.get("ename", ""),
+                                                 evalue=content.get("evalue", ""),
+                                                 traceback=content.get("traceback") or []))
+            return await super()._check_raise_for_error(cell, cell_index, exec_reply)
+
+    return CellRunner
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:g} MiB" if n >= 2**20 else f"{n / 2**10:g} KiB"
+
+
+def error_output(ename: str, evalue: str):
+    from nbformat import NotebookNode
+
+    return NotebookNode(output_type="error", ename=ename, evalue=evalue,
+                        traceback=[f"\x1b[0;31m{ename}\x1b[0m: {evalue}"])
+
+
+async def _use_kernel(runner, taken) -> None:
+    runner.km, runner.workdir = taken
+    await runner.async_start_new_kernel_client()
+
+
+async def _drop_kernel(runner) -> None:
+    if runner.kc is not None:
+        try:
+            runner.kc.stop_channels()
+        except Exception:
+            pass
+        runner.kc = None
+    await discard(runner.km, runner.workdir)
+
+
+def _write_files(runner, files: dict[str, bytes]) -> None:
+    """The unit's files into the kernel's working copy, owned by the kernel's user (a sandboxed
+    kernel of a root grader runs as a uid of its own)."""
+    workdir = Path(runner.workdir).resolve()
+    uid = getattr(runner.km, "sandbox_uid", None)
+    for rel, data in files.items():
+        path = (workdir / rel).resolve()
+        if not path.is_relative_to(workdir):
+            continue  # a path that climbs out of the working copy is not written
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        if uid is not None:
+            for part in [path, *path.parents]:
+                if part == workdir:
+                    break
+                os.chown(part, uid, uid)
+
+
+async def execute_notebook(work: NotebookWork, files: dict[str, bytes], limits: ExecLimits,
+                           kernels: Kernels, guard=None) -> NotebookResult:
+    """Run one notebook cell by cell; a cell that kills or hangs its kernel costs only itself."""
+    import nbformat
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    result = NotebookResult(work.name)
+    try:
+        nb = nbformat.reads(work.notebook, as_version=4)
+    except Exception as exc:
+        result.error = f"{type(exc).__name__}: {exc}"
+        return result
+    tests, answers = set(work.tests), set(work.answers)
+    runner = _cell_runner_class()(
+        nb, km=None, timeout=max(1, int(limits.cell_timeout)), allow_errors=True,
+        interrupt_on_timeout=True, raise_on_iopub_timeout=True, iopub_timeout=IOPUB_TIMEOUT,
+        startup_timeout=STARTUP_TIMEOUT, record_timing=False,
+        # not coalesce_streams: nbclient then runs a backtracking regex over each stream, quadratic
+        # in a long line (a print bomb without newlines would hold the worker for hours)
+        coalesce_streams=False,
+        error_on_timeout={"ename": CELL_HUNG, "evalue": f"the cell ran past its time limit "
+                          f"({limits.cell_timeout:g} s) and was interrupted",
+                          "traceback": [f"\x1b[0;31m{CELL_HUNG}\x1b[0m: the cell ran past its time limit"]})
+    runner.output_limit = limits.output_bytes
+    runner.reset_cell()
+    await _use_kernel(runner, await kernels.take())
+    _write_files(runner, files)
+    deadline = time.monotonic() + limits.notebook_timeout
+    replayable: list[int] = []  # earlier non-test cells that ran to their end
+    gave_up = ""
+    try:
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type != "code" or not cell.source.strip():
+                continue
+            kind = "test" if index in tests else "answer" if index in answers else "code"
+            gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            outcome = CellOutcome(index, gid, kind, "ok")
+            result.cells.append(outcome)
+            remaining = deadline - time.monotonic()
+            if gave_up or remaining < 1:
+                gave_up = gave_up or (f"the notebook ran past its time limit "
+                                      f"({limits.notebook_timeout:g} s)")
+                cell.outputs = [error_output(NOT_RUN, f"not run: {gave_up}")]
+                outcome.status, outcome.message = "not-run", gave_up
+                continue
+            runner.timeout = max(1, int(min(limits.cell_timeout, remaining)))
+            runner.reset_cell()
+            broken = ""
+            if guard is not None and kind == "test":
+                note = await _check_helpers(guard, runner)
+                if note:
+                    outcome.message = note
+                if note and untrusted(note):
+                    # the helpers could not be verified: the test's outcome would mean nothing
+                    cell.outputs = [error_output(GUARD_FAILED, note)]
+                    outcome.status = "untrusted"
+                    continue
+            try:
+                await asyncio.wait_for(runner.async_execute_cell(cell, index),
+                                       runner.timeout + IOPUB_TIMEOUT + 10)
+            except DeadKernelError:
+                broken = (f"{KERNEL_DIED}: the cell stopped the Python kernel (os._exit, a crash, or "
+                          "running out of memory); it scores 0 and the cells after it ran in a fresh kernel")
+                outcome.status = "crashed"
+            except (CellTimeoutError, asyncio.TimeoutError) if runner.output_cut else ():
+                # interrupted for its output, the cell left more queued than nbclient waits for
+                broken = (f"{OUTPUT_CUT}: the cell printed more than {_size(limits.output_bytes)}; its output "
+                          "was cut there, the cell stopped, and the cells after it ran in a fresh kernel")
+                outcome.status = "output-cut"
+            except (CellTimeoutError, asyncio.TimeoutError):
+                broken = (f"{CELL_HUNG}: the cell ran past its time limit ({limits.cell_timeout:g} s) and "
+                          "did not stop when interrupted; it scores 0 and the cells after it ran in a "
+                          "fresh kernel")
+                outcome.status = "timeout"
+            if broken:
+                ename, evalue = broken.split(": ", 1)
+                cell.outputs.append(error_output(ename, evalue))
+                outcome.message = broken
+                result.restarts += 1
+                await _drop_kernel(runner)
+                if result.restarts > limits.max_restarts:
+                    gave_up = f"the kernel was replaced {limits.max_restarts} times"
+                    continue
+                gave_up = await _replace_kernel(runner, kernels, files, nb, replayable, deadline)
+                continue
+            if runner.output_cut:
+                message = (f"the cell printed more than {_size(limits.output_bytes)}; its output was cut "
+                           "there and the cell interrupted")
+                cell.outputs.append(error_output(OUTPUT_CUT, message))
+                outcome.status, outcome.message = "output-cut", f"{OUTPUT_CUT}: {message}"
+            reply = (runner.last_reply or {}).get("content", {})
+            if reply.get("status") == "error" and outcome.status == "ok":
+                ename = reply.get("ename", "")
+                outcome.status = "timeout" if ename == CELL_HUNG else "error"
+                outcome.message = f"{ename}: {reply.get('evalue', '')}"[:300]
+            if kind != "test" and outcome.status in ("ok", "error"):
+                replayable.append(index)
+    finally:
+        if runner.kc is not None or runner.km is not None:
+            await _drop_kernel(runner)
+    result.findings = list(runner.__dict__.get("guard_findings", []))
+    result.notebook = nbformat.writes(nb)
+    return result
+
+
+async def _check_helpers(guard, runner) -> str | None:
+    """The guard's note before a test cell (None: the helpers are pristine)."""
+    from .guard import UNTRUSTED
+
+    try:
+        return await guard(runner)
+    except Exception as exc:  # the check itself failed (a dead or hung kernel): not verified
+        return f"{UNTRUSTED} ({type(exc).__name__}); the test scores 0"
+
+
+def untrusted(note: str) -> bool:
+    from .guard import untrusted as guard_untrusted
+
+    return guard_untrusted(note)
+
+
+async def _replace_kernel(runner, kernels: Kernels, files, nb, replayable: list[int], deadline: float) -> str:
+    """A fresh kernel with the notebook's state rebuilt: the earlier non-test cells run again
+    (their recorded outputs are kept).  Returns why the notebook must stop, or ""."""
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    await _use_kernel(runner, await kernels.take())
+    _write_files(runner, files)
+    for index in replayable:
+        remaining = deadline - time.monotonic()
+        if remaining < 1:
+            return "the notebook ran past its time limit while its earlier cells ran again"
+        original = nb.cells[index]
+        runner.timeout = max(1, int(min(runner.timeout, remaining)))
+        runner.reset_cell()
+        try:
+            await asyncio.wait_for(runner.async_execute_cell(copy.deepcopy(original), index),
+                                   runner.timeout + IOPUB_TIMEOUT + 10)
+        except (DeadKernelError, CellTimeoutError, asyncio.TimeoutError):
+            await _drop_kernel(runner)
+            return f"the kernel failed again while cell {index} ran again after a crash"
+        finally:
+            nb.cells[index] = original
+    return ""
+
+
+async def execute_unit(unit: WorkUnit, kernels: Kernels, guard=None) -> UnitResult:
+    start = time.perf_counter()
+    result = UnitResult(unit.assignment, unit.student,
+                        sandboxed=getattr(kernels.launcher, "sandboxed", False))
+    for work in unit.notebooks:
+        try:
+            result.notebooks.append(await execute_notebook(work, unit.files, unit.limits, kernels, guard))
+        except Exception as exc:  # the grader's own trouble: this notebook only
+            result.notebooks.append(NotebookResult(work.name, error=f"{type(exc).__name__}: {exc}"))
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+# -- prepare (the writer) -----------------------------------------------------------------------
+
+def digest(folder: Path) -> str:
+    """A fingerprint of everything in a submission folder (names and bytes)."""
+    h = hashlib.sha256()
+    if folder.is_dir():
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            h.update(str(path.relative_to(folder)).encode() + b"\0")
+            h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
+
+
+class PreparationError(Exception):
+    """A notebook that cannot be made into work (not JSON, not a notebook …); the message says so."""
+
+
+def sanitize_preprocessors(config) -> list:
+    """nbgrader's Autograde sanitising steps, as the workspace configures them."""
+    from nbgrader.converters import Autograde
+    from traitlets.utils.importstring import import_item
+
+    classes = Autograde(config=config).sanitize_preprocessors
+    return [(import_item(c) if isinstance(c, str) else c)(config=config) for c in classes]
+
+
+def record_preprocessors(config) -> list:
+    """nbgrader's Autograde steps after execution (everything but Execute), as configured."""
+    from nbgrader.converters import Autograde
+    from nbgrader.preprocessors import Execute
+    from traitlets.utils.importstring import import_item
+
+    classes = [import_item(c) if isinstance(c, str) else c for c in Autograde(config=config).autograde_preprocessors]
+    return [c(config=config) for c in classes if not issubclass(c, Execute)]
+
+
+def read_submitted_notebook(path: Path):
+    """The submitted notebook as nbformat v4, or PreparationError with a reason a human can act on."""
+    import nbformat
+
+    data = path.read_bytes()
+    if not data.strip():
+        raise PreparationError(f"{path.name} is empty")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PreparationError(f"{path.name} is not a text file (binary content)") from None
+    try:
+        json.loads(text)
+    except ValueError as exc:
+        raise PreparationError(f"{path.name} is not valid JSON ({exc})") from None
+    try:
+        nb = nbformat.reads(text, as_version=4)
+        nbformat.validate(nb)
+    except Exception as exc:
+        raise PreparationError(f"{path.name} is not a valid notebook "
+                               f"({type(exc).__name__}: {str(exc).splitlines()[0][:160]})") from None
+    return nb
+
+
+def prepare_notebook(nb, name: str, assignment: str, student: str, db_url: str, preprocessors) -> NotebookWork:
+    """Sanitise ``nb`` as nbgrader's Autograde does and note which cells are tests and answers."""
+    import nbformat
+    from nbgrader import utils
+
+    resources = {"nbgrader": {"notebook": name, "assignment": assignment, "student": student,
+                              "db_url": db_url}, "unique_key": name}
+    for pp in preprocessors:
+        nb, resources = pp(nb, resources)
+    tests = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and utils.is_grade(c)]
+    answers = [i for i, c in enumerate(nb.cells) if utils.is_solution(c) and not utils.is_grade(c)]
+    return NotebookWork(name, nbformat.writes(nb), tests, answers)
+
+
+def default_guard():
+    """The pristine-helpers check run before each test cell, when gradlab has one."""
+    try:
+        from . import guard
+    except ImportError:
+        return None
+    return guard.executor_hook()

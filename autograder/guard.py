@@ -1,0 +1,564 @@
+"""Pristine helpers for test cells: a guard in the student's kernel, and the grader's side of it.
+
+Interface (what the grading engine calls)::
+
+    from gradlab_grader import guard
+
+    # kernels from gradlab_grader.sandbox carry the guard from their first instant (installed by
+    # the kernel's start-up code, before any cell): nothing to set up.
+    hook = guard.executor_hook()
+    note = await hook(runner)     # runner: the nbclient NotebookClient, before each test cell
+    # None: clean.  Otherwise one line for the cell's outcome and the integrity flags, e.g.
+    #   "gradlab.checks.compare was replaced (restored before the test)"
+    # guard.untrusted(note): the guard could not run or its report was forged -> score the
+    #   test cell 0 (its outcome cannot be trusted)
+    # runner.guard_findings: every finding of this notebook so far (a list of str)
+
+What the guard does before each test cell (``check``):
+
+* **restores** and reports anything the submission changed since the kernel started in the
+  modules the tests rely on — every module of ``gradlab`` and ``numpy`` (``gradlab.checks``,
+  ``numpy.testing``, the reference implementations...) as they were when first imported: their
+  ``sys.modules`` entries, the names in their namespaces (``checks.compare = fake``, however the
+  module was reached: alias, ``sys.modules``, ``importlib``), the closure cells of their
+  functions and the attributes of their classes; ``builtins`` (``AssertionError``,
+  ``isinstance``, ``print`` ...) and the ``__builtins__`` of the notebook; the names the
+  notebook's own (non-answer) cells import (``np``, ``checks``, ``ref`` rebound to something
+  else); IPython's cell pipeline (input and AST transformers, event callbacks, custom exception
+  handlers, methods patched on the shell or the kernel object, a swapped ``__class__``);
+  ``sys.settrace``/``sys.setprofile`` hooks, ``sys.stdout``/``stderr``/``excepthook``;
+* **blocks**, from the first instant (a ``sys.addaudithook`` hook, which cannot be removed):
+  replacing the ``__code__``, ``__defaults__`` or ``__kwdefaults__`` of a protected function or
+  the attributes of a protected class; trace and profile hooks set from outside ``gradlab``;
+  walking the garbage collector or other threads' frames (the ways to reach the guard's own
+  state); adding another audit hook;
+* **reports** threads and child processes the submission left running (they could undo the
+  restore while a test runs).
+
+Why it cannot simply be switched off.  The guard is a file of the read-only grader, loaded into
+a fresh module that is in no ``sys.modules`` and resolves builtins through its own private copy,
+so patching modules or builtins does not reach it; its state is reachable only through the audit
+hook (the garbage collector and other threads' frames are blocked).  The grader triggers it with
+``sys.audit("gradlab.guard", nonce, ...)`` after checking that ``sys.audit`` is the real C
+function, and the guard answers with an HMAC of the nonce and its findings under a key that
+reached the kernel in a file deleted at start-up.  Code that stops the guard from running (a
+patched ``sys.audit``, a cell pipeline that swallows the check) or prints a fake answer cannot
+produce that HMAC: the test is then scored 0 and flagged.
+
+What it does not defend: code that writes the interpreter's memory (``ctypes``) or rewrites the
+kernel's message handling can still fake what a test cell shows.  The sandbox keeps such code
+from reaching anything else, and the integrity checks flag the imports that make it possible.
+"""
+
+# NB: this file is also executed *inside* the student's kernel (see _KERNEL_BOOT): no
+# dataclasses, no ``from __future__ import annotations`` (the module is in no sys.modules), and
+# the kernel-side part below uses only what ``install`` captured.
+
+import ast
+import hashlib
+import os
+import secrets
+import sys
+
+TOKEN = "GRADLAB-GUARD"
+UNTRUSTED = "the guard could not check the helpers before this test"
+# Top-level packages whose modules the guard keeps pristine (each module as first imported).
+PROTECT = ("gradlab", "numpy")
+# Modules imported when the kernel starts, so that they are pristine before any cell runs.
+PRELOAD = ("gradlab.checks", "numpy.testing")
+# Builtins the kernel itself rebinds while it runs (ipykernel forwards input() per request,
+# IPython's display hook sets _ __ ___): neither restored nor reported.
+KERNEL_BUILTINS = frozenset({"input", "_", "__", "___", "display", "get_ipython"})
+
+
+def _mac(key: bytes, message: str) -> str:
+    """HMAC-SHA256 (RFC 2104), spelled out so that the kernel side needs only hashlib.sha256."""
+    key = key[:64].ljust(64, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key) + message.encode()).digest()
+    return hashlib.sha256(bytes(b ^ 0x5C for b in key) + inner).hexdigest()
+
+
+# -- grader side -------------------------------------------------------------------------------
+
+def kernel_boot(key_file: str, hidden=()) -> str:
+    """The one line of start-up code (``IPKernelApp.exec_lines``) that installs the guard.
+
+    It runs this file in a fresh namespace with a private copy of the builtins, then
+    ``install(key_file, hidden)``, which reads the key and deletes the file.  No name is left in
+    the notebook's namespace.  ``hidden``: the instructor's paths; an attempt to open, list,
+    change or connect to anything under them is reported.
+    """
+    path = os.path.realpath(__file__)
+    hidden = [os.path.realpath(h) for h in hidden]
+    return ("(lambda g: (exec(compile(open(%r).read(), %r, 'exec'), g), g['install'](%r, %r)))"
+            "({'__name__': 'gradlab_guard_kernel', '__file__': %r, "
+            "'__builtins__': dict(vars(__import__('builtins')))})"
+            % (path, path, key_file, hidden, path))
+
+
+def new_key() -> bytes:
+    return secrets.token_bytes(32)
+
+
+def expected_imports(nb) -> list:
+    """(name, module, attribute) for each name the notebook's non-answer cells import.
+
+    ``import numpy as np`` -> ("np", "numpy", None); ``from gradlab import checks`` ->
+    ("checks", "gradlab", "checks").  Test cells rely on these names meaning what they meant.
+    """
+    out = []
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.cell_type != "code" or meta.get("solution"):
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    if a.asname:
+                        out.append((a.asname, a.name, None))
+                    else:
+                        top = a.name.split(".")[0]
+                        out.append((top, top, None))
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                for a in node.names:
+                    if a.name != "*":
+                        out.append((a.asname or a.name, node.module, a.name))
+    return out
+
+
+def check_code(nonce: str, expect) -> str:
+    """The code the grader runs before a test cell: triggers the guard through ``sys.audit``
+    once it has made sure that ``sys.audit`` is CPython's own (a C function named audit)."""
+    expect = [tuple(e) for e in expect]
+    return ("(lambda a: a('gradlab.guard', %r, %r) if ().__class__.__class__(a) is "
+            "().__class__.__class__([].append) and a.__name__ == 'audit' else None)"
+            "(__import__('sys').audit)" % (nonce, expect))
+
+
+def read_report(text: str, key: bytes, nonce: str):
+    """The findings (a list of str) in the guard's answer, or None if missing or forged."""
+    for line in text.splitlines():
+        parts = line.split(" ", 3)
+        if len(parts) == 4 and parts[0] == TOKEN and parts[1] == nonce:
+            mac, body = parts[2], parts[3]
+            if secrets.compare_digest(mac, _mac(key, nonce + body)):
+                try:
+                    found = ast.literal_eval(body)
+                except (ValueError, SyntaxError):
+                    return None
+                return [str(f) for f in found] if isinstance(found, list) else None
+    return None
+
+
+def untrusted(note) -> bool:
+    """True when the guard could not vouch for the test cell that follows (score it 0)."""
+    return bool(note) and note.startswith(UNTRUSTED)
+
+
+async def _execute(kc, code: str, timeout: float) -> str:
+    """Run ``code`` silently on kernel client ``kc``; the stream text it produced."""
+    import asyncio
+    import time
+
+    from jupyter_core.utils import ensure_async
+
+    msg_id = kc.execute(code, silent=False, store_history=False, allow_stdin=False)
+    text, idle, end = [], False, time.monotonic() + timeout
+    while not idle:
+        left = end - time.monotonic()
+        if left <= 0:
+            break
+        try:
+            msg = await asyncio.wait_for(ensure_async(kc.get_iopub_msg(timeout=left)), left + 1)
+        except Exception:
+            break
+        if msg.get("parent_header", {}).get("msg_id") != msg_id:
+            continue
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "stream":
+            text.append(content.get("text", ""))
+        elif kind == "status" and content.get("execution_state") == "idle":
+            idle = True
+    # the shell reply, so that it does not linger for the next cell's poll
+    try:
+        while True:
+            reply = await asyncio.wait_for(ensure_async(kc.get_shell_msg(timeout=1)), 2)
+            if reply.get("parent_header", {}).get("msg_id") == msg_id:
+                break
+    except Exception:
+        pass
+    return "".join(text)
+
+
+def executor_hook(timeout: float = 30):
+    """``async hook(runner) -> str | None``, run before each test cell (see module docstring)."""
+
+    async def hook(runner):
+        km, kc = runner.km, runner.kc
+        key = getattr(km, "guard_key", None)
+        if key is None or kc is None:
+            return None  # a kernel without the guard (not from gradlab_grader.sandbox)
+        expect = getattr(runner, "_guard_expect", None)
+        if expect is None:
+            expect = runner._guard_expect = expected_imports(runner.nb)
+        nonce = secrets.token_hex(16)
+        text = await _execute(kc, check_code(nonce, expect), timeout)
+        found = read_report(text, key, nonce)
+        if found is None:
+            found = [UNTRUSTED + " (its report is missing or forged: the cell pipeline, "
+                     "sys.audit or the output was tampered with); the test scores 0"]
+        findings = runner.__dict__.setdefault("guard_findings", [])
+        findings.extend(f for f in found if f not in findings)
+        return "; ".join(found) or None
+
+    return hook
+
+
+# -- kernel side: runs inside the student's kernel ---------------------------------------------
+
+def install(key_file, hidden=()):
+    """Install the guard in this kernel (called once by the start-up line, before any cell)."""
+    import builtins
+    import importlib
+    import threading
+    import types
+
+    with open(key_file, "rb") as f:
+        key = f.read()
+    os.unlink(key_file)
+    for name in PRELOAD:
+        importlib.import_module(name)
+
+    # everything the guard calls later is captured now, while it is pristine: a module's
+    # namespace can be patched later, these references cannot
+    FunctionType, ModuleType, MethodType, type_ = (types.FunctionType, types.ModuleType,
+                                                   types.MethodType, type)
+    sha256, listdir, enumerate_threads = hashlib.sha256, os.listdir, threading.enumerate
+    own_functions = {id(enumerate_threads)}
+
+    def mac(message):
+        k = key[:64].ljust(64, b"\0")
+        inner = sha256(bytes(b ^ 0x36 for b in k) + message.encode()).digest()
+        return sha256(bytes(b ^ 0x5C for b in k) + inner).hexdigest()
+
+    real_sys, real_builtins = sys, builtins
+    modules_dict = sys.modules
+    getframe, settrace, setprofile = sys._getframe, sys.settrace, sys.setprofile
+    gettrace, getprofile = sys.gettrace, sys.getprofile
+    sys_saved = {k: getattr(sys, k) for k in ("stdout", "stderr", "excepthook", "displayhook")}
+    builtins_saved = dict(vars(builtins))
+    out = sys.stdout
+    threads_at_start = set(t.ident for t in enumerate_threads())
+    pending = []          # what the audit hook blocked since the last report
+    snap = {}             # module name -> (module, dict copy, {function: closure contents},
+                          #                 {class: dict copy})
+    protected_globals = set()   # id() of the namespaces of protected modules
+    protected_files = {__file__}   # as code objects name them (no realpath at event time)
+    state = {"modules": 0, "busy": False}
+
+    try:
+        shell = get_ipython()  # noqa: F821 (IPython's builtin in a kernel)
+    except NameError:
+        shell = None
+    kernel = getattr(shell, "kernel", None)
+
+    def objects_state(obj):
+        if obj is None:
+            return None
+        return (type_(obj), set(vars(obj)))
+
+    shell_state = objects_state(shell)
+    kernel_state = objects_state(kernel)
+    if shell is not None:
+        pipeline = {
+            "input_transformers_cleanup": list(shell.input_transformers_cleanup),
+            "input_transformers_post": list(shell.input_transformers_post),
+            "ast_transformers": list(shell.ast_transformers),
+        }
+        callbacks = {k: list(v) for k, v in shell.events.callbacks.items()}
+        custom_exc = (shell.custom_exceptions, shell.CustomTB)
+        user_ns, compiler, events = shell.user_ns, shell.compile, shell.events
+    if kernel is not None:
+        handlers = dict(kernel.shell_handlers)
+
+    def adopt():
+        """Snapshot modules of the protected packages that finished importing."""
+        if len(modules_dict) == state["modules"]:
+            return
+        state["modules"] = len(modules_dict)
+        for name, mod in list(modules_dict.items()):
+            if name in snap or name.split(".")[0] not in PROTECT or type_(mod) is not ModuleType:
+                continue
+            spec = getattr(mod, "__spec__", None)
+            if spec is not None and getattr(spec, "_initializing", False):
+                continue
+            ns = vars(mod)
+            closures, classes = {}, {}
+            for value in ns.values():
+                if type_(value) is FunctionType and value.__closure__:
+                    closures[value] = tuple(_cell(c) for c in value.__closure__)
+                elif isinstance(value, type_) and value.__module__ == name:
+                    classes[value] = dict(vars(value))
+                impl = getattr(value, "_implementation", None)  # numpy's dispatchers
+                if type_(impl) is FunctionType and impl.__closure__:
+                    closures[impl] = tuple(_cell(c) for c in impl.__closure__)
+            snap[name] = (mod, dict(ns), closures, classes)
+            protected_globals.add(id(ns))
+            f = getattr(mod, "__file__", None)
+            if f:
+                protected_files.add(f)
+
+    def _cell(c):
+        try:
+            return c.cell_contents
+        except ValueError:
+            return _EMPTY
+
+    library_dirs = tuple({os.path.join(p, "") for p in (sys.prefix, sys.base_prefix,
+                                                        sys.exec_prefix, sys.base_exec_prefix)})
+
+    def from_library(fn):
+        """A plain function or method whose code is in a file of the (read-only) Python
+        installation, not in a notebook cell."""
+        fn = getattr(fn, "__func__", fn) if type_(fn) is MethodType else fn
+        if type_(fn) is not FunctionType:
+            return False
+        return fn.__code__.co_filename.startswith(library_dirs)
+
+    def caller_file(depth):
+        try:
+            return getframe(depth).f_code.co_filename
+        except Exception:
+            return ""
+
+    def block(what):
+        pending.append(f"blocked: {what}")
+        raise Blocked(f"gradlab: {what} is not allowed while grading")
+
+    blocked_events = {
+        "sys.addaudithook": "adding an audit hook",
+        "gc.get_objects": "walking the garbage collector (gc.get_objects)",
+        "gc.get_referrers": "walking the garbage collector (gc.get_referrers)",
+        "gc.get_referents": "walking the garbage collector (gc.get_referents)",
+        "sys._current_frames": "reading other threads' frames (sys._current_frames)",
+    }
+    # file events whose first argument is a path (sqlite3.connect: the gradebook)
+    path_events = frozenset(["open", "os.listdir", "os.scandir", "os.remove", "os.rename",
+                             "os.rmdir", "os.mkdir", "os.chmod", "os.truncate", "os.utime",
+                             "shutil.rmtree", "shutil.copyfile", "sqlite3.connect"])
+    hidden_dirs = tuple(h.rstrip("/") + "/" for h in hidden)
+    hidden_exact = frozenset(h.rstrip("/") for h in hidden)
+    fspath, normpath, join, getcwd = os.fspath, os.path.normpath, os.path.join, os.getcwd
+    watched = frozenset([*blocked_events, "sys.settrace", "sys.setprofile", "exec",
+                         "object.__setattr__", "object.__delattr__", "gradlab.guard",
+                         *(path_events if hidden else ())])
+
+    def audit(event, args):
+        if event not in watched or state["busy"]:
+            return
+        try:
+            watch(event, args)
+        except Blocked:
+            raise
+        except Exception:
+            # the guard's own trouble (a half-built type without __module__, say) must never
+            # surface in the code that raised the event (C extensions abort on it)
+            pass
+
+    def watch(event, args):
+        if event in path_events:
+            if not args or type_(args[0]) is int:   # a file descriptor
+                return
+            path = fspath(args[0])
+            path = path.decode(errors="replace") if type_(path) is bytes else path
+            path = normpath(join(getcwd(), path))
+            if path in hidden_exact or path.startswith(hidden_dirs):
+                note = f"tried to reach {path}, an instructor file (not visible in the sandbox)"
+                if note not in pending:
+                    pending.append(note)
+        elif event == "exec":
+            adopt()
+        elif event in blocked_events:
+            block(blocked_events[event])
+        elif event in ("sys.settrace", "sys.setprofile"):
+            # gradlab.checks' tripwire uses setprofile; so may the guard
+            if caller_file(3) not in protected_files:  # caller_file, watch, audit, caller
+                block(f"{event} from the submission's code")
+        elif event in ("object.__setattr__", "object.__delattr__"):
+            obj, attr = args[0], args[1]
+            if type_(obj) is FunctionType and attr in ("__code__", "__defaults__",
+                                                         "__kwdefaults__"):
+                # new code for any function but the notebook's own; new defaults for those of
+                # the protected modules (collections.namedtuple sets defaults, legitimately)
+                mine = shell is not None and obj.__globals__ is user_ns
+                protected = id(obj.__globals__) in protected_globals or id(obj) in own_functions
+                if (attr == "__code__" and not mine) or protected:
+                    block(f"replacing {obj.__module__}.{obj.__qualname__}.{attr}")
+            elif isinstance(obj, type_) and getattr(obj, "__module__", None) in snap:
+                block(f"changing {obj.__module__}.{obj.__qualname__}.{attr}")
+        elif event == "gradlab.guard":
+            nonce, expect = args[0], args[1]
+            state["busy"] = True
+            try:
+                found = pending[:] + check(expect)
+                del pending[:]
+            except Exception as err:  # the report must go out whatever happens
+                found = [f"the guard failed: {type_(err).__name__}: {err}"]
+            finally:
+                state["busy"] = False
+            body = repr(found)
+            out.write(f"{TOKEN} {nonce} {mac(nonce + body)} {body}\n")
+            out.flush()
+
+    def restore_ns(ns, saved, label, found, report_dunders=False, skip=frozenset()):
+        for k, v in saved.items():
+            cur = ns.get(k, _EMPTY)
+            if cur is v or k in skip:
+                continue
+            if report_dunders or not (k.startswith("__") and k.endswith("__")):
+                found.append(f"{label}.{k} was replaced (restored before the test)")
+            ns[k] = v
+
+    def restore_object(obj, saved, label, found):
+        if obj is None:
+            return
+        cls, keys = saved
+        if type_(obj) is not cls:
+            found.append(f"the {label}'s class was swapped (restored)")
+            object.__setattr__(obj, "__class__", cls)
+        for k in set(vars(obj)) - keys:
+            if callable(getattr(cls, k, None)):
+                found.append(f"{label}.{k} was patched (restored)")
+                del vars(obj)[k]
+
+    def check(expect):
+        found = []
+        adopt()
+        if real_sys.modules is not modules_dict:
+            found.append("sys.modules was replaced (restored)")
+            real_sys.modules = modules_dict
+        if gettrace() is not None:
+            found.append("a trace hook was set (removed)")
+            settrace(None)
+        if getprofile() is not None:
+            found.append("a profile hook was set (removed)")
+            setprofile(None)
+        for k, v in sys_saved.items():
+            if getattr(real_sys, k) is not v:
+                setattr(real_sys, k, v)
+        restore_ns(vars(real_builtins), builtins_saved, "builtins", found, True, KERNEL_BUILTINS)
+        for name, (mod, ns, closures, classes) in snap.items():
+            if modules_dict.get(name) is not mod:
+                found.append(f"sys.modules[{name!r}] was replaced (restored)")
+                modules_dict[name] = mod
+            restore_ns(vars(mod), ns, name, found)
+            for fn, cells in closures.items():
+                for c, v in zip(fn.__closure__, cells):
+                    if _cell(c) is not v and v is not _EMPTY:
+                        found.append(f"a closure of {name}.{fn.__qualname__} was changed (restored)")
+                        c.cell_contents = v
+            for cls, saved in classes.items():
+                current = vars(cls)
+                for k, v in saved.items():
+                    if current.get(k, _EMPTY) is not v:
+                        found.append(f"{name}.{cls.__qualname__}.{k} was replaced (restored)")
+                        type_.__setattr__(cls, k, v)
+        if shell is not None:
+            restore_object(shell, shell_state, "IPython shell", found)
+            for attr, saved in pipeline.items():
+                current = getattr(shell, attr)
+                if len(current) != len(saved) or any(a is not b for a, b in zip(current, saved)):
+                    found.append(f"IPython's {attr} were changed (restored)")
+                    current[:] = saved
+            if shell.events is not events:
+                found.append("IPython's event manager was replaced (restored)")
+                shell.events = events
+            for ev, saved in callbacks.items():
+                # callbacks a library registers (matplotlib's inline backend flushes figures
+                # after each cell) stay; those defined elsewhere (a cell, a partial) go
+                current = shell.events.callbacks.get(ev)
+                if current is None:
+                    shell.events.callbacks[ev] = list(saved)
+                    continue
+                kept = [cb for cb in current if any(cb is x for x in saved) or from_library(cb)]
+                if len(kept) != len(current):
+                    found.append(f"an IPython {ev!r} callback was registered (removed)")
+                    current[:] = kept
+            if shell.custom_exceptions is not custom_exc[0] or shell.CustomTB is not custom_exc[1]:
+                found.append("a custom exception handler was set (removed)")
+                shell.custom_exceptions, shell.CustomTB = custom_exc
+            if shell.compile is not compiler:
+                found.append("IPython's compiler was replaced (restored)")
+                shell.compile = compiler
+            if shell.user_ns is not user_ns:
+                found.append("the notebook's namespace was replaced (restored)")
+                shell.user_ns = user_ns
+            ns = user_ns
+            if ns.get("__builtins__") is not real_builtins:
+                found.append("the notebook's __builtins__ was replaced (restored)")
+                ns["__builtins__"] = real_builtins
+            for name, module, attr in expect:
+                # only names that come from the protected packages
+                if attr is None:
+                    want = snap[module][0] if module in snap else _EMPTY
+                elif f"{module}.{attr}" in snap:
+                    want = snap[f"{module}.{attr}"][0]
+                else:
+                    want = snap[module][1].get(attr, _EMPTY) if module in snap else _EMPTY
+                if want is _EMPTY or name not in ns:
+                    continue  # not imported yet: the cell that imports it binds it
+                if ns.get(name, _EMPTY) is not want:
+                    found.append(f"the name {name!r} no longer meant {module}"
+                                 f"{'.' + attr if attr else ''} (restored)")
+                    ns[name] = want
+        if kernel is not None:
+            restore_object(kernel, kernel_state, "kernel", found)
+            current = kernel.shell_handlers
+            if len(current) != len(handlers) or \
+                    any(current.get(k, _EMPTY) is not v for k, v in handlers.items()):
+                found.append("the kernel's message handlers were changed (restored)")
+                kernel.shell_handlers.clear()
+                kernel.shell_handlers.update(handlers)
+        extra = [t for t in enumerate_threads() if t.ident not in threads_at_start
+                 and type_(t).__module__.split(".")[0] not in
+                 ("ipykernel", "IPython", "zmq", "jupyter_client", "tornado", "concurrent")
+                 and not t.name.startswith("asyncio")]
+        if extra:
+            found.append(f"{len(extra)} thread(s) started by the submission still running during "
+                         "the test (they could undo the restore)")
+        children = _children(listdir)
+        if children:
+            found.append(f"{children} process(es) started by the submission still running "
+                         "during the test")
+        return found
+
+    adopt()
+    real_sys.addaudithook(audit)
+    return True
+
+
+class Blocked(RuntimeError):
+    """Raised into the submission's code for what the guard does not allow."""
+
+
+class _Empty:
+    def __repr__(self):
+        return "<missing>"
+
+
+_EMPTY = _Empty()
+
+
+def _children(listdir) -> int:
+    n = 0
+    try:
+        for tid in listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/children") as f:
+                n += len(f.read().split())
+    except OSError:
+        pass
+    return n

@@ -1,0 +1,315 @@
+"""The writer: the one process that owns the gradebook prepares work units and records results,
+each exactly once, so that a grading run killed at any moment resumes without double counting.
+
+Recording one submission is, in this order:
+
+1. the executed notebooks and the working files are written to a fresh folder beside
+   ``autograded/<s>/<a>/``;
+2. nbgrader's ``SaveAutoGrades`` and ``AssignLatePenalties`` (and the other post-execution
+   steps of nbgrader's Autograde) run against the gradebook in **one transaction**;
+3. the fresh folder replaces ``autograded/<s>/<a>/``;
+4. the ledger entry ``ledger/<a>/<s>.json`` (status, score, reasons, fingerprints of the
+   submission and the source) is written atomically (temporary file, fsync, rename).
+
+Only step 4 marks the submission done.  A run killed before it leaves the submission pending:
+the next ``gradlab autograde`` grades it again, and since nbgrader's grades are *set*, never
+added, the gradebook ends exactly as after one recording.  A submission whose files or whose
+source changed since its entry is pending again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+
+from . import engine
+from .workspace import Workspace
+
+GRADED, FAILED, PENDING = "graded", "failed", "pending"
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``path`` so that a reader (or a crash) sees the old content or the new, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class Ledger:
+    """``ledger/<a>/<student>.json``: what grading recorded for each submission of one assignment."""
+
+    def __init__(self, ws: Workspace, assignment: str):
+        self.ws, self.assignment = ws, assignment
+        self.folder = ws.ledger(assignment)
+
+    def get(self, student: str) -> dict | None:
+        try:
+            return json.loads((self.folder / f"{student}.json").read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def put(self, record: dict) -> None:
+        write_atomically(self.folder / f"{record['student']}.json",
+                         json.dumps(record, indent=1, sort_keys=True).encode())
+
+    def fingerprints(self, student: str) -> dict[str, str]:
+        return {"submission": engine.digest(self.ws.submission(student, self.assignment)),
+                "source": self._source_digest()}
+
+    _source_cache: tuple | None = None
+
+    def _source_digest(self) -> str:
+        folder = self.ws.source(self.assignment)
+        stamp = tuple(sorted((str(p), p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file())) \
+            if folder.is_dir() else ()
+        if self._source_cache is None or self._source_cache[0] != stamp:
+            self._source_cache = (stamp, engine.digest(folder))
+        return self._source_cache[1]
+
+    def state(self, student: str) -> str:
+        """graded, failed or pending (never recorded, or its files or the source changed since)."""
+        record = self.get(student)
+        if record is None or record.get("fingerprints") != self.fingerprints(student):
+            return PENDING
+        return record["status"]
+
+
+class _SharedGradebook:
+    """What nbgrader's preprocessors get when they open a gradebook during recording: the
+    writer's own session, so that all of one submission's writes are one transaction."""
+
+    def __init__(self, gb):
+        self._gb = gb
+
+    def __call__(self, *args, **kwargs):
+        return self
+
+    def __getattr__(self, name):
+        return getattr(self._gb, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+NBGRADER_MODULES = ("nbgrader.preprocessors.overwritecells", "nbgrader.preprocessors.saveautogrades",
+                    "nbgrader.preprocessors.latesubmissions")
+
+
+class Writer:
+    """Prepares work units and records results for one assignment; owns the gradebook meanwhile."""
+
+    def __init__(self, ws: Workspace, assignment: str, limits: engine.ExecLimits | None = None):
+        self.ws, self.assignment = ws, assignment
+        self.limits = limits or engine.ExecLimits(cell_timeout=ws.cell_timeout)
+        self.ledger = Ledger(ws, assignment)
+        self._gb_context = None
+
+    def __enter__(self):
+        self._gb_context = self.ws.gradebook()
+        self.gb = self._gb_context.__enter__()
+        config = self.ws.config()
+        self._sanitize = engine.sanitize_preprocessors(config)
+        self._record = engine.record_preprocessors(config)
+        self.notebooks = [nb.name for nb in self.gb.find_assignment(self.assignment).notebooks]
+        return self
+
+    def __exit__(self, *exc):
+        return self._gb_context.__exit__(*exc)
+
+    @contextmanager
+    def _shared_session(self):
+        """nbgrader's preprocessors use the writer's session; commits wait for the end."""
+        import importlib
+
+        shared = _SharedGradebook(self.gb)
+        modules = [importlib.import_module(m) for m in NBGRADER_MODULES]
+        saved = [m.Gradebook for m in modules]
+        session = self.gb.db
+        for m in modules:
+            m.Gradebook = shared
+        session.commit = session.flush  # one commit at the end, or none
+        try:
+            yield
+            del session.commit
+            session.commit()
+        except BaseException:
+            if "commit" in vars(session):
+                del session.commit
+            session.rollback()
+            raise
+        finally:
+            for m, original in zip(modules, saved):
+                m.Gradebook = original
+
+    # -- prepare --------------------------------------------------------------------------------
+    def prepare(self, student: str) -> tuple[engine.WorkUnit, list[str]]:
+        """The work unit of ``student``'s submission, and what kept notebooks out of it."""
+        folder = self.ws.submission(student, self.assignment)
+        notebooks, problems = [], []
+        with self._shared_session():
+            for name in self.notebooks:
+                path = folder / f"{name}.ipynb"
+                if not path.exists():
+                    continue  # recorded as a zero, as nbgrader does
+                try:
+                    nb = engine.read_submitted_notebook(path)
+                    notebooks.append(engine.prepare_notebook(nb, name, self.assignment, student,
+                                                             self.ws.db_url, self._sanitize))
+                except engine.PreparationError as exc:
+                    problems.append(f"could not be graded: {exc}; ask the student to re-download and resubmit")
+                except Exception as exc:
+                    problems.append(f"could not be graded: {name}.ipynb: {explain(exc)}")
+        return engine.WorkUnit(self.assignment, student, notebooks, self._files(folder), self.limits), problems
+
+    def _files(self, folder: Path) -> dict[str, bytes]:
+        """The working copy's files as nbgrader's autograde lays them out: the submission's own
+        files, overwritten by the instructor's non-notebook files (data the tests read)."""
+        from nbgrader.utils import find_all_files
+
+        ignore = list(self.ws.coursedir().ignore) + ["*.ipynb"]
+        files = {}
+        for base in (folder, self.ws.source(self.assignment)):
+            for filename in find_all_files(str(base), ignore):
+                files[os.path.relpath(filename, base)] = Path(filename).read_bytes()
+        return files
+
+    # -- record ---------------------------------------------------------------------------------
+    def record(self, unit: engine.WorkUnit, result: engine.UnitResult | None, problems: list[str],
+               fingerprints: dict[str, str]) -> dict:
+        """Record one submission's result (see the module docstring for the order of writes)."""
+        import nbformat
+
+        student = unit.student
+        problems = list(problems)
+        dest = self.ws.autograded(student, self.assignment)
+        staging = Path(tempfile.mkdtemp(dir=dest.parent if dest.parent.is_dir() else _mkdir(dest.parent),
+                                        prefix=f".{self.assignment}."))
+        try:
+            for rel, data in unit.files.items():
+                (staging / rel).parent.mkdir(parents=True, exist_ok=True)
+                (staging / rel).write_bytes(data)
+            with self._shared_session():
+                timestamp = self.ws.coursedir().get_existing_timestamp(
+                    str(self.ws.submission(student, self.assignment)))
+                self.gb.update_or_create_student(student)
+                kwargs = {"timestamp": timestamp} if timestamp else {}
+                self.gb.update_or_create_submission(self.assignment, student, **kwargs)
+                handed_in = {w.name for w in unit.notebooks}
+                executed = {r.name: r for r in (result.notebooks if result else [])}
+                for name in self.notebooks:
+                    if name in executed and executed[name].notebook:
+                        nb = nbformat.reads(executed[name].notebook, as_version=4)
+                        resources = {"nbgrader": {"notebook": name, "assignment": self.assignment,
+                                                  "student": student, "db_url": self.ws.db_url},
+                                     "unique_key": name}
+                        for pp in self._record:
+                            nb, resources = pp(nb, resources)
+                        (staging / f"{name}.ipynb").write_text(nbformat.writes(nb))
+                        problems += cell_problems(executed[name])
+                        problems += [f"helpers tampered with: {f}" for f in executed[name].findings]
+                        continue
+                    if name in executed:
+                        problems.append(f"could not be graded: {name}.ipynb: {executed[name].error}")
+                    elif name not in handed_in and not (self.ws.submission(student, self.assignment)
+                                                        / f"{name}.ipynb").exists():
+                        problems.append(f"{name}.ipynb was not handed in: scored 0")
+                    self._zero(name, student)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        old = dest.with_name(f".{dest.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if dest.exists():
+            dest.rename(old)
+        staging.rename(dest)
+        shutil.rmtree(old, ignore_errors=True)
+        failed = any(p.startswith("could not be graded") for p in problems)
+        flags = self._integrity(student)
+        record = {"student": student, "assignment": self.assignment, "status": FAILED if failed else GRADED,
+                  "problems": problems, "flags": flags, "fingerprints": fingerprints, "recorded_at": time.time(),
+                  "seconds": round(result.seconds, 3) if result else 0.0,
+                  "sandboxed": bool(result and result.sandboxed),
+                  "cells": [asdict(c) for r in (result.notebooks if result else []) for c in r.cells
+                            if c.status != "ok"]}
+        self.ledger.put(record)
+        return record
+
+    def _integrity(self, student: str) -> list[str]:
+        """What the integrity check finds in the handed-in notebooks (kept for ``gradlab status``)."""
+        from .integrity import inspect_submission
+
+        found = []
+        for name in self.notebooks:
+            released = self.ws.release(self.assignment) / f"{name}.ipynb"
+            try:
+                submitted = engine.read_submitted_notebook(self.ws.submission(student, self.assignment)
+                                                           / f"{name}.ipynb")
+                found += inspect_submission(nbformat_read(released), submitted)
+            except (OSError, engine.PreparationError):
+                continue
+        return found
+
+    def _zero(self, notebook: str, student: str) -> None:
+        """Every test of a notebook that did not run scores 0 (nbgrader's rule for a missing one)."""
+        from nbgrader.api import MissingEntry
+
+        try:
+            submitted = self.gb.find_submission_notebook(notebook, self.assignment, student)
+        except MissingEntry:
+            return
+        for grade in submitted.grades:
+            grade.auto_score = 0
+            grade.needs_manual_grade = False
+        self.gb.db.commit()
+
+
+def nbformat_read(path: Path):
+    import nbformat
+
+    return nbformat.read(path, as_version=4)
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def cell_problems(result: engine.NotebookResult) -> list[str]:
+    """What the executor did to cells that did not finish, for a human to read."""
+    found = []
+    by_status: dict[str, list[str]] = {}
+    for cell in result.cells:
+        if cell.status in ("crashed", "timeout", "output-cut", "not-run", "untrusted"):
+            by_status.setdefault(cell.status, []).append(cell.grade_id or f"cell {cell.index}")
+    words = {"crashed": "cells stopped the kernel (scored 0, the rest still graded)",
+             "timeout": "cells ran past the time limit",
+             "output-cut": "cells printed past the output limit (cut and interrupted)",
+             "not-run": "cells were not run",
+             "untrusted": "tests scored 0: the helpers could not be verified before them"}
+    for status, cells in by_status.items():
+        found.append(f"{words[status]} ({', '.join(cells[:4])}{' …' if len(cells) > 4 else ''})")
+    return found
+
+
+def explain(exc: BaseException) -> str:
+    """``<Name>: <message>`` of an exception, with what it usually means."""
+    name = type(exc).__name__
+    text = f"{name}: {str(exc).strip() or 'no message'}"
+    return f"{text} — {engine.REMEDIES[name]}" if name in engine.REMEDIES else text

@@ -1,0 +1,352 @@
+"""Hostile notebooks run through the sandboxed kernel manager (nbclient, as the grader runs them).
+
+Each test executes a few small cells in a kernel from ``gradlab_grader.sandbox`` and checks what
+the grader machine sees afterwards: files it owns unchanged, no connection accepted, processes
+gone, and — for the guard — wrong answers still failing with the tampering reported.  Limits are
+set small so that each bomb goes off in well under a second.
+
+Without bubblewrap these tests are skipped on a laptop and FAIL in CI (``CI=true``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from nbclient import NotebookClient
+from nbclient.exceptions import DeadKernelError
+from nbformat.v4 import new_code_cell, new_notebook
+
+from gradlab_grader import guard, sandbox
+
+if not sandbox.available():
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"CI needs the sandbox: {sandbox.unavailable_reason()}", pytrace=False)
+    pytest.skip(sandbox.unavailable_reason(), allow_module_level=True)
+
+TEST = "# test\n"  # cells starting so are test cells: the guard runs before them
+
+
+class Client(sandbox.OutputCap, NotebookClient):
+    pass
+
+
+def run(cells, workdir: Path, limits=None, hidden=(), expose=(), output_limit=None, timeout=20):
+    """Execute ``cells``; returns (notebook, kernel manager, guard notes by cell index)."""
+    nb = new_notebook(cells=[new_code_cell(c) for c in cells])
+    nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    km = sandbox.sandboxed_kernel_manager(workdir, limits or sandbox.Limits(), hidden=hidden,
+                                          expose=expose, require=True)
+    client = Client(nb, km=km, timeout=timeout, allow_errors=True, interrupt_on_timeout=True)
+    if output_limit is not None:
+        client.output_limit = output_limit
+    hook, notes = guard.executor_hook(), {}
+
+    async def go():
+        try:
+            async with client.async_setup_kernel():
+                for i, cell in enumerate(nb.cells):
+                    if cell.source.startswith(TEST):
+                        notes[i] = await hook(client)
+                    try:
+                        await client.async_execute_cell(cell, i)
+                    except DeadKernelError:
+                        notes["died"] = km.exit_reason()
+                        return
+        finally:
+            await km.shutdown_kernel(now=True)  # nbclient leaves a kernel it was given running
+
+    asyncio.run(go())
+    return nb, km, notes
+
+
+def text(cell) -> str:
+    return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+
+
+def error(cell) -> str:
+    """``ename: evalue`` of the cell's error output, or ''."""
+    errs = [o for o in cell.outputs if o.output_type == "error"]
+    return f"{errs[0].ename}: {errs[0].evalue}" if errs else ""
+
+
+@pytest.fixture
+def workdir(tmp_path) -> Path:
+    wd = tmp_path / "work"
+    wd.mkdir()
+    return wd
+
+
+# -- file system ---------------------------------------------------------------------------------
+
+def test_only_the_working_copy_is_writable(workdir, tmp_path):
+    canary = tmp_path / "canary.txt"          # the grader's file, beside the working copy
+    canary.write_text("grader's")
+    visible = tmp_path / "data"               # shown to the kernel, read-only
+    visible.mkdir()
+    (visible / "given.txt").write_text("given")
+    nb, _, _ = run([
+        "open('mine.txt', 'w').write('ok'); print(open('mine.txt').read())",
+        f"open({str(canary)!r}, 'w').write('student')",
+        f"open({str(visible / 'given.txt')!r}, 'a').write('student')",
+        "open('/usr/lib/gradlab-was-here', 'w')",
+        "open('/etc/passwd', 'a')",
+        "import os; os.getuid() != 0 and print('not root')",
+    ], workdir, expose=[visible])
+    assert text(nb.cells[0]) == "ok\n" and (workdir / "mine.txt").read_text() == "ok"
+    # the working copy's parent is an empty stand-in: the grader's file is not there at all
+    assert error(nb.cells[1]).split(":")[0] in ("PermissionError", "FileNotFoundError")
+    assert "Read-only" in error(nb.cells[2]) or error(nb.cells[2]).startswith("PermissionError")
+    assert error(nb.cells[3]).split(":")[0] in ("OSError", "PermissionError")
+    assert error(nb.cells[4]).split(":")[0] in ("OSError", "PermissionError")
+    assert text(nb.cells[5]) == "not root\n"
+    assert canary.read_text() == "grader's"
+    assert (visible / "given.txt").read_text() == "given"
+    assert not Path("/usr/lib/gradlab-was-here").exists()
+
+
+def test_deleting_home_leaves_the_real_home_alone(workdir):
+    canary = Path.home() / f".gradlab-canary-{uuid.uuid4().hex}"
+    canary.write_text("keep me")
+    try:
+        nb, _, _ = run([
+            "import os, shutil\nhome = os.path.expanduser('~')\nprint(sorted(os.listdir(home)))",
+            "for name in os.listdir(home):\n"
+            "    shutil.rmtree(os.path.join(home, name), ignore_errors=True)\n"
+            f"print(os.path.exists(os.path.join(home, {canary.name!r})))",
+        ], workdir)
+        assert canary.name not in text(nb.cells[0])
+        assert error(nb.cells[1]) == "" and text(nb.cells[1]) == "False\n"
+        assert canary.read_text() == "keep me"
+    finally:
+        canary.unlink()
+
+
+def test_instructor_files_are_not_visible(workdir, tmp_path, repo):
+    course = tmp_path / "course"              # a workspace inside a directory the kernel sees
+    (course / "source" / "a1").mkdir(parents=True)
+    (course / "source" / "a1" / "a1.ipynb").write_text("SECRET SOLUTION")
+    (course / "gradebook.db").write_text("SECRET GRADES")
+    (course / "release").mkdir()
+    (course / "release" / "a1.ipynb").write_text("released")
+    solution = next((repo / "solutions").glob("*/*.ipynb"))
+    nb, _, notes = run([
+        f"print(open({str(course / 'release' / 'a1.ipynb')!r}).read())",
+        f"print(repr(open({str(course / 'gradebook.db')!r}).read()))",
+        f"import os; print(os.listdir({str(course / 'source')!r}))",
+        f"print(open({str(course / 'source' / 'a1' / 'a1.ipynb')!r}).read())",
+        f"print(open({str(solution)!r}).read()[:50])",       # the repository's solutions/
+        f"import os; print(os.path.exists({str(repo / 'solutions')!r}))",
+        f"import sqlite3; sqlite3.connect({str(course / 'gradebook.db')!r}).execute('select 1')",
+        TEST + "pass",
+    ], workdir, expose=[course], hidden=[course / "source", course / "gradebook.db"])
+    everything = "".join(text(c) + error(c) for c in nb.cells)
+    assert "SECRET" not in everything
+    assert text(nb.cells[0]) == "released\n"      # what is not hidden stays readable
+    assert text(nb.cells[1]) == "''\n"            # the gradebook reads as an empty file
+    assert error(nb.cells[2]).startswith("PermissionError")
+    assert error(nb.cells[3]).split(":")[0] in ("PermissionError", "FileNotFoundError")
+    assert error(nb.cells[4]).startswith("FileNotFoundError")
+    assert text(nb.cells[5]) == "False\n"
+    # and each attempt is reported (at the guard check before the next test cell)
+    note = notes[7] or ""
+    assert f"tried to reach {course / 'gradebook.db'}" in note
+    assert f"tried to reach {course / 'source'}" in note
+
+# -- network -------------------------------------------------------------------------------------
+
+def test_no_loopback_connection(workdir):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.5)
+    port = server.getsockname()[1]
+    try:
+        nb, _, _ = run([
+            f"import socket\ns = socket.socket(); s.settimeout(3)\ns.connect(('127.0.0.1', {port}))",
+            "import urllib.request\nurllib.request.urlopen('http://example.com', timeout=3)",
+        ], workdir)
+        assert error(nb.cells[0]).split(":")[0] in ("ConnectionRefusedError", "OSError")
+        assert error(nb.cells[1]).startswith("URLError")
+        with pytest.raises(socket.timeout):
+            server.accept()
+    finally:
+        server.close()
+
+
+# -- resources -----------------------------------------------------------------------------------
+
+def _processes_of(uid: int) -> int:
+    n = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.stat(f"/proc/{pid}").st_uid == uid:
+                n += 1
+        except FileNotFoundError:
+            pass
+    return n
+
+
+def test_fork_bomb_is_contained(workdir):
+    limits = sandbox.Limits(processes=24)
+    nb, km, _ = run([
+        "import os, time\nn = 0\ntry:\n"
+        "    while n < 1000:\n"
+        "        if os.fork() == 0:\n"
+        "            time.sleep(30); os._exit(0)\n"
+        "        n += 1\n"
+        "except OSError as e:\n"
+        "    print('stopped after', n, type(e).__name__)",
+        "print(1 + 1)",
+    ], workdir, limits)
+    stopped = text(nb.cells[0]).split()
+    assert stopped[:2] == ["stopped", "after"] and int(stopped[2]) < 24, stopped
+    assert text(nb.cells[1]) == "2\n"      # the kernel itself still works
+    # the sleeping children died with the sandbox, and the grader can still start processes
+    if km.sandbox_uid is not None:
+        for _ in range(50):        # the pid namespace is torn down as the kernel exits
+            if _processes_of(km.sandbox_uid) == 0:
+                break
+            time.sleep(0.1)
+        assert _processes_of(km.sandbox_uid) == 0
+    assert subprocess.run(["true"]).returncode == 0
+
+
+def test_memory_bomb_gets_memory_error_and_the_kernel_survives(workdir):
+    limits = sandbox.Limits(memory_bytes=int(1.5 * sandbox.GiB))
+    nb, _, _ = run([
+        "x = bytearray(4 * 2**30)",
+        "hog = []\nwhile True:\n    hog.append(bytearray(64 * 2**20))",
+        "del hog; print('alive')",
+    ], workdir, limits)
+    assert error(nb.cells[0]).startswith("MemoryError")
+    assert error(nb.cells[1]).startswith("MemoryError")
+    assert text(nb.cells[2]) == "alive\n"
+
+
+def test_cpu_limit_stops_the_kernel_with_a_reason(workdir):
+    _, _, notes = run(["while True:\n    pass", "print('never')"], workdir,
+                      sandbox.Limits(cpu_seconds=1))
+    assert "CPU-time limit (1 s)" in notes["died"]
+
+
+def test_file_size_bomb_stops_at_the_limit(workdir):
+    limits = sandbox.Limits(file_bytes=sandbox.MiB)
+    nb, _, _ = run([
+        "with open('big.bin', 'wb') as f:\n    for _ in range(100):\n        f.write(b'0' * 2**20)",
+        "print('alive')",
+    ], workdir, limits)
+    assert "File too large" in error(nb.cells[0])
+    assert (workdir / "big.bin").stat().st_size <= sandbox.MiB
+    assert text(nb.cells[1]) == "alive\n"
+
+
+def test_print_bomb_output_is_capped(workdir):
+    nb, _, _ = run([
+        "import sys\nfor _ in range(200):\n    sys.stdout.write('x' * 10000)",
+        "print('next cell')",
+    ], workdir, output_limit=50_000)
+    kept = text(nb.cells[0])
+    assert 40_000 < len(kept) < 60_000 and "output beyond" in kept
+    assert text(nb.cells[1]) == "next cell\n"
+
+
+def test_interrupt_and_restart(workdir):
+    nb, km, _ = run(["import time; time.sleep(60)", "print('after')"], workdir, timeout=2)
+    assert error(nb.cells[0]).startswith("KeyboardInterrupt")
+    assert text(nb.cells[1]) == "after\n"
+
+
+# -- the guard -----------------------------------------------------------------------------------
+
+IMPORTS = "import numpy as np\nfrom gradlab import checks\nimport gradlab.calculus as ref"
+WRONG = "def double(x):\n    return 3 * x"
+TESTS = {
+    "compare": TEST + "checks.compare(double, lambda x: 2 * x, 3.0)",
+    "assert_close": TEST + "checks.assert_close(double(3.0), 6.0)",
+    "assert_allclose": TEST + "np.testing.assert_allclose(double(3.0), 6.0)",
+    "abs": TEST + "assert abs(double(3.0) - 6.0) < 1e-9, 'wrong'",
+}
+# (attack cell, test it targets, words the guard's note must contain)
+ATTACKS = {
+    "alias": ("c = checks\nc.compare = lambda *a, **k: None", "compare",
+              "gradlab.checks.compare was replaced"),
+    "sys.modules": ("import sys, types\nfake = types.ModuleType('gradlab.checks')\n"
+                    "fake.assert_close = lambda *a, **k: None\n"
+                    "sys.modules['gradlab.checks'] = fake\nchecks = fake", "assert_close",
+                    "sys.modules['gradlab.checks'] was replaced"),
+    "__code__": ("checks.assert_close.__code__ = (lambda *a, **k: None).__code__", "assert_close",
+                 "blocked: replacing gradlab.checks.assert_close.__code__"),
+    "numpy.testing": ("np.testing.assert_allclose = lambda *a, **k: None", "assert_allclose",
+                      "numpy.testing.assert_allclose was replaced"),
+    "builtins": ("import builtins\nbuiltins.abs = lambda x: 0.0", "abs",
+                 "builtins.abs was replaced"),
+    "rebound name": ("class Lenient:\n    def __getattr__(self, name):\n"
+                     "        return lambda *a, **k: None\nchecks = Lenient()", "compare",
+                     "the name 'checks' no longer meant gradlab.checks"),
+    "settrace": ("import sys\nsys.settrace(lambda *a: None)", "compare",
+                 "blocked: sys.settrace"),
+    "gc walk": ("import gc\ngc.get_objects()", "compare", "blocked: walking the garbage collector"),
+    "pipeline": ("get_ipython().input_transformers_cleanup.append(lambda lines: ['pass\\n'])",
+                 "compare", guard.UNTRUSTED),
+}
+
+
+@pytest.fixture(scope="module")
+def attacked(tmp_path_factory):
+    """One kernel: a wrong answer, then each attack followed by the test it aims at."""
+    cells, where = [IMPORTS, WRONG], {}
+    for name, (attack, test, _) in ATTACKS.items():
+        cells.append(attack)
+        where[name] = len(cells)
+        cells.append(TESTS[test])
+    nb, _, notes = run(cells, tmp_path_factory.mktemp("work"))
+    return nb, notes, where
+
+
+@pytest.mark.parametrize("name", list(ATTACKS))
+def test_patched_helpers_earn_nothing_and_are_flagged(attacked, name):
+    nb, notes, where = attacked
+    i = where[name]
+    expected = ATTACKS[name][2]
+    assert expected in (notes[i] or ""), notes[i]
+    if expected == guard.UNTRUSTED:
+        assert guard.untrusted(notes[i])    # the guard could not run: the engine scores 0
+    else:
+        assert error(nb.cells[i]), f"the wrong answer passed after {name!r}"
+
+
+def test_guard_is_quiet_on_an_honest_notebook(workdir):
+    """No finding for ordinary work: plots, namedtuples, seeds, print options, the tripwire."""
+    nb, _, notes = run([
+        IMPORTS,
+        "import matplotlib.pyplot as plt\nfrom collections import namedtuple\n"
+        "Point = namedtuple('Point', 'x y', defaults=(0,))\n"
+        "np.random.seed(0); np.set_printoptions(precision=3)\n"
+        "plt.plot([1, 2]); plt.show()\n"
+        "def double(x):\n    return 2 * x",
+        TESTS["compare"], TESTS["assert_close"], TESTS["assert_allclose"], TESTS["abs"],
+        TEST + "with checks.tripwire(ref.central_difference):\n    double(1.0)",
+    ], workdir)
+    assert all(note is None for note in notes.values()), notes
+    assert not any(error(c) for c in nb.cells), [error(c) for c in nb.cells]
+
+
+def test_forged_report_is_untrusted():
+    import hashlib
+    import hmac
+
+    key, nonce = guard.new_key(), "n1"
+    body = "[]"
+    mac = hmac.new(key, (nonce + body).encode(), hashlib.sha256).hexdigest()  # the stdlib's HMAC
+    good = f"{guard.TOKEN} {nonce} {mac} {body}"
+    assert guard.read_report(good, key, nonce) == []
+    assert guard.read_report(good.replace("[]", "['x']"), key, nonce) is None
+    assert guard.read_report(good, guard.new_key(), nonce) is None
+    assert guard.read_report(good, key, "another nonce") is None
