@@ -501,7 +501,8 @@ def install(key_file, hidden=()):
             if ns.get("__builtins__") is not real_builtins:
                 found.append("the notebook's __builtins__ was replaced (restored)")
                 ns["__builtins__"] = real_builtins
-            for name, module, attr in expect:
+            wants: dict = {}  # a name the notebook binds to several things (each test cell
+            for name, module, attr in expect:  # its own `ref`) may mean any of them
                 # only names that come from the protected packages
                 if attr is None:
                     want = snap[module][0] if module in snap else _EMPTY
@@ -509,9 +510,16 @@ def install(key_file, hidden=()):
                     want = snap[f"{module}.{attr}"][0]
                 else:
                     want = snap[module][1].get(attr, _EMPTY) if module in snap else _EMPTY
-                if want is _EMPTY or name not in ns:
+                if want is _EMPTY:  # a module imported after the snapshot: the one loaded now
+                    want = modules_dict.get(module if attr is None else f"{module}.{attr}", _EMPTY)
+                if want is not _EMPTY:
+                    wants.setdefault(name, []).append((want, module, attr))
+            for name, options in wants.items():
+                if name not in ns:
                     continue  # not imported yet: the cell that imports it binds it
-                if ns.get(name, _EMPTY) is not want:
+                current = ns.get(name, _EMPTY)
+                if not any(current is want for want, _, _ in options):
+                    want, module, attr = options[-1]
                     found.append(f"the name {name!r} no longer meant {module}"
                                  f"{'.' + attr if attr else ''} (restored)")
                     ns[name] = want

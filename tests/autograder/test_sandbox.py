@@ -338,6 +338,19 @@ def test_guard_is_quiet_on_an_honest_notebook(workdir):
     assert not any(error(c) for c in nb.cells), [error(c) for c in nb.cells]
 
 
+def test_guard_accepts_test_cells_that_rebind_a_name(workdir):
+    """Each test cell may import its own reference as ``ref`` (03_backprop does): a name the
+    notebook binds to several modules may mean any of them; a foreign value is still caught."""
+    nb, _, notes = run([
+        IMPORTS,
+        TEST + "from gradlab import activations as ref\nref.sigmoid(0.0)",
+        TEST + "from gradlab import layers as ref\nref.affine_forward",
+        TEST + "import gradlab.calculus as ref\nref.central_difference",
+    ], workdir)
+    assert all(note is None for note in notes.values()), notes
+    assert not any(error(c) for c in nb.cells), [error(c) for c in nb.cells]
+
+
 def test_forged_report_is_untrusted():
     import hashlib
     import hmac
