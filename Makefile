@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.gradlab-installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lab bench release clean
+.PHONY: install browser demo test lab bench release clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "gradlab needs Python 3.11 or newer; run: make PYTHON=python3.11 ...")'
@@ -28,12 +28,22 @@ install: $(STAMP)
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap; \
 	  else echo "gradlab: bubblewrap (bwrap) is missing: student code will run without the sandbox; install it (sudo apt-get install bubblewrap)" >&2; fi; }
 
+## make browser: Debian's chromium for the real-browser tests (Playwright comes with .[test];
+## its own browser downloads are never used).  Root installs it with apt; anyone else is told.
+CHROMIUM ?= /usr/bin/chromium
+browser: install
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "gradlab: the real-browser tests need $(CHROMIUM): run 'sudo apt-get install chromium'" \
+	       "(they are skipped without it, and fail when CI=true)" >&2; fi; }
+
 ## make demo: release, collect, autograde, feedback and export a bundled class into ./grading
 demo: install
 	$(BIN)/gradlab demo
 
 ## make test: the whole test suite (library, notebooks, grader), two workers
-test: install
+test: install browser
 	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 ## make lab: JupyterLab on the student release (nbgrader, widgets and ipympl extensions)
@@ -41,7 +51,7 @@ lab: install
 	$(BIN)/jupyter lab --ServerApp.root_dir=course $(if $(filter 0,$(shell id -u)),--allow-root)
 
 ## make bench: speed against the tools a user would otherwise run, side by side
-bench: install
+bench: install browser
 	$(BIN)/python bench/run.py
 
 ## make release: regenerate course/ from solutions/

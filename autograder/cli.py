@@ -7,6 +7,7 @@
     gradlab export [--to grades.csv]          the gradebook as CSV
     gradlab summary ASSIGNMENT                the grades table again
     gradlab status                            per assignment: collected, graded, failed, flagged, pending
+    gradlab report ASSIGNMENT                 the class report (HTML) and its summary
     gradlab demo [--assignment A]             all of the above on a bundled class
 """
 
@@ -16,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import demo, pipeline
+from . import demo, lms, pipeline, report
 from .results import format_status, format_table, read_results
 from .workspace import default_workspace
 
@@ -35,9 +36,13 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("release", help="generate the student version into course/")
     p.add_argument("assignments", nargs="*", help="assignment ids (default: all in solutions/)")
 
-    p = sub.add_parser("collect", help="copy submissions (a folder per student) into the workspace")
+    p = sub.add_parser("collect", help="copy submissions (a folder per student, or an LMS download "
+                       "with --roster) into the workspace")
     p.add_argument("assignment")
-    p.add_argument("folder", type=Path)
+    p.add_argument("folder", type=Path, help="a folder per student; with --roster also a Canvas or "
+                   "Moodle submissions zip (or the folder it unpacks to)")
+    p.add_argument("--roster", type=Path, help="roster CSV (student_id, name, email, lms_id) to match "
+                   "an LMS download against")
 
     p = sub.add_parser("autograde", help="run and score submissions (a stopped run resumes)")
     p.add_argument("assignment")
@@ -54,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="write the gradebook as CSV")
     p.add_argument("--to", type=Path, default=None, help="CSV path (default: <workspace>/exports/grades.csv)")
     p.add_argument("assignments", nargs="*", help="only these assignments")
+    p.add_argument("--lms", choices=["canvas", "moodle"], help="write the gradebook CSV this LMS "
+                   "imports (one assignment; needs --roster)")
+    p.add_argument("--roster", type=Path, help="roster CSV with the students' LMS ids")
+
+    p = sub.add_parser("report", help="write the class report (HTML) and print its summary")
+    p.add_argument("assignment")
 
     p = sub.add_parser("summary", help="print the grades table of an assignment")
     p.add_argument("assignment")
@@ -76,7 +87,20 @@ def run(argv: list[str] | None = None) -> int:
         for path in pipeline.release(ws, args.assignments or None):
             print(f"released {path}")
     elif args.command == "collect":
-        collected, rejected, renamed = pipeline.collect(ws.init(), args.assignment, args.folder)
+        if args.roster:
+            unpacked, (collected, rejected, renamed) = lms.collect_download(
+                ws.init(), args.assignment, args.folder, args.roster)
+            print(f"{unpacked.layout} download: {len(unpacked.students)} students matched the roster")
+            for student, older in unpacked.duplicates.items():
+                print(f"duplicate {student}: kept the latest, set aside {', '.join(older)}")
+            for name in unpacked.unmatched:
+                print(f"unmatched file (no roster entry): {name}")
+            if unpacked.late:
+                print(f"marked late by the LMS: {', '.join(unpacked.late)}")
+            if unpacked.missing:
+                print(f"no submission from: {', '.join(unpacked.missing)}")
+        else:
+            collected, rejected, renamed = pipeline.collect(ws.init(), args.assignment, args.folder)
         print(f"collected {len(collected)} submissions of {args.assignment}")
         for student, change in renamed.items():
             print(f"renamed {student}: {change}")
@@ -96,7 +120,16 @@ def run(argv: list[str] | None = None) -> int:
             print(f"no feedback for {student}: {why}")
         return 1 if failed else 0
     elif args.command == "export":
-        print(f"wrote {pipeline.export(ws, args.to, args.assignments or None)}")
+        if args.lms:
+            if not args.roster or len(args.assignments) != 1:
+                raise pipeline.GradlabError("--lms needs one assignment and --roster, e.g. "
+                                            "gradlab export --lms canvas --roster roster.csv week1")
+            print(f"wrote {lms.export_lms(ws, args.assignments[0], args.lms, args.roster, args.to)}")
+        else:
+            print(f"wrote {pipeline.export(ws, args.to, args.assignments or None)}")
+    elif args.command == "report":
+        path, text = report.write_report(ws, args.assignment)
+        print(text)
     elif args.command == "summary":
         print(format_table(read_results(ws, args.assignment)))
     elif args.command == "demo":

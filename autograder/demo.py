@@ -16,7 +16,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import mistakes, pipeline
+from . import mistakes, pipeline, report
 from .cells import grade_id, is_answer, solution_source
 from .results import SubmissionResult, format_table
 from .workspace import Workspace
@@ -103,6 +103,10 @@ def run_demo(ws: Workspace, assignments: list[str] | None = None, progress: bool
         if done > 1:
             echo("")
         results += grade_class(ws, assignment, assignments[:done], progress, echo)
+    echo("")
+    for assignment in assignments:       # last: what a teacher reads first
+        _, text = report.write_report(ws, assignment)
+        echo(text)
     return results
 
 

@@ -42,10 +42,16 @@ class SubmissionResult:
     max_score: float = 0.0
     cells: list[CellResult] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # why it needs a human look (none: it does not)
+    late_penalty: float = 0.0  # points nbgrader's late-penalty plugin took off (gradlab.toml's [late])
+
+    @property
+    def final(self) -> float:
+        """The grade: the points the tests gave, less the late penalty."""
+        return self.score - self.late_penalty
 
     @property
     def percent(self) -> float:
-        return 100.0 * self.score / self.max_score if self.max_score else 0.0
+        return 100.0 * self.final / self.max_score if self.max_score else 0.0
 
     def lost(self) -> dict[str, float]:
         """Points lost per exercise."""
@@ -102,6 +108,7 @@ def read_result(ws: Workspace, assignment: str, student: str) -> SubmissionResul
             result.problems.append("not graded: no submission in the gradebook")
             return result
         result.score, result.max_score = submission.score, submission.max_score
+        result.late_penalty = submission.late_submission_penalty or 0.0
         grades = {(g.notebook.name, g.name): (g.score, g.max_score)
                   for nb in submission.notebooks for g in nb.grades}
         notebook_names = [nb.name for nb in submission.notebooks]
@@ -154,8 +161,9 @@ def format_table(results: list[SubmissionResult]) -> str:
     for r in results:
         lost = ", ".join(f"{ex} −{pts:g}" for ex, pts in r.lost().items()) or "—"
         hints = ", ".join(f"{code}×{n}" if n > 1 else code for code, n in r.diagnostics().most_common())
-        lines.append(f"{r.student:<{width}}  {r.score:>5g} / {r.max_score:<3g}  {r.percent:>5.1f}  "
-                     f"{lost}{f' ({hints})' if hints else ''}")
+        late = f" (late −{r.late_penalty:g})" if r.late_penalty else ""
+        lines.append(f"{r.student:<{width}}  {r.final:>5g} / {r.max_score:<3g}  {r.percent:>5.1f}  "
+                     f"{lost}{f' ({hints})' if hints else ''}{late}")
     scores = [r.percent for r in results]
     lines.append(f"\n{len(results)} submissions · mean {sum(scores) / len(scores):.1f}% · "
                  f"{sum(s == 100 for s in scores)} full marks")

@@ -13,6 +13,14 @@ A workspace is an ordinary nbgrader course directory kept *outside* the source t
       feedback/<s>/<a>/      HTML feedback, hidden tests removed
       ledger/<a>/<s>.json    what grading recorded for each submission, once (see ledger.py)
       exports/               grades.csv and friends
+      reports/<a>.html       the class report
+      gradlab.toml           the course's policy, written by the instructor (optional):
+
+        [late]                      # nbgrader's late-penalty plugin, gradlab_grader.latepenalty
+        percent_per_day = 10        # of the score, per started day late
+        max_percent = 100
+        [deadlines]                 # TOML datetimes; the gradebook's due dates follow them
+        week1 = 2026-11-20T23:59:00Z
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import tomllib
 from traitlets.config import Config
 
 # Per-cell time limit while autograding, in seconds.  The lecture notebooks run each cell in
@@ -142,9 +151,43 @@ class Workspace:
             return []
         return sorted(p.name for p in folder.iterdir() if (p / assignment).is_dir())
 
+    # -- the course's policy ---------------------------------------------------------------
+    @property
+    def policy_file(self) -> Path:
+        return self.root / "gradlab.toml"
+
+    def policy(self) -> dict:
+        """``gradlab.toml`` as a dict (``{}`` without one); a broken file is a clear error."""
+        if not self.policy_file.exists():
+            return {}
+        try:
+            policy = tomllib.loads(self.policy_file.read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{self.policy_file} is not valid TOML ({exc}); fix it or remove it") from None
+        for assignment, due in policy.get("deadlines", {}).items():
+            if not hasattr(due, "year"):
+                raise ValueError(f"{self.policy_file}: the deadline of {assignment} must be a TOML "
+                                 f"date-time such as 2026-11-20T23:59:00Z, not {due!r}")
+        return policy
+
+    def apply_deadlines(self) -> dict:
+        """Give the gradebook the due dates of ``gradlab.toml`` (nbgrader measures lateness
+        against them when it grades).  Returns {assignment: due date}."""
+        from datetime import timezone
+
+        deadlines = self.policy().get("deadlines", {})
+        if deadlines:
+            with self.gradebook() as gb:
+                for assignment, due in deadlines.items():
+                    if due.tzinfo is not None:   # the gradebook keeps naive UTC
+                        due = due.astimezone(timezone.utc).replace(tzinfo=None)
+                    gb.update_or_create_assignment(assignment, duedate=due)
+        return deadlines
+
     # -- nbgrader ------------------------------------------------------------------------
     def settings(self) -> dict[str, dict[str, object]]:
         """The nbgrader configuration, as {section: {trait: value}}."""
+        late = self.policy().get("late", {})
         return {
             "CourseDirectory": {
                 "root": str(self.root),
@@ -171,6 +214,10 @@ class Workspace:
                 "gradlab_grader.preprocessors.ClearExecutionTags",
                 "nbgrader.preprocessors.CheckCellMetadata",
             ]},
+            # a late submission loses what gradlab.toml's [late] says (nothing without it)
+            "AssignLatePenalties": {"plugin_class": "gradlab_grader.latepenalty.LatePenalty"},
+            "LatePenalty": {"percent_per_day": float(late.get("percent_per_day", 0.0)),
+                            "max_percent": float(late.get("max_percent", 100.0))},
             "ClearSolutions": {"code_stub": {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}},
             "GenerateFeedback": {
                 "preprocessors": [

@@ -173,26 +173,45 @@ def diagnose(actual, expected, name: str = "result", rtol: float = RTOL, atol: f
     )
 
 
+def _ndim(value) -> int:
+    """``np.ndim``, with a ragged sequence (arrays of several shapes) counted as structured."""
+    try:
+        return np.ndim(value)
+    except ValueError:
+        return 1
+
+
+def _structured(expected) -> bool:
+    """Several return values (a tuple, or a list of arrays) rather than one array."""
+    return (isinstance(expected, tuple) and not all(_ndim(e) == 0 for e in expected)) or (
+        isinstance(expected, list) and not _is_numeric_sequence(expected))
+
+
+def first_failure(actual, expected, name: str = "result", rtol: float = RTOL, atol: float = ATOL):
+    """Like :func:`diagnose`, entry by entry through tuples and lists of arrays (of any shapes,
+    nested): ``None`` when everything matches, else the first CheckFailure."""
+    if not _structured(expected):
+        return diagnose(actual, expected, name=name, rtol=rtol, atol=atol)
+    if actual is None:
+        return CheckFailure(f"{name} returned None — did you forget `return`?", "none")
+    if not isinstance(actual, (tuple, list)) or len(actual) != len(expected):
+        return CheckFailure(f"{name} should return {len(expected)} values, got {_short(actual)}", "type")
+    for i, (a, e) in enumerate(zip(actual, expected)):
+        failure = first_failure(a, e, name=f"{name}[{i}]", rtol=rtol, atol=atol)
+        if failure is not None:
+            return failure
+    return None
+
+
 def assert_close(actual, expected, name: str = "result", rtol: float = RTOL, atol: float = ATOL):
     """Raise a CheckFailure with a hint unless ``actual`` ≈ ``expected``.
 
-    ``expected`` may be a number, an array (or list of numbers), or a tuple of those — several
-    return values such as ``(dx, dw, db)``; then ``actual`` must be a tuple/list of the same
-    length, compared entry by entry.
+    ``expected`` may be a number, an array (or list of numbers), or a tuple/list of those —
+    several return values such as ``(dx, dw, db)`` or ``(loss, [(dW1, db1), …])``, nested and
+    of any shapes; then ``actual`` must have the same structure, compared entry by entry.
     """
     __tracebackhide__ = True  # students see the hint, not gradlab's frames
-    if isinstance(expected, tuple) and not all(np.ndim(e) == 0 for e in expected) or (
-            isinstance(expected, list) and not _is_numeric_sequence(expected)):
-        if actual is None:
-            raise CheckFailure(f"{name} returned None — did you forget `return`?", "none")
-        if not isinstance(actual, (tuple, list)) or len(actual) != len(expected):
-            raise CheckFailure(
-                f"{name} should return {len(expected)} values, got {_short(actual)}", "type"
-            )
-        for i, (a, e) in enumerate(zip(actual, expected)):
-            assert_close(a, e, name=f"{name}[{i}]", rtol=rtol, atol=atol)
-        return
-    failure = diagnose(actual, expected, name=name, rtol=rtol, atol=atol)
+    failure = first_failure(actual, expected, name=name, rtol=rtol, atol=atol)
     if failure is not None:
         raise failure
 
@@ -370,7 +389,7 @@ def compare(student_fn, reference_fn, *args, name: str | None = None, rtol: floa
     except CheckFailure as failure:
         for hint, wrong_fn in (mistakes or {}).items():
             wrong = wrong_fn(*copy.deepcopy(args), **copy.deepcopy(kwargs))
-            if diagnose(got, wrong, rtol=rtol, atol=atol) is None:
+            if first_failure(got, wrong, rtol=rtol, atol=atol) is None:
                 raise CheckFailure(f"{name}: {hint}", "known-mistake") from failure
         raise
     return got

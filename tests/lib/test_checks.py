@@ -258,3 +258,26 @@ def test_other_errors_keep_their_type_and_say_where():
     with pytest.raises(IndexError) as info:
         checks.compare(broken, reference, np.ones(2))
     assert any("broken" in note for note in info.value.__notes__)
+
+
+def test_nested_returns_of_several_shapes_are_compared_entry_by_entry():
+    """An MLP's (loss, [(dW1, db1), (dW2, db2)]) has arrays of several shapes: compared entry by
+    entry with the entry named, never a raw ValueError from NumPy."""
+    rng = np.random.default_rng(0)
+    grads = [(rng.normal(size=(3, 4)), rng.normal(size=4)), (rng.normal(size=(4, 2)), rng.normal(size=2))]
+    expected = (1.5, grads)
+    checks.assert_close((1.5, [(a.copy(), b.copy()) for a, b in grads]), expected)
+    wrong = (1.5, [grads[0], (grads[1][0].T, grads[1][1])])
+    with pytest.raises(checks.CheckFailure, match=r"result\[1\]\[1\]\[0\].*transposed") as info:
+        checks.assert_close(wrong, expected)
+    assert info.value.diagnostic == "shape"
+
+
+def test_known_mistakes_are_recognised_in_nested_returns():
+    rng = np.random.default_rng(1)
+    W = [rng.normal(size=(3, 4)), rng.normal(size=(4, 2))]
+    reference = lambda ws: [w * 2 for w in ws]
+    halved = lambda ws: [w for w in ws]                 # the typical mistake: no factor 2
+    with pytest.raises(checks.CheckFailure, match="forgot the 2") as info:
+        checks.compare(halved, reference, W, mistakes={"forgot the 2": halved})
+    assert info.value.diagnostic == "known-mistake"
