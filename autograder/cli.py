@@ -3,6 +3,8 @@
     gradlab release [ASSIGNMENT ...]          solutions/ -> course/ (and the gradebook)
     gradlab collect ASSIGNMENT FOLDER         a folder per student -> the workspace
     gradlab autograde ASSIGNMENT [-s STUDENT] run and score every submission
+            [--scheduler tcp://HOST:PORT]     ... on the workers of a Dask cluster
+    gradlab --db postgresql+psycopg2://... COMMAND   the gradebook in PostgreSQL
     gradlab feedback ASSIGNMENT               HTML feedback without hidden tests
     gradlab export [--to grades.csv]          the gradebook as CSV
     gradlab summary ASSIGNMENT                the grades table again
@@ -31,6 +33,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--repo", type=Path, default=None,
                         help="the gradlab source tree (default: found from the current folder)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--db", metavar="URL", default=None,
+                        help="the gradebook's SQLAlchemy URL, e.g. postgresql+psycopg2://user:pass@host/db "
+                        "(default: db_url of the workspace's nbgrader_config.py, else gradebook.db in it); "
+                        "remembered in nbgrader_config.py")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("release", help="generate the student version into course/")
@@ -51,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, help="notebooks graded at once (default: the cores)")
     p.add_argument("--no-sandbox", dest="sandbox", action="store_false", default=None,
                    help="run student kernels without the sandbox (limits only; trusted code)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", default=None,
+                   help="grade on the workers of this Dask cluster (this machine stays the only "
+                   "gradebook writer); --workers is then how many Dask workers to wait for")
 
     p = sub.add_parser("feedback", help="write HTML feedback without hidden tests")
     p.add_argument("assignment")
@@ -81,7 +90,9 @@ def _parser() -> argparse.ArgumentParser:
 def run(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     progress = not args.quiet
-    ws = default_workspace(args.workspace, args.repo)
+    ws = default_workspace(args.workspace, args.repo, args.db)
+    if args.db:
+        ws.init()  # nbgrader_config.py names the gradebook from now on (for nbgrader's tools too)
 
     if args.command == "release":
         for path in pipeline.release(ws, args.assignments or None):
@@ -109,7 +120,8 @@ def run(argv: list[str] | None = None) -> int:
         return 1 if rejected else 0
     elif args.command == "autograde":
         results = pipeline.autograde(ws, args.assignment, args.student, progress=progress,
-                                     workers=args.workers, sandbox=args.sandbox, force=args.force)
+                                     workers=args.workers, sandbox=args.sandbox, force=args.force,
+                                     scheduler=args.scheduler)
         print(format_table(results))
     elif args.command == "status":
         print(format_status(pipeline.status(ws, args.assignments or None)))
