@@ -91,9 +91,13 @@ def run(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     progress = not args.quiet
     ws = default_workspace(args.workspace, args.repo, args.db)
-    if args.db:
-        ws.init()  # nbgrader_config.py names the gradebook from now on (for nbgrader's tools too)
+    code = _command(args, ws, progress)
+    if args.db and code == 0:
+        ws.init()  # it worked: nbgrader_config.py names this gradebook from now on (nbgrader's tools too)
+    return code
 
+
+def _command(args, ws, progress: bool) -> int:
     if args.command == "release":
         for path in pipeline.release(ws, args.assignments or None):
             print(f"released {path}")
