@@ -127,17 +127,36 @@ def execute(unit: engine.WorkUnit) -> engine.UnitResult:
     return get_worker().plugins[GradingWorker.name].execute(unit)
 
 
-def connect(scheduler: str, timeout: float = CONNECT_TIMEOUT):
+class ClusterWarning(UserWarning):
+    """The cluster runs, but a setting of its scheduler works against grading."""
+
+
+def connect(scheduler: str, timeout: float | None = None):
     """A ``distributed.Client`` of ``scheduler``, or ClusterUnavailable saying what to do."""
     from distributed import Client
 
     try:
-        return Client(scheduler, timeout=timeout, set_as_default=False)
+        return Client(scheduler, timeout=timeout or CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
         raise ClusterUnavailable(
             f"could not reach the Dask scheduler at {scheduler} ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0] if str(exc) else 'no answer'}); start one with "
             f"`dask scheduler` and workers with `dask worker {scheduler}`, or check the address") from None
+
+
+def check_scheduler(client, scheduler: str) -> None:
+    """Warn when the scheduler queues units on busy workers (``worker-saturation`` above 1.0,
+    Dask's default 1.1): a worker that dies then counts against the unit waiting behind the one
+    it ran too, and an innocent submission could reach ``allowed-failures``."""
+    try:
+        saturation = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.WORKER_SATURATION)
+    except Exception:  # a scheduler that refuses to run code: nothing to check
+        return
+    if saturation > 1.0:
+        warnings.warn(f"the Dask scheduler at {scheduler} sends units to busy workers "
+                      f"(distributed.scheduler.worker-saturation = {saturation}): a worker that dies also "
+                      "counts against the unit queued behind the one it ran. Start the scheduler with "
+                      "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION=1.0", ClusterWarning, stacklevel=3)
 
 
 class _Threads:
@@ -168,6 +187,8 @@ def run(writer, students: list[str], scheduler: str, workers: int | None = None,
     from distributed import as_completed
     from distributed.scheduler import KilledWorker
 
+    if not students:
+        return RunStats()
     own = client is None
     client = client or connect(scheduler)
     stats = RunStats()
@@ -180,6 +201,7 @@ def run(writer, students: list[str], scheduler: str, workers: int | None = None,
             raise ClusterUnavailable(
                 f"no {max(1, workers or 1)} Dask workers joined the scheduler at {scheduler} within "
                 f"{WORKERS_TIMEOUT} s; start them with `dask worker {scheduler}`") from None
+        check_scheduler(client, scheduler)
         client.register_plugin(GradingWorker(sandbox, hidden), name=GradingWorker.name)
         threads = _Threads(client)
         stats.workers = threads()
