@@ -82,7 +82,7 @@ class ExecLimits:
 
 @dataclass
 class NotebookWork:
-    name: str  # notebook id, e.g. "01_derivatives" (the file is <name>.ipynb)
+    name: str  # notebook id: the file is <name>.ipynb
     notebook: str  # the sanitised notebook as nbformat v4 JSON
     tests: list[int] = field(default_factory=list)  # indices of test (grade) cells
     answers: list[int] = field(default_factory=list)  # indices of answer (solution) cells
@@ -289,7 +289,10 @@ async def execute_notebook(work: NotebookWork, files: dict[str, bytes], limits: 
     runner = _cell_runner_class()(
         nb, km=None, timeout=max(1, int(limits.cell_timeout)), allow_errors=True,
         interrupt_on_timeout=True, raise_on_iopub_timeout=True, iopub_timeout=IOPUB_TIMEOUT,
-        startup_timeout=STARTUP_TIMEOUT, record_timing=False, coalesce_streams=True,
+        startup_timeout=STARTUP_TIMEOUT, record_timing=False,
+        # not coalesce_streams: nbclient then runs a backtracking regex over each stream, quadratic
+        # in a long line (a print bomb without newlines would hold the worker for hours)
+        coalesce_streams=False,
         error_on_timeout={"ename": CELL_HUNG, "evalue": f"the cell ran past its time limit "
                           f"({limits.cell_timeout:g} s) and was interrupted",
                           "traceback": [f"\x1b[0;31m{CELL_HUNG}\x1b[0m: the cell ran past its time limit"]})

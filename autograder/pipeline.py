@@ -1,9 +1,10 @@
-"""The instructor's job as a Python API: release, collect, autograde, feedback, export.
+"""The instructor's job as a Python API: release, collect, autograde, status, feedback, export.
 
-The ``gradlab`` command is a thin layer over these functions.  Each step stands on nbgrader's
-own Python API (``NbGraderAPI``) and its gradebook; :func:`grade_submission` is the unit of
-grading work — one student's submission in, a :class:`SubmissionResult` out — so that it can
-run in a local process now and on other workers later.
+The ``gradlab`` command is a thin layer over these functions.  Release, feedback and export
+stand on nbgrader's own Python API (``NbGraderAPI``) and its gradebook; autograde runs on
+gradlab's engine (:mod:`gradlab_grader.engine`: a work unit prepared and recorded by one writer,
+:mod:`gradlab_grader.ledger`, and executed on warm workers, :mod:`gradlab_grader.pool`), which
+keeps nbgrader's sanitising and scoring steps, its gradebook and its folder layout.
 """
 
 from __future__ import annotations

@@ -345,3 +345,10 @@ def test_sigkill_mid_batch_then_resume_records_every_grade_once(released, tmp_pa
     assert sorted(submissions) == sorted(expected.items()), "one submission per student, scored once"
     records = [json.loads(p.read_text()) for p in folder.glob("*.json")]
     assert sorted(r["student"] for r in records) == sorted(expected)
+
+
+def test_grade_submission_runs_the_same_unit_in_process(hostile):
+    from gradlab_grader import grade_submission
+
+    result = grade_submission(hostile.ws, "toy", "os_exit")
+    assert (result.score, [c.score for c in result.cells]) == (2, [0, 2])
