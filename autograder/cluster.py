@@ -44,8 +44,6 @@ import uuid
 import warnings
 from collections import deque
 
-from distributed import WorkerPlugin
-
 from . import engine
 from .pool import RunStats
 
@@ -63,8 +61,24 @@ class ClusterUnavailable(RuntimeError):
     """The scheduler cannot be reached, has no workers, or was lost; the message says what to do."""
 
 
-class GradingWorker(WorkerPlugin):
-    """A Dask worker plugin: warm kernels on each worker, kept between units.
+PLUGIN = "gradlab-grading"  # the plugin's name on each worker
+
+
+def __getattr__(name):
+    # GradingWorker subclasses distributed's WorkerPlugin: made on first use, so that importing
+    # this module imports no Dask (whose import sets warning filters)
+    if name == "GradingWorker":
+        from distributed import WorkerPlugin
+
+        cls = type("GradingWorker", (_GradingWorker, WorkerPlugin),
+                   {"__module__": __name__, "__qualname__": "GradingWorker", "__doc__": _GradingWorker.__doc__})
+        globals()["GradingWorker"] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class _GradingWorker:
+    """``GradingWorker``, a Dask worker plugin: warm kernels on each worker, kept between units.
 
     ``setup`` starts an event loop in a thread of its own and one
     :class:`~gradlab_grader.engine.Kernels` per worker thread, each with a kernel warming;
@@ -72,7 +86,7 @@ class GradingWorker(WorkerPlugin):
     :func:`gradlab_grader.engine.default_launcher` (hidden paths absent on a worker are ignored).
     """
 
-    name = "gradlab-grading"
+    name = PLUGIN
     idempotent = False  # registering again (a new run) replaces the plugin: new settings, fresh kernels
 
     def __init__(self, sandbox: bool | None = None, hidden=()):
@@ -124,7 +138,7 @@ def execute(unit: engine.WorkUnit) -> engine.UnitResult:
     """The task each unit becomes on the cluster: run it on this worker's warm kernels."""
     from distributed import get_worker
 
-    return get_worker().plugins[GradingWorker.name].execute(unit)
+    return get_worker().plugins[PLUGIN].execute(unit)
 
 
 class ClusterWarning(UserWarning):
@@ -202,7 +216,7 @@ def run(writer, students: list[str], scheduler: str, workers: int | None = None,
                 f"no {max(1, workers or 1)} Dask workers joined the scheduler at {scheduler} within "
                 f"{WORKERS_TIMEOUT} s; start them with `dask worker {scheduler}`") from None
         check_scheduler(client, scheduler)
-        client.register_plugin(GradingWorker(sandbox, hidden), name=GradingWorker.name)
+        client.register_plugin(__getattr__("GradingWorker")(sandbox, hidden), name=PLUGIN)
         threads = _Threads(client)
         stats.workers = threads()
         queue_ = deque(students)
