@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.gradlab-installed
 PYTEST_ARGS ?=
 
-.PHONY: install browser demo test lab bench release clean
+.PHONY: install browser services demo test lab bench release clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "gradlab needs Python 3.11 or newer; run: make PYTHON=python3.11 ...")'
@@ -38,12 +38,22 @@ browser: install
 	  else echo "gradlab: the real-browser tests need $(CHROMIUM): run 'sudo apt-get install chromium'" \
 	       "(they are skipped without it, and fail when CI=true)" >&2; fi; }
 
+## make services: Debian's PostgreSQL server binaries for the gradebook tests (tests/services.py
+## starts a throw-away server in a temporary directory; nothing is enabled system-wide).
+## Root installs them with apt; anyone else is told.
+services: install
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
+	  else echo "gradlab: the PostgreSQL gradebook tests need Debian's postgresql: run 'sudo apt-get install" \
+	       "postgresql' (they are skipped without it, and fail when CI=true)" >&2; fi; }
+
 ## make demo: release, collect, autograde, feedback and export a bundled class into ./grading
 demo: install
 	$(BIN)/gradlab demo
 
 ## make test: the whole test suite (library, notebooks, grader), two workers
-test: install browser
+test: install browser services
 	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 ## make lab: JupyterLab on the student release (nbgrader, widgets and ipympl extensions)

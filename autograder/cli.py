@@ -3,6 +3,8 @@
     gradlab release [ASSIGNMENT ...]          solutions/ -> course/, the gradebook, a bundle per assignment
     gradlab collect ASSIGNMENT FOLDER         a folder per student -> the workspace
     gradlab autograde ASSIGNMENT [-s STUDENT] run and score what is new or changed (--force: all)
+            [--scheduler tcp://HOST:PORT]     ... on the workers of a Dask cluster
+    gradlab --db postgresql+psycopg2://... COMMAND   the gradebook in PostgreSQL
     gradlab feedback ASSIGNMENT               HTML feedback without hidden tests (works offline)
     gradlab export [--to grades.csv]          the gradebook as CSV
     gradlab summary ASSIGNMENT                the grades table again
@@ -24,7 +26,7 @@ from .workspace import default_workspace
 
 
 def _shared_options(default) -> argparse.ArgumentParser:
-    """--workspace, --repo, --quiet: accepted before the command and after it.  The copy given
+    """--workspace, --repo, --quiet, --db: accepted before the command and after it.  The copy given
     to each command leaves them unset (SUPPRESS) so it never overwrites the one given before."""
     shared = argparse.ArgumentParser(add_help=False)
     shared.add_argument("--workspace", type=Path, default=default(None),
@@ -32,6 +34,10 @@ def _shared_options(default) -> argparse.ArgumentParser:
     shared.add_argument("--repo", type=Path, default=default(None),
                         help="the gradlab source tree (default: found from the current folder)")
     shared.add_argument("--quiet", action="store_true", default=default(False), help="no progress bars")
+    shared.add_argument("--db", metavar="URL", default=default(None),
+                        help="the gradebook's SQLAlchemy URL, e.g. postgresql+psycopg2://user:pass@host/db "
+                        "(default: db_url of the workspace's nbgrader_config.py, else gradebook.db in it); "
+                        "remembered in nbgrader_config.py")
     return shared
 
 
@@ -64,6 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, help="notebooks graded at once (default: the cores)")
     p.add_argument("--no-sandbox", dest="sandbox", action="store_false", default=None,
                    help="run student kernels without the sandbox (limits only; trusted code)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", default=None,
+                   help="grade on the workers of this Dask cluster (this machine stays the only "
+                   "gradebook writer); --workers is then how many Dask workers to wait for")
+
     p = command("feedback", help="write HTML feedback without hidden tests")
     p.add_argument("assignment")
     p.add_argument("-s", "--student", action="append", help="only this student (repeatable)")
@@ -96,8 +106,14 @@ def _parser() -> argparse.ArgumentParser:
 def run(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     progress = not args.quiet
-    ws = default_workspace(args.workspace, args.repo)
+    ws = default_workspace(args.workspace, args.repo, args.db)
+    code = _command(args, ws, progress)
+    if args.db and code == 0:
+        ws.init()  # it worked: nbgrader_config.py names this gradebook from now on (nbgrader's tools too)
+    return code
 
+
+def _command(args, ws, progress: bool) -> int:
     if args.command == "release":
         for path in pipeline.release(ws, args.assignments or None):
             print(f"released {path}; student bundle {bundle.bundle_path(ws, path.name)}")
@@ -124,7 +140,8 @@ def run(argv: list[str] | None = None) -> int:
         return 1 if collected.rejected else 0
     elif args.command == "autograde":
         pipeline.autograde(ws, args.assignment, args.student, progress=progress,
-                           workers=args.workers, sandbox=args.sandbox, force=args.force)
+                           workers=args.workers, sandbox=args.sandbox, force=args.force,
+                           scheduler=args.scheduler)
         print(format_table(read_results(ws, args.assignment)))
     elif args.command == "status":
         print(format_status(pipeline.status(ws, args.assignments or None)))

@@ -29,7 +29,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from . import engine
-from .workspace import Workspace
+from .workspace import GradlabError, Workspace
 
 GRADED, FAILED, PENDING = "graded", "failed", "pending"
 
@@ -127,7 +127,14 @@ class Writer:
         config = self.ws.config()
         self._sanitize = engine.sanitize_preprocessors(config)
         self._record = engine.record_preprocessors(config)
-        self.notebooks = [nb.name for nb in self.gb.find_assignment(self.assignment).notebooks]
+        from nbgrader.api import MissingEntry
+
+        try:
+            self.notebooks = [nb.name for nb in self.gb.find_assignment(self.assignment).notebooks]
+        except MissingEntry:
+            self._gb_context.__exit__(None, None, None)
+            raise GradlabError(f"the gradebook at {self.ws.db_name} knows no assignment {self.assignment}: "
+                               f"run `gradlab release {self.assignment}` with this gradebook first") from None
         return self
 
     def __exit__(self, *exc):

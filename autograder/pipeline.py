@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import difflib
 import filecmp
+import functools
 import re
 import shutil
 import sys
@@ -27,12 +28,8 @@ from .cells import LEAK_MARKERS
 from .mistakes import MISTAKES_DIR
 from . import engine, ledger, pool
 from .results import FAILED, REJECTED, SubmissionResult, read_result
-from .workspace import Workspace, nbgrader_calls
+from .workspace import GradlabError, Workspace, nbgrader_calls
 
-
-
-class GradlabError(RuntimeError):
-    """A problem the user can fix; the message says what happened and what to do."""
 
 
 def _check(outcome: dict, what: str) -> None:
@@ -281,13 +278,17 @@ def _check_gradable(ws: Workspace, assignment: str) -> None:
 
 def autograde(ws: Workspace, assignment: str, students: list[str] | None = None,
               progress: bool = True, workers: int | None = None, sandbox: bool | None = None,
-              force: bool = False, echo=None) -> list[SubmissionResult]:
+              force: bool = False, echo=None, scheduler: str | None = None) -> list[SubmissionResult]:
     """Grade the submissions of ``assignment`` on warm workers; return every student's result.
 
     Submissions already recorded in the ledger (same files, same source) are kept, so a run
     that was stopped — even killed — picks up where it stopped; ``students`` (given by name)
     and ``force`` grade again.  A progress bar shows the ETA; ``echo`` (default: stderr when
     ``progress``) gets the closing summary with the wall time.
+
+    ``scheduler`` (``tcp://HOST:PORT``): execute on the workers of that Dask cluster
+    (:mod:`gradlab_grader.cluster`) instead of local processes; ``workers`` is then how many
+    Dask workers to wait for before starting.  This process stays the only gradebook writer.
     """
     check_assignment(ws, assignment)
     known = ws.students(assignment)
@@ -300,16 +301,34 @@ def autograde(ws: Workspace, assignment: str, students: list[str] | None = None,
         raise GradlabError(f"no submissions of {assignment} in {ws.step_root('submitted')}; "
                            "run `gradlab collect` first")
     _check_gradable(ws, assignment)
-    say_once_if_unsandboxed(sandbox)
+    if scheduler:
+        from . import cluster
+
+        backend = functools.partial(cluster.run, scheduler=scheduler)
+    else:
+        say_once_if_unsandboxed(sandbox)  # on a cluster the workers' results say it
+        backend = pool.run
     with ledger.Writer(ws, assignment) as writer:
         todo = [s for s in chosen if force or students or writer.ledger.state(s) == ledger.PENDING]
         bar = tqdm(total=len(todo), desc=f"autograde {assignment}", unit="nb", disable=not progress)
         try:
-            stats = pool.run(writer, todo, workers=workers, sandbox=sandbox, hidden=hidden_paths(ws),
-                             progress=lambda student: (bar.set_postfix_str(student), bar.update()))
+            stats = backend(writer, todo, workers=workers, sandbox=sandbox, hidden=hidden_paths(ws),
+                            progress=lambda student: (bar.set_postfix_str(student), bar.update()))
+        except Exception as exc:
+            if type(exc).__name__ != "ClusterUnavailable":
+                raise
+            raise GradlabError(str(exc)) from None
         finally:
             bar.close()
     stats.skipped = len(chosen) - len(todo)
+    if scheduler and sandbox is None and stats.sandboxed is False:
+        import warnings
+
+        from . import sandbox as sandbox_module
+
+        warnings.warn("some Dask workers ran student code without the sandbox (bubblewrap missing or "
+                      "unusable there): install bubblewrap on every worker, or pass --no-sandbox to "
+                      "say that this is intended", sandbox_module.SandboxUnavailable, stacklevel=2)
     echo = echo or ((lambda line: print(line, file=sys.stderr)) if progress else None)
     if echo:
         echo(stats.summary())

@@ -5,7 +5,8 @@ A workspace is an ordinary nbgrader course directory kept *outside* the source t
 
     grading/
       nbgrader_config.py     the same settings, for `nbgrader formgrader` and friends
-      gradebook.db           nbgrader's SQLite gradebook (or a PostgreSQL URL)
+      gradebook.db           nbgrader's SQLite gradebook; or any SQLAlchemy URL (PostgreSQL for a
+                             large class), from --db or nbgrader_config.py's db_url
       source/<a>/            a copy of solutions/<a> (without mistakes/), taken at release
       release/<a>/           nbgrader's student version, copied on to course/<a>
       submitted/<s>/<a>/     what students handed in
@@ -37,6 +38,10 @@ from pathlib import Path
 
 import tomllib
 from traitlets.config import Config
+
+class GradlabError(RuntimeError):
+    """A problem the user can fix; the message says what happened and what to do."""
+
 
 # Per-cell time limit while autograding, in seconds.  The lecture notebooks run each cell in
 # well under a second; a minute leaves room for a slow machine but stops an endless loop.
@@ -113,7 +118,12 @@ class Workspace:
         if self.hidden_test_feedback not in ("message", "name"):
             raise ValueError(f"hidden_test_feedback is 'message' or 'name', not {self.hidden_test_feedback!r}")
         if self.db_url is None:
-            self.db_url = f"sqlite:///{self.root / 'gradebook.db'}"
+            self.db_url = configured_db_url(self.root) or f"sqlite:///{self.root / 'gradebook.db'}"
+
+    @property
+    def db_name(self) -> str:
+        """The gradebook's URL without its password, for messages."""
+        return safe_url(self.db_url)
 
     # -- folders -------------------------------------------------------------------------
     @property
@@ -307,12 +317,56 @@ class Workspace:
     def gradebook(self):
         """nbgrader's gradebook, open for the ``with`` block."""
         from nbgrader.api import Gradebook
+        from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
-        with nbgrader_calls(), Gradebook(self.db_url, self.course_id) as gb:
-            yield gb
+        with nbgrader_calls():
+            try:
+                gb = Gradebook(self.db_url, self.course_id)
+            except (OperationalError, ArgumentError, NoSuchModuleError, ModuleNotFoundError) as exc:
+                reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+                raise GradlabError(f"could not open the gradebook at {self.db_name}: {reason}; check that "
+                                   "the database server runs and the URL's host, port, user, password and "
+                                   "database (--db, or db_url in nbgrader_config.py)") from None
+            with gb:
+                yield gb
 
 
-def default_workspace(path: str | os.PathLike | None = None, repo: str | os.PathLike | None = None) -> Workspace:
-    """The workspace at ``path`` (default ``<repo>/grading``)."""
+def safe_url(url: str) -> str:
+    """``url`` with its password masked (``postgresql+psycopg2://gradlab:***@host/db``)."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url
+
+
+def configured_db_url(root: Path) -> str | None:
+    """The gradebook URL that ``<root>/nbgrader_config.py`` names, when it names one of its own.
+
+    gradlab writes that file (``Workspace.init``), so a ``--db`` given once is remembered; an
+    instructor may also set ``c.CourseDirectory.db_url`` there, as for nbgrader.  gradlab's own
+    default (``gradebook.db`` in the workspace) is not taken from the file: it follows the
+    workspace when the folder moves."""
+    config_file = Path(root) / "nbgrader_config.py"
+    if not config_file.is_file():
+        return None
+    from traitlets.config.loader import PyFileConfigLoader
+
+    try:
+        config = PyFileConfigLoader(config_file.name, path=str(config_file.parent)).load_config()
+    except Exception as exc:
+        raise ValueError(f"{config_file} could not be read ({type(exc).__name__}: {exc}); fix it, "
+                         "or remove it and gradlab writes it again") from None
+    url = config.get("CourseDirectory", {}).get("db_url")
+    if not url or (url.startswith("sqlite:") and url.endswith("/gradebook.db")):
+        return None
+    return str(url)
+
+
+def default_workspace(path: str | os.PathLike | None = None, repo: str | os.PathLike | None = None,
+                      db_url: str | None = None) -> Workspace:
+    """The workspace at ``path`` (default ``<repo>/grading``); ``db_url``: its gradebook (default:
+    what its ``nbgrader_config.py`` names, else ``gradebook.db`` inside it)."""
     repo_path = find_repo(Path(repo)) if repo else find_repo()
-    return Workspace(root=Path(path) if path else repo_path / "grading", repo=repo_path)
+    return Workspace(root=Path(path) if path else repo_path / "grading", repo=repo_path, db_url=db_url)

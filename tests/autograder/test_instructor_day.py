@@ -14,7 +14,7 @@ from gradlab_grader import Workspace, cli, lms, pipeline, report
 from gradlab_grader.demo import write_inbox
 from gradlab_grader.results import read_results
 
-from conftest import REPO
+from conftest import REPO, gradebook_url
 
 ASSIGNMENT = "01_derivatives"
 NB = f"{ASSIGNMENT}.ipynb"
@@ -29,13 +29,14 @@ def _stamp(when: datetime):
     return when.astimezone(timezone.utc).timetuple()[:6]
 
 
-@pytest.fixture(scope="module")
-def day(tmp_path_factory):
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def day(request, tmp_path_factory):
     """Canvas's zip of the bundled class: Ada on time; Max 1.5 days late (Canvas marks it);
     Tia hands in twice (the untouched release, then a transposed Jacobian: the latest wins);
-    Ned hands in nothing; a stray file from someone not on the roster."""
+    Ned hands in nothing; a stray file from someone not on the roster.  The gradebook in
+    SQLite, and again in a real PostgreSQL server (due dates and submission times included)."""
     root = tmp_path_factory.mktemp("day")
-    ws = Workspace(root / "ws", repo=REPO)
+    ws = Workspace(root / "ws", repo=REPO, db_url=gradebook_url(request, "day"))
     pipeline.release(ws, [ASSIGNMENT], course=root / "course")
     write_inbox(ws, ASSIGNMENT, root / "inbox")
     read = lambda who: (root / "inbox" / who / NB).read_bytes()  # noqa: E731

@@ -11,6 +11,8 @@ from gradlab_grader import GradlabError, Workspace, cli, pipeline
 from gradlab_grader.cells import is_answer, nbgrader_meta
 from gradlab_grader.results import format_table, read_results
 
+from conftest import gradebook_url
+
 from .conftest import HIDDEN_CHECK, answer, write_inbox
 
 GOOD = "def double(x):\n    return 2.0 * np.asarray(x, dtype=float)"
@@ -22,9 +24,16 @@ def _tamper_with_tests(cell, meta):
         cell.source = "pass  # the student 'fixed' the test"
 
 
-@pytest.fixture(scope="module")
-def graded(released, tmp_path_factory):
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def graded(request, released, tmp_path_factory):
+    """The toy class, released, collected and graded, with its gradebook in SQLite (the
+    workspace's gradebook.db) and again in a real PostgreSQL server."""
     ws = released
+    url = gradebook_url(request, "pipeline")
+    if url:
+        root = tmp_path_factory.mktemp("pg")
+        ws = Workspace(root / "ws", repo=released.repo, db_url=url)
+        pipeline.release(ws, ["toy"], course=root / "course")
     inbox = write_inbox(tmp_path_factory.mktemp("inbox"), {
         "good": answer(ws, GOOD),
         "half": answer(ws, HALF),
@@ -184,3 +193,33 @@ def test_feedback_can_show_only_which_hidden_test_failed(graded, capsys):
     hidden = html.split('name="test_double_hidden"', 1)[1]
     assert "Hidden test failed" in hidden and "0.5×" not in hidden, "the hidden test's message shows"
     assert "0.5×" in html.split('name="test_double_hidden"', 1)[0], "the visible test keeps its message"
+
+
+def test_a_postgresql_gradebook_leaves_no_sqlite_file(graded):
+    """Every step went to the configured gradebook: nothing fell back to a gradebook.db."""
+    ws = graded[0]
+    assert (ws.root / "gradebook.db").exists() == ws.db_url.startswith("sqlite:")
+    with ws.gradebook() as gb:
+        assert gb.engine.url.get_backend_name() == ws.db_url.split(":")[0].split("+")[0]
+        assert sorted(s.student.id for s in gb.find_assignment("toy").submissions) == \
+            ["blank", "good", "half", "lms", "tamper"]
+
+
+def test_cli_db_option_opens_that_gradebook_and_is_remembered(graded, tmp_path, capsys):
+    ws = graded[0]
+    if ws.db_url.startswith("sqlite:"):
+        pytest.skip("the option matters for a gradebook outside the workspace")
+    other = tmp_path / "elsewhere"
+    base = ["--repo", str(ws.repo), "--workspace", str(other)]
+    assert cli.main([*base, "--db", ws.db_url, "export", "--to", str(tmp_path / "g.csv")]) == 0
+    rows = {r["student_id"]: r for r in csv.DictReader((tmp_path / "g.csv").open())}
+    assert float(rows["good"]["score"]) == 3.0 and float(rows["half"]["score"]) == 0.0
+    # nbgrader_config.py now names it: the next command needs no --db
+    assert Workspace(other, repo=ws.repo).db_url == ws.db_url
+    # a server that does not answer is a clear error, with the password masked
+    bad = ws.db_url.replace("gradlab@", "gradlab:s3cret@").rsplit(":", 1)[0] + ":1/none"
+    assert cli.main([*base, "--db", bad, "export", "--to", str(tmp_path / "h.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "could not open the gradebook at postgresql+psycopg2://gradlab:***@127.0.0.1:1/none" in err
+    assert "s3cret" not in err and "Traceback" not in err
+    assert Workspace(other, repo=ws.repo).db_url == ws.db_url, "a URL that failed is not remembered"

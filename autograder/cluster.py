@@ -1,0 +1,287 @@
+"""Grading on a Dask cluster: the same work units, executed on Dask workers anywhere.
+
+``gradlab autograde A --scheduler tcp://HOST:PORT`` replaces the local warm workers
+(:mod:`gradlab_grader.pool`) with the workers of a running Dask distributed cluster; nothing
+else changes.  The head node (where ``gradlab`` runs) stays the one writer
+(:mod:`gradlab_grader.ledger`): it prepares each :class:`~gradlab_grader.engine.WorkUnit` just
+ahead of the workers, submits it, and records each
+:class:`~gradlab_grader.engine.UnitResult` as it completes (``distributed.as_completed``), so
+the progress bar, the summary, the ledger and the gradebook are those of a local run.
+
+No shared file system is assumed: a unit carries the sanitised notebooks, the submission's
+other files and the instructor's data files; its result carries the executed notebooks back.
+The gradebook, the sources and the workspace never leave the head node.  A worker needs only
+gradlab installed (the same version as the head: the unit is unpickled there) and, for the
+sandbox, bubblewrap.
+
+Each Dask worker keeps warm kernels between units: :class:`GradingWorker`, a Dask
+``WorkerPlugin``, owns one :class:`~gradlab_grader.engine.Kernels` per worker thread, started
+when the plugin is set up, and an event loop of its own on which the kernels run (the
+worker's own loop keeps its heartbeats).
+
+Faults are Dask's business, with gradlab's reading of the outcome:
+
+* a worker that dies while running a unit (out of memory, preempted, killed) — the scheduler
+  gives the unit to another worker; nothing is recorded twice, since only the head records
+  and it records each unit when its one future completes;
+* a unit whose workers keep dying — after the scheduler's ``allowed-failures`` (Dask's
+  default 3; ``DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES`` where the scheduler starts) the
+  future fails with ``KilledWorker`` and the submission is recorded as *could not be graded*
+  (it stopped N workers), for a human to review — never as a zero; every other grade stands;
+* an exception inside the worker's own code (not the student's: that is caught per cell) is
+  retried once on the cluster (``retries=1``), then recorded as the grader's failure;
+* losing the scheduler stops the run with what was recorded kept; the rest stays pending
+  for the next ``gradlab autograde``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import time
+import uuid
+import warnings
+from collections import deque
+
+from . import engine
+from .pool import RunStats
+
+# Seconds the head waits for the scheduler to answer, and for the first workers to join.
+CONNECT_TIMEOUT = 30
+WORKERS_TIMEOUT = 300
+# Units submitted ahead per worker thread: one running, one ready behind it (as pool.run).
+AHEAD = 2
+# Retries of a unit whose worker-side code raised (Dask's ``retries=``); a dead worker is
+# handled by the scheduler's reassignment instead, up to its ``allowed-failures``.
+RETRIES = 1
+
+
+class ClusterUnavailable(RuntimeError):
+    """The scheduler cannot be reached, has no workers, or was lost; the message says what to do."""
+
+
+PLUGIN = "gradlab-grading"  # the plugin's name on each worker
+
+
+def __getattr__(name):
+    # GradingWorker subclasses distributed's WorkerPlugin: made on first use, so that importing
+    # this module imports no Dask (whose import sets warning filters)
+    if name == "GradingWorker":
+        from distributed import WorkerPlugin
+
+        cls = type("GradingWorker", (_GradingWorker, WorkerPlugin),
+                   {"__module__": __name__, "__qualname__": "GradingWorker", "__doc__": _GradingWorker.__doc__})
+        globals()["GradingWorker"] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class _GradingWorker:
+    """``GradingWorker``, a Dask worker plugin: warm kernels on each worker, kept between units.
+
+    ``setup`` starts an event loop in a thread of its own and one
+    :class:`~gradlab_grader.engine.Kernels` per worker thread, each with a kernel warming;
+    :func:`execute` borrows one for a unit and gives it back.  ``sandbox`` and ``hidden`` as
+    :func:`gradlab_grader.engine.default_launcher` (hidden paths absent on a worker are ignored).
+    """
+
+    name = PLUGIN
+    idempotent = False  # registering again (a new run) replaces the plugin: new settings, fresh kernels
+
+    def __init__(self, sandbox: bool | None = None, hidden=()):
+        self.sandbox = sandbox
+        self.hidden = tuple(map(str, hidden))
+
+    def __getstate__(self):
+        return {"sandbox": self.sandbox, "hidden": self.hidden}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
+    async def setup(self, worker):
+        from .sandbox import SandboxUnavailable
+
+        warnings.simplefilter("ignore", SandboxUnavailable)  # the result says so, per submission
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="gradlab-kernels", daemon=True)
+        self.thread.start()
+        self.guard = engine.default_guard()
+        launcher = engine.default_launcher(self.sandbox, self.hidden)
+        self.idle: queue.SimpleQueue = queue.SimpleQueue()
+        self.all = [engine.Kernels(launcher) for _ in range(max(1, worker.state.nthreads))]
+        for kernels in self.all:
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(kernels.warm(), self.loop))
+            self.idle.put(kernels)
+
+    async def teardown(self, worker):
+        loop = getattr(self, "loop", None)
+        if loop is None:
+            return
+        for kernels in self.all:
+            try:
+                await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(kernels.close(), loop))
+            except Exception:
+                pass
+        loop.call_soon_threadsafe(loop.stop)
+
+    def execute(self, unit: engine.WorkUnit) -> engine.UnitResult:
+        kernels = self.idle.get()
+        try:
+            return asyncio.run_coroutine_threadsafe(
+                engine.execute_unit(unit, kernels, self.guard), self.loop).result()
+        finally:
+            self.idle.put(kernels)
+
+
+def execute(unit: engine.WorkUnit) -> engine.UnitResult:
+    """The task each unit becomes on the cluster: run it on this worker's warm kernels."""
+    from distributed import get_worker
+
+    return get_worker().plugins[PLUGIN].execute(unit)
+
+
+class ClusterWarning(UserWarning):
+    """The cluster runs, but a setting of its scheduler works against grading."""
+
+
+def connect(scheduler: str, timeout: float | None = None):
+    """A ``distributed.Client`` of ``scheduler``, or ClusterUnavailable saying what to do."""
+    from distributed import Client
+
+    try:
+        return Client(scheduler, timeout=timeout or CONNECT_TIMEOUT, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ClusterUnavailable(
+            f"could not reach the Dask scheduler at {scheduler} ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else 'no answer'}); start one with "
+            f"`dask scheduler` and workers with `dask worker {scheduler}`, or check the address") from None
+
+
+def check_scheduler(client, scheduler: str) -> None:
+    """Warn when the scheduler queues units on busy workers (``worker-saturation`` above 1.0,
+    Dask's default 1.1): a worker that dies then counts against the unit waiting behind the one
+    it ran too, and an innocent submission could reach ``allowed-failures``."""
+    try:
+        saturation = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.WORKER_SATURATION)
+    except Exception:  # a scheduler that refuses to run code: nothing to check
+        return
+    if saturation > 1.0:
+        warnings.warn(f"the Dask scheduler at {scheduler} sends units to busy workers "
+                      f"(distributed.scheduler.worker-saturation = {saturation}): a worker that dies also "
+                      "counts against the unit queued behind the one it ran. Start the scheduler with "
+                      "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION=1.0", ClusterWarning, stacklevel=3)
+
+
+class _Threads:
+    """Worker threads on the cluster, asked of the scheduler at most every ``every`` seconds
+    (workers come and go: a batch queue starts them late, a dead one is restarted)."""
+
+    def __init__(self, client, every: float = 2.0):
+        self.client, self.every, self.at, self.n = client, every, float("-inf"), 1
+
+    def __call__(self) -> int:
+        if time.monotonic() - self.at > self.every:
+            self.n = max(1, sum(self.client.nthreads().values()))
+            self.at = time.monotonic()
+        return self.n
+
+
+def run(writer, students: list[str], scheduler: str, workers: int | None = None, sandbox=None,
+        hidden=(), progress=None, on_record=None, client=None) -> RunStats:
+    """Grade ``students`` on the Dask cluster of ``scheduler`` (``tcp://HOST:PORT``);
+    ``writer`` prepares and records, on this machine only.
+
+    Same interface as :func:`gradlab_grader.pool.run`, except ``workers``: the number of Dask
+    workers to wait for before starting (default 1; a cluster from a batch queue comes up
+    slowly).  ``client``: an existing ``distributed.Client`` to use instead of connecting.
+    """
+    from concurrent.futures import CancelledError
+
+    from distributed import as_completed
+    from distributed.scheduler import KilledWorker
+
+    if not students:
+        return RunStats()
+    own = client is None
+    client = client or connect(scheduler)
+    stats = RunStats()
+    start = time.perf_counter()
+    run_id = uuid.uuid4().hex[:8]
+    try:
+        try:
+            client.wait_for_workers(max(1, workers or 1), timeout=WORKERS_TIMEOUT)
+        except TimeoutError:
+            raise ClusterUnavailable(
+                f"no {max(1, workers or 1)} Dask workers joined the scheduler at {scheduler} within "
+                f"{WORKERS_TIMEOUT} s; start them with `dask worker {scheduler}`") from None
+        check_scheduler(client, scheduler)
+        client.register_plugin(__getattr__("GradingWorker")(sandbox, hidden), name=PLUGIN)
+        threads = _Threads(client)
+        stats.workers = threads()
+        queue_ = deque(students)
+        inflight: dict = {}
+        attempts: dict[str, int] = {}
+        lost: list[str] = []
+        completed = as_completed(loop=client.loop)
+
+        def finish(student, record):
+            if record["status"] == "failed":
+                stats.failed += 1
+            else:
+                stats.graded += 1
+            if on_record:
+                on_record(record)
+            if progress:
+                progress(student)
+
+        def top_up():
+            ahead = AHEAD * threads()
+            while queue_ and len(inflight) < ahead:
+                student = queue_.popleft()
+                fingerprints = writer.ledger.fingerprints(student)
+                unit, problems = writer.prepare(student)
+                if not unit.notebooks:  # nothing to execute: recorded at once, as locally
+                    finish(student, writer.record(unit, None, problems, fingerprints))
+                    continue
+                attempts[student] = attempts.get(student, 0) + 1
+                future = client.submit(execute, unit, key=f"gradlab-{unit.assignment}-{student}-"
+                                       f"{run_id}-{attempts[student]}", pure=False, retries=RETRIES)
+                inflight[future.key] = (unit, problems, fingerprints)
+                completed.add(future)
+
+        top_up()
+        for future in completed:
+            unit, problems, fingerprints = inflight.pop(future.key)
+            try:
+                result = future.result()
+            except KilledWorker as exc:
+                finish(unit.student, writer.record(unit, None, problems + [
+                    f"could not be graded: it stopped {exc.allowed_failures + 1} workers (each worker "
+                    "process died while running this submission: out of memory, or killed); review it "
+                    f"by hand, or grade it alone with `gradlab autograde {unit.assignment} -s "
+                    f"{unit.student}`"], fingerprints))
+            except CancelledError:
+                lost.append(unit.student)  # the scheduler forgot it: left pending, never a grade
+            except Exception as exc:
+                finish(unit.student, writer.record(unit, None, problems + [
+                    f"could not be graded: the grader failed on a Dask worker: "
+                    f"{type(exc).__name__}: {exc}"], fingerprints))
+            else:
+                # "sandbox on" only when every worker sandboxed its kernels
+                stats.sandboxed = result.sandboxed and stats.sandboxed is not False
+                stats.notebook_seconds.append(result.seconds)
+                finish(unit.student, writer.record(unit, result, problems, fingerprints))
+            future.release()
+            if not lost:
+                top_up()
+        if lost:
+            raise ClusterUnavailable(
+                f"lost the Dask scheduler at {scheduler} (or it cancelled the work) with "
+                f"{len(lost) + len(queue_)} submissions not graded; what was recorded is kept: run "
+                "`gradlab autograde` again to grade the rest")
+    finally:
+        stats.seconds = time.perf_counter() - start
+        if own:
+            client.close()
+    return stats
