@@ -141,7 +141,8 @@ def _command(args, ws, progress: bool) -> int:
     elif args.command == "autograde":
         pipeline.autograde(ws, args.assignment, args.student, progress=progress,
                            workers=args.workers, sandbox=args.sandbox, force=args.force,
-                           scheduler=args.scheduler)
+                           scheduler=args.scheduler,   # the closing line, --quiet or not
+                           echo=lambda line: print(line, file=sys.stderr))
         print(format_table(read_results(ws, args.assignment)))
     elif args.command == "status":
         print(format_status(pipeline.status(ws, args.assignments or None)))

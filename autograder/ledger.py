@@ -80,6 +80,12 @@ class Ledger:
             self._source_cache = (stamp, engine.digest(folder))
         return self._source_cache[1]
 
+    def superseded(self, student: str) -> bool:
+        """A grade is recorded, but for other files than those collected now (a resubmission)
+        or another source (a re-release): it shows as superseded until graded again."""
+        record = self.get(student)
+        return record is not None and record.get("fingerprints") != self.fingerprints(student)
+
     def state(self, student: str) -> str:
         """graded, failed or pending (never recorded, or its files or the source changed since)."""
         record = self.get(student)

@@ -363,8 +363,9 @@ def feedback(ws: Workspace, assignment: str, students: list[str] | None = None,
     api = ws.api()
     students = students or [s for s in ws.students(assignment) if ws.autograded(s, assignment).is_dir()]
     written, failed = [], {}
+    book = ledger.Ledger(ws, assignment)
     for student in tqdm(students, desc=f"feedback {assignment}", unit="nb", disable=not progress):
-        if submissions.is_stale(ws, student, assignment):
+        if book.state(student) == ledger.PENDING:
             failed[student] = (f"its newest submission is not graded yet; run `gradlab autograde "
                                f"{assignment}` first")
             continue

@@ -160,14 +160,15 @@ def read_result(ws: Workspace, assignment: str, student: str) -> SubmissionResul
             result.status = FAILED
     # what the engine recorded: why a notebook could not be graded, cells that crashed, hung or
     # printed too much (nbgrader's gradebook has no place for reasons)
-    record = ledger.Ledger(ws, assignment).get(student)
+    book = ledger.Ledger(ws, assignment)
+    record = book.get(student)
     if record is not None:
         problems += [p for p in record.get("problems", []) if p not in problems]
         if record.get("status") == ledger.FAILED:
             result.status = FAILED
     if any(c.diagnostic == "tripwire" for c in result.cells):
         problems.append("calls gradlab's reference implementation (tripwire)")
-    if result.status == GRADED and submissions.is_stale(ws, student, assignment):
+    if result.status == GRADED and book.superseded(student):
         result.status, result.superseded_by = SUPERSEDED, handed_in
     return result
 

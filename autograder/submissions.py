@@ -4,9 +4,9 @@
   student's folder, as nbgrader's exchange writes it, else the newest notebook's modification
   time — never the time it was collected.  ``collect`` writes it into ``submitted/<s>/<a>/``,
   where nbgrader's autograde reads it into the gradebook.
-* **Whether its grade is current** (:func:`is_stale`, :func:`pending`): a submission collected
-  after its graded copy was written (a resubmission), or never graded, still needs grading; a
-  grade in the gradebook for such a student is *superseded*.
+* **When it was graded** (:func:`graded_at`).  Whether a
+  grade is current is the ledger's to say (:meth:`gradlab_grader.ledger.Ledger.state`: the
+  files graded are the files collected).
 * **What collect turned away** (:func:`rejections`, :func:`record_rejections`): one small JSON
   file per assignment, ``rejected/<a>.json``, so a rejected hand-in shows in the summary and the
   export instead of vanishing; a later good hand-in of that student clears it.
@@ -73,24 +73,9 @@ def read_timestamp(folder: Path) -> datetime | None:
         return None
 
 
-def collected_at(ws: Workspace, student: str, assignment: str) -> float | None:
-    """When the current submission was collected (the mtime collect gave its timestamp.txt)."""
-    folder = ws.submission(student, assignment)
-    if not folder.is_dir():
-        return None
-    return _newest([folder / TIMESTAMP]) or _newest(folder.iterdir())
-
-
 def graded_at(ws: Workspace, student: str, assignment: str) -> float | None:
     """When the submission's graded copy was written (None: never graded, or grading failed)."""
     return _newest(ws.autograded(student, assignment).glob("*.ipynb"))
-
-
-def is_stale(ws: Workspace, student: str, assignment: str) -> bool:
-    """True when the collected submission has no graded copy newer than itself."""
-    graded = graded_at(ws, student, assignment)
-    collected = collected_at(ws, student, assignment)
-    return graded is None or (collected is not None and collected > graded)
 
 
 # -- rejections --------------------------------------------------------------------------------
