@@ -166,6 +166,23 @@ class Workspace:
                 "gradlab_grader.preprocessors.ClearExecutionTags",
                 "nbgrader.preprocessors.CheckCellMetadata",
             ]},
+            # nbgrader's release steps, plus: every test cell is tagged so that a failing test
+            # does not stop Run All in JupyterLab
+            "GenerateAssignment": {"preprocessors": [
+                "nbgrader.preprocessors.IncludeHeaderFooter",
+                "nbgrader.preprocessors.InstantiateTests",
+                "nbgrader.preprocessors.LockCells",
+                "gradlab_grader.preprocessors.TagTestCells",
+                "nbgrader.preprocessors.ClearSolutions",
+                "nbgrader.preprocessors.ClearOutput",
+                "nbgrader.preprocessors.CheckCellMetadata",
+                "nbgrader.preprocessors.ComputeChecksums",
+                "nbgrader.preprocessors.SaveCells",
+                "nbgrader.preprocessors.ClearHiddenTests",
+                "nbgrader.preprocessors.ClearMarkScheme",
+                "nbgrader.preprocessors.ComputeChecksums",
+                "nbgrader.preprocessors.CheckCellMetadata",
+            ]},
             "ClearSolutions": {"code_stub": {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}},
             "GenerateFeedback": {
                 "preprocessors": [

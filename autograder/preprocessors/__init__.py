@@ -2,5 +2,6 @@
 
 from .cleartags import ClearExecutionTags
 from .hidetests import HideHiddenTests
+from .tagtests import TagTestCells
 
-__all__ = ["ClearExecutionTags", "HideHiddenTests"]
+__all__ = ["ClearExecutionTags", "HideHiddenTests", "TagTestCells"]
