@@ -128,7 +128,7 @@ def test_lab_loads_the_course_extensions(lab):
 def test_the_student_lab_offers_validate_and_no_instructor_tools(lab):
     base, log = lab
     disabled = set(page_config(base)["disabledExtensions"])
-    assert NBGRADER_PLUGINS - disabled == {"@jupyter/nbgrader:validate-assignment", "@jupyter/nbgrader:menu"}
+    assert NBGRADER_PLUGINS - disabled == {"@jupyter/nbgrader:validate-assignment"}
     # the server side of formgrader, the assignment list and the course list is not there either
     for path in ("/formgrader", "/formgrader/api/assignments", "/assignments", "/courses"):
         assert status(base, path) == 404, path
