@@ -34,9 +34,19 @@ CELLS_JS = """() => window.jupyterapp.shell.currentWidget.content.widgets
               kinds: c.model.outputs.toJSON().map(o => o.output_type),
               png: c.model.outputs.toJSON().some(o => o.data && o.data['image/png']),
               text: (c.node.querySelector('.jp-OutputArea') || {textContent: ''}).textContent}))"""
+# Run All is over when every code cell ran, or when the kernel has been idle for 5 s (Run All
+# stopped early: the cells below were never run)
 DONE_JS = """() => { const w = window.jupyterapp.shell.currentWidget;
-  return w.sessionContext.session.kernel.status === 'idle' &&
-         w.content.widgets.filter(c => c.model.type === 'code').every(c => c.model.executionCount !== null); }"""
+  const now = performance.now();
+  if (w.sessionContext.session.kernel.status !== 'idle') { window.__gradlab_busy = now; return false; }
+  return w.content.widgets.filter(c => c.model.type === 'code').every(c => c.model.executionCount !== null)
+         || now - window.__gradlab_busy > 5000; }"""
+
+
+def run_all_and_wait(page):
+    page.evaluate("() => { window.__gradlab_busy = performance.now(); }")
+    harness.run_all(page)
+    page.wait_for_function(DONE_JS, polling=250, timeout=180_000)
 
 
 def menu_labels(page) -> dict[str, list[str]]:
@@ -51,61 +61,62 @@ def menu_labels(page) -> dict[str, list[str]]:
 
 
 @pytest.fixture(scope="module")
-def mistaken(student_lab):
-    """The released notebook with one exercise answered by a known mistake (from the
-    assignment's mistake set), the rest left unfinished; returns (path, the mistake, the id of
-    that exercise's visible test)."""
+def ran_all(student_lab, browser, artifacts):
+    """Run All, once, on the released notebook with one exercise answered by a known mistake
+    (from the assignment's mistake set) and the rest left unfinished.  Returns the code cells
+    as shown (see CELLS_JS), the mistake, and the id of that exercise's visible test."""
     mistake = next(m for m in mistakes.load(REPO / "solutions" / ASSIGNMENT) if m.hint == "known-mistake")
-    path = f"{ASSIGNMENT}/{ASSIGNMENT}.ipynb"
-    nb = nbformat.read(student_lab.root / path, as_version=4)
+    nb = nbformat.read(student_lab.root / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
     for cell in nb.cells:
         if is_answer(cell) and grade_id(cell) == mistake.exercise:
             cell.source = mistake.source
     nbformat.write(nb, student_lab.root / "mistaken.ipynb")
     visible = next(t for t, ex in exercise_of_cells(nb).items() if ex == mistake.exercise)
-    return "mistaken.ipynb", mistake, visible
+
+    context = browser.new_context(viewport={"width": 1500, "height": 1100})
+    page = context.new_page()
+    try:
+        harness.open_notebook(page, student_lab, "mistaken.ipynb")
+        run_all_and_wait(page)
+        cells = page.evaluate(CELLS_JS)
+        page.screenshot(path=str(artifacts / "student-run-all.png"))
+        shown = page.locator(".jp-Cell", has_text="Test failed: ").first
+        if shown.count():
+            shown.scroll_into_view_if_needed()
+            shown.screenshot(path=str(artifacts / "student-failing-test.png"))
+    finally:
+        context.close()
+    return cells, mistake, visible, exercise_of_cells(nb)
 
 
-def test_run_all_runs_an_unfinished_notebook_to_the_end(student_lab, page, mistaken, artifacts):
-    path, mistake, visible = mistaken
-    harness.open_notebook(page, student_lab, path)
-    harness.run_all(page)
-    page.wait_for_function(DONE_JS, polling=500, timeout=180_000)
-    cells = page.evaluate(CELLS_JS)
-    page.screenshot(path=str(artifacts / "student-run-all.png"), full_page=False)
-
+def test_run_all_runs_an_unfinished_notebook_to_the_end(ran_all):
+    cells, _, _, tests = ran_all
     assert all(c["count"] is not None for c in cells), "Run All stopped before the last cell"
     failing = [i for i, c in enumerate(cells) if "error" in c["kinds"]]
     assert failing, "an unfinished notebook has failing tests"
     figures_after = [c["id"] for c in cells[failing[0] + 1:] if c["png"]]
     assert len(figures_after) >= 2, f"figures after the first failing test: {figures_after}"
     # only tests fail: the lecture's own cells (figures, worked examples) all ran cleanly
-    assert {cells[i]["id"] for i in failing} <= set(exercise_of_cells(
-        nbformat.read(student_lab.root / path, as_version=4)))
+    assert {cells[i]["id"] for i in failing} <= set(tests)
 
 
-def test_a_failing_test_shows_one_short_message(student_lab, page, mistaken, artifacts):
-    path, mistake, visible = mistaken
-    harness.open_notebook(page, student_lab, path)
-    harness.run_all(page)
-    page.wait_for_function(DONE_JS, polling=500, timeout=180_000)
-    shown = {c["id"]: c for c in page.evaluate(CELLS_JS)}
+def test_a_failing_test_shows_one_short_message(ran_all):
+    cells, mistake, visible, _ = ran_all
+    shown = {c["id"]: c for c in cells}
+    assert shown[visible]["kinds"].count("error") == 1, f"{visible} did not fail once: {shown[visible]}"
     text = shown[visible]["text"].strip()
-    cell = page.locator(".jp-Cell", has_text=text.splitlines()[0]).first
-    cell.scroll_into_view_if_needed()
-    cell.screenshot(path=str(artifacts / "student-failing-test.png"))
-
     lines = text.splitlines()
-    assert shown[visible]["kinds"].count("error") == 1
     assert len(lines) == 3, text
-    assert lines[0].startswith("Test failed: ") and lines[1].strip().startswith("expected ")
-    assert lines[2].strip().startswith("likely mistake: ")
+    assert lines[0].startswith("Test failed: ") and lines[1].strip().startswith("expected "), text
+    assert lines[2].strip().startswith("likely mistake: "), text
     for jargon in ("Traceback", "CheckFailure", "(check:", "known-mistake", ".py"):
         assert jargon not in text, text
     # an unfinished exercise says so, plainly, in its test
-    unfinished = [c["text"].strip() for c in shown.values() if c["id"] != visible and "error" in c["kinds"]]
-    assert unfinished and all(t.startswith("Test failed: `") and "is not implemented yet" in t
-                              and len(t.splitlines()) == 2 for t in unfinished), unfinished
+    unfinished = [c["text"].strip() for c in cells if c["id"] != visible and "error" in c["kinds"]]
+    assert unfinished
+    for text in unfinished:
+        assert (text.startswith("Test failed: `") and text.endswith(
+            "is not implemented yet\n  replace `raise NotImplementedError()` with your code")), text
 
 
 def test_the_student_lab_offers_no_instructor_tools(student_lab, page, artifacts):
