@@ -1,79 +1,35 @@
 """`make lab`: the student lab serves course/ with Validate, widgets and ipympl, and nothing of
 the instructor's; `make lab-instructor` serves a grading workspace with nbgrader's formgrader.
 
-Each lab is started as the Makefile starts it: ``JUPYTER_CONFIG_PATH`` names its settings
-folder in the repository (``lab/student``, ``lab/instructor``).
+Each lab is started as the Makefile starts it (with the browser tests' server harness, no
+browser needed): ``JUPYTER_CONFIG_PATH`` names its settings folder in the repository
+(``lab/student``, ``lab/instructor``).
 """
 
 from __future__ import annotations
 
 import html
 import json
-import os
 import re
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import pytest
 
+from browser import harness
 from conftest import REPO
 
-TOKEN = "gradlab-test"
 NBGRADER_PLUGINS = {"@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment",
                     "@jupyter/nbgrader:assignment-list", "@jupyter/nbgrader:course-list",
                     "@jupyter/nbgrader:validate-assignment", "@jupyter/nbgrader:menu"}
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(tmp: Path, config: str, root: Path, cwd: Path):
-    """Start ``jupyter lab`` as ``make lab`` / ``make lab-instructor`` does; yields (url, log)."""
-    port = _free_port()
-    cmd = [str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1",
-           f"--port={port}", f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={TOKEN}",
-           "--allow-root"]
-    env = {**os.environ, "JUPYTER_CONFIG_PATH": str(REPO / "lab" / config),
-           "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"), "JUPYTERLAB_SETTINGS_DIR": str(tmp / "settings"),
-           "JUPYTERLAB_WORKSPACES_DIR": str(tmp / "workspaces")}
-    log = tmp / "server.log"
-    with open(log, "wb") as out:
-        server = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):
-            try:
-                get(base, "/api/status")
-                break
-            except OSError:
-                if server.poll() is not None:
-                    pytest.fail("jupyter lab exited: " + log.read_text()[-2000:])
-                time.sleep(0.25)
-        else:
-            pytest.fail("jupyter lab did not answer within 60 s")
-        yield base, log
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-
-
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
+def lab():
     """The student lab (make lab): course/ served with lab/student's settings."""
-    yield from _serve(tmp_path_factory.mktemp("student-lab"), "student", REPO / "course", REPO)
+    with harness.jupyter_lab(REPO / "course", config_path=REPO / "lab" / "student", cwd=REPO) as server:
+        yield server.url, server.log
 
 
 @pytest.fixture(scope="module")
@@ -83,15 +39,18 @@ def instructor_lab(tmp_path_factory):
 
     ws = Workspace(tmp_path_factory.mktemp("grading"), repo=REPO)
     pipeline.release(ws, ws.assignments()[:1], course=ws.root / "course-copy")
-    yield from _serve(tmp_path_factory.mktemp("instructor-lab"), "instructor", ws.root, ws.root)
+    with harness.jupyter_lab(ws.root, config_path=REPO / "lab" / "instructor", cwd=ws.root) as server:
+        yield server.url, server.log
 
 
 def get(base: str, path: str, data: dict | None = None):
+    """GET (or with ``data``, POST) ``path``: JSON as data, anything else as text."""
     body = urllib.parse.urlencode(data).encode() if data is not None else None
-    request = urllib.request.Request(base + path, data=body, headers={"Authorization": f"token {TOKEN}"})
+    request = urllib.request.Request(base + path, data=body,
+                                     headers={"Authorization": f"token {harness.TOKEN}"})
     with urllib.request.urlopen(request, timeout=120) as response:
         text = response.read().decode()
-    return json.loads(text) if response.headers.get_content_type() == "application/json" or text[:1] in "[{" else text
+    return json.loads(text) if text[:1] in "[{" else text
 
 
 def status(base: str, path: str) -> int:

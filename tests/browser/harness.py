@@ -93,13 +93,14 @@ class Lab:
 
 @contextlib.contextmanager
 def jupyter_lab(root: Path, timeout: float = 90.0, python: str | None = None,
-                config_path: Path | None = None):
+                config_path: Path | None = None, cwd: Path | None = None):
     """Serve ``root`` with JupyterLab on a free loopback port; yields a :class:`Lab`.
 
     The server is this interpreter's ``jupyter lab`` (the kernels are this environment's
     python3).  Its output goes to a log file, shown in the error if it does not come up.
     ``config_path`` is a settings folder given as ``JUPYTER_CONFIG_PATH``, as ``make lab``
-    gives ``lab/student``.
+    gives ``lab/student``; ``cwd`` the folder the server starts in (``make lab-instructor``
+    starts in the grading workspace, where nbgrader finds its ``nbgrader_config.py``).
     """
     root = Path(root).resolve()
     home = Path(tempfile.mkdtemp(prefix="gradlab-lab-"))
@@ -125,7 +126,7 @@ def jupyter_lab(root: Path, timeout: float = 90.0, python: str | None = None,
         env["JUPYTER_CONFIG_PATH"] = str(config_path)
     log = home / "server.log"
     with open(log, "wb") as out:
-        process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
     lab = Lab(url=f"http://127.0.0.1:{port}", token=TOKEN, root=root, process=process, log=log)
     try:
         deadline = time.monotonic() + timeout
