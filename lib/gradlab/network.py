@@ -251,7 +251,7 @@ class MLP:
                 self.optimizer = optimizer
             self.optimizer.hyper.update(hyper)               # a live change: state is kept
         else:
-            self.optimizer.update = optimizer                 # another rule: state is kept
+            self.optimizer.update = optimizer                 # another method starts afresh, a partial of the same one keeps its state
             self.optimizer.hyper.clear()                      # the same dict, so views of it stay live
             self.optimizer.hyper.update(hyper)
 
@@ -268,9 +268,9 @@ class MLP:
           (the keys "W1", "b1", ... would collide).
         - a key of :data:`gradlab.optim.OPTIMIZERS` or a function ``update(w, dw, state=None,
           **hyper) -> (next_w, state)``: ``self.optimizer`` takes it as its rule and ``hyper``
-          as all its hyperparameters.  The state and step count are *kept*, so passing a
-          rebuilt ``functools.partial`` every step continues the run.  To start a method
-          afresh, call ``self.optimizer.reset()`` or pass a new Optimizer.
+          as all its hyperparameters.  The same method (that function, or a
+          ``functools.partial`` of it, rebuilt every step) keeps the state and step count and
+          continues the run; another method starts afresh (see :class:`gradlab.optim.Optimizer`).
 
         Returns the mini-batch cost *before* the update.
         """

@@ -50,6 +50,7 @@ training: deck 000's velocity is rescaled by the *new* η, deck 001's keeps the 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
@@ -328,6 +329,13 @@ def _as_update(update):
     return update
 
 
+def _method(update):
+    """The function behind an update rule: a ``functools.partial`` is its ``func``."""
+    while isinstance(update, partial):
+        update = update.func
+    return update
+
+
 class Optimizer:
     """One update rule, its hyperparameters, and the running state of every parameter it updates.
 
@@ -338,17 +346,19 @@ class Optimizer:
         opt = Optimizer("adam", lr=1e-3, beta1=0.9)
         w = opt.step("W1", w, dw)      # next_w, opt.state["W1"] = adam(w, dw, opt.state["W1"], **hyper)
         opt.hyper["lr"] = 0.01         # a live change: used from the next step on, state is kept
-        opt.update = "momentum"        # another rule: state and step count are kept as well
-        opt.reset()                    # the only way the state is forgotten
+        opt.update = partial(adam, beta1=0.8)  # the same method, new defaults: state is kept
+        opt.update = "momentum"        # another method: its state starts afresh
+        opt.reset()                    # forget the state on purpose
 
     A hyperparameter may be a schedule, a callable of the step count t (see
     :func:`step_decay`, :func:`cyclical_lr`, :func:`plateau_lr`): each step uses
     ``value(t)``, where t counts the updates the key has had before this one (0, 1, 2, ...).
 
-    Swapping the rule keeps the state on purpose (a rebuilt ``functools.partial`` of the same
-    rule must not restart it); a different *method* reads the old method's accumulators under
-    the same names (momentum would take Adam's ``"v"`` for its velocity), so call
-    :meth:`reset` when changing method.
+    What counts as the same method: the same function, or a ``functools.partial`` of it, so a
+    partial rebuilt with other keywords between steps keeps Adam's moments and step count (the
+    state belongs to the parameters, not to the function object).  A different method starts
+    afresh: its accumulators mean something else (momentum would read Adam's ``"v"`` as its
+    velocity).
 
     Inputs:
     - update: a name in :data:`OPTIMIZERS` or any function with the common signature
@@ -364,10 +374,10 @@ class Optimizer:
     """
 
     def __init__(self, update="sgd", **hyper):
-        self.update = update
-        self.hyper = dict(hyper)
         self.state = {}
         self.steps = {}
+        self.update = update
+        self.hyper = dict(hyper)
 
     @property
     def update(self):
@@ -376,7 +386,10 @@ class Optimizer:
 
     @update.setter
     def update(self, update):
-        self._update = _as_update(update)
+        update = _as_update(update)
+        if _method(update) is not _method(getattr(self, "_update", None)):
+            self.reset()                         # another method: its state means something else
+        self._update = update
 
     @property
     def t(self):

@@ -77,11 +77,23 @@ SURFACES = ("quadratic", "rosenbrock", "saddle", "regression")
 # trajectories
 # --------------------------------------------------------------------------------------------
 
+_SIGNATURES = {}
+
+
 def _parameters(update):
     try:
-        return inspect.signature(update).parameters
+        return _SIGNATURES[update]
+    except (KeyError, TypeError):
+        pass
+    try:
+        params = inspect.signature(update).parameters
     except (TypeError, ValueError):                      # builtins, some partials
-        return {}
+        params = {}
+    try:
+        _SIGNATURES[update] = params                     # asked at every slider move
+    except TypeError:                                    # unhashable callables
+        pass
+    return params
 
 
 def momentum_parameter(update):
@@ -170,8 +182,15 @@ def trajectory(surface, update, start=None, steps=50, **hyper):
     with np.errstate(all="ignore"):                  # overflow is detected below, not warned
         for t in range(1, steps + 1):
             try:
-                w, state = update(w, grad(w), state, **hyper)
-                w = np.asarray(w, dtype=np.float64).reshape(2)
+                out = update(w, grad(w), state, **hyper)
+                if not (isinstance(out, tuple) and len(out) == 2):
+                    raise TypeError(f"it must return a pair (next_w, state), not "
+                                    f"{type(out).__name__}")
+                w, state = out
+                if np.shape(w) != (2,):
+                    raise ValueError(f"next_w must have the shape of w, (2,), not "
+                                     f"{np.shape(w)}")
+                w = np.asarray(w, dtype=np.float64)
             except Exception as exc:                 # a student's rule: report, never crash
                 error, n = (t, exc), t - 1
                 break

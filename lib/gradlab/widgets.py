@@ -23,6 +23,7 @@ NumPy); this module only draws them.  Fast by construction:
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 import traceback
 
@@ -158,6 +159,7 @@ class Playground:
         self.errors = []
         self.n_updates = 0
         self.full_draws = self.blits = 0
+        self.update_seconds = collections.deque(maxlen=1000)
         self.message = ""
         self._coalesce = _Coalescer(self._safe_update, schedule)
         self._surface_key = None
@@ -252,7 +254,7 @@ class Playground:
         # phase image) is rendered once into a background that each update pastes back.
         self._animated = [self.line_ref, self.line_yours, self.mark_start, self.mark_end,
                           self.text_status, self.loss_ref, self.loss_yours, self.loss_part,
-                          self.phase_now, self.phase_title]
+                          self.phase_now]
         for artist in self._animated:
             artist.set_animated(True)
         self._background = None
@@ -291,11 +293,15 @@ class Playground:
 
     # ------------------------------------------------------------------ updates
     def _safe_update(self):
+        start = time.perf_counter()
         try:
             self._update()
         except Exception as exc:       # never raise into the kernel's comm handler: show it
             self.errors.append(traceback.format_exc())
             self._say(f"update failed: {type(exc).__name__}: {exc}")
+        finally:
+            # seconds per update, model to pixels sent (with ipympl the blit ships the image)
+            self.update_seconds.append(time.perf_counter() - start)
 
     def _on_click(self, event):
         if event.inaxes is self.ax_contour and event.button == 1 and event.xdata is not None:
@@ -309,6 +315,8 @@ class Playground:
         key = (name, condition if name == "quadratic" else None)
         if key == self._surface_key:
             return False
+        if self._surface_key is not None and self._surface_key[0] != name:
+            self.start = None                    # a clicked start belongs to its surface
         self._surface_key = key
         s = self._surface = model.make_surface(name, condition)
         for c in self._contours:
@@ -342,6 +350,12 @@ class Playground:
         if key == self._phase_key:
             return
         self._phase_key = key
+        # the title names what the diagram shows (it changes with the frame only: the numbers,
+        # which change with every move, are in the message line, not re-rendered as glyphs)
+        self.phase_title.set_text({"sgd": "rate of gradient descent (β unused)",
+                                   "heavy_ball": "rate of momentum (heavy ball)",
+                                   "nesterov": "rate of Nesterov momentum"}.get(method, "")
+                                  if self._lam is not None else "")
         if self._lam is None or method is None:
             self.phase_image.set_visible(False)
             why = ("no linear theory: the step is not linear here" if self._lam is not None
@@ -401,6 +415,8 @@ class Playground:
                 highs.append(ygap.max())
             cmp_ = self.comparison = model.compare(yours, ref)
             lines.append(cmp_.message)
+            if yours.message and yours.message not in cmp_.message:
+                lines.append("your rule " + yours.message)
             part = cmp_.step
             self.loss_part.set_data(([part], [np.sqrt(min(lows) * max(highs))])
                                     if part is not None else ([], []))
@@ -427,14 +443,10 @@ class Playground:
             theory = (f"rate ρ: predicted {predicted:.4f}, measured {measured:.4f}  ·  "
                       f"η* = {best['lr']:.3g}, β* = {best['momentum']:.3f} → ρ* = "
                       f"{best['rate']:.4f}")
-            self.phase_title.set_text(f"predicted ρ = {predicted:.3f}, measured "
-                                      f"{measured:.3f}")
         elif self._lam is not None:
             theory = f"rate ρ measured {measured:.4f} (no linear theory for {name})"
-            self.phase_title.set_text(f"measured ρ = {measured:.3f}")
         else:
             theory = f"final loss {ref.losses[-1]:.4g} after {ref.n} steps"
-            self.phase_title.set_text("")
         lines.append(theory)
         self.text_status.set_text(f"diverged at step {ref.diverged_at}" if ref.diverged_at
                                   else "the update rule failed" if ref.error else "")

@@ -92,7 +92,7 @@ class Lab:
 
 
 @contextlib.contextmanager
-def jupyter_lab(root: Path, timeout: float = 90.0, python: str | None = None,
+def jupyter_lab(root: Path, timeout: float = 180.0, python: str | None = None,
                 config_path: Path | None = None, cwd: Path | None = None):
     """Serve ``root`` with JupyterLab on a free loopback port; yields a :class:`Lab`.
 
@@ -179,7 +179,7 @@ def watch_errors(page):
     return seen
 
 
-def open_notebook(page, lab: Lab, path: str, timeout: float = 90.0):
+def open_notebook(page, lab: Lab, path: str, timeout: float = 180.0):
     """Open ``path`` in JupyterLab and wait until its kernel is idle."""
     page.goto(lab.tree_url(path))
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
@@ -309,8 +309,12 @@ def write_playground_notebook(folder: Path, name: str = "playground.ipynb") -> P
         nbformat.v4.new_code_cell("from gradlab.widgets import Playground\n"
                                   "pg = Playground()\npg"),
         nbformat.v4.new_code_cell(
+            "import numpy as np\n"
+            "ms = np.asarray(pg.update_seconds) * 1e3\n"
+            "q = np.percentile(ms, [50, 95]) if ms.size else [np.nan, np.nan]\n"
             "print(f'PLAYGROUND-STATUS errors={len(pg.errors)} updates={pg.n_updates} '\n"
-            "      f'blits={pg.blits} full={pg.full_draws} lr={pg.w_lr.value:.6g}')"),
+            "      f'blits={pg.blits} full={pg.full_draws} lr={pg.w_lr.value:.6g} '\n"
+            "      f'p50={q[0]:.2f} p95={q[1]:.2f}')"),
     ]
     path = Path(folder) / name
     nbformat.write(nb, path)
@@ -321,3 +325,25 @@ def playground_status(text: str) -> dict:
     """The fields of a ``PLAYGROUND-STATUS`` line as a dict of numbers."""
     line = next(l for l in text.splitlines() if l.startswith("PLAYGROUND-STATUS"))
     return {k: float(v) for k, v in (item.split("=") for item in line.split()[1:])}
+
+
+def rerun_status(page, index: int = 2, timeout: float = 60.0) -> dict:
+    """Run the playground notebook's status cell again and return its fresh numbers."""
+    before = page.locator(".jp-OutputArea-output", has_text="PLAYGROUND-STATUS").last.inner_text()
+    run_cell(page, index)
+    page.wait_for_function(
+        "(before) => [...document.querySelectorAll('.jp-OutputArea-output')].some("
+        "e => e.innerText.includes('PLAYGROUND-STATUS') && e.innerText !== before)",
+        arg=before, timeout=timeout * 1000)
+    return playground_status(wait_for_text(page, "PLAYGROUND-STATUS"))
+
+
+def drag_handle(page, handle, dx_total: float, moves: int):
+    """Drag a slider handle by ``dx_total`` pixels in ``moves`` mouse moves sent back to back."""
+    box = handle.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for i in range(1, moves + 1):
+        page.mouse.move(x + dx_total * i / moves, y)
+    page.mouse.up()

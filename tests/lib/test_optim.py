@@ -508,7 +508,7 @@ def test_optimizer_schedules_see_each_keys_step_count():
     np.testing.assert_allclose(w, 1 - (1 + 0.5 + 0.25))
 
 
-def test_optimizer_swapping_the_rule_keeps_state_and_reset_forgets():
+def test_optimizer_same_method_keeps_state_another_starts_afresh_reset_forgets():
     from functools import partial
     g = np.array([0.3, -2.0])
     opt = optim.Optimizer("adam", lr=0.1)
@@ -519,6 +519,10 @@ def test_optimizer_swapping_the_rule_keeps_state_and_reset_forgets():
     ref, state = adam(ref, g, state, lr=0.1, beta1=0.5)
     np.testing.assert_allclose(w2, ref, rtol=1e-14)
     assert opt.state["w"]["t"] == 2
+    opt.update = "momentum"                              # another method: Adam's moments go
+    w3 = opt.step("w", w2, g)
+    np.testing.assert_allclose(w3, momentum(w2, g, None, lr=0.1)[0], rtol=1e-14)
+    assert opt.steps["w"] == 1 and set(opt.state["w"]) == {"t", "v"}
     opt.reset()
     assert opt.state == {} and opt.steps == {} and opt.t == 0
     assert "adam" in repr(optim.Optimizer("adam", lr=0.1)) and "lr=0.1" in repr(optim.Optimizer("adam", lr=0.1))

@@ -139,6 +139,16 @@ def test_a_rule_that_raises_is_reported_at_its_step():
     assert cmp_.step == 3 and "ValueError at step 3" in cmp_.message
 
 
+@pytest.mark.parametrize("rule, says", [
+    (lambda w, dw, state=None, lr=0.1: w - lr * dw, "must return a pair (next_w, state)"),
+    (lambda w, dw, state=None, lr=0.1: ((w - lr * dw).sum(), state), "shape of w, (2,)"),
+])
+def test_a_rule_with_the_wrong_return_is_told_what_to_return(rule, says):
+    s = model.make_surface("quadratic")
+    traj = model.trajectory(s, rule, s.start, 5, lr=0.1)
+    assert traj.error[0] == 1 and traj.n == 0 and says in traj.message
+
+
 def iteration_matrix(lam, lr, beta, method):
     """One step on the error (e_t, e_{t-1}) along an eigenvector, written out per method."""
     if method == "nesterov":       # θ_{t+1} = y_t − ηλ y_t, y = θ + β(θ − θ_prev)
@@ -269,6 +279,10 @@ def test_a_click_on_the_contour_sets_the_start(figures):
     pg.fig.canvas.callbacks.process("button_press_event", event)
     np.testing.assert_allclose(pg.start, (1.5, -2.0), atol=1e-6)
     np.testing.assert_allclose(np.column_stack(pg.line_ref.get_data())[0], pg.start)
+    pg.w_condition.value = 20.0                     # same surface, new κ: the start stays
+    np.testing.assert_allclose(pg.start, (1.5, -2.0), atol=1e-6)
+    pg.w_surface.value = "saddle"                   # another surface starts at its own start
+    np.testing.assert_array_equal(pg.start, pg.surface.start)
 
 
 def test_every_surface_and_optimizer_draws_without_error(figures):
