@@ -15,6 +15,8 @@ import re
 # runs; the integrity check names a submission that added them.
 EXECUTION_TAGS = ("skip-execution", "raises-exception")
 
+# nbgrader's markers around solutions and hidden tests: none may reach what students get
+LEAK_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 SOLUTION_MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
 
 

@@ -1,59 +1,88 @@
 """``gradlab`` — the instructor's command line, a thin layer over :mod:`gradlab_grader.pipeline`.
 
-    gradlab release [ASSIGNMENT ...]          solutions/ -> course/ (and the gradebook)
+    gradlab release [ASSIGNMENT ...]          solutions/ -> course/, the gradebook, a bundle per assignment
     gradlab collect ASSIGNMENT FOLDER         a folder per student -> the workspace
-    gradlab autograde ASSIGNMENT [-s STUDENT] run and score every submission
-    gradlab feedback ASSIGNMENT               HTML feedback without hidden tests
+    gradlab autograde ASSIGNMENT [-s STUDENT] run and score what is new or changed (--force: all)
+    gradlab feedback ASSIGNMENT               HTML feedback without hidden tests (works offline)
     gradlab export [--to grades.csv]          the gradebook as CSV
     gradlab summary ASSIGNMENT                the grades table again
+    gradlab report ASSIGNMENT                 the class report (HTML) and its summary
     gradlab demo [--assignment A]             all of the above on a bundled class
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
-from . import demo, pipeline
+from . import bundle, demo, lms, pipeline, report, submissions
 from .results import format_table, read_results
 from .workspace import default_workspace
+
+
+def _shared_options(default) -> argparse.ArgumentParser:
+    """--workspace, --repo, --quiet: accepted before the command and after it.  The copy given
+    to each command leaves them unset (SUPPRESS) so it never overwrites the one given before."""
+    shared = argparse.ArgumentParser(add_help=False)
+    shared.add_argument("--workspace", type=Path, default=default(None),
+                        help="grading workspace (default: ./grading in the repository)")
+    shared.add_argument("--repo", type=Path, default=default(None),
+                        help="the gradlab source tree (default: found from the current folder)")
+    shared.add_argument("--quiet", action="store_true", default=default(False), help="no progress bars")
+    return shared
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gradlab", description="gradlab: release, collect, autograde, "
                                      "feedback and export for the gradlab course (nbgrader inside).",
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workspace", type=Path, default=None,
-                        help="grading workspace (default: ./grading in the repository)")
-    parser.add_argument("--repo", type=Path, default=None,
-                        help="the gradlab source tree (default: found from the current folder)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     parents=[_shared_options(lambda value: value)])
+    shared = _shared_options(lambda value: argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("release", help="generate the student version into course/")
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, parents=[shared])
+
+    p = command("release", help="generate the student version into course/")
     p.add_argument("assignments", nargs="*", help="assignment ids (default: all in solutions/)")
 
-    p = sub.add_parser("collect", help="copy submissions (a folder per student) into the workspace")
+    p = command("collect", help="copy submissions (a folder per student, or an LMS download "
+                "with --roster) into the workspace")
     p.add_argument("assignment")
-    p.add_argument("folder", type=Path)
+    p.add_argument("folder", type=Path, help="a folder per student; with --roster also a Canvas or "
+                   "Moodle submissions zip (or the folder it unpacks to)")
+    p.add_argument("--roster", type=Path, help="roster CSV (student_id, name, email, lms_id) to match "
+                   "an LMS download against")
 
-    p = sub.add_parser("autograde", help="run and score submissions")
+    p = command("autograde", help="run and score submissions that are new or changed")
+    p.add_argument("assignment")
+    p.add_argument("-s", "--student", action="append", help="only this student (repeatable; graded "
+                   "even when its grade is current)")
+    p.add_argument("--force", action="store_true", help="regrade every submission, current or not")
+
+    p = command("feedback", help="write HTML feedback without hidden tests")
     p.add_argument("assignment")
     p.add_argument("-s", "--student", action="append", help="only this student (repeatable)")
+    p.add_argument("--hidden-tests", choices=("message", "name"), default="message",
+                   help="what a failing hidden test shows: its message (what was called, what was "
+                        "expected; the default) or only its name")
 
-    p = sub.add_parser("feedback", help="write HTML feedback without hidden tests")
-    p.add_argument("assignment")
-    p.add_argument("-s", "--student", action="append", help="only this student (repeatable)")
-
-    p = sub.add_parser("export", help="write the gradebook as CSV")
+    p = command("export", help="write the gradebook as CSV")
     p.add_argument("--to", type=Path, default=None, help="CSV path (default: <workspace>/exports/grades.csv)")
     p.add_argument("assignments", nargs="*", help="only these assignments")
+    p.add_argument("--lms", choices=["canvas", "moodle"], help="write the gradebook CSV this LMS "
+                   "imports (one assignment; needs --roster)")
+    p.add_argument("--roster", type=Path, help="roster CSV with the students' LMS ids")
 
-    p = sub.add_parser("summary", help="print the grades table of an assignment")
+    p = command("report", help="write the class report (HTML) and print its summary")
     p.add_argument("assignment")
 
-    p = sub.add_parser("demo", help="release, collect, autograde, feedback and export a bundled class")
+    p = command("summary", help="print the grades table of an assignment")
+    p.add_argument("assignment")
+
+    p = command("demo", help="release, collect, autograde, feedback and export a bundled class")
     p.add_argument("--assignment", action="append",
                    help="only this assignment (repeatable; default: every one in solutions/)")
     return parser
@@ -66,27 +95,63 @@ def run(argv: list[str] | None = None) -> int:
 
     if args.command == "release":
         for path in pipeline.release(ws, args.assignments or None):
-            print(f"released {path}")
+            print(f"released {path}; student bundle {bundle.bundle_path(ws, path.name)}")
     elif args.command == "collect":
-        collected, rejected, renamed = pipeline.collect(ws.init(), args.assignment, args.folder)
-        print(f"collected {len(collected)} submissions of {args.assignment}")
-        for student, change in renamed.items():
+        pipeline.check_assignment(ws, args.assignment)
+        if args.roster:
+            unpacked, collected = lms.collect_download(ws.init(), args.assignment, args.folder, args.roster)
+            print(f"{unpacked.layout} download: {len(unpacked.students)} students matched the roster")
+            for student, older in unpacked.duplicates.items():
+                print(f"duplicate {student}: kept the latest, set aside {', '.join(older)}")
+            for name in unpacked.unmatched:
+                print(f"unmatched file (no roster entry): {name}")
+            if unpacked.late:
+                print(f"marked late by the LMS: {', '.join(unpacked.late)}")
+            if unpacked.missing:
+                print(f"no submission from: {', '.join(unpacked.missing)}")
+        else:
+            collected = pipeline.collect(ws.init(), args.assignment, args.folder)
+        print(collected.summary(args.assignment))
+        for student, change in collected.renamed.items():
             print(f"renamed {student}: {change}")
-        for student, why in rejected.items():
+        for student, why in collected.rejected.items():
             print(f"rejected {student}: {why}")
-        return 1 if rejected else 0
+        return 1 if collected.rejected else 0
     elif args.command == "autograde":
-        results = pipeline.autograde(ws, args.assignment, args.student, progress=progress)
-        print(format_table(results))
+        pipeline.check_assignment(ws, args.assignment)
+        todo = args.student or submissions.pending(ws, args.assignment, force=args.force)
+        if todo:
+            pipeline.autograde(ws, args.assignment, todo, progress=progress)
+        elif ws.students(args.assignment):
+            print(f"every submission of {args.assignment} is graded and current "
+                  "(--force regrades them all)")
+        else:
+            pipeline.autograde(ws, args.assignment, progress=progress)  # says what to do
+        print(format_table(read_results(ws, args.assignment)))
     elif args.command == "feedback":
+        ws = dataclasses.replace(ws, hidden_test_feedback=args.hidden_tests)
         pages, failed = pipeline.feedback(ws, args.assignment, args.student, progress=progress)
-        print(f"wrote {len(pages)} feedback pages under {ws.step_root('feedback')}")
+        print(f"wrote {len(pages)} feedback page{'' if len(pages) == 1 else 's'} under "
+              f"{ws.step_root('feedback')}")
         for student, why in failed.items():
             print(f"no feedback for {student}: {why}")
         return 1 if failed else 0
     elif args.command == "export":
-        print(f"wrote {pipeline.export(ws, args.to, args.assignments or None)}")
+        for assignment in args.assignments:
+            pipeline.check_assignment(ws, assignment)
+        if args.lms:
+            if not args.roster or len(args.assignments) != 1:
+                raise pipeline.GradlabError("--lms needs one assignment and --roster, e.g. "
+                                            "gradlab export --lms canvas --roster roster.csv week1")
+            print(f"wrote {lms.export_lms(ws, args.assignments[0], args.lms, args.roster, args.to)}")
+        else:
+            print(f"wrote {pipeline.export(ws, args.to, args.assignments or None)}")
+    elif args.command == "report":
+        pipeline.check_assignment(ws, args.assignment)
+        path, text = report.write_report(ws, args.assignment)
+        print(text)
     elif args.command == "summary":
+        pipeline.check_assignment(ws, args.assignment)
         print(format_table(read_results(ws, args.assignment)))
     elif args.command == "demo":
         demo.run_demo(ws, args.assignment, progress=progress)

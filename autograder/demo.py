@@ -16,9 +16,9 @@ from pathlib import Path
 
 import nbformat
 
-from . import mistakes, pipeline
+from . import bundle, mistakes, pipeline, report
 from .cells import grade_id, is_answer, solution_source
-from .results import SubmissionResult, format_table
+from .results import SubmissionResult, format_table, rejected_results
 from .workspace import Workspace
 
 
@@ -91,18 +91,19 @@ def run_demo(ws: Workspace, assignments: list[str] | None = None, progress: bool
              echo=print) -> list[SubmissionResult]:
     """The instructor's whole job on the demo class of each assignment (default: every one in
     ``solutions/``): release, collect, grade, feedback, export."""
-    known = ws.assignments()
-    unknown = sorted(set(assignments or []) - set(known))
-    if unknown:
-        raise pipeline.GradlabError(f"no assignment {', '.join(unknown)} in {ws.solutions}; "
-                                    f"known: {', '.join(known) or 'none'}")
+    for assignment in assignments or []:
+        pipeline.check_assignment(ws, assignment, must_be_released=False)
     prepare_workspace(ws)
-    assignments = assignments or known
+    assignments = assignments or ws.assignments()
     results = []
     for done, assignment in enumerate(assignments, start=1):
         if done > 1:
             echo("")
         results += grade_class(ws, assignment, assignments[:done], progress, echo)
+    echo("")
+    for assignment in assignments:       # last: what a teacher reads first
+        _, text = report.write_report(ws, assignment)
+        echo(text)
     return results
 
 
@@ -112,23 +113,22 @@ def grade_class(ws: Workspace, assignment: str, exported: list[str], progress: b
     the ``exported`` assignments."""
     echo(f"release   {assignment} -> {ws.course / assignment}")
     pipeline.release(ws, [assignment])
+    echo(f"bundle    {bundle.bundle_path(ws, assignment)} (what students get: the release, "
+         "the library's wheel, INSTALL.txt)")
     inbox = ws.root / "inbox" / assignment
     write_inbox(ws, assignment, inbox)
-    collected, rejected, renamed = pipeline.collect(ws, assignment, inbox)
-    echo(f"collect   {len(collected)} submissions from {inbox}")
-    for student, change in renamed.items():
+    collected = pipeline.collect(ws, assignment, inbox)
+    echo(f"collect   {collected.summary(assignment)} from {inbox}")
+    for student, change in collected.renamed.items():
         echo(f"          renamed {student}: {change}")
-    for student, why in rejected.items():
-        echo(f"          rejected {student}: {why}")
-    results = pipeline.autograde(ws, assignment, progress=progress)
+    for student in collected.rejected:
+        echo(f"          rejected {student} (the reason is below the grades)")
+    results = pipeline.autograde(ws, assignment, progress=progress) + rejected_results(ws, assignment)
     pages, failed = pipeline.feedback(ws, assignment, progress=progress)
     echo(f"feedback  {len(pages)} HTML pages under {ws.step_root('feedback')}")
     for student, why in failed.items():
         echo(f"          no feedback for {student}: {why}")
     csv = pipeline.export(ws, assignments=exported)
     echo(f"export    {csv}\n")
-    if rejected:
-        echo("not collected (fix and collect again):\n" + "\n".join(
-            f"  {s}: {why}" for s, why in rejected.items()) + "\n")
     echo(format_table(results))
     return results

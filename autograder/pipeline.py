@@ -8,20 +8,22 @@ run in a local process now and on other workers later.
 
 from __future__ import annotations
 
+import difflib
+import filecmp
 import re
 import shutil
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
 
 import nbformat
 from tqdm.auto import tqdm
 
+from . import bundle, submissions
+from .cells import LEAK_MARKERS
 from .mistakes import MISTAKES_DIR
 from .results import SubmissionResult, read_result
 from .workspace import Workspace, nbgrader_calls
 
-LEAK_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 
 
 class GradlabError(RuntimeError):
@@ -34,25 +36,50 @@ def _check(outcome: dict, what: str) -> None:
         raise GradlabError(f"{what} failed: {failure_reason(outcome)}")
 
 
+def released(ws: Workspace) -> list[str]:
+    """The assignments released from this workspace (the ones that can be collected and graded)."""
+    folder = ws.release("")
+    return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+
+def check_assignment(ws: Workspace, assignment: str, must_be_released: bool = True) -> None:
+    """Raise GradlabError, before anything is changed, unless ``assignment`` is one of
+    ``solutions/`` (``must_be_released=False``: what release takes) or was released from this
+    workspace; a near miss gets a "did you mean"."""
+    known = ws.assignments()
+    ready = released(ws) if must_be_released else known
+    if assignment in ready:
+        return
+    if assignment in known:
+        raise GradlabError(f"{assignment} has not been released from this workspace ({ws.root}); "
+                           f"run `gradlab release {assignment}` first")
+    close = difflib.get_close_matches(assignment, sorted(set(known) | set(ready)), n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise GradlabError(f"no assignment {assignment!r} in {ws.solutions}; {hint}"
+                       f"known: {', '.join(known) or 'none'}")
+
+
 # -- release -----------------------------------------------------------------------------------
 
-def release(ws: Workspace, assignments: list[str] | None = None, course: Path | None = None) -> list[Path]:
+def release(ws: Workspace, assignments: list[str] | None = None, course: Path | None = None,
+            bundles: bool = True) -> list[Path]:
     """Generate the student version of each assignment and copy it to ``course/``.
 
     The source notebooks are copied from ``solutions/<a>`` into the workspace, nbgrader's
     ``generate_assignment`` records their cells in the gradebook (so autograde can restore
-    locked cells) and writes the release; the release then replaces ``course/<a>``.
+    locked cells) and writes the release; the release then replaces ``course/<a>``, and
+    (``bundles``) the student bundle ``<workspace>/bundles/<a>.zip`` is written
+    (:mod:`.bundle`: the release and the library's wheel, nothing else).
     """
+    assignments = assignments or ws.assignments()
+    for assignment in assignments:
+        check_assignment(ws, assignment, must_be_released=False)
     ws.init()
     course = Path(course) if course else ws.course
-    assignments = assignments or ws.assignments()
     api = ws.api()
     written = []
     for assignment in assignments:
         src = ws.solutions / assignment
-        if not src.is_dir():
-            raise GradlabError(f"no assignment {assignment!r} in {ws.solutions}; "
-                               f"known: {', '.join(ws.assignments()) or 'none'}")
         staged = ws.source(assignment)
         shutil.rmtree(staged, ignore_errors=True)
         # the mistake set stays in solutions/: nbgrader never sees it, students never get it
@@ -71,23 +98,42 @@ def release(ws: Workspace, assignments: list[str] | None = None, course: Path | 
         shutil.rmtree(dest, ignore_errors=True)
         shutil.copytree(out, dest)
         written.append(dest)
+        if bundles:
+            try:
+                bundle.write_bundle(ws, assignment)
+            except bundle.BundleError as exc:
+                raise GradlabError(str(exc)) from None
     return written
 
 
 # -- collect -----------------------------------------------------------------------------------
 
 class Collected(NamedTuple):
-    students: list[str]  # collected, in order
+    students: list[str]  # every good hand-in, in order (new, resubmitted and unchanged)
     rejected: dict[str, str]  # student -> why nothing was taken, and what to do
     renamed: dict[str, str]  # student -> "<handed in> -> <expected>" for a renamed lone notebook
+    resubmitted: list[str]  # replaced an earlier, different submission (its grade is superseded)
+    unchanged: list[str]  # identical to the submission already collected: left as it was
+
+    def summary(self, assignment: str) -> str:
+        """'collected 3 submissions of a (1 resubmitted, 1 unchanged)'."""
+        n = len(self.students)
+        extra = ", ".join(part for part in (f"{len(self.resubmitted)} resubmitted" if self.resubmitted else "",
+                                            f"{len(self.unchanged)} unchanged" if self.unchanged else "") if part)
+        return (f"collected {n} submission{'' if n == 1 else 's'} of {assignment}"
+                + (f" ({extra})" if extra else ""))
 
 
 def released_notebooks(ws: Workspace, assignment: str) -> list[str]:
     """The notebook file names students were given for ``assignment``."""
-    for folder in (ws.release(assignment), ws.course / assignment):
-        if folder.is_dir():
-            return sorted(p.name for p in folder.glob("*.ipynb"))
-    return []
+    return sorted(p.name for p in ws.release(assignment).glob("*.ipynb"))
+
+
+def _same_submission(dest: Path, notebooks: dict[str, Path]) -> bool:
+    """True when ``dest`` already holds exactly these notebooks, byte for byte."""
+    held = sorted(p.name for p in dest.glob("*.ipynb")) if dest.is_dir() else []
+    return held == sorted(notebooks) and all(filecmp.cmp(path, dest / name, shallow=False)
+                                             for name, path in notebooks.items())
 
 
 def collect(ws: Workspace, assignment: str, inbox: Path) -> Collected:
@@ -96,26 +142,39 @@ def collect(ws: Workspace, assignment: str, inbox: Path) -> Collected:
     ``inbox`` holds one folder per student with the notebooks either directly inside or in
     an ``<assignment>/`` subfolder.  A lone notebook under another name (an LMS's
     ``week1 (1).ipynb``) is renamed to the released name; a submission with broken
-    notebook JSON or without the released notebooks is rejected with what to do.  One rejected
-    submission never stops the others.
+    notebook JSON or without the released notebooks is rejected with what to do, and the
+    rejection is kept in the workspace (:mod:`.submissions`) until a good hand-in replaces it.
+    One rejected submission never stops the others.  A hand-in identical to the one already
+    collected is left alone (its grade stays current); a different one replaces it, and the
+    earlier grade counts as superseded until the new one is graded.  The hand-in time is the
+    student's (``timestamp.txt`` in their folder, else the notebooks' modification time).
     """
+    check_assignment(ws, assignment)
     inbox = Path(inbox)
     if not inbox.is_dir():
         raise GradlabError(f"{inbox} is not a folder of student submissions")
+    folders = sorted(p for p in inbox.iterdir() if p.is_dir())
+    if not folders:
+        raise GradlabError(f"{inbox} holds no student folders: collect expects one folder per student "
+                           f"(e.g. {inbox}/<student>/{assignment}.ipynb); nothing was collected")
     expected = released_notebooks(ws, assignment)
-    result = Collected([], {}, {})
-    for folder in sorted(p for p in inbox.iterdir() if p.is_dir()):
+    result = Collected([], {}, {}, [], [])
+    handed_in = {}
+    for folder in folders:
         student = folder.name
         notebooks_dir = folder / assignment if (folder / assignment).is_dir() else folder
         notebooks = {p.name: p for p in sorted(notebooks_dir.glob("*.ipynb"))}
         if not notebooks:
             result.rejected[student] = f"no .ipynb files in {notebooks_dir}"
             continue
+        stamp_dir = notebooks_dir if (notebooks_dir / submissions.TIMESTAMP).is_file() else folder
+        when = submissions.handed_in_at(stamp_dir, list(notebooks.values()))
+        handed_in[student] = submissions.format_time(when)
         missing = [name for name in expected if name not in notebooks]
         if missing and len(expected) == 1 and len(notebooks) == 1:
-            (handed_in, path), = notebooks.items()
+            (handed_in_name, path), = notebooks.items()
             notebooks = {expected[0]: path}
-            result.renamed[student] = f"{handed_in} -> {expected[0]}"
+            result.renamed[student] = f"{handed_in_name} -> {expected[0]}"
         elif missing:
             result.rejected[student] = (f"expected {', '.join(missing)} but found {', '.join(notebooks)}; "
                                         "rename the files to the released names and collect again")
@@ -125,20 +184,25 @@ def collect(ws: Workspace, assignment: str, inbox: Path) -> Collected:
             try:
                 nbformat.validate(nbformat.read(path, as_version=4))
             except Exception as exc:  # not JSON, not a notebook, wrong schema: the same remedy
+                first = (str(exc).splitlines() or ["empty file"])[0][:120]
                 problems.append(f"{path.name} is not a valid notebook ({type(exc).__name__}: "
-                                f"{str(exc).splitlines()[0][:120]}); ask the student to re-download "
-                                "and resubmit")
+                                f"{first}); ask the student to re-download and resubmit")
         if problems:
             result.rejected[student] = "; ".join(problems)
             continue
+        result.students.append(student)
         dest = ws.submission(student, assignment)
+        if _same_submission(dest, notebooks):
+            result.unchanged.append(student)
+            continue
+        if dest.is_dir():
+            result.resubmitted.append(student)
         shutil.rmtree(dest, ignore_errors=True)
         dest.mkdir(parents=True)
         for name, path in notebooks.items():
             shutil.copy2(path, dest / name)
-        stamp = datetime.fromtimestamp(max(p.stat().st_mtime for p in notebooks.values()), timezone.utc)
-        (dest / "timestamp.txt").write_text(stamp.strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
-        result.students.append(student)
+        submissions.write_timestamp(dest, when)
+    submissions.record_rejections(ws, assignment, result.rejected, handed_in, result.students)
     return result
 
 
@@ -156,6 +220,7 @@ def grade_submission(ws: Workspace, assignment: str, student: str, api=None) -> 
         outcome = api.autograde(assignment, student, force=True, create=True)
     result = read_result(ws, assignment, student)
     if not outcome.get("success"):
+        result.status = "could not be graded"
         result.problems.insert(0, f"autograde failed: {failure_reason(outcome)}")
     return result
 
@@ -182,7 +247,9 @@ def failure_reason(outcome: dict) -> str:
 
 def autograde(ws: Workspace, assignment: str, students: list[str] | None = None,
               progress: bool = True) -> list[SubmissionResult]:
-    """Grade every submission of ``assignment`` (or just ``students``), with a progress bar."""
+    """Grade every submission of ``assignment`` (or just ``students``), with a progress bar.
+    :func:`.submissions.pending` picks the ones that are new or changed since their grade."""
+    check_assignment(ws, assignment)
     known = ws.students(assignment)
     unknown = sorted(set(students or []) - set(known))
     if unknown:
@@ -206,19 +273,38 @@ def autograde(ws: Workspace, assignment: str, students: list[str] | None = None,
 
 # -- feedback and export -----------------------------------------------------------------------
 
+def _generate_feedback(ws: Workspace, api, assignment: str, student: str) -> dict:
+    """``api.generate_feedback`` on gradlab's feedback page: the API pins nbgrader's own page
+    (``template_name = 'feedback'``), so its app is run here as the API runs it, with
+    :meth:`Workspace.feedback_page` on top."""
+    from nbgrader.converters import GenerateFeedback
+    from nbgrader.utils import capture_log, temp_attrs
+
+    with nbgrader_calls(), temp_attrs(api.coursedir, assignment_id=assignment, student_id=student):
+        app = GenerateFeedback(coursedir=api.coursedir, parent=api)
+        app.update_config(ws.feedback_page())
+        app.force = True
+        return capture_log(app)
+
+
 def feedback(ws: Workspace, assignment: str, students: list[str] | None = None,
              progress: bool = True) -> tuple[list[Path], dict[str, str]]:
     """Write HTML feedback (hidden tests removed) for each graded submission.
 
     Returns ``(pages, failed)``: the HTML files written, and for each submission whose feedback
-    could not be written, why.  One failure never stops the feedback of the others.
+    could not be written, why.  One failure never stops the feedback of the others.  A grade
+    superseded by a newer submission gets no feedback until the new one is graded.
     """
+    check_assignment(ws, assignment)
     api = ws.api()
     students = students or [s for s in ws.students(assignment) if ws.autograded(s, assignment).is_dir()]
     written, failed = [], {}
     for student in tqdm(students, desc=f"feedback {assignment}", unit="nb", disable=not progress):
-        with nbgrader_calls():
-            outcome = api.generate_feedback(assignment, student, force=True)
+        if submissions.is_stale(ws, student, assignment):
+            failed[student] = (f"its newest submission is not graded yet; run `gradlab autograde "
+                               f"{assignment}` first")
+            continue
+        outcome = _generate_feedback(ws, api, assignment, student)
         if outcome.get("success"):
             written += sorted(ws.feedback(student, assignment).glob("*.html"))
         else:
@@ -227,12 +313,41 @@ def feedback(ws: Workspace, assignment: str, students: list[str] | None = None,
 
 
 def export(ws: Workspace, to: Path | None = None, assignments: list[str] | None = None) -> Path:
-    """Write the gradebook as CSV with nbgrader's CsvExportPlugin (one row per student and assignment)."""
-    from nbgrader.plugins import CsvExportPlugin
+    """Write the grades as CSV, one row per student and assignment (rejected hand-ins included).
 
+    Columns: ``assignment``, ``student_id``, ``status`` (graded, superseded, not graded, could
+    not be graded, rejected), ``timestamp`` (when the student handed in the graded submission,
+    UTC), ``score`` (the grade: the tests' points less ``late_penalty``), ``late_penalty``,
+    ``max_score``, one column per exercise (its points), ``needs_review`` and
+    ``review_reason`` (what the summary lists under "needs a human look").
+    """
+    import csv
+
+    from .results import read_results
+
+    for assignment in assignments or []:
+        check_assignment(ws, assignment)
     dest = Path(to) if to else ws.exports / "grades.csv"
+    rows, exercises = [], []
+    for assignment in assignments or released(ws):
+        for result in read_results(ws, assignment):
+            scores = result.exercise_scores()
+            exercises += [e for e in scores if e not in exercises]
+            rows.append({"assignment": assignment, "student_id": result.student, "status": result.status,
+                         "timestamp": result.submitted_at,
+                         "score": f"{result.final:g}" if result.status != "rejected" else "",
+                         "late_penalty": f"{result.late_penalty:g}" if result.late_penalty else "",
+                         "max_score": f"{result.max_score:g}" if result.max_score else "",
+                         **{e: f"{got:g}" for e, (got, _) in scores.items()},
+                         "needs_review": "yes" if result.problems else "no",
+                         "review_reason": "; ".join(result.problems)})
+    columns = ["assignment", "student_id", "status", "timestamp", "score", "late_penalty", "max_score", *exercises,
+               "needs_review", "review_reason"]
     dest.parent.mkdir(parents=True, exist_ok=True)
-    plugin = CsvExportPlugin(to=str(dest), assignment=list(assignments or []))
-    with ws.gradebook() as gb:
-        plugin.export(gb)
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    with tmp.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(dest)
     return dest

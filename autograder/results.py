@@ -15,9 +15,17 @@ from pathlib import Path
 
 import nbformat
 
+from . import submissions
 from .cells import exercise_of_cells, grade_id
 from .integrity import inspect_submission
 from .workspace import Workspace
+
+# What a result's score is worth (SubmissionResult.status):
+GRADED = "graded"  # the grade of the newest submission
+SUPERSEDED = "superseded"  # the grade of an earlier submission; a newer one awaits grading
+NOT_GRADED = "not graded"  # collected, never graded
+FAILED = "could not be graded"  # grading ran but nbgrader could not score it
+REJECTED = "rejected"  # collect turned the hand-in away (problems says why); nothing to grade
 
 CHECK_CODE = re.compile(r"\(check: ([a-z-]+)\)\s*$")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -41,10 +49,19 @@ class SubmissionResult:
     max_score: float = 0.0
     cells: list[CellResult] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # why it needs a human look (none: it does not)
+    status: str = GRADED  # GRADED, SUPERSEDED, NOT_GRADED, FAILED or REJECTED (above)
+    submitted_at: str = ""  # when the student handed in the graded submission (UTC)
+    superseded_by: str = ""  # when the newer, not yet graded submission was handed in
+    late_penalty: float = 0.0  # points nbgrader's late-penalty plugin took off (gradlab.toml's [late])
+
+    @property
+    def final(self) -> float:
+        """The grade: the points the tests gave, less the late penalty."""
+        return self.score - self.late_penalty
 
     @property
     def percent(self) -> float:
-        return 100.0 * self.score / self.max_score if self.max_score else 0.0
+        return 100.0 * self.final / self.max_score if self.max_score else 0.0
 
     def lost(self) -> dict[str, float]:
         """Points lost per exercise."""
@@ -53,6 +70,14 @@ class SubmissionResult:
             if cell.score < cell.max_score:
                 lost[cell.exercise] += cell.max_score - cell.score
         return dict(lost)
+
+    def exercise_scores(self) -> dict[str, tuple[float, float]]:
+        """exercise -> (score, max_score), in notebook order."""
+        scores: dict[str, tuple[float, float]] = {}
+        for cell in self.cells:
+            got, out_of = scores.get(cell.exercise, (0.0, 0.0))
+            scores[cell.exercise] = (got + cell.score, out_of + cell.max_score)
+        return scores
 
     def diagnostics(self) -> Counter:
         return Counter(c.diagnostic for c in self.cells if c.diagnostic)
@@ -94,13 +119,17 @@ def read_result(ws: Workspace, assignment: str, student: str) -> SubmissionResul
     from nbgrader.api import MissingEntry
 
     result = SubmissionResult(student, assignment)
+    handed_in = submissions.format_time(submissions.read_timestamp(ws.submission(student, assignment)))
     with ws.gradebook() as gb:
         try:
             submission = gb.find_submission(assignment, student)
         except MissingEntry:
-            result.problems.append("not graded: no submission in the gradebook")
+            result.status, result.submitted_at = NOT_GRADED, handed_in
+            result.problems.append(f"not graded yet: run `gradlab autograde {assignment}`")
             return result
         result.score, result.max_score = submission.score, submission.max_score
+        result.late_penalty = submission.late_submission_penalty or 0.0
+        result.submitted_at = submissions.format_time(submission.timestamp) or handed_in
         grades = {(g.notebook.name, g.name): (g.score, g.max_score)
                   for nb in submission.notebooks for g in nb.grades}
         notebook_names = [nb.name for nb in submission.notebooks]
@@ -125,33 +154,73 @@ def read_result(ws: Workspace, assignment: str, student: str) -> SubmissionResul
                                            _diagnostic(error)))
         if submitted_path.exists() and not graded_path.exists():
             problems.append(f"{name}.ipynb could not be graded")
+            result.status = FAILED
         timeouts = sorted(gid for gid, error in failures.items() if error.startswith("CellTimeoutError"))
         if timeouts:
             problems.append(f"cells ran past the time limit ({', '.join(timeouts)})")
     if any(c.diagnostic == "tripwire" for c in result.cells):
         problems.append("calls gradlab's reference implementation (tripwire)")
+    if result.status == GRADED and submissions.is_stale(ws, student, assignment):
+        result.status, result.superseded_by = SUPERSEDED, handed_in
     return result
 
 
+def rejected_results(ws: Workspace, assignment: str) -> list[SubmissionResult]:
+    """A result for each student whose only hand-in collect rejected: status REJECTED, the
+    reason as its problem."""
+    collected = set(ws.students(assignment))
+    return [SubmissionResult(student, assignment, status=REJECTED, submitted_at=entry.get("handed_in", ""),
+                             problems=[f"rejected at collect: {entry['reason']}"])
+            for student, entry in submissions.rejections(ws, assignment).items() if student not in collected]
+
+
 def read_results(ws: Workspace, assignment: str) -> list[SubmissionResult]:
-    return [read_result(ws, assignment, s) for s in ws.students(assignment)]
+    """Every student's result: the collected submissions (a later hand-in that collect rejected
+    is named among its problems), then the students whose only hand-in was rejected."""
+    rejected = submissions.rejections(ws, assignment)
+    results = []
+    for student in ws.students(assignment):
+        result = read_result(ws, assignment, student)
+        if student in rejected:
+            entry = rejected[student]
+            result.problems.append(f"a later hand-in ({entry.get('handed_in') or 'time unknown'}) was "
+                                   f"rejected at collect: {entry['reason']}; this grade is of the earlier one")
+        results.append(result)
+    return results + rejected_results(ws, assignment)
 
 
 def format_table(results: list[SubmissionResult]) -> str:
-    """A plain-text grades table, one row a student, then what needs a human look."""
+    """A plain-text grades table, one row a student (a grade that is not current says so), then
+    what needs a human look."""
     if not results:
         return "no submissions graded"
     width = max(7, *(len(r.student) for r in results))
     lines = [f"{'student':<{width}}  {'score':>11}  {'%':>5}  lost points in (hints fired)",
              f"{'-' * width}  {'-' * 11}  {'-' * 5}  {'-' * 40}"]
     for r in results:
+        if r.status in (REJECTED, NOT_GRADED):
+            lines.append(f"{r.student:<{width}}  {'—':>11}  {'—':>5}  {r.status.upper()}")
+            continue
         lost = ", ".join(f"{ex} −{pts:g}" for ex, pts in r.lost().items()) or "—"
         hints = ", ".join(f"{code}×{n}" if n > 1 else code for code, n in r.diagnostics().most_common())
-        lines.append(f"{r.student:<{width}}  {r.score:>5g} / {r.max_score:<3g}  {r.percent:>5.1f}  "
-                     f"{lost}{f' ({hints})' if hints else ''}")
-    scores = [r.percent for r in results]
-    lines.append(f"\n{len(results)} submissions · mean {sum(scores) / len(scores):.1f}% · "
-                 f"{sum(s == 100 for s in scores)} full marks")
+        row = f"{r.student:<{width}}  {r.final:>5g} / {r.max_score:<3g}  {r.percent:>5.1f}  {lost}"
+        row += f" ({hints})" if hints else ""
+        row += f" (late −{r.late_penalty:g})" if r.late_penalty else ""
+        if r.status == SUPERSEDED:
+            row += (f"  SUPERSEDED: grade of the {r.submitted_at} hand-in; a newer one "
+                    f"({r.superseded_by}) awaits `gradlab autograde`")
+        elif r.status != GRADED:
+            row += f"  {r.status.upper()}"
+        lines.append(row)
+    current = [r.percent for r in results if r.status == GRADED]
+    counts = Counter(r.status for r in results if r.status != GRADED)
+    n = len(results)
+    summary = f"\n{n} student{'' if n == 1 else 's'}"
+    if current:
+        summary += (f" · mean {sum(current) / len(current):.1f}% of {len(current)} current grade"
+                    f"{'' if len(current) == 1 else 's'} · {sum(s == 100 for s in current)} full marks")
+    summary += "".join(f" · {k} {status}" for status, k in counts.items())
+    lines.append(summary)
     flagged = [r for r in results if r.problems]
     if flagged:
         lines.append("needs a human look:")

@@ -11,18 +11,30 @@ A workspace is an ordinary nbgrader course directory kept *outside* the source t
       submitted/<s>/<a>/     what students handed in
       autograded/<s>/<a>/    executed and scored copies
       feedback/<s>/<a>/      HTML feedback, hidden tests removed
+      rejected/<a>.json      hand-ins collect turned away, with the reason
+      bundles/<a>.zip        the student bundle (release, library wheel, INSTALL.txt)
       exports/               grades.csv and friends
+      reports/<a>.html       the class report
+      gradlab.toml           the course's policy, written by the instructor (optional):
+
+        [late]                      # nbgrader's late-penalty plugin, gradlab_grader.latepenalty
+        percent_per_day = 10        # of the score, per started day late
+        max_percent = 100
+        [deadlines]                 # TOML datetimes; the gradebook's due dates follow them
+        week1 = 2026-11-20T23:59:00Z
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import sysconfig
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import tomllib
 from traitlets.config import Config
 
 # Per-cell time limit while autograding, in seconds.  The lecture notebooks run each cell in
@@ -66,6 +78,17 @@ def find_repo(start: Path | None = None) -> Path:
     )
 
 
+# gradlab's nbconvert templates (the feedback page) live beside this module
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def _nbgrader_templates() -> Path:
+    """nbgrader's own templates folder (gradlab's feedback template extends its feedback page)."""
+    import importlib.util
+
+    return Path(importlib.util.find_spec("nbgrader").origin).parent / "server_extensions" / "formgrader" / "templates"
+
+
 @dataclass
 class Workspace:
     """Paths and nbgrader settings for one grading workspace."""
@@ -75,6 +98,9 @@ class Workspace:
     course_id: str = "gradlab"
     db_url: str | None = None
     cell_timeout: int = CELL_TIMEOUT
+    # what feedback shows of a failing hidden test: "message" (what was called, what was
+    # expected: the hint) or "name" (only which hidden test failed)
+    hidden_test_feedback: str = "message"
     _coursedir: object = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -83,6 +109,8 @@ class Workspace:
         sources = [self.repo / d for d in ("solutions", "course", "lib", "autograder")]
         if self.root == self.repo or any(self.root.is_relative_to(d) for d in sources):
             raise ValueError(f"the workspace {self.root} must not be inside the course sources")
+        if self.hidden_test_feedback not in ("message", "name"):
+            raise ValueError(f"hidden_test_feedback is 'message' or 'name', not {self.hidden_test_feedback!r}")
         if self.db_url is None:
             self.db_url = f"sqlite:///{self.root / 'gradebook.db'}"
 
@@ -137,9 +165,43 @@ class Workspace:
             return []
         return sorted(p.name for p in folder.iterdir() if (p / assignment).is_dir())
 
+    # -- the course's policy ---------------------------------------------------------------
+    @property
+    def policy_file(self) -> Path:
+        return self.root / "gradlab.toml"
+
+    def policy(self) -> dict:
+        """``gradlab.toml`` as a dict (``{}`` without one); a broken file is a clear error."""
+        if not self.policy_file.exists():
+            return {}
+        try:
+            policy = tomllib.loads(self.policy_file.read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{self.policy_file} is not valid TOML ({exc}); fix it or remove it") from None
+        for assignment, due in policy.get("deadlines", {}).items():
+            if not hasattr(due, "year"):
+                raise ValueError(f"{self.policy_file}: the deadline of {assignment} must be a TOML "
+                                 f"date-time such as 2026-11-20T23:59:00Z, not {due!r}")
+        return policy
+
+    def apply_deadlines(self) -> dict:
+        """Give the gradebook the due dates of ``gradlab.toml`` (nbgrader measures lateness
+        against them when it grades).  Returns {assignment: due date}."""
+        from datetime import timezone
+
+        deadlines = self.policy().get("deadlines", {})
+        if deadlines:
+            with self.gradebook() as gb:
+                for assignment, due in deadlines.items():
+                    if due.tzinfo is not None:   # the gradebook keeps naive UTC
+                        due = due.astimezone(timezone.utc).replace(tzinfo=None)
+                    gb.update_or_create_assignment(assignment, duedate=due)
+        return deadlines
+
     # -- nbgrader ------------------------------------------------------------------------
     def settings(self) -> dict[str, dict[str, object]]:
         """The nbgrader configuration, as {section: {trait: value}}."""
+        late = self.policy().get("late", {})
         return {
             "CourseDirectory": {
                 "root": str(self.root),
@@ -183,15 +245,43 @@ class Workspace:
                 "nbgrader.preprocessors.ComputeChecksums",
                 "nbgrader.preprocessors.CheckCellMetadata",
             ]},
+            # a late submission loses what gradlab.toml's [late] says (nothing without it)
+            "AssignLatePenalties": {"plugin_class": "gradlab_grader.latepenalty.LatePenalty"},
+            "LatePenalty": {"percent_per_day": float(late.get("percent_per_day", 0.0)),
+                            "max_percent": float(late.get("max_percent", 100.0))},
             "ClearSolutions": {"code_stub": {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}},
+            # feedback: tests named in the contents, hidden tests removed, paths relative to the
+            # course, math as MathML (nothing loaded from the internet when a page is viewed)
             "GenerateFeedback": {
                 "preprocessors": [
                     "nbgrader.preprocessors.GetGrades",
+                    "gradlab_grader.preprocessors.LabelTests",
                     "gradlab_grader.preprocessors.HideHiddenTests",
+                    "gradlab_grader.preprocessors.RelativePaths",
+                    "gradlab_grader.preprocessors.RenderMath",
                     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
                 ],
             },
+            "HideHiddenTests": {"show_message": self.hidden_test_feedback == "message"},
+            "RelativePaths": {"roots": sorted({str(self.repo), str(self.root), sys.prefix, sys.base_prefix,
+                                               sysconfig.get_paths()["purelib"]}, key=len, reverse=True)},
+
         }
+
+    def feedback_page(self) -> Config:
+        """gradlab's feedback page (``templates/gradlab_feedback``: tests named in the contents,
+        no MathJax from the internet, wrapped output), for :func:`pipeline.feedback` only: in
+        ``nbgrader_config.py`` these HTMLExporter settings would also reach formgrader's pages.
+        nbgrader's feedback page, which it extends, is found through its templates folder; its
+        stylesheet folder is kept."""
+        nbgrader_templates = _nbgrader_templates()
+        config = Config()
+        config.HTMLExporter.template_name = "gradlab_feedback"
+        config.HTMLExporter.extra_template_basedirs = [str(TEMPLATES), str(nbgrader_templates)]
+        config.HTMLExporter.extra_template_paths = [
+            str(nbgrader_templates.parent / "static" / "node_modules" / "bootstrap" / "dist" / "css"),
+            str(nbgrader_templates)]
+        return config
 
     def config(self) -> Config:
         config = Config()

@@ -2,6 +2,9 @@
 
 from .cleartags import ClearExecutionTags
 from .hidetests import HideHiddenTests
+from .labeltests import LabelTests
+from .relativepaths import RelativePaths
+from .rendermath import RenderMath
 from .tagtests import TagTestCells
 
-__all__ = ["ClearExecutionTags", "HideHiddenTests", "TagTestCells"]
+__all__ = ["ClearExecutionTags", "HideHiddenTests", "LabelTests", "RelativePaths", "RenderMath", "TagTestCells"]

@@ -215,25 +215,58 @@ def diagnose(actual, expected, name: str = "result", rtol: float = RTOL, atol: f
         f"tolerance rtol={rtol:g}, atol={atol:g})", "mismatch", call=name)
 
 
+def _ndim(value) -> int:
+    """``np.ndim``, with a ragged sequence (arrays of several shapes) counted as structured."""
+    try:
+        return np.ndim(value)
+    except ValueError:
+        return 1
+
+
+def _structured(expected) -> bool:
+    """Several return values (a tuple, a list of arrays, a dict) rather than one array."""
+    return isinstance(expected, dict) or (isinstance(expected, tuple) and not all(_ndim(e) == 0 for e in expected)) or (
+        isinstance(expected, list) and not _is_numeric_sequence(expected))
+
+
+def first_failure(actual, expected, name: str = "result", rtol: float = RTOL, atol: float = ATOL):
+    """Like :func:`diagnose`, entry by entry through tuples and lists of arrays (of any shapes,
+    nested): ``None`` when everything matches, else the first CheckFailure."""
+    if isinstance(expected, dict):                     # an optimizer's state, say
+        if not isinstance(actual, dict):
+            return CheckFailure(f"expected a dict with keys {sorted(expected)}, got {_short(actual)}",
+                                "type", call=name)
+        if set(actual) != set(expected):
+            return CheckFailure(f"expected the keys {sorted(expected)}, got {sorted(actual)}", "type",
+                                call=name)
+        for key in expected:
+            failure = first_failure(actual[key], expected[key], name=f"{name}[{key!r}]", rtol=rtol, atol=atol)
+            if failure is not None:
+                return failure
+        return None
+    if not _structured(expected):
+        return diagnose(actual, expected, name=name, rtol=rtol, atol=atol)
+    if actual is None:
+        return CheckFailure("returned None", "none", call=name, hint="did you forget `return`?")
+    if not isinstance(actual, (tuple, list)) or len(actual) != len(expected):
+        return CheckFailure(f"expected {len(expected)} values, got {_short(actual)}", "type", call=name)
+    for i, (a, e) in enumerate(zip(actual, expected)):
+        failure = first_failure(a, e, name=f"{name}[{i}]", rtol=rtol, atol=atol)
+        if failure is not None:
+            return failure
+    return None
+
+
 def assert_close(actual, expected, name: str = "result", rtol: float = RTOL, atol: float = ATOL):
     """Raise a CheckFailure with a hint unless ``actual`` ≈ ``expected``.
 
-    ``expected`` may be a number, an array (or list of numbers), or a tuple of those — several
-    return values such as ``(dx, dw, db)``; then ``actual`` must be a tuple/list of the same
-    length, compared entry by entry.
+    ``expected`` may be a number, an array (or list of numbers), or a tuple/list/dict of those —
+    several return values such as ``(dx, dw, db)``, ``(loss, [(dW1, db1), …])`` or an
+    optimizer's ``(next_w, {"t": 1, "v": …})``, nested and of any shapes; then ``actual`` must
+    have the same structure, compared entry by entry.
     """
     __tracebackhide__ = True  # students see the hint, not gradlab's frames
-    if isinstance(expected, tuple) and not all(np.ndim(e) == 0 for e in expected) or (
-            isinstance(expected, list) and not _is_numeric_sequence(expected)):
-        if actual is None:
-            raise CheckFailure("returned None", "none", call=name, hint="did you forget `return`?")
-        if not isinstance(actual, (tuple, list)) or len(actual) != len(expected):
-            raise CheckFailure(f"expected {len(expected)} values, got {_short(actual)}", "type",
-                               call=name)
-        for i, (a, e) in enumerate(zip(actual, expected)):
-            assert_close(a, e, name=f"{name}[{i}]", rtol=rtol, atol=atol)
-        return
-    failure = diagnose(actual, expected, name=name, rtol=rtol, atol=atol)
+    failure = first_failure(actual, expected, name=name, rtol=rtol, atol=atol)
     if failure is not None:
         raise failure
 
@@ -411,7 +444,7 @@ def compare(student_fn, reference_fn, *args, name: str | None = None, rtol: floa
     except CheckFailure as failure:
         for hint, wrong_fn in (mistakes or {}).items():
             wrong = wrong_fn(*copy.deepcopy(args), **copy.deepcopy(kwargs))
-            if diagnose(got, wrong, rtol=rtol, atol=atol) is None:
+            if first_failure(got, wrong, rtol=rtol, atol=atol) is None:
                 # one message: the numbers of the mismatch, the mistake that explains them
                 problem = re.sub(r" \(off by .*\)$", "", failure.problem)  # the hint explains it
                 raise CheckFailure(problem, "known-mistake", call=failure.call or name,

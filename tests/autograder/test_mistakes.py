@@ -87,5 +87,5 @@ def test_demo_of_an_unknown_assignment_wipes_nothing(released, tmp_path, capsys)
     (tmp_path / "ws" / "keep.txt").write_text("grades")
     code = cli.main(["--repo", str(released.repo), "--workspace", str(tmp_path / "ws"), "demo",
                      "--assignment", "nope"])
-    assert code == 2 and "no assignment nope" in capsys.readouterr().err
+    assert code == 2 and "no assignment 'nope'" in capsys.readouterr().err
     assert (tmp_path / "ws" / "keep.txt").read_text() == "grades"

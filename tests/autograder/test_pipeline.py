@@ -34,10 +34,10 @@ def graded(released, tmp_path_factory):
     })
     (inbox / "lms").mkdir()
     nbformat.write(answer(ws, GOOD), inbox / "lms" / "toy (1).ipynb")
-    collected, rejected, renamed = pipeline.collect(ws, "toy", inbox)
-    assert renamed == {"lms": "toy (1).ipynb -> toy.ipynb"}
+    collected = pipeline.collect(ws, "toy", inbox)
+    assert collected.renamed == {"lms": "toy (1).ipynb -> toy.ipynb"}
     results = {r.student: r for r in pipeline.autograde(ws, "toy", progress=False)}
-    return ws, collected, rejected, results
+    return ws, collected.students, collected.rejected, results
 
 
 def test_release_strips_solutions_and_hidden_tests(released):
@@ -71,10 +71,11 @@ def test_collect_reads_assignment_subfolders(released, tmp_path):
     nbformat.write(answer(released, GOOD), inbox / "ann" / "toy" / "toy.ipynb")
     (inbox / "bob").mkdir()
     ws = Workspace(tmp_path / "ws", repo=released.repo)
+    pipeline.release(ws, ["toy"], course=tmp_path / "course")
     (inbox / "cyd").mkdir()
     for name in ("a.ipynb", "b.ipynb"):
         nbformat.write(answer(released, GOOD), inbox / "cyd" / name)
-    collected, rejected, _ = pipeline.collect(ws, "toy", inbox)
+    collected, rejected, *_ = pipeline.collect(ws, "toy", inbox)
     assert collected == ["ann"] and "no .ipynb" in rejected["bob"]
     assert "expected toy.ipynb but found a.ipynb, b.ipynb" in rejected["cyd"]
     assert (ws.submission("ann", "toy") / "toy.ipynb").is_file()
@@ -104,6 +105,7 @@ def test_edited_test_cells_are_restored(graded):
 def test_results_can_be_read_back_from_the_workspace(graded):
     ws, _, _, results = graded
     again = {r.student: r for r in read_results(ws, "toy")}
+    assert again.pop("broken").status == "rejected", "a rejected hand-in is listed, not graded"
     assert {s: r.score for s, r in again.items()} == {s: r.score for s, r in results.items()}
     table = format_table(list(again.values()))
     assert "half" in table and "factor" in table and "2 full marks" in table
@@ -122,12 +124,13 @@ def test_feedback_hides_hidden_tests(graded):
 def test_export_writes_one_row_per_student(graded, tmp_path):
     path = pipeline.export(graded[0], tmp_path / "grades.csv")
     rows = {r["student_id"]: r for r in csv.DictReader(path.open())}
-    assert set(rows) == {"good", "half", "blank", "tamper", "lms"}
+    assert set(rows) == {"good", "half", "blank", "tamper", "lms", "broken"}
     assert float(rows["good"]["score"]) == 3.0 and float(rows["half"]["score"]) == 0.0
 
 
 def test_autograde_without_submissions_says_what_to_do(released, tmp_path):
     ws = Workspace(tmp_path / "empty", repo=released.repo)
+    pipeline.release(ws, ["toy"], course=tmp_path / "course")
     with pytest.raises(GradlabError, match="gradlab collect"):
         pipeline.autograde(ws, "toy", progress=False)
 
@@ -170,3 +173,14 @@ def test_a_broken_source_notebook_is_reported_with_nbgraders_reason(tmp_path):
     with pytest.raises(GradlabError, match="releasing bad failed: RuntimeError: Solution region detected"):
         pipeline.release(ws, ["bad"], course=tmp_path / "course")
     assert not (tmp_path / "course" / "bad").exists()
+
+
+def test_feedback_can_show_only_which_hidden_test_failed(graded, capsys):
+    ws = graded[0]
+    code = cli.main(["feedback", "toy", "-s", "half", "--hidden-tests", "name", "--quiet",
+                     "--repo", str(ws.repo), "--workspace", str(ws.root)])
+    assert code == 0 and "wrote 1 feedback page under" in capsys.readouterr().out
+    html = (ws.feedback("half", "toy") / "toy.html").read_text()
+    hidden = html.split('name="test_double_hidden"', 1)[1]
+    assert "Hidden test failed" in hidden and "0.5×" not in hidden, "the hidden test's message shows"
+    assert "0.5×" in html.split('name="test_double_hidden"', 1)[0], "the visible test keeps its message"

@@ -63,3 +63,57 @@ def test_tag_test_cells_keeps_other_tags_and_is_configurable():
     assert [c.metadata.get("tags", []) for c in nb.cells] == [["slow", "raises-exception"], ["raises-exception"], []]
     nb, _ = TagTestCells(tags=["skip-execution"]).preprocess(new_notebook(cells=[cells[2], cells[0]]), {})
     assert nb.cells[1].metadata["tags"] == ["slow", "raises-exception", "skip-execution"]
+
+
+# -- the feedback page's preprocessors ---------------------------------------------------------
+
+def test_hidden_test_shows_only_its_name_when_the_instructor_says_so():
+    cell = new_code_cell("### BEGIN HIDDEN TESTS\ncheck(f(secret))\n### END HIDDEN TESTS", metadata=TEST_CELL,
+                         outputs=[new_output("error", ename="CheckFailure", evalue="f([0.7]): expected 1.4",
+                                             traceback=["frame", "CheckFailure: f([0.7]): expected 1.4"])])
+    nb, _ = HideHiddenTests(show_message=False).preprocess(new_notebook(cells=[cell]), {})
+    (line,) = nb.cells[0].outputs[0].traceback
+    assert "Hidden test failed" in line and line.endswith(": t") and "0.7" not in line
+
+
+def test_math_becomes_mathml_and_code_stays_code():
+    from gradlab_grader.preprocessors import RenderMath
+
+    source = ("Slope $\\frac{f(a+h)-f(a)}{h}$ and\n$$\nf'(a) = \\lim_{h \\to 0} q(h)\n$$\n"
+              "but `cost = $5` and ```\nx = '$y$'\n``` stay, as does a price of 5 $.")
+    out = RenderMath.render(source)
+    assert out.count("<math") == 2 and '<math display="inline"><mrow><mfrac>' in out
+    assert '<math display="block">' in out and "<mo>lim</mo>" in out
+    assert "`cost = $5`" in out and "x = '$y$'" in out and "5 $." in out
+    assert "\\frac" not in out and "\\lim" not in out
+    wrapped = RenderMath.render("the gradient $\\nabla z =\n(a, b)$ wraps; $a$\n\n$b$ are two")
+    assert wrapped.count("<math") == 3 and "$" not in wrapped
+
+
+def test_paths_are_cut_to_the_course():
+    from gradlab_grader.preprocessors import RelativePaths
+
+    traceback = ["\x1b[0;32mFile \x1b[0;32m/home/ta/gradlab/lib/gradlab/checks.py:197\x1b[0m, in check",
+                 "File /opt/py/lib/python3.11/site-packages/numpy/core/numeric.py:12, in isclose",
+                 "File /srv/elsewhere/helper.py:3"]
+    cell = new_code_cell("", outputs=[new_output("error", ename="E", evalue="in /home/ta/gradlab/x.py",
+                                                 traceback=traceback),
+                                      new_output("stream", name="stderr", text="/home/ta/gradlab/lib/a.py:1\n")])
+    roots = ["/home/ta/gradlab", "/opt/py/lib/python3.11/site-packages", "/opt/py"]
+    nb, _ = RelativePaths(roots=roots).preprocess(new_notebook(cells=[cell]), {})
+    error, stream = nb.cells[0].outputs
+    assert "lib/gradlab/checks.py:197" in error.traceback[0] and "/home" not in error.traceback[0]
+    assert "File numpy/core/numeric.py:12" in error.traceback[1]
+    assert error.traceback[2] == "File helper.py:3" and error.evalue == "in x.py"
+    assert stream.text == "lib/a.py:1\n"
+
+
+def test_tests_are_labelled_by_exercise_and_test():
+    from gradlab_grader.preprocessors import LabelTests
+
+    nb = new_notebook(cells=[new_code_cell("", metadata=_meta("double", solution=True, locked=False)),
+                             new_code_cell("", metadata=_meta("test_double_hidden_1", grade=True, points=1)),
+                             new_code_cell("", metadata=_meta("check_it", grade=True, points=1))])
+    nb, _ = LabelTests().preprocess(nb, {})
+    assert [c.metadata.get("gradlab", {}).get("label") for c in nb.cells] == [
+        None, "double · hidden 1", "double · check it"]

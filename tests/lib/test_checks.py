@@ -355,3 +355,42 @@ def test_install_handler_outside_ipython_changes_nothing():
     hook = sys.excepthook
     checks.install_handler()
     assert sys.excepthook is hook
+
+
+def test_nested_returns_of_several_shapes_are_compared_entry_by_entry():
+    """An MLP's (loss, [(dW1, db1), (dW2, db2)]) has arrays of several shapes: compared entry by
+    entry with the entry named, never a raw ValueError from NumPy."""
+    rng = np.random.default_rng(0)
+    grads = [(rng.normal(size=(3, 4)), rng.normal(size=4)), (rng.normal(size=(4, 2)), rng.normal(size=2))]
+    expected = (1.5, grads)
+    checks.assert_close((1.5, [(a.copy(), b.copy()) for a, b in grads]), expected)
+    wrong = (1.5, [grads[0], (grads[1][0].T, grads[1][1])])
+    with pytest.raises(checks.CheckFailure, match=r"result\[1\]\[1\]\[0\].*transposed") as info:
+        checks.assert_close(wrong, expected)
+    assert info.value.diagnostic == "shape"
+
+
+def test_known_mistakes_are_recognised_in_nested_returns():
+    rng = np.random.default_rng(1)
+    W = [rng.normal(size=(3, 4)), rng.normal(size=(4, 2))]
+    reference = lambda ws: [w * 2 for w in ws]
+    halved = lambda ws: [w for w in ws]                 # the typical mistake: no factor 2
+    with pytest.raises(checks.CheckFailure, match="forgot the 2") as info:
+        checks.compare(halved, reference, W, mistakes={"forgot the 2": halved})
+    assert info.value.diagnostic == "known-mistake"
+
+
+def test_an_update_rule_result_with_its_state_dict_is_compared():
+    """(next_w, state) from an optimizer: the state dict is compared key by key."""
+    from gradlab import optim
+
+    w, dw = np.array([1.0, -2.0]), np.array([0.5, 0.25])
+    expected = optim.momentum(w, dw, None, lr=0.1)
+    checks.assert_close(optim.momentum(w.copy(), dw.copy(), None, lr=0.1), expected)
+    flipped = (expected[0], {**expected[1], "v": -expected[1]["v"]})
+    with pytest.raises(checks.CheckFailure, match=r"\[1\]\['v'\]") as info:
+        checks.assert_close(flipped, expected)
+    assert info.value.diagnostic == "sign"
+    with pytest.raises(checks.CheckFailure, match="keys") as info:
+        checks.assert_close((expected[0], {"t": 1}), expected)
+    assert info.value.diagnostic == "type"

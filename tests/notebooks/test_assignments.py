@@ -89,10 +89,10 @@ def graded_class(request, tmp_path_factory):
     pipeline.release(ws, [assignment], course=ws.root / "course-copy")
     inbox = ws.root / "inbox"
     students = write_inbox(ws, assignment, inbox)
-    collected, rejected, renamed = pipeline.collect(ws, assignment, inbox)
-    assert not renamed
+    collected = pipeline.collect(ws, assignment, inbox)
+    assert not collected.renamed
     results = {r.student: r for r in pipeline.autograde(ws, assignment, progress=False)}
-    return ws, assignment, {s.name: s for s in students}, results, rejected
+    return ws, assignment, {s.name: s for s in students}, results, collected.rejected
 
 
 def _points(assignment):
@@ -172,10 +172,17 @@ def test_broken_file_is_rejected_not_fatal(graded_class):
     assert set(results) == set(students)
 
 
-def test_feedback_never_shows_hidden_tests(graded_class):
+@pytest.fixture(scope="module")
+def feedback_pages(graded_class):
     ws, assignment, students, _, _ = graded_class
     pages, failed = pipeline.feedback(ws, assignment, progress=False)
     assert len(pages) == len(students) and not failed
+    return pages
+
+
+def test_feedback_never_shows_hidden_tests(graded_class, feedback_pages):
+    ws, assignment, students, _, _ = graded_class
+    pages = feedback_pages
     hidden_lines = {line.strip() for path in (REPO / "solutions" / assignment).glob("*.ipynb")
                     for cell in nbformat.read(path, as_version=4).cells
                     for block in HIDDEN.findall(cell.source) for line in block.splitlines()
@@ -188,3 +195,29 @@ def test_feedback_never_shows_hidden_tests(graded_class):
         text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text()))
         shown = hidden_lines & {line.strip() for line in text.splitlines()}
         assert not shown, f"{page} shows hidden test code: {sorted(shown)[:2]}"
+
+
+def test_feedback_page_is_named_offline_and_relative(graded_class, feedback_pages):
+    """The page a student opens: every test named by its exercise in the contents, math drawn
+    without the internet, long hint lines wrapped, no path of the grading machine."""
+    import sys
+
+    ws, assignment, _, _, _ = graded_class
+    source = nbformat.read(next((REPO / "solutions" / assignment).glob("*.ipynb")), as_version=4)
+    owner = exercise_of_cells(source)
+    page = next(p for p in feedback_pages if p.parent.parent.name == "untouched").read_text()
+    contents = page.split('<div id="toc">', 1)[1].split("</ol>", 1)[0]
+    entries = re.findall(r'<a href="#([^"]+)">([^<]+)</a>', contents)
+    named = {gid: label for gid, label in entries if gid in owner}
+    assert set(named) == set(owner) and "Test cell" not in contents
+    for gid, label in named.items():
+        assert label.startswith(owner[gid] + " · "), (gid, label)
+    assert len(set(named.values())) == len(named), "two tests share a name"
+    # offline: nothing loaded from elsewhere, the LaTeX of the markdown cells is MathML
+    assert not re.search(r'<(script|link|img)[^>]*(src|href)="?(https?:)?//', page)
+    assert "MathJax" not in page and page.count("<math") >= 10
+    markdown = "".join(re.findall(r'<div class="text_cell_render[^"]*">(.*?)</div>', page, re.S))
+    assert markdown and not re.search(r"\$[^$<]+\$", re.sub(r"<code>.*?</code>", "", markdown, flags=re.S))
+    assert "white-space: pre-wrap" in page
+    for root in {str(REPO), str(ws.root), sys.prefix, "/home/", "/tmp/", "/root/"}:
+        assert root not in page, f"the page shows the grading machine's path {root}"

@@ -1,0 +1,52 @@
+"""The class report in a real browser: every section and plot renders, nothing is fetched."""
+
+from __future__ import annotations
+
+import pytest
+
+from gradlab_grader import report
+from gradlab_grader.results import CellResult, SubmissionResult
+from gradlab_grader.similarity import Pair
+
+pytestmark = pytest.mark.browser
+
+SECTIONS = ("distribution", "lost", "misconceptions", "review", "timing", "similarity", "trend")
+
+
+def _result(student, assignment, lost_jac, seconds):
+    cells = [CellResult("test_grad_visible", "grad", 1.0, 1.0),
+             CellResult("test_jac_hidden", "jac", 4.0 - lost_jac, 4.0,
+                        "CheckFailure: jacobian: expected shape (2, 3), got (3, 2) (check: shape)" if lost_jac else "",
+                        "shape" if lost_jac else "")]
+    r = SubmissionResult(student, assignment, sum(c.score for c in cells), 5.0, cells)
+    r.seconds = seconds
+    return r
+
+
+def test_report_renders_every_section_and_plot(browser, tmp_path, artifacts):
+    results = [_result(f"s{i:02d}", "02_x", 4.0 * (i % 3 == 0), 1.0 + i / 10) for i in range(12)]
+    results[5].problems = ["cells ran past the time limit (test_jac_hidden)"]
+    history = {"01_x": [_result(f"s{i:02d}", "01_x", 0.0, 1.0) for i in range(12)]}
+    pair = Pair("jac", "s03", "s06", 0.97, "def jacobian(f, x):\n    return x.T", "def jacobian(g, y):\n    return y.T")
+    path = tmp_path / "report.html"
+    path.write_text(report.render(report.analyse(results, [pair], history)))
+
+    page = browser.new_page(viewport={"width": 1100, "height": 1400})
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(path.as_uri())
+    for section in SECTIONS:
+        box = page.locator(f"section#{section}").bounding_box()
+        assert box and box["height"] > 40, section
+    plots = page.locator("svg")
+    assert plots.count() == 5                              # scores, lost, hints, timing, trend
+    for i in range(plots.count()):
+        box = plots.nth(i).bounding_box()
+        assert box and box["width"] > 200 and box["height"] > 100, f"plot {i} did not render"
+    assert "s03 ~ s06" in page.inner_text("section#similarity")
+    assert "time limit" in page.inner_text("section#review")
+    assert [u for u in requests if not u.startswith("file:")] == []   # self-contained
+    shot = artifacts / "class-report.png"
+    page.screenshot(path=str(shot), full_page=True)
+    print(f"screenshot: {shot}")
+    page.close()
