@@ -340,12 +340,14 @@ def tripwire(*targets):
         removed = sys.getprofile() is not profiler
         sys.setprofile(previous)
         threading.setprofile(previous_threads)
+    # chained to what the student's code raised: a test may tell a RecursionError that switched
+    # the tracer off from a deliberate one (the handler shows the failure alone either way)
     if removed:
         raise CheckFailure("your code switched off the check for calls to gradlab's reference "
-                           "(sys.setprofile)", "tripwire", hint="remove that line") from None
+                           "(sys.setprofile)", "tripwire", hint="remove that line") from error
     if hits:
         raise CheckFailure(f"your code calls gradlab's reference `{hits[0]}`", "tripwire",
-                           hint="the exercise is to write it yourself") from None
+                           hint="the exercise is to write it yourself") from error
     if error is not None:
         raise error
 
