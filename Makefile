@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.gradlab-installed
 PYTEST_ARGS ?=
 
-.PHONY: install browser services demo test lab bench release clean
+.PHONY: install browser services demo test lab lab-instructor bench release clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "gradlab needs Python 3.11 or newer; run: make PYTHON=python3.11 ...")'
@@ -56,9 +56,18 @@ demo: install
 test: install browser services
 	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
-## make lab: JupyterLab on the student release (nbgrader, widgets and ipympl extensions)
+## make lab: JupyterLab for students on course/: Validate, widgets and ipympl, none of nbgrader's
+## instructor tools (the settings are in lab/student)
+AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 lab: install
-	$(BIN)/jupyter lab --ServerApp.root_dir=course $(if $(filter 0,$(shell id -u)),--allow-root)
+	JUPYTER_CONFIG_PATH=$(CURDIR)/lab/student $(BIN)/jupyter lab --ServerApp.root_dir=course $(AS_ROOT)
+
+## make lab-instructor: JupyterLab in the grading workspace (WORKSPACE, default ./grading, released
+## first if new) with nbgrader's formgrader and Create Assignment (settings in lab/instructor)
+WORKSPACE ?= grading
+lab-instructor: install
+	test -f $(WORKSPACE)/nbgrader_config.py || $(BIN)/gradlab --workspace $(WORKSPACE) release
+	cd $(WORKSPACE) && JUPYTER_CONFIG_PATH=$(CURDIR)/lab/instructor $(CURDIR)/$(BIN)/jupyter lab $(AS_ROOT)
 
 ## make bench: speed against the tools a user would otherwise run, side by side
 bench: install browser

@@ -7,7 +7,8 @@ human look, and the summary names it:
 * a test cell deleted, or its nbgrader metadata changed (nbgrader cannot score it: 0 points);
 * an answer cell whose nbgrader metadata was removed (its code is no longer recognised);
 * a test cell whose code was edited (restored before grading);
-* cells tagged ``skip-execution`` / ``raises-exception`` (ignored: every cell runs);
+* execution tags (``skip-execution``, ``raises-exception``) the release did not give a cell
+  (ignored: every cell runs; the release itself tags each test ``raises-exception``);
 * answer code that rewrites imported modules or switches off the checks' call tracing
   (``checks.compare = …``, ``setattr(np, …)``, ``sys.setprofile``, ``exec``), reads files
   (``open``), or imports what no answer needs (``os``, ``sqlite3``, ``threading`` …): the tests
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import ast
 
-from .cells import cells_by_id, execution_tags, is_answer, is_test, nbgrader_meta
+from .cells import cells_by_id, execution_tags, grade_id, is_answer, is_test, nbgrader_meta
 
 
 def inspect_submission(released, submitted) -> list[str]:
@@ -42,9 +43,13 @@ def inspect_submission(released, submitted) -> list[str]:
     patches = sorted({p for gid in answers if gid in handed_in for p in monkeypatches(handed_in[gid].source)})
     if patches:
         findings.append(f"answer code rewrites library or test code at run time ({_few(patches)})")
-    tagged = sum(1 for c in submitted.cells if execution_tags(c))
-    if tagged:
-        findings.append(f"{tagged} cells tagged to skip execution: ignored, every cell ran")
+    # the release tags each test cell raises-exception (Run All goes on past a failing test):
+    # only tags the release did not give a cell are the student's doing
+    added = [execution_tags(c) - execution_tags(given.get(grade_id(c), {})) for c in submitted.cells]
+    if any(added):
+        tags = ", ".join(sorted(set().union(*added)))
+        findings.append(f"{sum(map(bool, added))} cells tagged to change how they run ({tags}): "
+                        "ignored, every cell ran")
     return findings
 
 

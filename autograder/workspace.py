@@ -243,6 +243,23 @@ class Workspace:
                 "gradlab_grader.preprocessors.ClearExecutionTags",
                 "nbgrader.preprocessors.CheckCellMetadata",
             ]},
+            # nbgrader's release steps, plus: every test cell is tagged so that a failing test
+            # does not stop Run All in JupyterLab
+            "GenerateAssignment": {"preprocessors": [
+                "nbgrader.preprocessors.IncludeHeaderFooter",
+                "nbgrader.preprocessors.InstantiateTests",
+                "nbgrader.preprocessors.LockCells",
+                "gradlab_grader.preprocessors.TagTestCells",
+                "nbgrader.preprocessors.ClearSolutions",
+                "nbgrader.preprocessors.ClearOutput",
+                "nbgrader.preprocessors.CheckCellMetadata",
+                "nbgrader.preprocessors.ComputeChecksums",
+                "nbgrader.preprocessors.SaveCells",
+                "nbgrader.preprocessors.ClearHiddenTests",
+                "nbgrader.preprocessors.ClearMarkScheme",
+                "nbgrader.preprocessors.ComputeChecksums",
+                "nbgrader.preprocessors.CheckCellMetadata",
+            ]},
             # a late submission loses what gradlab.toml's [late] says (nothing without it)
             "AssignLatePenalties": {"plugin_class": "gradlab_grader.latepenalty.LatePenalty"},
             "LatePenalty": {"percent_per_day": float(late.get("percent_per_day", 0.0)),

@@ -5,5 +5,6 @@ from .hidetests import HideHiddenTests
 from .labeltests import LabelTests
 from .relativepaths import RelativePaths
 from .rendermath import RenderMath
+from .tagtests import TagTestCells
 
-__all__ = ["ClearExecutionTags", "HideHiddenTests", "LabelTests", "RelativePaths", "RenderMath"]
+__all__ = ["ClearExecutionTags", "HideHiddenTests", "LabelTests", "RelativePaths", "RenderMath", "TagTestCells"]

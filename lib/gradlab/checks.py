@@ -13,9 +13,21 @@ failed) whose message says *what* is wrong and *what to try*:
 * an input changed in place             -> which argument, which entry
 * a call to gradlab's own reference     -> the tripwire (:func:`tripwire`)
 
-Each failure also carries a short machine-readable ``diagnostic`` code (``"shape"``,
-``"factor"``, …) that the instructor's class report counts; it is appended to the message as
-``(check: <code>)``.
+A failure is one plain message in three parts — what was called, what was expected against
+what came back, and the likely mistake — and a short machine-readable ``diagnostic`` code
+(``"shape"``, ``"factor"``, …) that the instructor's class report counts.  ``str(failure)`` is
+one line ending in ``(check: <code>)``: the error line nbgrader stores and the grader reads the
+code from.  In a notebook, :func:`install_handler` (called once in the setup cell) shows the
+student the message alone, without traceback or code::
+
+    Test failed: central_difference(np.sin, 1.0, h=0.01)
+      expected 0.5402933008, got 0.5360859810
+      likely mistake: it matches the forward difference …
+
+It also turns the two errors that hide the real problem into that form: the stub's
+``NotImplementedError`` ("`grad_quadratic` is not implemented yet") and the ``NameError`` of a
+function whose answer cell does not parse ("your `central_difference` cell has a syntax error
+on line 3").
 
 Typical use in a test cell::
 
@@ -27,6 +39,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import re
 import sys
 import threading
 from contextlib import contextmanager
@@ -35,7 +48,8 @@ from types import FunctionType, ModuleType
 import numpy as np
 
 __all__ = [
-    "CheckFailure", "assert_close", "assert_not_mutated", "compare", "diagnose", "tripwire",
+    "CheckFailure", "assert_close", "assert_not_mutated", "compare", "diagnose", "install_handler",
+    "tripwire",
 ]
 
 # Relative/absolute tolerances: results computed with the same formula in float64 agree to
@@ -45,11 +59,36 @@ ATOL = 1e-9
 
 
 class CheckFailure(AssertionError):
-    """A failed check.  ``diagnostic`` names the kind of mistake (for the class report)."""
+    """A failed check: ``call`` (what was called), ``problem`` (what was expected, what came
+    back), ``hint`` (the likely mistake, or what to do); ``diagnostic`` names the kind of
+    mistake for the class report.  ``str()`` is all of it on one line, ending in
+    ``(check: <diagnostic>)``."""
 
-    def __init__(self, message: str, diagnostic: str = "mismatch"):
-        self.diagnostic = diagnostic
-        super().__init__(f"{message} (check: {diagnostic})")
+    def __init__(self, problem: str, diagnostic: str = "mismatch", *, call: str | None = None,
+                 hint: str | None = None):
+        self.problem, self.diagnostic, self.call, self.hint = problem, diagnostic, call, hint
+        super().__init__(f"{self.summary()} (check: {diagnostic})")
+
+    def summary(self) -> str:
+        """The message on one line, without the diagnostic code."""
+        text = f"{self.call}: {self.problem}" if self.call else self.problem
+        return f"{text} — {self.hint}" if self.hint else text
+
+    def student_lines(self) -> list[str]:
+        """The message as a student reads it: at most three short lines, no code."""
+        if self.call:
+            lines = [f"{_RED}Test failed:{_RESET} {self.call}", f"  {self.problem}"]
+        else:
+            lines = [f"{_RED}Test failed:{_RESET} {self.problem}"]
+        if self.hint:
+            label = "" if self.diagnostic in _INSTRUCTIONS else "likely mistake: "
+            lines.append(f"  {label}{self.hint}")
+        return lines
+
+
+# codes whose hint says what to do rather than what probably went wrong
+_INSTRUCTIONS = {"not-implemented", "syntax-error"}
+_RED, _RESET = "\x1b[0;31m", "\x1b[0m"  # IPython colours an error's name this way
 
 
 # ---------------------------------------------------------------------------------------------
@@ -59,20 +98,19 @@ class CheckFailure(AssertionError):
 def _as_array(value, name: str) -> np.ndarray:
     """``value`` as a numeric array, or a CheckFailure saying why it is not one."""
     if value is None:
-        raise CheckFailure(f"{name} returned None — did you forget `return`?", "none")
+        raise CheckFailure("returned None", "none", call=name, hint="did you forget `return`?")
     try:
         arr = np.asarray(value)
     except Exception:  # ragged lists and the like
         arr = None
     if arr is None or not np.issubdtype(arr.dtype, np.number):
         raise CheckFailure(
-            f"{name} returned {type(value).__name__} {_short(value)}, not a number or array of numbers",
-            "type",
-        )
+            f"expected a number or an array of numbers, got {type(value).__name__} {_short(value)}",
+            "type", call=name)
     if np.iscomplexobj(arr):
         raise CheckFailure(
-            f"{name} returned complex numbers ({_short(value, 40)}) — a square root or log of a "
-            "negative number?", "dtype")
+            f"expected real numbers, got complex ones ({_short(value, 40)})", "dtype", call=name,
+            hint="a square root or log of a negative number?")
     return arr
 
 
@@ -81,28 +119,34 @@ def _short(value, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _factor_hint(c: float, entries: int) -> str | None:
-    """Name the usual cause of a result that is ``c`` times the reference.
+def _factor_hint(c: float, entries: int) -> tuple[str, str] | None:
+    """``(how far off, the usual cause)`` of a result that is ``c`` times the reference.
 
     A single number is always *some* multiple of another, so for one entry only the telling
     factors (−1, 2, ½, k, 1/k) count as a diagnosis; from two entries on, any common factor does.
     """
     if np.isclose(c, -1.0, rtol=1e-6):
-        return "−1× the reference — a sign flip (descent goes along −∇, δ = y − t …)?"
+        return "−1× the reference", "a sign flip (descent goes along −∇, δ = y − t …)?"
     if np.isclose(c, 0.5, rtol=1e-6):
-        return "0.5× the reference — a missing factor 2 (or an extra ½)?"
+        return "0.5× the reference", "a missing factor 2 (or an extra ½)?"
     if np.isclose(c, 2.0, rtol=1e-6):
-        return "2× the reference — a missing ½ (e.g. 2h in a central difference, ½ in ½‖·‖²)?"
+        return "2× the reference", "a missing ½ (e.g. 2h in a central difference, ½ in ½‖·‖²)?"
     for k in range(3, 257):
         if np.isclose(c, k, rtol=1e-6):
-            return f"{k}× the reference — a sum where a mean over {k} items (1/m) was expected?"
+            return f"{k}× the reference", f"a sum where a mean over {k} items (1/m) was expected?"
         if np.isclose(c, 1.0 / k, rtol=1e-6):
-            return f"1/{k} of the reference — dividing by {k} (a mean) where a sum was expected?"
+            return f"1/{k} of the reference", f"dividing by {k} (a mean) where a sum was expected?"
     if np.isclose(c, -2.0, rtol=1e-6) or np.isclose(c, -0.5, rtol=1e-6):
-        return f"{c:g}× the reference — a sign flip and a factor 2?"
+        return f"{c:g}× the reference", "a sign flip and a factor 2?"
     if entries < 2:
         return None
-    return f"{c:.6g}× the reference everywhere — a constant factor is off"
+    return f"{c:.6g}× the reference everywhere", "a constant factor is off"
+
+
+def _expected_got(want, got, where) -> str:
+    """"expected <w> [at index i], got <g>" for the entry at ``where``."""
+    at = f" at index {tuple(int(i) for i in where)}" if np.ndim(want) else ""
+    return f"expected {float(want[where]):.10g}{at}, got {float(got[where]):.10g}"
 
 
 def diagnose(actual, expected, name: str = "result", rtol: float = RTOL, atol: float = ATOL):
@@ -114,14 +158,15 @@ def diagnose(actual, expected, name: str = "result", rtol: float = RTOL, atol: f
     want = np.asarray(expected, dtype=float)
 
     if got.shape != want.shape:
-        hint = ""
+        hint = None
         if got.ndim == 2 and got.shape == want.shape[::-1]:
-            hint = " — transposed? (rows and columns swapped)"
+            hint = "transposed? (rows and columns swapped)"
         elif got.size == want.size:
-            hint = " — same number of entries: a reshape or a missing/extra axis?"
+            hint = "same number of entries: a reshape or a missing/extra axis?"
         elif got.ndim == 0 and want.ndim > 0:
-            hint = " — a single number where an array was expected: summed too early?"
-        return CheckFailure(f"{name}: expected shape {want.shape}, got {got.shape}{hint}", "shape")
+            hint = "a single number where an array was expected: summed too early?"
+        return CheckFailure(f"expected shape {want.shape}, got {got.shape}", "shape", call=name,
+                            hint=hint)
 
     finite = np.isfinite(want)
     bad = ~np.isfinite(got) & finite
@@ -129,10 +174,8 @@ def diagnose(actual, expected, name: str = "result", rtol: float = RTOL, atol: f
         where = tuple(int(i) for i in np.argwhere(bad)[0])
         kind = "NaN" if np.isnan(got[where]) else "inf"
         return CheckFailure(
-            f"{name} contains {kind} at index {where or '()'} where the reference is "
-            f"{want[where]:.6g} — an overflow, a 0/0, or log of a non-positive number?",
-            "nan",
-        )
+            f"expected {want[where]:.6g} at index {where or '()'}, got {kind}", "nan", call=name,
+            hint="an overflow, a 0/0, or log of a non-positive number?")
 
     gotf = got.astype(float)
     if np.allclose(gotf, want, rtol=rtol, atol=atol, equal_nan=True):
@@ -141,16 +184,16 @@ def diagnose(actual, expected, name: str = "result", rtol: float = RTOL, atol: f
     special = ~finite & ~((gotf == want) | (np.isnan(gotf) & np.isnan(want)))
     if special.any():
         where = tuple(int(i) for i in np.argwhere(special)[0])
-        return CheckFailure(f"{name}: expected {want[where]} at index {where or '()'}, got "
-                            f"{gotf[where]:.10g}", "mismatch")
+        return CheckFailure(f"expected {want[where]} at index {where or '()'}, got "
+                            f"{gotf[where]:.10g}", "mismatch", call=name)
 
     if not (np.issubdtype(got.dtype, np.floating) or np.issubdtype(got.dtype, np.complexfloating)):
+        where = np.unravel_index(int(np.argmax(np.abs(gotf - want) * finite)), want.shape)
         return CheckFailure(
-            f"{name} has integer dtype {got.dtype} and does not match the reference — integer "
-            "division, or an array created from integers (np.zeros_like of an int array)? "
-            "Convert with .astype(float).",
-            "dtype",
-        )
+            f"{_expected_got(want, gotf, where)} (an array of integers, dtype {got.dtype})",
+            "dtype", call=name,
+            hint="integer division, or an array created from integers (np.zeros_like of an int "
+                 "array)? Convert with .astype(float).")
 
     # a constant factor (including -1): every entry off by the same ratio
     usable = finite & (np.abs(want) > 1e-12) & np.isfinite(gotf)
@@ -159,18 +202,17 @@ def diagnose(actual, expected, name: str = "result", rtol: float = RTOL, atol: f
         c = float(np.median(ratios))
         hint = _factor_hint(c, int(usable.sum())) if c != 0 else None
         if hint and np.allclose(gotf, c * want, rtol=1e-6, atol=atol):
-            return CheckFailure(f"{name}: {hint}", "sign" if np.isclose(c, -1) else "factor")
+            where = tuple(np.argwhere(usable)[0])
+            return CheckFailure(f"{_expected_got(want, gotf, where)}: {hint[0]}",
+                                "sign" if np.isclose(c, -1) else "factor", call=name, hint=hint[1])
 
     err = np.array(np.abs(gotf - want), dtype=float)
     err[~finite] = 0
     where = np.unravel_index(int(np.argmax(err)), err.shape)
-    at = f" at index {tuple(int(i) for i in where)}" if got.ndim else ""
     rel = err[where] / max(1e-300, float(np.abs(want[where])))
     return CheckFailure(
-        f"{name}: expected {want[where]:.10g}{at}, got {gotf[where]:.10g} "
-        f"(off by {err[where]:.3g}, relative {rel:.3g}; tolerance rtol={rtol:g}, atol={atol:g})",
-        "mismatch",
-    )
+        f"{_expected_got(want, gotf, where)} (off by {err[where]:.3g}, relative {rel:.3g}; "
+        f"tolerance rtol={rtol:g}, atol={atol:g})", "mismatch", call=name)
 
 
 def _ndim(value) -> int:
@@ -192,11 +234,11 @@ def first_failure(actual, expected, name: str = "result", rtol: float = RTOL, at
     nested): ``None`` when everything matches, else the first CheckFailure."""
     if isinstance(expected, dict):                     # an optimizer's state, say
         if not isinstance(actual, dict):
-            return CheckFailure(f"{name} should be a dict with keys {sorted(expected)}, got "
-                                f"{_short(actual)}", "type")
+            return CheckFailure(f"expected a dict with keys {sorted(expected)}, got {_short(actual)}",
+                                "type", call=name)
         if set(actual) != set(expected):
-            return CheckFailure(f"{name} should have the keys {sorted(expected)}, got "
-                                f"{sorted(actual)}", "type")
+            return CheckFailure(f"expected the keys {sorted(expected)}, got {sorted(actual)}", "type",
+                                call=name)
         for key in expected:
             failure = first_failure(actual[key], expected[key], name=f"{name}[{key!r}]", rtol=rtol, atol=atol)
             if failure is not None:
@@ -205,9 +247,9 @@ def first_failure(actual, expected, name: str = "result", rtol: float = RTOL, at
     if not _structured(expected):
         return diagnose(actual, expected, name=name, rtol=rtol, atol=atol)
     if actual is None:
-        return CheckFailure(f"{name} returned None — did you forget `return`?", "none")
+        return CheckFailure("returned None", "none", call=name, hint="did you forget `return`?")
     if not isinstance(actual, (tuple, list)) or len(actual) != len(expected):
-        return CheckFailure(f"{name} should return {len(expected)} values, got {_short(actual)}", "type")
+        return CheckFailure(f"expected {len(expected)} values, got {_short(actual)}", "type", call=name)
     for i, (a, e) in enumerate(zip(actual, expected)):
         failure = first_failure(a, e, name=f"{name}[{i}]", rtol=rtol, atol=atol)
         if failure is not None:
@@ -298,14 +340,14 @@ def tripwire(*targets):
         removed = sys.getprofile() is not profiler
         sys.setprofile(previous)
         threading.setprofile(previous_threads)
+    # chained to what the student's code raised: a test may tell a RecursionError that switched
+    # the tracer off from a deliberate one (the handler shows the failure alone either way)
     if removed:
         raise CheckFailure("your code switched off the check for calls to gradlab's reference "
-                           "(sys.setprofile) — remove that line", "tripwire") from error
+                           "(sys.setprofile)", "tripwire", hint="remove that line") from error
     if hits:
-        raise CheckFailure(
-            f"your code calls gradlab's reference `{hits[0]}` — the exercise is to write it yourself",
-            "tripwire",
-        ) from error
+        raise CheckFailure(f"your code calls gradlab's reference `{hits[0]}`", "tripwire",
+                           hint="the exercise is to write it yourself") from error
     if error is not None:
         raise error
 
@@ -318,10 +360,10 @@ def _call(fn, args, kwargs, forbid=()):
         with tripwire(*forbid):
             return fn(*args, **kwargs)
     except NotImplementedError as exc:
-        raise CheckFailure(
-            f"{name} is not implemented yet — replace `raise NotImplementedError()` with your code",
-            "not-implemented",
-        ) from exc
+        failure = _unfinished(exc, getattr(fn, "__globals__", None))
+        if failure is None:
+            raise
+        raise failure from None
     except CheckFailure:
         raise
     except Exception as exc:
@@ -348,7 +390,7 @@ def _same(a, b) -> bool:
         return a is b
 
 
-def _mutation_message(fn, original, changed, label) -> str:
+def _mutation_message(fn, original, changed, label) -> tuple[str, str]:
     name = getattr(fn, "__name__", "your function")
     where = ""
     if isinstance(original, np.ndarray) and isinstance(changed, np.ndarray) and original.shape == changed.shape:
@@ -356,8 +398,8 @@ def _mutation_message(fn, original, changed, label) -> str:
         if len(diff):
             i = tuple(int(j) for j in diff[0])
             where = f" (entry {i} changed from {original[i].item()!r} to {changed[i].item()!r})"
-    return (f"{name} changed its argument `{label}` in place{where} — work on a copy "
-            f"(e.g. x = x.astype(float) or x.copy()) or put every entry back")
+    return (f"{name} changed its argument `{label}` in place{where}",
+            "work on a copy (e.g. x = x.astype(float) or x.copy()) or put every entry back")
 
 
 def assert_not_mutated(fn, *args, _forbid=(), **kwargs):
@@ -372,10 +414,12 @@ def assert_not_mutated(fn, *args, _forbid=(), **kwargs):
     for i, (before, after) in enumerate(zip(args, work_args)):
         if not _same(before, after):
             label = params[i] if i < len(params) else f"#{i + 1}"
-            raise CheckFailure(_mutation_message(fn, before, after, label), "mutation")
+            problem, hint = _mutation_message(fn, before, after, label)
+            raise CheckFailure(problem, "mutation", hint=hint)
     for key, before in kwargs.items():
         if not _same(before, work_kwargs[key]):
-            raise CheckFailure(_mutation_message(fn, before, work_kwargs[key], key), "mutation")
+            problem, hint = _mutation_message(fn, before, work_kwargs[key], key)
+            raise CheckFailure(problem, "mutation", hint=hint)
     return result
 
 
@@ -403,6 +447,101 @@ def compare(student_fn, reference_fn, *args, name: str | None = None, rtol: floa
         for hint, wrong_fn in (mistakes or {}).items():
             wrong = wrong_fn(*copy.deepcopy(args), **copy.deepcopy(kwargs))
             if first_failure(got, wrong, rtol=rtol, atol=atol) is None:
-                raise CheckFailure(f"{name}: {hint}", "known-mistake") from failure
+                # one message: the numbers of the mismatch, the mistake that explains them
+                problem = re.sub(r" \(off by .*\)$", "", failure.problem)  # the hint explains it
+                raise CheckFailure(problem, "known-mistake", call=failure.call or name,
+                                   hint=hint) from None
         raise
     return got
+
+
+# ---------------------------------------------------------------------------------------------
+# the student's view in a notebook: one short message per failing test
+# ---------------------------------------------------------------------------------------------
+
+def _unfinished(exc: NotImplementedError, home: dict | None = None) -> CheckFailure | None:
+    """The stub's ``raise NotImplementedError()`` as "`<function>` is not implemented yet".
+
+    The stub is the innermost frame, in notebook code (module ``__main__``) or in ``home`` (the
+    globals of the student's function); for an error a library raised this returns None.
+    """
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    frame = tb.tb_frame if tb is not None else None
+    if frame is None or not (frame.f_globals is home or frame.f_globals.get("__name__") == "__main__"):
+        return None
+    code = frame.f_code
+    name = getattr(code, "co_qualname", code.co_name)
+    what = "this cell" if name == "<module>" else f"`{name}`"
+    return CheckFailure(f"{what} is not implemented yet", "not-implemented",
+                        hint="replace `raise NotImplementedError()` with your code")
+
+
+def _defines(name: str) -> re.Pattern:
+    return re.compile(rf"^\s*(?:(?:async\s+)?def|class)\s+{re.escape(name)}\b|^{re.escape(name)}\s*[:=]",
+                      re.MULTILINE)
+
+
+def _undefined(shell, exc: NameError) -> CheckFailure | None:
+    """A ``NameError`` for a name whose defining cell (the latest that ran with ``def <name>``,
+    ``class <name>`` or ``<name> = ``) has a syntax error: the error and its line.  None
+    otherwise (IPython's own NameError is clear enough)."""
+    name = getattr(exc, "name", None)
+    if not name:
+        return None
+    defines = _defines(name)
+    history = shell.history_manager.input_hist_raw[:-1]  # the last entry is the failing cell
+    for raw in reversed(history):
+        if not defines.search(raw):
+            continue
+        try:
+            compile(shell.transform_cell(raw), "<cell>", "exec")
+        except SyntaxError as err:
+            line = (err.text or "").strip()
+            return CheckFailure(
+                f"your `{name}` cell has a syntax error on line {err.lineno}: {err.msg}"
+                + (f" ({line})" if line else ""), "syntax-error",
+                hint=f"fix that line and run the `{name}` cell again, then this test")
+        return None  # its cell parses: the name is missing for another reason
+    return None
+
+
+def _show_failure(shell, etype, value, tb, tb_offset=None):
+    """IPython's custom exception handler (see :func:`install_handler`)."""
+    failure = value
+    if isinstance(value, NotImplementedError):
+        failure = _unfinished(value)
+    elif isinstance(value, NameError):
+        failure = _undefined(shell, value)
+    if not isinstance(failure, CheckFailure):  # not ours to explain: IPython's own traceback
+        shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
+        return None
+    lines = failure.student_lines()
+    # the traceback (what the notebook shows) is the short message alone; the error output's
+    # evalue is the one-line message with the code, which the grader reads.  Its ename stays
+    # the type that was raised: the kernel's reply names it too, and nbgrader adds a second
+    # error output when the two differ
+    shell._showtraceback(etype, failure, lines)
+    return lines
+
+
+def install_handler(shell=None) -> None:
+    """Show failing tests in this IPython session as one short message each.
+
+    Called once in every notebook's setup cell.  From then on a :class:`CheckFailure`, the
+    stub's ``NotImplementedError`` and the ``NameError`` of a function whose cell does not
+    parse show as :meth:`CheckFailure.student_lines` instead of a traceback; any other error
+    keeps IPython's traceback.  The cell still fails (nbgrader scores it 0, Validate lists it)
+    and the error output's evalue still carries the diagnostic code for the grader.
+    It replaces any other custom exception handler of the session (IPython has one).
+    Outside IPython it does nothing.
+    """
+    if shell is None:
+        try:
+            from IPython import get_ipython
+        except ImportError:
+            return
+        shell = get_ipython()
+    if shell is not None:
+        shell.set_custom_exc((CheckFailure, NameError, NotImplementedError), _show_failure)

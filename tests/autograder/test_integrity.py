@@ -71,7 +71,7 @@ def test_skip_execution_tags_are_ignored(hostile):
     r = hostile["skips_tests"]
     assert r.score == 0, "tagged test cells must still run"
     assert [c.diagnostic for c in r.cells] == ["factor", "factor"]
-    assert "skip execution" in problems(r)
+    assert "tagged to change how they run (skip-execution)" in problems(r)
 
 
 def test_deleted_tests_score_zero_and_are_flagged(hostile):
@@ -151,3 +151,23 @@ def test_a_later_release_does_not_make_everyone_a_suspect(released):
         if is_test(cell):
             cell.source += "\n# a typo fixed after the students downloaded the notebook"
     assert inspect_submission(rereleased, handed_in) == []
+
+
+def test_only_execution_tags_the_release_did_not_give_are_flagged(released):
+    """The release tags every test raises-exception; keeping or dropping that is no finding."""
+    given = nbformat.read(released.course / "toy" / "toy.ipynb", as_version=4)
+    assert any("raises-exception" in c.metadata.get("tags", []) for c in given.cells if is_test(c))
+
+    def untag(cell, meta):
+        cell.metadata["tags"] = []
+
+    def tag_answer(cell, meta):
+        if meta.get("solution"):
+            cell.metadata["tags"] = ["raises-exception"]
+
+    assert inspect_submission(given, answer(released, GOOD)) == []
+    assert inspect_submission(given, answer(released, GOOD, edit=untag)) == []
+    assert inspect_submission(given, answer(released, GOOD, edit=tag_answer)) == [
+        "1 cells tagged to change how they run (raises-exception): ignored, every cell ran"]
+    assert inspect_submission(given, answer(released, GOOD, edit=_skip_tests)) == [
+        "2 cells tagged to change how they run (skip-execution): ignored, every cell ran"]

@@ -38,6 +38,33 @@ def test_notes_that_quote_hidden_arguments_are_dropped():
     assert "AttributeError" in line and "shape" in line and "0.7" not in line
 
 
+def test_test_cells_are_tagged_at_release_and_only_there(released):
+    """Run All goes on past a failing test: every test cell of the release is tagged
+    raises-exception; answer and other cells are not, and the source notebook stays clean."""
+    import nbformat
+
+    from gradlab_grader.cells import is_test
+
+    source = nbformat.read(released.solutions / "toy" / "toy.ipynb", as_version=4)
+    release = nbformat.read(released.course / "toy" / "toy.ipynb", as_version=4)
+    assert not any(c.metadata.get("tags") for c in source.cells)
+    tags = {c.metadata["nbgrader"]["grade_id"]: c.metadata.get("tags", []) for c in release.cells}
+    assert tags == {"intro": [], "imports": [], "double": [],
+                    "test_double_visible": ["raises-exception"], "test_double_hidden": ["raises-exception"]}
+
+
+def test_tag_test_cells_keeps_other_tags_and_is_configurable():
+    from gradlab_grader.preprocessors import TagTestCells
+
+    cells = [new_code_cell("check()", metadata={**TEST_CELL, "tags": ["slow"]}),
+             new_code_cell("check()", metadata={**TEST_CELL, "tags": ["raises-exception"]}),
+             new_code_cell("def f(): pass", metadata=_meta("f", solution=True, locked=False))]
+    nb, _ = TagTestCells().preprocess(new_notebook(cells=cells), {})
+    assert [c.metadata.get("tags", []) for c in nb.cells] == [["slow", "raises-exception"], ["raises-exception"], []]
+    nb, _ = TagTestCells(tags=["skip-execution"]).preprocess(new_notebook(cells=[cells[2], cells[0]]), {})
+    assert nb.cells[1].metadata["tags"] == ["slow", "raises-exception", "skip-execution"]
+
+
 # -- the feedback page's preprocessors ---------------------------------------------------------
 
 def test_hidden_test_shows_only_its_name_when_the_instructor_says_so():

@@ -1,7 +1,10 @@
 """Fixtures for the real-browser tests (JupyterLab + Debian's Chromium through Playwright).
 
 * ``lab_root``  — a session folder the lab serves; tests write or copy notebooks into it.
-* ``lab``       — one JupyterLab server per session serving ``lab_root`` (a :class:`Lab`).
+* ``lab``       — one JupyterLab server per session serving ``lab_root`` (a :class:`Lab`), with
+                  every extension installed (nbgrader's instructor tools too).
+* ``student_lab`` — the students' lab (``make lab``: ``lab/student`` settings) serving a copy
+                  of ``course/``.
 * ``browser``   — one headless Chromium per session.
 * ``page``      — a fresh browser context + page per test; ``page.errors_seen`` lists the page's
                   uncaught exceptions and console errors.
@@ -14,6 +17,7 @@ instead when ``CI=true`` (`make test` installs both when it can).
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -21,6 +25,7 @@ import pytest
 from browser import harness
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _require_browser():
@@ -41,6 +46,17 @@ def lab_root(tmp_path_factory):
 def lab(lab_root):
     _require_browser()
     with harness.jupyter_lab(lab_root) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def student_lab(tmp_path_factory):
+    """The students' lab as ``make lab`` starts it (settings from ``lab/student``), serving a
+    copy of ``course/`` that tests may change."""
+    _require_browser()
+    root = tmp_path_factory.mktemp("student-course")
+    shutil.copytree(REPO / "course", root, dirs_exist_ok=True)
+    with harness.jupyter_lab(root, config_path=REPO / "lab" / "student") as server:
         yield server
 
 

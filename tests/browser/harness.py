@@ -92,11 +92,15 @@ class Lab:
 
 
 @contextlib.contextmanager
-def jupyter_lab(root: Path, timeout: float = 180.0, python: str | None = None):
+def jupyter_lab(root: Path, timeout: float = 180.0, python: str | None = None,
+                config_path: Path | None = None, cwd: Path | None = None):
     """Serve ``root`` with JupyterLab on a free loopback port; yields a :class:`Lab`.
 
     The server is this interpreter's ``jupyter lab`` (the kernels are this environment's
     python3).  Its output goes to a log file, shown in the error if it does not come up.
+    ``config_path`` is a settings folder given as ``JUPYTER_CONFIG_PATH``, as ``make lab``
+    gives ``lab/student``; ``cwd`` the folder the server starts in (``make lab-instructor``
+    starts in the grading workspace, where nbgrader finds its ``nbgrader_config.py``).
     """
     root = Path(root).resolve()
     home = Path(tempfile.mkdtemp(prefix="gradlab-lab-"))
@@ -118,9 +122,11 @@ def jupyter_lab(root: Path, timeout: float = 180.0, python: str | None = None):
            "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
            "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.pop("MPLBACKEND", None)            # the notebook chooses its backend (%matplotlib widget)
+    if config_path is not None:
+        env["JUPYTER_CONFIG_PATH"] = str(config_path)
     log = home / "server.log"
     with open(log, "wb") as out:
-        process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
     lab = Lab(url=f"http://127.0.0.1:{port}", token=TOKEN, root=root, process=process, log=log)
     try:
         deadline = time.monotonic() + timeout

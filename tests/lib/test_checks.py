@@ -1,5 +1,8 @@
 """gradlab.checks: every diagnostic fires on the mistake it names, and only on it."""
 
+import re
+import sys
+
 import numpy as np
 import pytest
 
@@ -258,6 +261,100 @@ def test_other_errors_keep_their_type_and_say_where():
     with pytest.raises(IndexError) as info:
         checks.compare(broken, reference, np.ones(2))
     assert any("broken" in note for note in info.value.__notes__)
+
+
+# -- what a student sees in a notebook: install_handler in a real kernel --------------------------
+
+SETUP = "import numpy as np\nfrom gradlab import checks, calculus as ref\nchecks.install_handler()"
+STUB = "def grad_quadratic(x, y):\n    # YOUR CODE HERE\n    raise NotImplementedError()"
+BROKEN = ("def central_difference(f, x, h=1e-5):\n    d = 2 * h\n"
+          "    return (f(x + h) - f(x - h) / d\n\nprint('never runs')")
+FORWARD = "def central_difference(f, x, h=1e-5):\n    return (f(x + h) - f(x)) / h"
+LOOKS_FORWARD = ('checks.compare(central_difference, ref.central_difference, np.sin, 1.0, h=1e-2, '
+                 'name="central_difference(np.sin, 1.0, h=0.01)", '
+                 'mistakes={"it matches the forward difference": ref.forward_difference})')
+CELLS = {
+    "setup": SETUP,
+    "stub": STUB,
+    # a direct call, not through checks.compare: the stub's own NotImplementedError
+    "test_stub": 'checks.assert_close(grad_quadratic(1.0, 2.0), [4.0, 5.0], name="grad_quadratic(1.0, 2.0)")',
+    "broken": BROKEN,
+    "test_broken": LOOKS_FORWARD,
+    "forward": FORWARD,
+    "test_forward": LOOKS_FORWARD,
+    "test_factor": 'checks.assert_close(2 * np.arange(1.0, 4.0), np.arange(1.0, 4.0), name="double(x)")',
+    "other_error": "1 / 0",
+    "typo": "undefined_thing + 1",
+    "after": "print('Run All reached the end')",
+}
+
+
+@pytest.fixture(scope="module")
+def shown():
+    """The notebook above, run in a real kernel as Run All does: {cell: its outputs}."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src, metadata={"name": name}) for name, src in CELLS.items()]
+    NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True).execute()
+    return {c.metadata["name"]: c.outputs for c in nb.cells}
+
+
+def _error(outputs):
+    (error,) = [o for o in outputs if o.output_type == "error"]
+    return error
+
+
+def _plain(lines) -> str:
+    return re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(lines))
+
+
+def test_a_known_mistake_is_one_short_message(shown):
+    error = _error(shown["test_forward"])
+    text = _plain(error.traceback)
+    assert text == ("Test failed: central_difference(np.sin, 1.0, h=0.01)\n"
+                    f"  expected {(np.sin(1.01) - np.sin(0.99)) / 0.02:.10g}, got {(np.sin(1.01) - np.sin(1.0)) / 0.01:.10g}\n"
+                    "  likely mistake: it matches the forward difference")
+    # the grader's contract: ename and the one-line evalue keep the diagnostic code
+    assert error.ename == "CheckFailure" and error.evalue.endswith("(check: known-mistake)")
+    assert "mismatch" not in error.evalue and "Traceback" not in text
+
+
+def test_a_failed_check_says_what_was_expected(shown):
+    text = _plain(_error(shown["test_factor"]).traceback)
+    assert text == ("Test failed: double(x)\n  expected 1 at index (0,), got 2: 2× the reference\n"
+                    "  likely mistake: a missing ½ (e.g. 2h in a central difference, ½ in ½‖·‖²)?")
+
+
+def test_the_stub_says_not_implemented_yet(shown):
+    error = _error(shown["test_stub"])
+    assert _plain(error.traceback) == ("Test failed: `grad_quadratic` is not implemented yet\n"
+                                       "  replace `raise NotImplementedError()` with your code")
+    assert error.ename == "NotImplementedError" and error.evalue.endswith("(check: not-implemented)")
+
+
+def test_a_syntax_error_is_named_in_the_test_that_needs_the_function(shown):
+    assert _error(shown["broken"]).ename == "SyntaxError"  # the answer cell itself, as Python says
+    error = _error(shown["test_broken"])
+    text = _plain(error.traceback)
+    assert text.startswith("Test failed: your `central_difference` cell has a syntax error on line 3")
+    assert "NameError" not in text and len(error.traceback) == 2
+    assert error.ename == "NameError" and error.evalue.endswith("(check: syntax-error)")
+
+
+def test_other_errors_keep_their_traceback(shown):
+    assert _error(shown["other_error"]).ename == "ZeroDivisionError"
+    assert "1 / 0" in _plain(_error(shown["other_error"]).traceback)
+    typo = _error(shown["typo"])
+    assert typo.ename == "NameError" and "undefined_thing" in _plain(typo.traceback)
+    assert [o.text for o in shown["after"] if o.output_type == "stream"] == ["Run All reached the end\n"]
+
+
+def test_install_handler_outside_ipython_changes_nothing():
+    hook = sys.excepthook
+    checks.install_handler()
+    assert sys.excepthook is hook
 
 
 def test_nested_returns_of_several_shapes_are_compared_entry_by_entry():

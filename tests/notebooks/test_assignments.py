@@ -131,6 +131,34 @@ def test_each_mistake_costs_exactly_its_exercise(graded_class):
         assert failing == {mistake.hint}, f"{mistake.name}: hints {failing}"
 
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def test_each_failing_test_shows_one_short_message(graded_class):
+    """What a student sees under a failing test (in JupyterLab, Validate and feedback alike):
+    one plain "Test failed: …" of at most three lines, no traceback and no check code, while the
+    error line keeps the code for the grader.  An unfinished exercise — every exercise of the
+    untouched release — says "not implemented yet" in every one of its tests.  Needs
+    ``checks.install_handler()`` in the notebook's setup cell."""
+    ws, assignment, students, results, rejected = graded_class
+    for name in set(students) - set(rejected):
+        for path in ws.autograded(name, assignment).glob("*.ipynb"):
+            for cell in nbformat.read(path, as_version=4).cells:
+                errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
+                where = f"{name}: {grade_id(cell)}"
+                if not nbgrader_meta(cell).get("grade"):
+                    continue
+                assert errors or name != "untouched", f"{where} passed on the unfinished release"
+                assert len(errors) <= 1, f"{where}: {len(errors)} error outputs, one expected"
+                for error in errors:
+                    text = ANSI.sub("", "\n".join(error.traceback))
+                    assert text.startswith("Test failed: ") and len(error.traceback) <= 3, f"{where}:\n{text}"
+                    assert "(check:" not in text and "(check:" in error.evalue, f"{where}: {error.evalue}"
+                    if name == "untouched":
+                        assert text.endswith("is not implemented yet\n  replace `raise "
+                                             "NotImplementedError()` with your code"), f"{where}:\n{text}"
+
+
 def test_tripwire_submissions_are_flagged(graded_class):
     _, _, students, results, _ = graded_class
     for name, student in students.items():

@@ -1,0 +1,4 @@
+# The student lab's nbgrader settings (make lab).  Students only validate: the Validate button
+# runs the notebook with nbgrader's defaults and lists the failing tests.  No course directory,
+# no exchange: the course is handed out as files (course/ or a bundle), not through nbgrader.
+c = get_config()  # noqa: F821
