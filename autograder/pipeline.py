@@ -412,6 +412,8 @@ def export(ws: Workspace, to: Path | None = None, assignments: list[str] | None 
 
     for assignment in assignments or []:
         check_assignment(ws, assignment)
+    with ws.gradebook():  # a gradebook that cannot be opened is an error, not an empty export
+        pass
     dest = Path(to) if to else ws.exports / "grades.csv"
     rows, exercises = [], []
     for assignment in assignments or released(ws):

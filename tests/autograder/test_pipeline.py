@@ -212,10 +212,11 @@ def test_cli_db_option_opens_that_gradebook_and_is_remembered(graded, tmp_path, 
     other = tmp_path / "elsewhere"
     base = ["--repo", str(ws.repo), "--workspace", str(other)]
     assert cli.main([*base, "--db", ws.db_url, "export", "--to", str(tmp_path / "g.csv")]) == 0
-    rows = {r["student_id"]: r for r in csv.DictReader((tmp_path / "g.csv").open())}
-    assert float(rows["good"]["score"]) == 3.0 and float(rows["half"]["score"]) == 0.0
-    # nbgrader_config.py now names it: the next command needs no --db
+    # nbgrader_config.py now names it: the next command needs no --db, and finds the grades
     assert Workspace(other, repo=ws.repo).db_url == ws.db_url
+    with Workspace(other, repo=ws.repo).gradebook() as gb:
+        scores = {s.student.id: s.score for s in gb.find_assignment("toy").submissions}
+    assert scores["good"] == 3.0 and scores["half"] == 0.0
     # a server that does not answer is a clear error, with the password masked
     bad = ws.db_url.replace("gradlab@", "gradlab:s3cret@").rsplit(":", 1)[0] + ":1/none"
     assert cli.main([*base, "--db", bad, "export", "--to", str(tmp_path / "h.csv")]) == 2
