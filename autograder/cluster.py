@@ -226,14 +226,7 @@ def run(writer, students: list[str], scheduler: str, workers: int | None = None,
         completed = as_completed(loop=client.loop)
 
         def finish(student, record):
-            if record["status"] == "failed":
-                stats.failed += 1
-            else:
-                stats.graded += 1
-            if on_record:
-                on_record(record)
-            if progress:
-                progress(student)
+            stats.finished(student, record, on_record, progress)
 
         def top_up():
             ahead = AHEAD * threads()

@@ -68,6 +68,17 @@ class RunStats:
     sandboxed: bool | None = None
     notebook_seconds: list[float] = field(default_factory=list)
 
+    def finished(self, student: str, record: dict, on_record=None, progress=None) -> None:
+        """Count one recorded submission and tell the callers that want to know."""
+        if record["status"] == "failed":
+            self.failed += 1
+        else:
+            self.graded += 1
+        if on_record:
+            on_record(record)
+        if progress:
+            progress(student)
+
     def summary(self) -> str:
         done = self.graded + self.failed
         rate = f", {self.seconds / done:.2f} s a submission" if done else ""
@@ -94,14 +105,7 @@ def run(writer, students: list[str], workers: int | None = None, sandbox=None, h
     inflight: dict = {}
 
     def finish(student, record):
-        if record["status"] == "failed":
-            stats.failed += 1
-        else:
-            stats.graded += 1
-        if on_record:
-            on_record(record)
-        if progress:
-            progress(student)
+        stats.finished(student, record, on_record, progress)
 
     try:
         while queue or inflight:

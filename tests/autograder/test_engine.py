@@ -84,7 +84,7 @@ def _retag_tests(nb):
 TAMPERED = {
     "deleted_test": (GOOD, _delete_visible_test, 2, "test cells deleted"),
     "edited_tests": (HALF, _edit_tests, 0, "test cells edited"),
-    "retagged_tests": (HALF, _retag_tests, 0, "tagged to skip execution"),
+    "retagged_tests": (HALF, _retag_tests, 0, "tagged to change how they run"),
 }
 
 
