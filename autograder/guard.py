@@ -435,7 +435,19 @@ def install(key_file, hidden=()):
                 found.append(f"{label}.{k} was patched (restored)")
                 del vars(obj)[k]
 
+    def checks_handler(shell) -> bool:
+        """The handler is gradlab.checks' own (pristine, as first imported), for its own errors."""
+        saved = snap.get("gradlab.checks")
+        if saved is None:
+            return False
+        show, failure = saved[1].get("_show_failure", _EMPTY), saved[1].get("CheckFailure", _EMPTY)
+        func = getattr(shell.CustomTB, "__func__", None)
+        cells = [_cell(c) for c in (getattr(func, "__closure__", None) or ())]
+        return any(c is show for c in cells) and \
+            tuple(shell.custom_exceptions) == (failure, NameError, NotImplementedError)
+
     def check(expect):
+        nonlocal custom_exc
         found = []
         adopt()
         if real_sys.modules is not modules_dict:
@@ -489,8 +501,11 @@ def install(key_file, hidden=()):
                     found.append(f"an IPython {ev!r} callback was registered (removed)")
                     current[:] = kept
             if shell.custom_exceptions is not custom_exc[0] or shell.CustomTB is not custom_exc[1]:
-                found.append("a custom exception handler was set (removed)")
-                shell.custom_exceptions, shell.CustomTB = custom_exc
+                if checks_handler(shell):  # gradlab.checks.install_handler(): the notebook's own
+                    custom_exc = (shell.custom_exceptions, shell.CustomTB)
+                else:
+                    found.append("a custom exception handler was set (removed)")
+                    shell.custom_exceptions, shell.CustomTB = custom_exc
             if shell.compile is not compiler:
                 found.append("IPython's compiler was replaced (restored)")
                 shell.compile = compiler

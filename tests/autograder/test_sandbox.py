@@ -351,6 +351,17 @@ def test_guard_accepts_test_cells_that_rebind_a_name(workdir):
     assert not any(error(c) for c in nb.cells), [error(c) for c in nb.cells]
 
 
+def test_guard_keeps_the_checks_handler_and_removes_a_foreign_one(workdir):
+    """gradlab.checks.install_handler() (every notebook's setup cell) is the notebook's own; a
+    handler of the student's (which could hide a failure) is removed and flagged."""
+    nb, _, notes = run([IMPORTS + "\nchecks.install_handler()", TESTS["compare"]], workdir)
+    assert all(note is None for note in notes.values()), notes
+    nb, _, notes = run([IMPORTS + "\nchecks.install_handler()",
+                        "get_ipython().set_custom_exc((AssertionError,), lambda *a, **k: [])",
+                        TESTS["compare"]], workdir)
+    assert "a custom exception handler was set (removed)" in str(notes), notes
+
+
 def test_forged_report_is_untrusted():
     import hashlib
     import hmac
