@@ -234,14 +234,23 @@ class Workspace:
                         # notice) is not the instructor's business
                         "extra_arguments": ["--HistoryManager.hist_file=:memory:",
                                             "--IPKernelApp.log_level=ERROR"]},
-            # nbgrader's sanitising steps, plus: execution tags a student added are dropped
+            # nbgrader's autograde steps, plus: execution tags a student added are dropped; the
+            # metadata check is nbgrader's with its schema compiled once (preprocessors/checkmetadata)
             "Autograde": {"sanitize_preprocessors": [
                 "nbgrader.preprocessors.ClearOutput",
                 "nbgrader.preprocessors.DeduplicateIds",
                 "nbgrader.preprocessors.OverwriteKernelspec",
                 "nbgrader.preprocessors.OverwriteCells",
                 "gradlab_grader.preprocessors.ClearExecutionTags",
-                "nbgrader.preprocessors.CheckCellMetadata",
+                "gradlab_grader.preprocessors.CheckCellMetadata",
+            ], "autograde_preprocessors": [
+                "nbgrader.preprocessors.Execute",
+                "nbgrader.preprocessors.IgnorePattern",
+                "nbconvert.preprocessors.ClearMetadataPreprocessor",
+                "nbgrader.preprocessors.LimitOutput",
+                "nbgrader.preprocessors.SaveAutoGrades",
+                "nbgrader.preprocessors.AssignLatePenalties",
+                "gradlab_grader.preprocessors.CheckCellMetadata",
             ]},
             # nbgrader's release steps, plus: every test cell is tagged so that a failing test
             # does not stop Run All in JupyterLab
@@ -252,13 +261,13 @@ class Workspace:
                 "gradlab_grader.preprocessors.TagTestCells",
                 "nbgrader.preprocessors.ClearSolutions",
                 "nbgrader.preprocessors.ClearOutput",
-                "nbgrader.preprocessors.CheckCellMetadata",
+                "gradlab_grader.preprocessors.CheckCellMetadata",
                 "nbgrader.preprocessors.ComputeChecksums",
                 "nbgrader.preprocessors.SaveCells",
                 "nbgrader.preprocessors.ClearHiddenTests",
                 "nbgrader.preprocessors.ClearMarkScheme",
                 "nbgrader.preprocessors.ComputeChecksums",
-                "nbgrader.preprocessors.CheckCellMetadata",
+                "gradlab_grader.preprocessors.CheckCellMetadata",
             ]},
             # a late submission loses what gradlab.toml's [late] says (nothing without it)
             "AssignLatePenalties": {"plugin_class": "gradlab_grader.latepenalty.LatePenalty"},

@@ -66,7 +66,7 @@ def make_class(ws: Workspace, n: int, inbox: Path) -> None:
 def fresh_workspace(root: Path, repo: Path, inbox: Path) -> Workspace:
     ws = Workspace(root, repo=repo)
     pipeline.release(ws, [ASSIGNMENT], course=root / "course")
-    collected, rejected, _ = pipeline.collect(ws, ASSIGNMENT, inbox)
+    rejected = pipeline.collect(ws, ASSIGNMENT, inbox).rejected
     assert not rejected, rejected
     return ws
 

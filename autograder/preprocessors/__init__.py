@@ -1,5 +1,6 @@
 """gradlab's nbgrader preprocessors: each a small transformation in its own file."""
 
+from .checkmetadata import CheckCellMetadata
 from .cleartags import ClearExecutionTags
 from .hidetests import HideHiddenTests
 from .labeltests import LabelTests
@@ -7,4 +8,4 @@ from .relativepaths import RelativePaths
 from .rendermath import RenderMath
 from .tagtests import TagTestCells
 
-__all__ = ["ClearExecutionTags", "HideHiddenTests", "LabelTests", "RelativePaths", "RenderMath", "TagTestCells"]
+__all__ = ["CheckCellMetadata", "ClearExecutionTags", "HideHiddenTests", "LabelTests", "RelativePaths", "RenderMath", "TagTestCells"]

@@ -117,3 +117,49 @@ def test_tests_are_labelled_by_exercise_and_test():
     nb, _ = LabelTests().preprocess(nb, {})
     assert [c.metadata.get("gradlab", {}).get("label") for c in nb.cells] == [
         None, "double · hidden 1", "double · check it"]
+
+
+def _verdict(preprocessor, nb):
+    """What a metadata check says of ``nb``: None, or the error nbgrader's validator raised."""
+    from nbgrader.nbgraderformat import MetadataValidator
+
+    try:
+        if preprocessor is None:
+            MetadataValidator().validate_nb(nb)
+        else:
+            preprocessor.validate_nb(nb)
+    except Exception as exc:
+        return type(exc).__name__, str(exc).splitlines()[0]
+    return None
+
+
+def test_compiled_metadata_check_says_what_nbgrader_says():
+    """The compiled schema check gives nbgrader's verdict on good and on corrupted metadata."""
+    import copy
+
+    from gradlab_grader.preprocessors.checkmetadata import CompiledMetadataValidator, validator
+
+    good = new_notebook(cells=[new_code_cell("x = 1", metadata=_meta("a", solution=True, locked=False)),
+                               new_code_cell("assert x", metadata=_meta("t", grade=True, points=2)),
+                               new_code_cell("plain")])
+    corruptions = {
+        "points as text": lambda m: m.update(points="two"),
+        "grade not a bool": lambda m: m.update(grade="yes"),
+        "grade id missing": lambda m: m.pop("grade_id"),
+        "grade id empty": lambda m: m.update(grade_id=""),
+        "points missing": lambda m: m.pop("points"),
+        "schema too old": lambda m: m.update(schema_version=1),
+        "schema too new": lambda m: m.update(schema_version=99),
+        "unknown key": lambda m: m.update(colour="red"),
+        "locked missing": lambda m: m.pop("locked"),
+    }
+    assert _verdict(validator(), good) is None is _verdict(None, good)
+    verdicts = {}
+    for name, corrupt in corruptions.items():
+        nb = copy.deepcopy(good)
+        corrupt(nb.cells[1].metadata["nbgrader"])
+        ours, theirs = _verdict(CompiledMetadataValidator(), nb), _verdict(None, nb)
+        assert ours == theirs, (name, ours, theirs)
+        verdicts[name] = ours
+    rejected = {name for name, v in verdicts.items() if v is not None}
+    assert rejected >= {"points as text", "grade not a bool", "grade id missing", "schema too old"}, verdicts
