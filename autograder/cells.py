@@ -39,6 +39,13 @@ def is_test(cell) -> bool:
     return bool(nbgrader_meta(cell).get("grade"))
 
 
+def is_graded_by_hand(cell) -> bool:
+    """A cell a person grades: nbgrader's task cell, or a graded answer (``grade`` and
+    ``solution``: a written answer or a figure the instructor looks at)."""
+    meta = nbgrader_meta(cell)
+    return bool(meta.get("task") or (meta.get("grade") and meta.get("solution")))
+
+
 def execution_tags(cell) -> set[str]:
     return set(cell.get("metadata", {}).get("tags", [])) & set(EXECUTION_TAGS)
 

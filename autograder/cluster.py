@@ -83,18 +83,20 @@ class _GradingWorker:
     ``setup`` starts an event loop in a thread of its own and one
     :class:`~gradlab_grader.engine.Kernels` per worker thread, each with a kernel warming;
     :func:`execute` borrows one for a unit and gives it back.  ``sandbox`` and ``hidden`` as
-    :func:`gradlab_grader.engine.default_launcher` (hidden paths absent on a worker are ignored).
+    :func:`gradlab_grader.engine.default_launcher` (hidden paths absent on a worker are ignored);
+    ``figures`` as :class:`gradlab_grader.engine.Kernels`.
     """
 
     name = PLUGIN
     idempotent = False  # registering again (a new run) replaces the plugin: new settings, fresh kernels
 
-    def __init__(self, sandbox: bool | None = None, hidden=()):
+    def __init__(self, sandbox: bool | None = None, hidden=(), figures: bool = True):
         self.sandbox = sandbox
         self.hidden = tuple(map(str, hidden))
+        self.figures = figures
 
     def __getstate__(self):
-        return {"sandbox": self.sandbox, "hidden": self.hidden}
+        return {"sandbox": self.sandbox, "hidden": self.hidden, "figures": self.figures}
 
     def __setstate__(self, state):
         self.__dict__.update(state)
@@ -109,7 +111,7 @@ class _GradingWorker:
         self.guard = engine.default_guard()
         launcher = engine.default_launcher(self.sandbox, self.hidden)
         self.idle: queue.SimpleQueue = queue.SimpleQueue()
-        self.all = [engine.Kernels(launcher) for _ in range(max(1, worker.state.nthreads))]
+        self.all = [engine.Kernels(launcher, self.figures) for _ in range(max(1, worker.state.nthreads))]
         for kernels in self.all:
             await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(kernels.warm(), self.loop))
             self.idle.put(kernels)
@@ -188,7 +190,7 @@ class _Threads:
 
 
 def run(writer, students: list[str], scheduler: str, workers: int | None = None, sandbox=None,
-        hidden=(), progress=None, on_record=None, client=None) -> RunStats:
+        hidden=(), progress=None, on_record=None, client=None, figures: bool = True) -> RunStats:
     """Grade ``students`` on the Dask cluster of ``scheduler`` (``tcp://HOST:PORT``);
     ``writer`` prepares and records, on this machine only.
 
@@ -205,7 +207,7 @@ def run(writer, students: list[str], scheduler: str, workers: int | None = None,
         return RunStats()
     own = client is None
     client = client or connect(scheduler)
-    stats = RunStats()
+    stats = RunStats(figures=figures)
     start = time.perf_counter()
     run_id = uuid.uuid4().hex[:8]
     try:
@@ -216,7 +218,7 @@ def run(writer, students: list[str], scheduler: str, workers: int | None = None,
                 f"no {max(1, workers or 1)} Dask workers joined the scheduler at {scheduler} within "
                 f"{WORKERS_TIMEOUT} s; start them with `dask worker {scheduler}`") from None
         check_scheduler(client, scheduler)
-        client.register_plugin(__getattr__("GradingWorker")(sandbox, hidden), name=PLUGIN)
+        client.register_plugin(__getattr__("GradingWorker")(sandbox, hidden, figures), name=PLUGIN)
         threads = _Threads(client)
         stats.workers = threads()
         queue_ = deque(students)

@@ -130,6 +130,14 @@ class UnitResult:
 # -- kernels ------------------------------------------------------------------------------------
 
 KERNEL_ARGS = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"]
+# a kernel that does not draw figures: matplotlib's inline backend gets no image format, so a
+# figure is shown by its text, "<Figure size 650x450 with 1 Axes>" (see Workspace.draws_figures)
+NO_FIGURES = ["--InlineBackend.figure_formats=[]"]
+
+
+def kernel_args(figures: bool = True) -> list[str]:
+    """The command-line options of a grading kernel."""
+    return KERNEL_ARGS + ([] if figures else NO_FIGURES)
 
 
 class Kernels:
@@ -139,14 +147,15 @@ class Kernels:
     next one at once, so a notebook, or a crash inside one, rarely waits for a kernel to boot.
     """
 
-    def __init__(self, launcher=None):
+    def __init__(self, launcher=None, figures: bool = True):
         self.launcher = launcher or default_launcher()
+        self.args = kernel_args(figures)
         self._spare = None
 
     async def _start(self):
         workdir = Path(tempfile.mkdtemp(prefix="gradlab-kernel-"))
         km = self.launcher.kernel_manager(workdir)
-        await km.start_kernel(extra_arguments=list(KERNEL_ARGS), cwd=str(workdir))
+        await km.start_kernel(extra_arguments=list(self.args), cwd=str(workdir))
         return km, workdir
 
     async def warm(self):

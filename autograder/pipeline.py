@@ -313,7 +313,7 @@ def autograde(ws: Workspace, assignment: str, students: list[str] | None = None,
         bar = tqdm(total=len(todo), desc=f"autograde {assignment}", unit="nb", disable=not progress)
         try:
             stats = backend(writer, todo, workers=workers, sandbox=sandbox, hidden=hidden_paths(ws),
-                            progress=lambda student: (bar.set_postfix_str(student), bar.update()))
+                            figures=ws.draws_figures(assignment), progress=lambda student: (bar.set_postfix_str(student), bar.update()))
         except Exception as exc:
             if type(exc).__name__ != "ClusterUnavailable":
                 raise

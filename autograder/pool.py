@@ -32,7 +32,7 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _worker_start(sandbox, hidden) -> None:
+def _worker_start(sandbox, hidden, figures) -> None:
     import warnings
 
     from .sandbox import SandboxUnavailable
@@ -40,7 +40,7 @@ def _worker_start(sandbox, hidden) -> None:
     warnings.simplefilter("ignore", SandboxUnavailable)  # the writer has said so, once
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    kernels = engine.Kernels(engine.default_launcher(sandbox, hidden))
+    kernels = engine.Kernels(engine.default_launcher(sandbox, hidden), figures=figures)
     _WORKER.update(loop=loop, kernels=kernels, guard=engine.default_guard())
     loop.run_until_complete(kernels.warm())
     from multiprocessing import util
@@ -66,6 +66,7 @@ class RunStats:
     seconds: float = 0.0
     workers: int = 0
     sandboxed: bool | None = None
+    figures: bool = True
     notebook_seconds: list[float] = field(default_factory=list)
 
     def finished(self, student: str, record: dict, on_record=None, progress=None) -> None:
@@ -84,19 +85,21 @@ class RunStats:
         rate = f", {self.seconds / done:.2f} s a submission" if done else ""
         sandbox = {True: "sandbox on", False: "sandbox off", None: "nothing executed"}[self.sandboxed]
         skipped = f"; {self.skipped} already recorded, kept" if self.skipped else ""
+        figures = "" if self.figures else ", figures not drawn"
         return (f"graded {self.graded}, could not grade {self.failed}{skipped} — {self.seconds:.1f} s wall "
-                f"time{rate} ({self.workers} workers, {sandbox})")
+                f"time{rate} ({self.workers} workers, {sandbox}{figures})")
 
 
 def run(writer, students: list[str], workers: int | None = None, sandbox=None, hidden=(),
-        progress=None, on_record=None) -> RunStats:
+        progress=None, on_record=None, figures: bool = True) -> RunStats:
     """Grade ``students`` with ``workers`` warm processes; ``writer`` prepares and records.
-    ``sandbox`` and ``hidden``: see :func:`gradlab_grader.engine.default_launcher`.
+    ``sandbox`` and ``hidden``: see :func:`gradlab_grader.engine.default_launcher`; ``figures``:
+    whether the kernels draw figures (:meth:`gradlab_grader.workspace.Workspace.draws_figures`).
 
     ``progress`` is called with each student as its result is recorded; ``on_record`` with
     each ledger record.
     """
-    stats = RunStats(workers=workers or default_workers())
+    stats = RunStats(workers=workers or default_workers(), figures=figures)
     start = time.perf_counter()
     queue = deque(students)
     attempts: dict[str, int] = {}
@@ -111,7 +114,7 @@ def run(writer, students: list[str], workers: int | None = None, sandbox=None, h
         while queue or inflight:
             if pool is None:
                 pool = ProcessPoolExecutor(stats.workers, mp_context=ctx, initializer=_worker_start,
-                                           initargs=(sandbox, tuple(map(str, hidden))))
+                                           initargs=(sandbox, tuple(map(str, hidden)), figures))
             # keep every worker busy and one unit ready behind each
             while queue and len(inflight) < 2 * stats.workers:
                 student = queue.popleft()

@@ -95,6 +95,14 @@ def _nbgrader_templates() -> Path:
     return Path(importlib.util.find_spec("nbgrader").origin).parent / "server_extensions" / "formgrader" / "templates"
 
 
+# ``[grading] figures`` in gradlab.toml: do grading kernels draw matplotlib figures?  Drawing is
+# a third of the CPU time of grading a plotting notebook (measured on 01_derivatives: 0.6 of
+# ~2 CPU-seconds) and changes no score; the student has the figures in their own notebook, the
+# feedback says where each one was.  "auto": draw only in assignments with a cell a person
+# grades (nbgrader's task cells and graded answers), where the grader's reader needs them.
+FIGURES = ("auto", "draw", "skip")
+
+
 @dataclass
 class Workspace:
     """Paths and nbgrader settings for one grading workspace."""
@@ -193,11 +201,29 @@ class Workspace:
             policy = tomllib.loads(self.policy_file.read_text())
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ValueError(f"{self.policy_file} is not valid TOML ({exc}); fix it or remove it") from None
+        figures = policy.get("grading", {}).get("figures", "auto")
+        if figures not in FIGURES:
+            raise ValueError(f"{self.policy_file}: [grading] figures is one of "
+                             f"{', '.join(map(repr, FIGURES))}, not {figures!r}")
         for assignment, due in policy.get("deadlines", {}).items():
             if not hasattr(due, "year"):
                 raise ValueError(f"{self.policy_file}: the deadline of {assignment} must be a TOML "
                                  f"date-time such as 2026-11-20T23:59:00Z, not {due!r}")
         return policy
+
+    def draws_figures(self, assignment: str) -> bool:
+        """Whether grading kernels draw the figures of ``assignment`` (``[grading] figures`` in
+        ``gradlab.toml``, see :data:`FIGURES`): by default only where a person grades a cell."""
+        choice = self.policy().get("grading", {}).get("figures", "auto")
+        if choice != "auto":
+            return choice == "draw"
+        import nbformat
+
+        from .cells import is_graded_by_hand
+
+        return any(is_graded_by_hand(cell)
+                   for path in sorted(self.source(assignment).glob("*.ipynb"))
+                   for cell in nbformat.read(path, as_version=4).cells)
 
     def apply_deadlines(self) -> dict:
         """Give the gradebook the due dates of ``gradlab.toml`` (nbgrader measures lateness
@@ -282,6 +308,7 @@ class Workspace:
                     "gradlab_grader.preprocessors.LabelTests",
                     "gradlab_grader.preprocessors.HideHiddenTests",
                     "gradlab_grader.preprocessors.RelativePaths",
+                    "gradlab_grader.preprocessors.FigureNotes",
                     "gradlab_grader.preprocessors.RenderMath",
                     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
                 ],

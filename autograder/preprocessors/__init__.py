@@ -2,10 +2,12 @@
 
 from .checkmetadata import CheckCellMetadata
 from .cleartags import ClearExecutionTags
+from .figurenotes import FigureNotes
 from .hidetests import HideHiddenTests
 from .labeltests import LabelTests
 from .relativepaths import RelativePaths
 from .rendermath import RenderMath
 from .tagtests import TagTestCells
 
-__all__ = ["CheckCellMetadata", "ClearExecutionTags", "HideHiddenTests", "LabelTests", "RelativePaths", "RenderMath", "TagTestCells"]
+__all__ = ["CheckCellMetadata", "ClearExecutionTags", "FigureNotes", "HideHiddenTests", "LabelTests",
+           "RelativePaths", "RenderMath", "TagTestCells"]
