@@ -10,8 +10,10 @@ Interface (what the grading engine calls)::
     note = await hook(runner)     # runner: the nbclient NotebookClient, before each test cell
     # None: clean.  Otherwise one line for the cell's outcome and the integrity flags, e.g.
     #   "gradlab.checks.compare was replaced (restored before the test)"
-    # guard.untrusted(note): the guard could not run or its report was forged -> score the
-    #   test cell 0 (its outcome cannot be trusted)
+    ... execute the test cell ...
+    note = await hook.after(runner)   # right after it: did the test's own calls patch anything?
+    # guard.untrusted(note): the guard could not run, its report was forged, or the test
+    #   changed the helpers while it ran -> score that test cell 0 (it cannot be trusted)
     # runner.guard_findings: every finding of this notebook so far (a list of str)
 
 What the guard does before each test cell (``check``):
@@ -194,10 +196,22 @@ async def _execute(kc, code: str, timeout: float) -> str:
     return "".join(text)
 
 
-def executor_hook(timeout: float = 30):
-    """``async hook(runner) -> str | None``, run before each test cell (see module docstring)."""
+def _last_count(nb) -> int:
+    return max((c.get("execution_count") or 0 for c in nb.cells if c.cell_type == "code"),
+               default=0)
 
-    async def hook(runner):
+
+def executor_hook(timeout: float = 30):
+    """``async hook(runner) -> str | None`` before each test cell, and ``hook.after(runner)``
+    right after it (see module docstring).
+
+    ``after`` catches what the test itself set off: a student function that patches a helper
+    when the test calls it.  Anything changed during the test makes the test untrusted
+    (``untrusted(note)``: score it 0).  When the previous cell was a test checked by ``after``
+    and nothing ran since, the next ``hook`` needs no second check.
+    """
+
+    async def check(runner, during_test: bool):
         km, kc = runner.km, runner.kc
         key = getattr(km, "guard_key", None)
         if key is None or kc is None:
@@ -211,10 +225,24 @@ def executor_hook(timeout: float = 30):
         if found is None:
             found = [UNTRUSTED + " (its report is missing or forged: the cell pipeline, "
                      "sys.audit or the output was tampered with); the test scores 0"]
+        elif found and during_test:
+            found = [f"{UNTRUSTED}: the test itself changed them ({'; '.join(found)}); "
+                     "the test scores 0"]
+        runner._guard_clean = (key, _last_count(runner.nb)) if during_test else None
         findings = runner.__dict__.setdefault("guard_findings", [])
         findings.extend(f for f in found if f not in findings)
         return "; ".join(found) or None
 
+    async def hook(runner):
+        if getattr(runner, "_guard_clean", None) == (getattr(runner.km, "guard_key", None),
+                                                     _last_count(runner.nb)):
+            return None  # checked right after the previous test, and nothing ran since
+        return await check(runner, False)
+
+    async def after(runner):
+        return await check(runner, True)
+
+    hook.after = after
     return hook
 
 

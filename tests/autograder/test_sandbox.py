@@ -59,6 +59,8 @@ def run(cells, workdir: Path, limits=None, hidden=(), expose=(), output_limit=No
                     except DeadKernelError:
                         notes["died"] = km.exit_reason()
                         return
+                    if cell.source.startswith(TEST):
+                        notes[i, "after"] = await hook.after(client)
         finally:
             await km.shutdown_kernel(now=True)  # nbclient leaves a kernel it was given running
 
@@ -322,6 +324,22 @@ def test_patched_helpers_earn_nothing_and_are_flagged(attacked, name):
         assert error(nb.cells[i]), f"the wrong answer passed after {name!r}"
 
 
+def test_a_patch_set_off_by_the_test_itself_makes_it_untrusted(workdir):
+    """The student's function patches the helper when the test calls it: the test passes in
+    the kernel, but the check right after it sees the change and the test scores 0."""
+    nb, _, notes = run([
+        IMPORTS,
+        "def double(x):\n    import gradlab.checks as c\n"
+        "    c.assert_close = lambda *a, **k: None\n    return 3 * x",
+        TESTS["compare"],
+        TESTS["assert_close"],
+    ], workdir)
+    assert error(nb.cells[2]) == ""                 # fooled inside the kernel...
+    assert guard.untrusted(notes[2, "after"])       # ...but caught right after
+    assert "gradlab.checks.assert_close was replaced" in notes[2, "after"]
+    assert error(nb.cells[3])                       # restored: the next test fails again
+
+
 def test_guard_is_quiet_on_an_honest_notebook(workdir):
     """No finding for ordinary work: plots, namedtuples, seeds, print options, the tripwire."""
     nb, _, notes = run([
@@ -335,6 +353,7 @@ def test_guard_is_quiet_on_an_honest_notebook(workdir):
         TEST + "with checks.tripwire(ref.central_difference):\n    double(1.0)",
     ], workdir)
     assert all(note is None for note in notes.values()), notes
+    assert len(notes) == 10                         # 5 tests, checked before and after
     assert not any(error(c) for c in nb.cells), [error(c) for c in nb.cells]
 
 
