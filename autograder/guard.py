@@ -35,7 +35,10 @@ What the guard does before each test cell (``check``):
   walking the garbage collector or other threads' frames (the ways to reach the guard's own
   state); adding another audit hook;
 * **reports** threads and child processes the submission left running (they could undo the
-  restore while a test runs).
+  restore while a test runs), and attempts to open, list, change or connect to the instructor's
+  hidden paths (``open``, ``os.listdir``, ``sqlite3.connect`` ... audit events);
+* **checks again right after the test** (``hook.after``): a student function that patches a
+  helper when the test calls it fools that one test inside the kernel, so the test scores 0.
 
 Why it cannot simply be switched off.  The guard is a file of the read-only grader, loaded into
 a fresh module that is in no ``sys.modules`` and resolves builtins through its own private copy,
