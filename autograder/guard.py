@@ -285,6 +285,7 @@ def install(key_file, hidden=()):
     out = sys.stdout
     threads_at_start = set(t.ident for t in enumerate_threads())
     pending = []          # what the audit hook blocked since the last report
+    module_class = {}     # module name -> its class (a swapped __class__ can fake attributes)
     snap = {}             # module name -> (module, dict copy, {function: closure contents},
                           #                 {class: dict copy})
     protected_globals = set()   # id() of the namespaces of protected modules
@@ -338,6 +339,7 @@ def install(key_file, hidden=()):
                 if type_(impl) is FunctionType and impl.__closure__:
                     closures[impl] = tuple(_cell(c) for c in impl.__closure__)
             snap[name] = (mod, dict(ns), closures, classes)
+            module_class[name] = type_(mod)
             protected_globals.add(id(ns))
             f = getattr(mod, "__file__", None)
             if f:
@@ -486,7 +488,16 @@ def install(key_file, hidden=()):
             if modules_dict.get(name) is not mod:
                 found.append(f"sys.modules[{name!r}] was replaced (restored)")
                 modules_dict[name] = mod
+            if type_(mod) is not module_class[name]:
+                found.append(f"the class of module {name} was swapped (restored)")
+                object.__setattr__(mod, "__class__", module_class[name])
             restore_ns(vars(mod), ns, name, found)
+            # a new global named like a builtin shadows it for the module's own functions
+            current = vars(mod)
+            for k in [k for k in current if k not in ns and k in builtins_saved
+                      and not (k.startswith("__") and k.endswith("__"))]:
+                found.append(f"{name}.{k} was added, shadowing the builtin (removed)")
+                del current[k]
             for fn, cells in closures.items():
                 for c, v in zip(fn.__closure__, cells):
                     if _cell(c) is not v and v is not _EMPTY:

@@ -292,6 +292,13 @@ ATTACKS = {
     "rebound name": ("class Lenient:\n    def __getattr__(self, name):\n"
                      "        return lambda *a, **k: None\nchecks = Lenient()", "compare",
                      "the name 'checks' no longer meant gradlab.checks"),
+    "module class": ("import types\nclass Lenient(types.ModuleType):\n"
+                     "    def __getattribute__(self, name):\n"
+                     "        return lambda *a, **k: None\nchecks.__class__ = Lenient", "compare",
+                     "the class of module gradlab.checks was swapped"),
+    "shadowed builtin": ("vars(checks)['isinstance'] = lambda *a: True\n"
+                         "vars(checks)['len'] = lambda x: 0", "compare",
+                         "gradlab.checks.isinstance was added, shadowing the builtin"),
     "settrace": ("import sys\nsys.settrace(lambda *a: None)", "compare",
                  "blocked: sys.settrace"),
     "gc walk": ("import gc\ngc.get_objects()", "compare", "blocked: walking the garbage collector"),
