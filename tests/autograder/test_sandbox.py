@@ -37,12 +37,13 @@ class Client(sandbox.OutputCap, NotebookClient):
     pass
 
 
-def run(cells, workdir: Path, limits=None, hidden=(), expose=(), output_limit=None, timeout=20):
+def run(cells, workdir: Path, limits=None, hidden=(), expose=(), output_limit=None, timeout=20,
+        require=True):
     """Execute ``cells``; returns (notebook, kernel manager, guard notes by cell index)."""
     nb = new_notebook(cells=[new_code_cell(c) for c in cells])
     nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
     km = sandbox.sandboxed_kernel_manager(workdir, limits or sandbox.Limits(), hidden=hidden,
-                                          expose=expose, require=True)
+                                          expose=expose, require=require)
     client = Client(nb, km=km, timeout=timeout, allow_errors=True, interrupt_on_timeout=True)
     if output_limit is not None:
         client.output_limit = output_limit
@@ -238,6 +239,11 @@ def test_cpu_limit_stops_the_kernel_with_a_reason(workdir):
     assert "CPU-time limit (1 s)" in notes["died"]
 
 
+def test_segfault_is_reported_as_a_crash(workdir):
+    _, _, notes = run(["import ctypes\nctypes.string_at(0)", "print('never')"], workdir)
+    assert "segmentation fault" in notes["died"]
+
+
 def test_file_size_bomb_stops_at_the_limit(workdir):
     limits = sandbox.Limits(file_bytes=sandbox.MiB)
     nb, _, _ = run([
@@ -263,6 +269,26 @@ def test_interrupt_and_restart(workdir):
     nb, km, _ = run(["import time; time.sleep(60)", "print('after')"], workdir, timeout=2)
     assert error(nb.cells[0]).startswith("KeyboardInterrupt")
     assert text(nb.cells[1]) == "after\n"
+
+
+def test_without_bubblewrap_limits_still_hold_and_it_says_so(workdir, monkeypatch):
+    """A laptop without bwrap: one loud warning, the limits and the guard still work."""
+    monkeypatch.setattr(sandbox, "_probe", lambda: "bubblewrap (bwrap) is not installed")
+    monkeypatch.setattr(sandbox, "_warned", False)
+    with pytest.warns(sandbox.SandboxUnavailable, match="WITHOUT the sandbox") as caught:
+        sandbox.sandboxed_kernel_manager(workdir)
+        sandbox.sandboxed_kernel_manager(workdir)
+    assert len(caught) == 1                               # once per run, not per kernel
+    with pytest.raises(RuntimeError, match="bubblewrap"):
+        sandbox.launcher(required=True)
+    nb, km, notes = run([
+        "x = bytearray(4 * 2**30)",
+        "from gradlab import checks\nchecks.assert_close = lambda *a, **k: None",
+        TEST + "checks.assert_close(1.0, 2.0)",
+    ], workdir, sandbox.Limits(memory_bytes=int(1.5 * sandbox.GiB)), require=False)
+    assert not km.isolate
+    assert error(nb.cells[0]).startswith("MemoryError")
+    assert "gradlab.checks.assert_close was replaced" in notes[2] and error(nb.cells[2])
 
 
 # -- the guard -----------------------------------------------------------------------------------
