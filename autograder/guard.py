@@ -184,7 +184,7 @@ async def _execute(kc, code: str, timeout: float) -> str:
         if msg.get("parent_header", {}).get("msg_id") != msg_id:
             continue
         kind, content = msg["msg_type"], msg["content"]
-        if kind == "stream":
+        if kind == "stream" and content.get("name") == "stdout":  # stderr may interleave
             text.append(content.get("text", ""))
         elif kind == "status" and content.get("execution_state") == "idle":
             idle = True
