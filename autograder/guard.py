@@ -10,8 +10,10 @@ Interface (what the grading engine calls)::
     note = await hook(runner)     # runner: the nbclient NotebookClient, before each test cell
     # None: clean.  Otherwise one line for the cell's outcome and the integrity flags, e.g.
     #   "gradlab.checks.compare was replaced (restored before the test)"
-    # guard.untrusted(note): the guard could not run or its report was forged -> score the
-    #   test cell 0 (its outcome cannot be trusted)
+    ... execute the test cell ...
+    note = await hook.after(runner)   # right after it: did the test's own calls patch anything?
+    # guard.untrusted(note): the guard could not run, its report was forged, or the test
+    #   changed the helpers while it ran -> score that test cell 0 (it cannot be trusted)
     # runner.guard_findings: every finding of this notebook so far (a list of str)
 
 What the guard does before each test cell (``check``):
@@ -33,7 +35,10 @@ What the guard does before each test cell (``check``):
   walking the garbage collector or other threads' frames (the ways to reach the guard's own
   state); adding another audit hook;
 * **reports** threads and child processes the submission left running (they could undo the
-  restore while a test runs).
+  restore while a test runs), and attempts to open, list, change or connect to the instructor's
+  hidden paths (``open``, ``os.listdir``, ``sqlite3.connect`` ... audit events);
+* **checks again right after the test** (``hook.after``): a student function that patches a
+  helper when the test calls it fools that one test inside the kernel, so the test scores 0.
 
 Why it cannot simply be switched off.  The guard is a file of the read-only grader, loaded into
 a fresh module that is in no ``sys.modules`` and resolves builtins through its own private copy,
@@ -179,7 +184,7 @@ async def _execute(kc, code: str, timeout: float) -> str:
         if msg.get("parent_header", {}).get("msg_id") != msg_id:
             continue
         kind, content = msg["msg_type"], msg["content"]
-        if kind == "stream":
+        if kind == "stream" and content.get("name") == "stdout":  # stderr may interleave
             text.append(content.get("text", ""))
         elif kind == "status" and content.get("execution_state") == "idle":
             idle = True
@@ -194,10 +199,22 @@ async def _execute(kc, code: str, timeout: float) -> str:
     return "".join(text)
 
 
-def executor_hook(timeout: float = 30):
-    """``async hook(runner) -> str | None``, run before each test cell (see module docstring)."""
+def _last_count(nb) -> int:
+    return max((c.get("execution_count") or 0 for c in nb.cells if c.cell_type == "code"),
+               default=0)
 
-    async def hook(runner):
+
+def executor_hook(timeout: float = 30):
+    """``async hook(runner) -> str | None`` before each test cell, and ``hook.after(runner)``
+    right after it (see module docstring).
+
+    ``after`` catches what the test itself set off: a student function that patches a helper
+    when the test calls it.  Anything changed during the test makes the test untrusted
+    (``untrusted(note)``: score it 0).  When the previous cell was a test checked by ``after``
+    and nothing ran since, the next ``hook`` needs no second check.
+    """
+
+    async def check(runner, during_test: bool):
         km, kc = runner.km, runner.kc
         key = getattr(km, "guard_key", None)
         if key is None or kc is None:
@@ -211,10 +228,24 @@ def executor_hook(timeout: float = 30):
         if found is None:
             found = [UNTRUSTED + " (its report is missing or forged: the cell pipeline, "
                      "sys.audit or the output was tampered with); the test scores 0"]
+        elif found and during_test:
+            found = [f"{UNTRUSTED}: the test itself changed them ({'; '.join(found)}); "
+                     "the test scores 0"]
+        runner._guard_clean = (key, _last_count(runner.nb)) if during_test else None
         findings = runner.__dict__.setdefault("guard_findings", [])
         findings.extend(f for f in found if f not in findings)
         return "; ".join(found) or None
 
+    async def hook(runner):
+        if getattr(runner, "_guard_clean", None) == (getattr(runner.km, "guard_key", None),
+                                                     _last_count(runner.nb)):
+            return None  # checked right after the previous test, and nothing ran since
+        return await check(runner, False)
+
+    async def after(runner):
+        return await check(runner, True)
+
+    hook.after = after
     return hook
 
 
@@ -254,6 +285,7 @@ def install(key_file, hidden=()):
     out = sys.stdout
     threads_at_start = set(t.ident for t in enumerate_threads())
     pending = []          # what the audit hook blocked since the last report
+    module_class = {}     # module name -> its class (a swapped __class__ can fake attributes)
     snap = {}             # module name -> (module, dict copy, {function: closure contents},
                           #                 {class: dict copy})
     protected_globals = set()   # id() of the namespaces of protected modules
@@ -307,6 +339,7 @@ def install(key_file, hidden=()):
                 if type_(impl) is FunctionType and impl.__closure__:
                     closures[impl] = tuple(_cell(c) for c in impl.__closure__)
             snap[name] = (mod, dict(ns), closures, classes)
+            module_class[name] = type_(mod)
             protected_globals.add(id(ns))
             f = getattr(mod, "__file__", None)
             if f:
@@ -467,7 +500,16 @@ def install(key_file, hidden=()):
             if modules_dict.get(name) is not mod:
                 found.append(f"sys.modules[{name!r}] was replaced (restored)")
                 modules_dict[name] = mod
+            if type_(mod) is not module_class[name]:
+                found.append(f"the class of module {name} was swapped (restored)")
+                object.__setattr__(mod, "__class__", module_class[name])
             restore_ns(vars(mod), ns, name, found)
+            # a new global named like a builtin shadows it for the module's own functions
+            current = vars(mod)
+            for k in [k for k in current if k not in ns and k in builtins_saved
+                      and not (k.startswith("__") and k.endswith("__"))]:
+                found.append(f"{name}.{k} was added, shadowing the builtin (removed)")
+                del current[k]
             for fn, cells in closures.items():
                 for c, v in zip(fn.__closure__, cells):
                     if _cell(c) is not v and v is not _EMPTY:

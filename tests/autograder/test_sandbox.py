@@ -37,12 +37,13 @@ class Client(sandbox.OutputCap, NotebookClient):
     pass
 
 
-def run(cells, workdir: Path, limits=None, hidden=(), expose=(), output_limit=None, timeout=20):
+def run(cells, workdir: Path, limits=None, hidden=(), expose=(), output_limit=None, timeout=20,
+        require=True):
     """Execute ``cells``; returns (notebook, kernel manager, guard notes by cell index)."""
     nb = new_notebook(cells=[new_code_cell(c) for c in cells])
     nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
     km = sandbox.sandboxed_kernel_manager(workdir, limits or sandbox.Limits(), hidden=hidden,
-                                          expose=expose, require=True)
+                                          expose=expose, require=require)
     client = Client(nb, km=km, timeout=timeout, allow_errors=True, interrupt_on_timeout=True)
     if output_limit is not None:
         client.output_limit = output_limit
@@ -59,6 +60,8 @@ def run(cells, workdir: Path, limits=None, hidden=(), expose=(), output_limit=No
                     except DeadKernelError:
                         notes["died"] = km.exit_reason()
                         return
+                    if cell.source.startswith(TEST):
+                        notes[i, "after"] = await hook.after(client)
         finally:
             await km.shutdown_kernel(now=True)  # nbclient leaves a kernel it was given running
 
@@ -236,6 +239,11 @@ def test_cpu_limit_stops_the_kernel_with_a_reason(workdir):
     assert "CPU-time limit (1 s)" in notes["died"]
 
 
+def test_segfault_is_reported_as_a_crash(workdir):
+    _, _, notes = run(["import ctypes\nctypes.string_at(0)", "print('never')"], workdir)
+    assert "segmentation fault" in notes["died"]
+
+
 def test_file_size_bomb_stops_at_the_limit(workdir):
     limits = sandbox.Limits(file_bytes=sandbox.MiB)
     nb, _, _ = run([
@@ -261,6 +269,26 @@ def test_interrupt_and_restart(workdir):
     nb, km, _ = run(["import time; time.sleep(60)", "print('after')"], workdir, timeout=2)
     assert error(nb.cells[0]).startswith("KeyboardInterrupt")
     assert text(nb.cells[1]) == "after\n"
+
+
+def test_without_bubblewrap_limits_still_hold_and_it_says_so(workdir, monkeypatch):
+    """A laptop without bwrap: one loud warning, the limits and the guard still work."""
+    monkeypatch.setattr(sandbox, "_probe", lambda: "bubblewrap (bwrap) is not installed")
+    monkeypatch.setattr(sandbox, "_warned", False)
+    with pytest.warns(sandbox.SandboxUnavailable, match="WITHOUT the sandbox") as caught:
+        sandbox.sandboxed_kernel_manager(workdir)
+        sandbox.sandboxed_kernel_manager(workdir)
+    assert len(caught) == 1                               # once per run, not per kernel
+    with pytest.raises(RuntimeError, match="bubblewrap"):
+        sandbox.launcher(required=True)
+    nb, km, notes = run([
+        "x = bytearray(4 * 2**30)",
+        "from gradlab import checks\nchecks.assert_close = lambda *a, **k: None",
+        TEST + "checks.assert_close(1.0, 2.0)",
+    ], workdir, sandbox.Limits(memory_bytes=int(1.5 * sandbox.GiB)), require=False)
+    assert not km.isolate
+    assert error(nb.cells[0]).startswith("MemoryError")
+    assert "gradlab.checks.assert_close was replaced" in notes[2] and error(nb.cells[2])
 
 
 # -- the guard -----------------------------------------------------------------------------------
@@ -290,6 +318,13 @@ ATTACKS = {
     "rebound name": ("class Lenient:\n    def __getattr__(self, name):\n"
                      "        return lambda *a, **k: None\nchecks = Lenient()", "compare",
                      "the name 'checks' no longer meant gradlab.checks"),
+    "module class": ("import types\nclass Lenient(types.ModuleType):\n"
+                     "    def __getattribute__(self, name):\n"
+                     "        return lambda *a, **k: None\nchecks.__class__ = Lenient", "compare",
+                     "the class of module gradlab.checks was swapped"),
+    "shadowed builtin": ("vars(checks)['isinstance'] = lambda *a: True\n"
+                         "vars(checks)['len'] = lambda x: 0", "compare",
+                         "gradlab.checks.isinstance was added, shadowing the builtin"),
     "settrace": ("import sys\nsys.settrace(lambda *a: None)", "compare",
                  "blocked: sys.settrace"),
     "gc walk": ("import gc\ngc.get_objects()", "compare", "blocked: walking the garbage collector"),
@@ -322,6 +357,22 @@ def test_patched_helpers_earn_nothing_and_are_flagged(attacked, name):
         assert error(nb.cells[i]), f"the wrong answer passed after {name!r}"
 
 
+def test_a_patch_set_off_by_the_test_itself_makes_it_untrusted(workdir):
+    """The student's function patches the helper when the test calls it: the test passes in
+    the kernel, but the check right after it sees the change and the test scores 0."""
+    nb, _, notes = run([
+        IMPORTS,
+        "def double(x):\n    import gradlab.checks as c\n"
+        "    c.assert_close = lambda *a, **k: None\n    return 3 * x",
+        TESTS["compare"],
+        TESTS["assert_close"],
+    ], workdir)
+    assert error(nb.cells[2]) == ""                 # fooled inside the kernel...
+    assert guard.untrusted(notes[2, "after"])       # ...but caught right after
+    assert "gradlab.checks.assert_close was replaced" in notes[2, "after"]
+    assert error(nb.cells[3])                       # restored: the next test fails again
+
+
 def test_guard_is_quiet_on_an_honest_notebook(workdir):
     """No finding for ordinary work: plots, namedtuples, seeds, print options, the tripwire."""
     nb, _, notes = run([
@@ -335,6 +386,7 @@ def test_guard_is_quiet_on_an_honest_notebook(workdir):
         TEST + "with checks.tripwire(ref.central_difference):\n    double(1.0)",
     ], workdir)
     assert all(note is None for note in notes.values()), notes
+    assert len(notes) == 10                         # 5 tests, checked before and after
     assert not any(error(c) for c in nb.cells), [error(c) for c in nb.cells]
 
 
