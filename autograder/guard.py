@@ -62,6 +62,7 @@ from reaching anything else, and the integrity checks flag the imports that make
 import ast
 import hashlib
 import os
+import re
 import secrets
 import sys
 
@@ -199,9 +200,22 @@ async def _execute(kc, code: str, timeout: float) -> str:
     return "".join(text)
 
 
-def _last_count(nb) -> int:
-    return max((c.get("execution_count") or 0 for c in nb.cells if c.cell_type == "code"),
-               default=0)
+_REPORT_ONLY = re.compile(r"blocked: |tried to reach |\d+ (thread|process)")
+
+
+def changed_something(finding: str) -> bool:
+    """A finding that restored or removed something, not one that only reports (a blocked
+    attempt, a try at a hidden path, threads or processes still running): after a test, only
+    those mean the test ran against changed helpers."""
+    return not _REPORT_ONLY.match(finding)
+
+
+def _sent(runner):
+    """Where the runner's kernel conversation stands: (kernel's guard key, messages the client
+    has sent).  Any request (a cell, an interrupt ...) raises the count, which the kernel's
+    code cannot touch; None when unknown."""
+    count = getattr(getattr(runner.kc, "session", None), "message_count", None)
+    return None if count is None else (getattr(runner.km, "guard_key", None), count)
 
 
 def executor_hook(timeout: float = 30):
@@ -228,17 +242,17 @@ def executor_hook(timeout: float = 30):
         if found is None:
             found = [UNTRUSTED + " (its report is missing or forged: the cell pipeline, "
                      "sys.audit or the output was tampered with); the test scores 0"]
-        elif found and during_test:
+        elif during_test and any(map(changed_something, found)):
             found = [f"{UNTRUSTED}: the test itself changed them ({'; '.join(found)}); "
                      "the test scores 0"]
-        runner._guard_clean = (key, _last_count(runner.nb)) if during_test else None
+        runner._guard_clean = _sent(runner) if during_test else None
         findings = runner.__dict__.setdefault("guard_findings", [])
         findings.extend(f for f in found if f not in findings)
         return "; ".join(found) or None
 
     async def hook(runner):
-        if getattr(runner, "_guard_clean", None) == (getattr(runner.km, "guard_key", None),
-                                                     _last_count(runner.nb)):
+        clean = getattr(runner, "_guard_clean", None)
+        if clean is not None and clean == _sent(runner):
             return None  # checked right after the previous test, and nothing ran since
         return await check(runner, False)
 
