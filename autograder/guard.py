@@ -269,6 +269,8 @@ def install(key_file, hidden=()):
     """Install the guard in this kernel (called once by the start-up line, before any cell)."""
     import builtins
     import importlib
+    import itertools
+    import operator
     import threading
     import types
 
@@ -283,6 +285,15 @@ def install(key_file, hidden=()):
     FunctionType, ModuleType, MethodType, type_ = (types.FunctionType, types.ModuleType,
                                                    types.MethodType, type)
     sha256, listdir, enumerate_threads = hashlib.sha256, os.listdir, threading.enumerate
+    # the fast comparison: C functions only, so it never calls the submission's code (no
+    # __eq__, __hash__ or descriptor of anything the submission made)
+    is_, all_, map_, len_, list_ = operator.is_, all, map, len, list
+    chain, repeat, dict_values = itertools.chain.from_iterable, itertools.repeat, dict.values
+    cell_contents, str_ = operator.attrgetter("cell_contents"), str
+    proxy_values = types.MappingProxyType.values
+    unchanged_since = {}   # what the last full check left: see record() and unchanged()
+    graveyard = []         # non-string keys taken out of namespaces, kept alive (their __del__
+                           # must not run inside the guard)
     own_functions = {id(enumerate_threads)}
 
     def mac(message):
@@ -296,6 +307,7 @@ def install(key_file, hidden=()):
     gettrace, getprofile = sys.gettrace, sys.getprofile
     sys_saved = {k: getattr(sys, k) for k in ("stdout", "stderr", "excepthook", "displayhook")}
     builtins_saved = dict(vars(builtins))
+    builtins_dict = vars(builtins)   # the same dict for good (vars() of a swapped class could lie)
     out = sys.stdout
     threads_at_start = set(t.ident for t in enumerate_threads())
     pending = []          # what the audit hook blocked since the last report
@@ -337,7 +349,8 @@ def install(key_file, hidden=()):
             return
         state["modules"] = len(modules_dict)
         for name, mod in list(modules_dict.items()):
-            if name in snap or name.split(".")[0] not in PROTECT or type_(mod) is not ModuleType:
+            if type_(name) is not str_ or name in snap or name.split(".")[0] not in PROTECT \
+                    or type_(mod) is not ModuleType:  # (a key that is no str: never hashed)
                 continue
             spec = getattr(mod, "__spec__", None)
             if spec is not None and getattr(spec, "_initializing", False):
@@ -354,6 +367,7 @@ def install(key_file, hidden=()):
                     closures[impl] = tuple(_cell(c) for c in impl.__closure__)
             snap[name] = (mod, dict(ns), closures, classes)
             module_class[name] = type_(mod)
+            unchanged_since.clear()
             protected_globals.add(id(ns))
             f = getattr(mod, "__file__", None)
             if f:
@@ -461,6 +475,74 @@ def install(key_file, hidden=()):
             out.write(f"{TOKEN} {nonce} {mac(nonce + body)} {body}\n")
             out.flush()
 
+    def plain_keys(d):
+        """Every key of dict ``d`` is an exact str (then looking names up in it runs no code
+        of the submission's: str hashing and comparison are C)."""
+        return all_(map_(is_, map_(type_, d), repeat(str_)))
+
+    def purge(d, label, found):
+        """Take keys that are not exact str out of ``d`` without hashing or comparing them (a
+        str subclass key can shadow a name; a hostile __hash__/__eq__ must not run here)."""
+        if plain_keys(d):
+            return
+        items = list_(d.items())
+        d.clear()
+        for k, v in items:
+            if type_(k) is str_:
+                d[k] = v
+        graveyard.append(items)
+        found.append(f"a key that is not a plain name was put into {label} (removed)")
+
+    def record():
+        """Note what the full check left (after restoring) in the protected modules, so that
+        the next check can see with C-level identity comparisons that nothing changed."""
+        unchanged_since.clear()
+        names = list_(snap)
+        mods = [snap[n][0] for n in names]
+        nss = [vars(m) for m in mods]
+        cells, contents = [], []
+        proxies = []
+        for n in names:
+            for fn, saved in snap[n][2].items():
+                for c, v in zip(fn.__closure__, saved):
+                    if v is not _EMPTY:
+                        cells.append(c)
+                        contents.append(v)
+            proxies.extend(vars(cls) for cls in snap[n][3])
+        unchanged_since.update(
+            names=names, mods=mods, classes=[type_(m) for m in mods], nss=nss,
+            lens=list_(map_(len_, nss)), keys=list_(chain(nss)),
+            values=list_(chain(map_(dict_values, nss))), cells=cells, contents=contents,
+            proxies=proxies, plens=list_(map_(len_, proxies)), pkeys=list_(chain(proxies)),
+            pvalues=list_(chain(map_(proxy_values, proxies))),
+            bkeys=builtins_keys, bvalues=[builtins_saved[k] for k in builtins_keys])
+
+    builtins_keys = [k for k in builtins_saved if k not in KERNEL_BUILTINS]
+
+    def unchanged():
+        """True when every protected module, class, closure and builtin is exactly (by
+        identity) what the last full check left; any doubt: False (the full check runs)."""
+        u = unchanged_since
+        if not u:
+            return False
+        try:
+            modules, bdict = modules_dict, builtins_dict
+            if real_sys.modules is not modules or not plain_keys(modules) or not plain_keys(bdict):
+                return False
+            nss, proxies = u["nss"], u["proxies"]
+            return (all_(map_(is_, map_(modules.get, u["names"]), u["mods"]))
+                    and all_(map_(is_, map_(type_, u["mods"]), u["classes"]))
+                    and list_(map_(len_, nss)) == u["lens"]
+                    and all_(map_(is_, chain(nss), u["keys"]))
+                    and all_(map_(is_, chain(map_(dict_values, nss)), u["values"]))
+                    and all_(map_(is_, map_(cell_contents, u["cells"]), u["contents"]))
+                    and list_(map_(len_, proxies)) == u["plens"]
+                    and all_(map_(is_, chain(proxies), u["pkeys"]))
+                    and all_(map_(is_, chain(map_(proxy_values, proxies)), u["pvalues"]))
+                    and all_(map_(is_, map_(bdict.get, u["bkeys"], repeat(_EMPTY)), u["bvalues"])))
+        except Exception:   # an emptied closure cell, a dict changed by a thread meanwhile ...
+            return False
+
     def restore_ns(ns, saved, label, found, report_dunders=False, skip=frozenset()):
         for k, v in saved.items():
             cur = ns.get(k, _EMPTY)
@@ -509,7 +591,20 @@ def install(key_file, hidden=()):
         for k, v in sys_saved.items():
             if getattr(real_sys, k) is not v:
                 setattr(real_sys, k, v)
-        restore_ns(vars(real_builtins), builtins_saved, "builtins", found, True, KERNEL_BUILTINS)
+        if unchanged():
+            pass  # the common case: C-level identity comparisons only
+        else:
+            restore_modules(found)
+            record()
+        check_rest(expect, found)
+        return found
+
+    def restore_modules(found):
+        """The full walk: restore and report every change to builtins and the protected
+        modules (their sys.modules entries, classes, namespaces, closures, class dicts)."""
+        purge(modules_dict, "sys.modules", found)
+        purge(builtins_dict, "builtins", found)
+        restore_ns(builtins_dict, builtins_saved, "builtins", found, True, KERNEL_BUILTINS)
         for name, (mod, ns, closures, classes) in snap.items():
             if modules_dict.get(name) is not mod:
                 found.append(f"sys.modules[{name!r}] was replaced (restored)")
@@ -517,6 +612,7 @@ def install(key_file, hidden=()):
             if type_(mod) is not module_class[name]:
                 found.append(f"the class of module {name} was swapped (restored)")
                 object.__setattr__(mod, "__class__", module_class[name])
+            purge(vars(mod), name, found)
             restore_ns(vars(mod), ns, name, found)
             # a new global named like a builtin shadows it for the module's own functions
             current = vars(mod)
@@ -535,6 +631,10 @@ def install(key_file, hidden=()):
                     if current.get(k, _EMPTY) is not v:
                         found.append(f"{name}.{cls.__qualname__}.{k} was replaced (restored)")
                         type_.__setattr__(cls, k, v)
+
+    def check_rest(expect, found):
+        """The cell pipeline, the notebook's names, threads and processes (small: always)."""
+        nonlocal custom_exc
         if shell is not None:
             restore_object(shell, shell_state, "IPython shell", found)
             for attr, saved in pipeline.items():
@@ -569,6 +669,7 @@ def install(key_file, hidden=()):
                 found.append("the notebook's namespace was replaced (restored)")
                 shell.user_ns = user_ns
             ns = user_ns
+            purge(ns, "the notebook's namespace", found)
             if ns.get("__builtins__") is not real_builtins:
                 found.append("the notebook's __builtins__ was replaced (restored)")
                 ns["__builtins__"] = real_builtins

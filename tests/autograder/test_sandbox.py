@@ -373,6 +373,60 @@ def test_a_patch_set_off_by_the_test_itself_makes_it_untrusted(workdir):
     assert error(nb.cells[3])                       # restored: the next test fails again
 
 
+HOSTILE_KEYS = """\
+import sys, builtins
+guard_called = []
+class Key:
+    \"\"\"A namespace key whose __hash__/__eq__ note when the guard calls them (and then lie).\"\"\"
+    def __init__(self, name):
+        self.name, self.h = name, hash(name)
+    def _in_guard(self, what):
+        f = sys._getframe(2)
+        while f is not None:
+            if f.f_code.co_filename == GUARD_FILE:
+                guard_called.append((what, self.name))
+                return True
+            f = f.f_back
+        return False
+    def __hash__(self):
+        self._in_guard('hash')
+        return self.h
+    def __eq__(self, other):
+        return self._in_guard('eq')
+class Name(str):
+    pass
+del vars(np.testing)['assert_allclose']
+vars(np.testing)[Key('assert_allclose')] = lambda *a, **k: None
+vars(checks)[Key('compare')] = 1
+del vars(checks)['first_failure']
+vars(checks)[Name('first_failure')] = lambda *a, **k: None
+vars(builtins)[Key('abs')] = 1
+sys.modules[Key('gradlab.checks')] = 1
+globals()[Key('checks')] = 1
+"""
+
+
+def test_hostile_keys_are_removed_without_running_their_code(workdir):
+    """Keys that are not plain names in protected namespaces: the guard takes them out without
+    hashing or comparing them (a hostile __hash__/__eq__ would run inside the guard), and a str
+    subclass key that shadows a helper is removed."""
+    nb, _, notes = run([
+        IMPORTS + f"\nGUARD_FILE = {guard.__file__!r}",
+        WRONG,
+        HOSTILE_KEYS,
+        TESTS["assert_allclose"],
+        TESTS["assert_close"],
+        TESTS["compare"],
+        "print(guard_called)",
+    ], workdir)
+    assert text(nb.cells[6]) == "[]\n"
+    for where in ("numpy.testing", "gradlab.checks", "builtins", "sys.modules",
+                  "the notebook's namespace"):
+        assert f"a key that is not a plain name was put into {where} (removed)" in notes[3]
+    assert "numpy.testing.assert_allclose was replaced" in notes[3]
+    assert all(error(nb.cells[i]) for i in (3, 4, 5)), [error(c) for c in nb.cells]
+
+
 def test_guard_is_quiet_on_an_honest_notebook(workdir):
     """No finding for ordinary work: plots, namedtuples, seeds, print options, the tripwire."""
     nb, _, notes = run([
