@@ -44,11 +44,16 @@ Why it cannot simply be switched off.  The guard is a file of the read-only grad
 a fresh module that is in no ``sys.modules`` and resolves builtins through its own private copy,
 so patching modules or builtins does not reach it; its state is reachable only through the audit
 hook (the garbage collector and other threads' frames are blocked).  The grader triggers it with
-``sys.audit("gradlab.guard", nonce, ...)`` after checking that ``sys.audit`` is the real C
-function, and the guard answers with an HMAC of the nonce and its findings under a key that
-reached the kernel in a file deleted at start-up.  Code that stops the guard from running (a
-patched ``sys.audit``, a cell pipeline that swallows the check) or prints a fake answer cannot
-produce that HMAC: the test is then scored 0 and flagged.
+a message of its own on the kernel's shell channel (``gradlab_guard_request``: no cell, none of
+IPython's cell pipeline), which the guard's handler answers, registered at start-up among the
+kernel's message handlers (which every check restores); the answer carries an HMAC of the nonce
+and the findings under a key that reached the kernel in a file deleted at start-up.  Code that
+stops the guard from answering (a handler removed, the kernel's messaging patched) or sends a
+fake answer cannot produce that HMAC: the test is then scored 0 and flagged.
+
+Cost: a check is one shell request (no cell execution) and, when nothing changed, C-level
+identity comparisons of every protected namespace, closure, class dict and builtin against what
+the last full check left; the full walk runs only when something differs.
 
 What it does not defend: code that writes the interpreter's memory (``ctypes``) or rewrites the
 kernel's message handling can still fake what a test cell shows.  The sandbox keeps such code
@@ -67,6 +72,11 @@ import secrets
 import sys
 
 TOKEN = "GRADLAB-GUARD"
+REQUEST, REPLY = "gradlab_guard_request", "gradlab_guard_reply"   # shell message types
+# Seconds the guard's answer may trail the kernel's idle status (both are sent by the kernel's
+# forwarding threads, the answer first; ms apart, more on a saturated machine): a missing answer
+# costs a tampering kernel this much per check.
+ANSWER_GRACE = 3.0
 UNTRUSTED = "the guard could not check the helpers before this test"
 # Top-level packages whose modules the guard keeps pristine (each module as first imported).
 PROTECT = ("gradlab", "numpy")
@@ -136,15 +146,6 @@ def expected_imports(nb) -> list:
     return out
 
 
-def check_code(nonce: str, expect) -> str:
-    """The code the grader runs before a test cell: triggers the guard through ``sys.audit``
-    once it has made sure that ``sys.audit`` is CPython's own (a C function named audit)."""
-    expect = [tuple(e) for e in expect]
-    return ("(lambda a: a('gradlab.guard', %r, %r) if ().__class__.__class__(a) is "
-            "().__class__.__class__([].append) and a.__name__ == 'audit' else None)"
-            "(__import__('sys').audit)" % (nonce, expect))
-
-
 def read_report(text: str, key: bytes, nonce: str):
     """The findings (a list of str) in the guard's answer, or None if missing or forged."""
     for line in text.splitlines():
@@ -165,39 +166,37 @@ def untrusted(note) -> bool:
     return bool(note) and note.startswith(UNTRUSTED)
 
 
-async def _execute(kc, code: str, timeout: float) -> str:
-    """Run ``code`` silently on kernel client ``kc``; the stream text it produced."""
+async def _request(kc, nonce: str, expect, timeout: float) -> str:
+    """Ask the guard in the kernel of client ``kc`` for its report (a shell request of its own,
+    answered by the guard's handler); the report line, or "" if none came."""
     import asyncio
     import time
 
     from jupyter_core.utils import ensure_async
 
-    msg_id = kc.execute(code, silent=False, store_history=False, allow_stdin=False)
-    text, idle, end = [], False, time.monotonic() + timeout
-    while not idle:
-        left = end - time.monotonic()
-        if left <= 0:
-            break
-        try:
-            msg = await asyncio.wait_for(ensure_async(kc.get_iopub_msg(timeout=left)), left + 1)
-        except Exception:
-            break
-        if msg.get("parent_header", {}).get("msg_id") != msg_id:
-            continue
-        kind, content = msg["msg_type"], msg["content"]
-        if kind == "stream" and content.get("name") == "stdout":  # stderr may interleave
-            text.append(content.get("text", ""))
-        elif kind == "status" and content.get("execution_state") == "idle":
-            idle = True
-    # the shell reply, so that it does not linger for the next cell's poll
-    try:
+    async def wait(get, is_it, until):
         while True:
-            reply = await asyncio.wait_for(ensure_async(kc.get_shell_msg(timeout=1)), 2)
-            if reply.get("parent_header", {}).get("msg_id") == msg_id:
-                break
-    except Exception:
-        pass
-    return "".join(text)
+            left = until - time.monotonic()
+            if left <= 0:
+                return None
+            try:
+                msg = await asyncio.wait_for(ensure_async(get(timeout=left)), left + 1)
+            except Exception:
+                return None
+            if msg.get("parent_header", {}).get("msg_id") == msg_id and is_it(msg):
+                return msg
+
+    msg = kc.session.msg(REQUEST, {"nonce": nonce, "expect": [list(e) for e in expect]})
+    kc.shell_channel.send(msg)
+    msg_id, end = msg["header"]["msg_id"], time.monotonic() + timeout
+    # the kernel says idle once it has handled the request, answered or not (a handler taken
+    # out): the answer, sent before that, is due at once (ANSWER_GRACE for the kernel's threads
+    # that forward it)
+    await wait(kc.get_iopub_msg, lambda m: m["msg_type"] == "status" and
+               m["content"].get("execution_state") == "idle", end)
+    reply = await wait(kc.get_shell_msg, lambda m: True, min(end, time.monotonic() + ANSWER_GRACE))
+    report = (reply or {}).get("content", {}).get("report", "")
+    return report if isinstance(report, str) else ""
 
 
 _REPORT_ONLY = re.compile(r"blocked: |tried to reach |\d+ (thread|process)")
@@ -237,11 +236,11 @@ def executor_hook(timeout: float = 30):
         if expect is None:
             expect = runner._guard_expect = expected_imports(runner.nb)
         nonce = secrets.token_hex(16)
-        text = await _execute(kc, check_code(nonce, expect), timeout)
+        text = await _request(kc, nonce, expect, timeout)
         found = read_report(text, key, nonce)
         if found is None:
-            found = [UNTRUSTED + " (its report is missing or forged: the cell pipeline, "
-                     "sys.audit or the output was tampered with); the test scores 0"]
+            found = [UNTRUSTED + " (its report is missing or forged: the kernel's message "
+                     "handling was tampered with); the test scores 0"]
         elif during_test and any(map(changed_something, found)):
             found = [f"{UNTRUSTED}: the test itself changed them ({'; '.join(found)}); "
                      "the test scores 0"]
@@ -308,7 +307,6 @@ def install(key_file, hidden=()):
     sys_saved = {k: getattr(sys, k) for k in ("stdout", "stderr", "excepthook", "displayhook")}
     builtins_saved = dict(vars(builtins))
     builtins_dict = vars(builtins)   # the same dict for good (vars() of a swapped class could lie)
-    out = sys.stdout
     threads_at_start = set(t.ident for t in enumerate_threads())
     pending = []          # what the audit hook blocked since the last report
     module_class = {}     # module name -> its class (a swapped __class__ can fake attributes)
@@ -341,6 +339,16 @@ def install(key_file, hidden=()):
         custom_exc = (shell.custom_exceptions, shell.CustomTB)
         user_ns, compiler, events = shell.user_ns, shell.compile, shell.events
     if kernel is not None:
+        send = kernel.session.send   # bound now: a later patch of Session.send does not reach it
+
+        def request(stream, idents, msg):
+            """The grader's gradlab_guard_request: check, and answer with the signed report."""
+            content = msg.get("content") or {}
+            send(stream, REPLY, {"report": respond(str_(content.get("nonce", "")),
+                                                   content.get("expect") or [])}, msg, idents)
+
+        kernel.shell_handlers[REQUEST] = request
+        own_functions.add(id(request))
         handlers = dict(kernel.shell_handlers)
 
     def adopt():
@@ -415,7 +423,7 @@ def install(key_file, hidden=()):
     hidden_exact = frozenset(h.rstrip("/") for h in hidden)
     fspath, normpath, join, getcwd = os.fspath, os.path.normpath, os.path.join, os.getcwd
     watched = frozenset([*blocked_events, "sys.settrace", "sys.setprofile", "exec",
-                         "object.__setattr__", "object.__delattr__", "gradlab.guard",
+                         "object.__setattr__", "object.__delattr__",
                          *(path_events if hidden else ())])
 
     def audit(event, args):
@@ -461,19 +469,19 @@ def install(key_file, hidden=()):
                     block(f"replacing {obj.__module__}.{obj.__qualname__}.{attr}")
             elif isinstance(obj, type_) and getattr(obj, "__module__", None) in snap:
                 block(f"changing {obj.__module__}.{obj.__qualname__}.{attr}")
-        elif event == "gradlab.guard":
-            nonce, expect = args[0], args[1]
-            state["busy"] = True
-            try:
-                found = pending[:] + check(expect)
-                del pending[:]
-            except Exception as err:  # the report must go out whatever happens
-                found = [f"the guard failed: {type_(err).__name__}: {err}"]
-            finally:
-                state["busy"] = False
-            body = repr(found)
-            out.write(f"{TOKEN} {nonce} {mac(nonce + body)} {body}\n")
-            out.flush()
+
+    def respond(nonce, expect):
+        """Check, and the signed report line: TOKEN nonce mac [findings]."""
+        state["busy"] = True
+        try:
+            found = pending[:] + check(expect)
+            del pending[:]
+        except Exception as err:  # the report must go out whatever happens
+            found = [f"the guard failed: {type_(err).__name__}: {err}"]
+        finally:
+            state["busy"] = False
+        body = repr(found)
+        return f"{TOKEN} {nonce} {mac(nonce + body)} {body}"
 
     def plain_keys(d):
         """Every key of dict ``d`` is an exact str (then looking names up in it runs no code
@@ -576,7 +584,6 @@ def install(key_file, hidden=()):
             tuple(shell.custom_exceptions) == (failure, NameError, NotImplementedError)
 
     def check(expect):
-        nonlocal custom_exc
         found = []
         adopt()
         if real_sys.modules is not modules_dict:
@@ -645,6 +652,7 @@ def install(key_file, hidden=()):
             if shell.events is not events:
                 found.append("IPython's event manager was replaced (restored)")
                 shell.events = events
+            purge(shell.events.callbacks, "IPython's event callbacks", found)
             for ev, saved in callbacks.items():
                 # callbacks a library registers (matplotlib's inline backend flushes figures
                 # after each cell) stay; those defined elsewhere (a cell, a partial) go
@@ -698,6 +706,7 @@ def install(key_file, hidden=()):
         if kernel is not None:
             restore_object(kernel, kernel_state, "kernel", found)
             current = kernel.shell_handlers
+            purge(current, "the kernel's message handlers", found)
             if len(current) != len(handlers) or \
                     any(current.get(k, _EMPTY) is not v for k, v in handlers.items()):
                 found.append("the kernel's message handlers were changed (restored)")

@@ -329,7 +329,10 @@ ATTACKS = {
                  "blocked: sys.settrace"),
     "gc walk": ("import gc\ngc.get_objects()", "compare", "blocked: walking the garbage collector"),
     "pipeline": ("get_ipython().input_transformers_cleanup.append(lambda lines: ['pass\\n'])",
-                 "compare", guard.UNTRUSTED),
+                 "compare", "IPython's input_transformers_cleanup were changed (restored)"),
+    # last: the guard can no longer answer in this kernel
+    "guard's handler": ("get_ipython().kernel.shell_handlers.pop('gradlab_guard_request')",
+                        "compare", guard.UNTRUSTED),
 }
 
 
