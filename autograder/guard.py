@@ -308,6 +308,27 @@ def install(key_file, hidden=()):
     builtins_saved = dict(vars(builtins))
     builtins_dict = vars(builtins)   # the same dict for good (vars() of a swapped class could lie)
     threads_at_start = set(t.ident for t in enumerate_threads())
+    # C-level readers: a thread's own instance dict and a class's own __module__ and dict,
+    # whatever properties a Thread subclass of the submission's defines
+    thread_dict = threading.Thread.__dict__["__dict__"].__get__
+    class_module, class_dict = type.__dict__["__module__"].__get__, type.__dict__["__dict__"].__get__
+    kernel_packages = frozenset(["ipykernel", "IPython", "zmq", "jupyter_client", "tornado",
+                                 "concurrent"])
+
+    def foreign_thread(t):
+        """A thread the submission started (or one that cannot be read safely), told without
+        running any code of the submission's."""
+        try:
+            d, cls = thread_dict(t), type_(t)
+            if not plain_keys(d) or not plain_keys(class_dict(cls)):
+                return True
+            ident, name, module = d.get("_ident"), d.get("_name"), class_module(cls)
+        except Exception:
+            return True
+        if type_(ident) is not int or type_(name) is not str_ or type_(module) is not str_:
+            return True
+        return ident not in threads_at_start and module.split(".")[0] not in kernel_packages \
+            and not name.startswith("asyncio")
     pending = []          # what the audit hook blocked since the last report
     module_class = {}     # module name -> its class (a swapped __class__ can fake attributes)
     snap = {}             # module name -> (module, dict copy, {function: closure contents},
@@ -712,10 +733,7 @@ def install(key_file, hidden=()):
                 found.append("the kernel's message handlers were changed (restored)")
                 kernel.shell_handlers.clear()
                 kernel.shell_handlers.update(handlers)
-        extra = [t for t in enumerate_threads() if t.ident not in threads_at_start
-                 and type_(t).__module__.split(".")[0] not in
-                 ("ipykernel", "IPython", "zmq", "jupyter_client", "tornado", "concurrent")
-                 and not t.name.startswith("asyncio")]
+        extra = [t for t in enumerate_threads() if foreign_thread(t)]
         if extra:
             found.append(f"{len(extra)} thread(s) started by the submission still running during "
                          "the test (they could undo the restore)")

@@ -430,6 +430,47 @@ def test_hostile_keys_are_removed_without_running_their_code(workdir):
     assert all(error(nb.cells[i]) for i in (3, 4, 5)), [error(c) for c in nb.cells]
 
 
+SNEAKY_THREAD = """\
+import sys, threading, time
+guard_called = []
+def noted(what):
+    f = sys._getframe(2)
+    while f is not None:
+        if f.f_code.co_filename == GUARD_FILE:
+            guard_called.append(what)
+        f = f.f_back
+class Sneaky(threading.Thread):
+    \"\"\"Its ident and name are properties: code that would run inside the guard.\"\"\"
+    @property
+    def ident(self):
+        noted('ident')
+        return threading.Thread.ident.fget(self)
+    @property
+    def name(self):
+        noted('name')
+        return 'asyncio_0'
+    @name.setter
+    def name(self, value):
+        pass
+Sneaky(target=time.sleep, args=(5,), daemon=True).start()
+"""
+
+
+def test_a_thread_of_the_submission_is_reported_without_running_its_code(workdir):
+    """The guard tells the submission's threads from the kernel's by what they hold, never
+    through their properties (a Thread subclass's ident would run inside the guard)."""
+    nb, _, notes = run([
+        IMPORTS + f"\nGUARD_FILE = {guard.__file__!r}",
+        WRONG,
+        SNEAKY_THREAD,
+        TESTS["compare"],
+        "print(guard_called)",
+    ], workdir)
+    assert text(nb.cells[4]) == "[]\n"
+    assert "1 thread(s) started by the submission still running" in notes[3]
+    assert error(nb.cells[3])
+
+
 def test_guard_is_quiet_on_an_honest_notebook(workdir):
     """No finding for ordinary work: plots, namedtuples, seeds, print options, the tripwire."""
     nb, _, notes = run([
