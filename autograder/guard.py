@@ -28,7 +28,10 @@ What the guard does before each test cell (``check``):
   notebook's own (non-answer) cells import (``np``, ``checks``, ``ref`` rebound to something
   else); IPython's cell pipeline (input and AST transformers, event callbacks, custom exception
   handlers, methods patched on the shell or the kernel object, a swapped ``__class__``);
-  ``sys.settrace``/``sys.setprofile`` hooks, ``sys.stdout``/``stderr``/``excepthook``;
+  ``sys.settrace``/``sys.setprofile`` hooks, ``sys.stdout``/``stderr``/``excepthook``; and
+  removes keys that are not plain ``str`` from those namespaces (a ``str`` subclass key can
+  shadow a name), without hashing or comparing them: the guard never runs an object of the
+  submission's (no ``__eq__``, ``__hash__`` or property of a Thread subclass);
 * **blocks**, from the first instant (a ``sys.addaudithook`` hook, which cannot be removed):
   replacing the ``__code__``, ``__defaults__`` or ``__kwdefaults__`` of a protected function or
   the attributes of a protected class; trace and profile hooks set from outside ``gradlab``;
@@ -38,7 +41,8 @@ What the guard does before each test cell (``check``):
   restore while a test runs), and attempts to open, list, change or connect to the instructor's
   hidden paths (``open``, ``os.listdir``, ``sqlite3.connect`` ... audit events);
 * **checks again right after the test** (``hook.after``): a student function that patches a
-  helper when the test calls it fools that one test inside the kernel, so the test scores 0.
+  helper when the test calls it fools that one test inside the kernel, so the test scores 0
+  (a patch undone before the test ends is not seen); only changes count, not reports.
 
 Why it cannot simply be switched off.  The guard is a file of the read-only grader, loaded into
 a fresh module that is in no ``sys.modules`` and resolves builtins through its own private copy,
