@@ -21,7 +21,11 @@ Execution runs cell by cell on nbclient, with gradlab's rules for what a cell ma
   earlier non-test cells are run again, and the remaining tests are still graded;
 * each cell has a time limit, and so has the notebook;
 * a cell's output is capped while it streams (a print bomb never reaches the grader's memory):
-  past the cap the kernel is interrupted and the cell told why.
+  past the cap the kernel is interrupted and the cell told why;
+* with a guard (:mod:`gradlab_grader.guard`), each test cell runs against pristine helpers: the
+  guard checks (and restores) them before the test and again right after it; a test whose
+  helpers could not be verified, or were changed while it ran, scores 0 with the guard's
+  message in the cell.
 """
 
 from __future__ import annotations
@@ -377,6 +381,13 @@ async def execute_notebook(work: NotebookWork, files: dict[str, bytes], limits: 
                 ename = reply.get("ename", "")
                 outcome.status = "timeout" if ename == CELL_HUNG else "error"
                 outcome.message = f"{ename}: {reply.get('evalue', '')}"[:300]
+            if kind == "test" and guard is not None and outcome.status in ("ok", "error"):
+                # right after the test: a helper the student's code patched while the test ran
+                # (the test called it) means the test's outcome cannot be trusted
+                note = await _check_helpers(getattr(guard, "after", None), runner)
+                if note and untrusted(note):
+                    cell.outputs.append(error_output(GUARD_FAILED, note))
+                    outcome.status, outcome.message = "untrusted", note
             if kind != "test" and outcome.status in ("ok", "error"):
                 replayable.append(index)
     finally:
@@ -387,12 +398,15 @@ async def execute_notebook(work: NotebookWork, files: dict[str, bytes], limits: 
     return result
 
 
-async def _check_helpers(guard, runner) -> str | None:
-    """The guard's note before a test cell (None: the helpers are pristine)."""
+async def _check_helpers(check, runner) -> str | None:
+    """The guard's note before a test cell (``check`` is the guard) or right after it
+    (``guard.after``); None: the helpers are pristine."""
     from .guard import UNTRUSTED
 
+    if check is None:
+        return None
     try:
-        return await guard(runner)
+        return await check(runner)
     except Exception as exc:  # the check itself failed (a dead or hung kernel): not verified
         return f"{UNTRUSTED} ({type(exc).__name__}); the test scores 0"
 
@@ -515,7 +529,8 @@ def prepare_notebook(nb, name: str, assignment: str, student: str, db_url: str, 
 
 
 def default_guard():
-    """The pristine-helpers check run before each test cell, when gradlab has one."""
+    """The pristine-helpers check run before each test cell (and its ``after``, right after
+    it), when gradlab has one."""
     try:
         from . import guard
     except ImportError:

@@ -46,14 +46,19 @@ skips the check for uid 0, also inside a user namespace that maps onto root).  S
 - grader run as **root** (CI, a grading server): bwrap runs privileged *without* a user namespace,
   keeps only ``CAP_SETUID``/``CAP_SETGID`` for the prelude, which sets the rlimits and drops to a
   uid of its own (``UID_BASE`` + a random offset, no passwd entry needed; it ends with no
-  capabilities and with ``no_new_privs``, so it cannot regain root).  One uid per kernel gives each kernel its own process
-  budget: a fork bomb in one does not starve the kernels grading beside it.  The working copy
-  and the socket directory are chowned to that uid.  (Dropping to ``nobody`` *before* bwrap, the
+  capabilities and with ``no_new_privs``, so it cannot regain root).  One uid per kernel gives
+  each kernel its own process budget: a fork bomb in one does not starve the kernels grading
+  beside it.  The working copy and the socket directory are chowned to that uid.  (Dropping to ``nobody`` *before* bwrap, the
   other way, fails when the Python lives under a ``0700`` home such as ``/root/.pyenv``: bwrap
   could not even reach the directories it must bind.)
 - grader run as a **user** (a laptop): bwrap makes an unprivileged user namespace.  Since Linux
   5.14 the process count is kept per user namespace, so the prelude's ``RLIMIT_NPROC`` is again a
   per-kernel budget.
+
+Both were checked on Debian 12 (bubblewrap 0.8, Linux 6.x, in a container, as root): bwrap as
+root with ``--unshare-net --unshare-pid`` works, so does unprivileged bwrap with a user namespace
+(``user.max_user_namespaces`` > 0); a fork bomb stopped at the limit in each, and not at all
+with root's ``RLIMIT_NPROC`` inside a user namespace, which is why root mode has none.
 
 What it does not do: rlimits are per process, so a fork bomb whose every child allocates memory
 can use up to ``processes x memory_bytes`` (a cgroup would bound the sum; cgroups are not used so
@@ -62,7 +67,8 @@ time is shared with the grader (the per-cell timeouts of the engine bound it in 
 
 Without bubblewrap (macOS, a container without user namespaces) the kernel still gets the limits
 (except the process limit, when the grader is root) but no namespaces: it can read what the
-grader's user can read, and reach the network.  :func:`unavailable_reason` says so; the CLI prints it once per run.
+grader's user can read, and reach the network.  :func:`unavailable_reason` says so; the CLI
+prints it once per run.
 """
 
 from __future__ import annotations
@@ -79,7 +85,6 @@ import tempfile
 import warnings
 import weakref
 from dataclasses import dataclass
-from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
 
@@ -93,8 +98,8 @@ class Limits:
 
     # A grading kernel maps ~1.0 GiB of address space (VmPeak) once NumPy, Matplotlib,
     # scikit-learn, ipywidgets and gradlab are imported, only ~0.17 GiB of it resident (measured,
-    # bench/bench_sandbox.py); the course's largest arrays are a few MB.  2 GiB leaves room for real work; a memory bomb gets MemoryError long before the
-    # grader machine swaps.
+    # bench/bench_sandbox.py); the course's largest arrays are a few MB.  2 GiB leaves room for
+    # real work; a memory bomb gets MemoryError long before the grader machine swaps.
     memory_bytes: int | None = 2 * GiB
     # A whole notebook executes in under a minute (project rule); 5 minutes of CPU is a generous
     # backstop behind the engine's wall-clock timeouts.  SIGXCPU comes at the soft limit.
@@ -139,13 +144,14 @@ THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THRE
 # launch): that pid means nothing in the sandbox's pid namespace, where the kernel's parent is
 # pid 1 and ipykernel takes it for a dead parent (bwrap's --die-with-parent does that job).
 ENV_KEEP = ("PATH", "LANG", "LANGUAGE", "TZ", "TERM", "MPLBACKEND", "PYTHONHASHSEED",
-            "PYTHONDONTWRITEBYTECODE", "VIRTUAL_ENV", "NBGRADER_EXECUTION", "JPY_SESSION_NAME", "PYDEVD_DISABLE_FILE_VALIDATION",
-            *THREAD_ENV)
+            "PYTHONDONTWRITEBYTECODE", "VIRTUAL_ENV", "NBGRADER_EXECUTION", "JPY_SESSION_NAME",
+            "PYDEVD_DISABLE_FILE_VALIDATION", *THREAD_ENV)
 
-# The system, visible read-only (if present).  Not /home, /root, /work, /srv, /mnt, /media,
-# /var, /run: those hold people's and services' data.
-SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt",
-               "/sys")
+# The system, visible read-only (if present).  Not /home, /root, /work, /srv, /opt, /mnt,
+# /media, /var, /run: those hold people's and services' data (a Python environment there, say
+# /opt/conda, is bound by python_paths()).  /sys: NumPy and OpenBLAS read the CPU topology.
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/sys")
+
 
 def prelude(limits: Limits, uid: int | None, python: str = sys.executable) -> list[str]:
     """The command that runs inside the sandbox before the kernel: set the rlimits, drop to

@@ -60,6 +60,12 @@ HOSTILE = {
                      + GOOD, 3, None),
     "nan_answer": ("def double(x):\n    return np.full(np.shape(x), np.nan)", 0, "nan"),
     "wrong_shape": ("def double(x):\n    return 2.0 * np.asarray(x, dtype=float).reshape(-1, 1)", 0, "shape"),
+    # a wrong answer that switches the checks off only when a test calls it (assert_close looks
+    # up first_failure after double returns): the test passes inside the kernel, the guard's
+    # check right after it catches the change
+    "patches_when_called": ("def double(x):\n    import gradlab.checks as c\n"
+                            "    c.first_failure = lambda *a, **k: None\n"
+                            "    return np.asarray(x, dtype=float)", 0, "the test itself changed them"),
 }
 HALF = "def double(x):\n    return np.asarray(x, dtype=float)"
 
@@ -213,6 +219,18 @@ def test_each_hostile_submission_is_graded_as_intended(hostile):
         if (result.score, result.max_score) != (expected, 3) or (words and words not in _problems(result)):
             wrong[student] = (result.score, _problems(result))
     assert not wrong
+
+
+def test_a_helper_patched_while_the_test_runs_scores_zero_and_is_flagged(hostile):
+    """The answer switches the checks off when a test calls it: inside the kernel every test
+    passes; the guard's check right after each test scores it 0 and says why, in the cell."""
+    result = hostile.results["patches_when_called"]
+    assert (result.score, result.max_score) == (0, 3)
+    assert [c.grade_id for c in result.cells if c.score] == []
+    for cell in result.cells:
+        assert cell.error.startswith("HelpersUnverified: ") and "gradlab.checks.first_failure" in cell.error
+    assert any(p.startswith("helpers tampered with: ") and "the test itself changed them" in p
+               for p in result.problems), result.problems
 
 
 def test_nothing_escaped_the_sandbox(hostile):

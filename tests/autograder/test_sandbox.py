@@ -37,12 +37,13 @@ class Client(sandbox.OutputCap, NotebookClient):
     pass
 
 
-def run(cells, workdir: Path, limits=None, hidden=(), expose=(), output_limit=None, timeout=20):
+def run(cells, workdir: Path, limits=None, hidden=(), expose=(), output_limit=None, timeout=20,
+        require=True):
     """Execute ``cells``; returns (notebook, kernel manager, guard notes by cell index)."""
     nb = new_notebook(cells=[new_code_cell(c) for c in cells])
     nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
     km = sandbox.sandboxed_kernel_manager(workdir, limits or sandbox.Limits(), hidden=hidden,
-                                          expose=expose, require=True)
+                                          expose=expose, require=require)
     client = Client(nb, km=km, timeout=timeout, allow_errors=True, interrupt_on_timeout=True)
     if output_limit is not None:
         client.output_limit = output_limit
@@ -59,6 +60,8 @@ def run(cells, workdir: Path, limits=None, hidden=(), expose=(), output_limit=No
                     except DeadKernelError:
                         notes["died"] = km.exit_reason()
                         return
+                    if cell.source.startswith(TEST):
+                        notes[i, "after"] = await hook.after(client)
         finally:
             await km.shutdown_kernel(now=True)  # nbclient leaves a kernel it was given running
 
@@ -236,6 +239,11 @@ def test_cpu_limit_stops_the_kernel_with_a_reason(workdir):
     assert "CPU-time limit (1 s)" in notes["died"]
 
 
+def test_segfault_is_reported_as_a_crash(workdir):
+    _, _, notes = run(["import ctypes\nctypes.string_at(0)", "print('never')"], workdir)
+    assert "segmentation fault" in notes["died"]
+
+
 def test_file_size_bomb_stops_at_the_limit(workdir):
     limits = sandbox.Limits(file_bytes=sandbox.MiB)
     nb, _, _ = run([
@@ -261,6 +269,26 @@ def test_interrupt_and_restart(workdir):
     nb, km, _ = run(["import time; time.sleep(60)", "print('after')"], workdir, timeout=2)
     assert error(nb.cells[0]).startswith("KeyboardInterrupt")
     assert text(nb.cells[1]) == "after\n"
+
+
+def test_without_bubblewrap_limits_still_hold_and_it_says_so(workdir, monkeypatch):
+    """A laptop without bwrap: one loud warning, the limits and the guard still work."""
+    monkeypatch.setattr(sandbox, "_probe", lambda: "bubblewrap (bwrap) is not installed")
+    monkeypatch.setattr(sandbox, "_warned", False)
+    with pytest.warns(sandbox.SandboxUnavailable, match="WITHOUT the sandbox") as caught:
+        sandbox.sandboxed_kernel_manager(workdir)
+        sandbox.sandboxed_kernel_manager(workdir)
+    assert len(caught) == 1                               # once per run, not per kernel
+    with pytest.raises(RuntimeError, match="bubblewrap"):
+        sandbox.launcher(required=True)
+    nb, km, notes = run([
+        "x = bytearray(4 * 2**30)",
+        "from gradlab import checks\nchecks.assert_close = lambda *a, **k: None",
+        TEST + "checks.assert_close(1.0, 2.0)",
+    ], workdir, sandbox.Limits(memory_bytes=int(1.5 * sandbox.GiB)), require=False)
+    assert not km.isolate
+    assert error(nb.cells[0]).startswith("MemoryError")
+    assert "gradlab.checks.assert_close was replaced" in notes[2] and error(nb.cells[2])
 
 
 # -- the guard -----------------------------------------------------------------------------------
@@ -290,11 +318,21 @@ ATTACKS = {
     "rebound name": ("class Lenient:\n    def __getattr__(self, name):\n"
                      "        return lambda *a, **k: None\nchecks = Lenient()", "compare",
                      "the name 'checks' no longer meant gradlab.checks"),
+    "module class": ("import types\nclass Lenient(types.ModuleType):\n"
+                     "    def __getattribute__(self, name):\n"
+                     "        return lambda *a, **k: None\nchecks.__class__ = Lenient", "compare",
+                     "the class of module gradlab.checks was swapped"),
+    "shadowed builtin": ("vars(checks)['isinstance'] = lambda *a: True\n"
+                         "vars(checks)['len'] = lambda x: 0", "compare",
+                         "gradlab.checks.isinstance was added, shadowing the builtin"),
     "settrace": ("import sys\nsys.settrace(lambda *a: None)", "compare",
                  "blocked: sys.settrace"),
     "gc walk": ("import gc\ngc.get_objects()", "compare", "blocked: walking the garbage collector"),
     "pipeline": ("get_ipython().input_transformers_cleanup.append(lambda lines: ['pass\\n'])",
-                 "compare", guard.UNTRUSTED),
+                 "compare", "IPython's input_transformers_cleanup were changed (restored)"),
+    # last: the guard can no longer answer in this kernel
+    "guard's handler": ("get_ipython().kernel.shell_handlers.pop('gradlab_guard_request')",
+                        "compare", guard.UNTRUSTED),
 }
 
 
@@ -322,6 +360,117 @@ def test_patched_helpers_earn_nothing_and_are_flagged(attacked, name):
         assert error(nb.cells[i]), f"the wrong answer passed after {name!r}"
 
 
+def test_a_patch_set_off_by_the_test_itself_makes_it_untrusted(workdir):
+    """The student's function patches the helper when the test calls it: the test passes in
+    the kernel, but the check right after it sees the change and the test scores 0."""
+    nb, _, notes = run([
+        IMPORTS,
+        "def double(x):\n    import gradlab.checks as c\n"
+        "    c.assert_close = lambda *a, **k: None\n    return 3 * x",
+        TESTS["compare"],
+        TESTS["assert_close"],
+    ], workdir)
+    assert error(nb.cells[2]) == ""                 # fooled inside the kernel...
+    assert guard.untrusted(notes[2, "after"])       # ...but caught right after
+    assert "gradlab.checks.assert_close was replaced" in notes[2, "after"]
+    assert error(nb.cells[3])                       # restored: the next test fails again
+
+
+HOSTILE_KEYS = """\
+import sys, builtins
+guard_called = []
+class Key:
+    \"\"\"A namespace key whose __hash__/__eq__ note when the guard calls them (and then lie).\"\"\"
+    def __init__(self, name):
+        self.name, self.h = name, hash(name)
+    def _in_guard(self, what):
+        f = sys._getframe(2)
+        while f is not None:
+            if f.f_code.co_filename == GUARD_FILE:
+                guard_called.append((what, self.name))
+                return True
+            f = f.f_back
+        return False
+    def __hash__(self):
+        self._in_guard('hash')
+        return self.h
+    def __eq__(self, other):
+        return self._in_guard('eq')
+class Name(str):
+    pass
+del vars(np.testing)['assert_allclose']
+vars(np.testing)[Key('assert_allclose')] = lambda *a, **k: None
+vars(checks)[Key('compare')] = 1
+del vars(checks)['first_failure']
+vars(checks)[Name('first_failure')] = lambda *a, **k: None
+vars(builtins)[Key('abs')] = 1
+sys.modules[Key('gradlab.checks')] = 1
+globals()[Key('checks')] = 1
+"""
+
+
+def test_hostile_keys_are_removed_without_running_their_code(workdir):
+    """Keys that are not plain names in protected namespaces: the guard takes them out without
+    hashing or comparing them (a hostile __hash__/__eq__ would run inside the guard), and a str
+    subclass key that shadows a helper is removed."""
+    nb, _, notes = run([
+        IMPORTS + f"\nGUARD_FILE = {guard.__file__!r}",
+        WRONG,
+        HOSTILE_KEYS,
+        TESTS["assert_allclose"],
+        TESTS["assert_close"],
+        TESTS["compare"],
+        "print(guard_called)",
+    ], workdir)
+    assert text(nb.cells[6]) == "[]\n"
+    for where in ("numpy.testing", "gradlab.checks", "builtins", "sys.modules",
+                  "the notebook's namespace"):
+        assert f"a key that is not a plain name was put into {where} (removed)" in notes[3]
+    assert "numpy.testing.assert_allclose was replaced" in notes[3]
+    assert all(error(nb.cells[i]) for i in (3, 4, 5)), [error(c) for c in nb.cells]
+
+
+SNEAKY_THREAD = """\
+import sys, threading, time
+guard_called = []
+def noted(what):
+    f = sys._getframe(2)
+    while f is not None:
+        if f.f_code.co_filename == GUARD_FILE:
+            guard_called.append(what)
+        f = f.f_back
+class Sneaky(threading.Thread):
+    \"\"\"Its ident and name are properties: code that would run inside the guard.\"\"\"
+    @property
+    def ident(self):
+        noted('ident')
+        return threading.Thread.ident.fget(self)
+    @property
+    def name(self):
+        noted('name')
+        return 'asyncio_0'
+    @name.setter
+    def name(self, value):
+        pass
+Sneaky(target=time.sleep, args=(5,), daemon=True).start()
+"""
+
+
+def test_a_thread_of_the_submission_is_reported_without_running_its_code(workdir):
+    """The guard tells the submission's threads from the kernel's by what they hold, never
+    through their properties (a Thread subclass's ident would run inside the guard)."""
+    nb, _, notes = run([
+        IMPORTS + f"\nGUARD_FILE = {guard.__file__!r}",
+        WRONG,
+        SNEAKY_THREAD,
+        TESTS["compare"],
+        "print(guard_called)",
+    ], workdir)
+    assert text(nb.cells[4]) == "[]\n"
+    assert "1 thread(s) started by the submission still running" in notes[3]
+    assert error(nb.cells[3])
+
+
 def test_guard_is_quiet_on_an_honest_notebook(workdir):
     """No finding for ordinary work: plots, namedtuples, seeds, print options, the tripwire."""
     nb, _, notes = run([
@@ -335,6 +484,7 @@ def test_guard_is_quiet_on_an_honest_notebook(workdir):
         TEST + "with checks.tripwire(ref.central_difference):\n    double(1.0)",
     ], workdir)
     assert all(note is None for note in notes.values()), notes
+    assert len(notes) == 10                         # 5 tests, checked before and after
     assert not any(error(c) for c in nb.cells), [error(c) for c in nb.cells]
 
 
