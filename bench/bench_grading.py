@@ -6,15 +6,17 @@ untouched release, or every mistake at once).  The same class is graded, one aft
 this run, by:
 
   nbgrader   ``nbgrader autograde 01_derivatives`` in the workspace (its serial loop: one
-             converter, one fresh kernel and one gradebook session per notebook)
-  gradlab    ``gradlab autograde`` on warm workers (default: one per core), sandbox on
+             converter, one fresh kernel and one gradebook session per notebook; figures drawn)
+  gradlab    ``gradlab autograde`` on warm workers (default: one per core), sandbox on, as the
+             workspace is set up by default: no cell is graded by hand, so figures are not drawn
   no-sandbox the same engine with plain kernels (``--no-sandbox``): the sandbox's overhead
+  figures    ``gradlab autograde`` with ``[grading] figures = "draw"``: the same work as nbgrader
 
 and the floor: one notebook as nbclient runs it alone (a bare kernel start plus executing the
-notebook, median of a few).  Before the times are trusted, the two graders must give every
-student the same score (exit 1 otherwise).  Targets (issue 11): gradlab ≥ 4× nbgrader's
-throughput on 2 cores with the sandbox on; sandbox overhead ≤ 15 %.  Timings are printed, never
-asserted.
+notebook, median of a few), with figures drawn and without.  Before the times are trusted, the
+graders must give every student the same score (exit 1 otherwise).  Targets (issue 11):
+gradlab ≥ 4× nbgrader's throughput on 2 cores with the sandbox on; sandbox overhead ≤ 15 %.
+Timings are printed, never asserted.
 
 Run:  python bench/bench_grading.py [--students 100] [--workers N] [--quick]
 """
@@ -35,7 +37,6 @@ import nbformat
 
 from gradlab_grader import Workspace, mistakes, pipeline, pool, sandbox
 from gradlab_grader.demo import DemoStudent, build_submission
-from gradlab_grader.engine import KERNEL_ARGS
 from gradlab_grader.workspace import find_repo
 
 ASSIGNMENT = "01_derivatives"
@@ -89,7 +90,7 @@ def time_nbgrader(ws: Workspace) -> float:
     return seconds
 
 
-def time_gradlab(ws: Workspace, workers: int, sandboxed: bool) -> tuple[float, list[float]]:
+def time_gradlab(ws: Workspace, workers: int, sandboxed: bool) -> tuple[float, list[str]]:
     lines = []
     start = time.perf_counter()
     pipeline.autograde(ws, ASSIGNMENT, progress=False, workers=workers, sandbox=sandboxed or False,
@@ -97,16 +98,19 @@ def time_gradlab(ws: Workspace, workers: int, sandboxed: bool) -> tuple[float, l
     return time.perf_counter() - start, lines
 
 
-def floor(repo: Path, inbox: Path, repeats: int) -> float:
+def floor(repo: Path, inbox: Path, repeats: int, figures: bool) -> float:
     """A bare kernel start plus executing one perfect notebook with nbclient (median)."""
     from nbclient import NotebookClient
+
+    from gradlab_grader.engine import kernel_args
 
     times = []
     for _ in range(repeats):
         nb = nbformat.read(inbox / "s000" / f"{ASSIGNMENT}.ipynb", as_version=4)
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
-            NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True, extra_arguments=KERNEL_ARGS,
+            NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
+                           extra_arguments=kernel_args(figures),
                            resources={"metadata": {"path": tmp}}).execute()
             times.append(time.perf_counter() - start)
     return statistics.median(times)
@@ -134,26 +138,39 @@ def main(argv=None) -> int:
         t_gl, lines_gl = time_gradlab(ws_gl, args.workers, sandboxed=on)
         ws_plain = fresh_workspace(tmp / "plain", repo, inbox)
         t_plain, _ = time_gradlab(ws_plain, args.workers, sandboxed=False)
-        t_floor = floor(repo, inbox, 3 if args.quick else 5)
+        ws_fig = fresh_workspace(tmp / "figures", repo, inbox)
+        ws_fig.policy_file.write_text('[grading]\nfigures = "draw"\n')
+        t_fig, lines_fig = time_gradlab(ws_fig, args.workers, sandboxed=on)
+        repeats = 3 if args.quick else 5
+        floor_fig, floor_nofig = floor(repo, inbox, repeats, True), floor(repo, inbox, repeats, False)
 
-        ref, got, plain = scores(ws_nb), scores(ws_gl), scores(ws_plain)
-        disagree = sorted(s for s in ref if not (ref[s] == got.get(s) == plain.get(s)))
-        rows = [("nbgrader autograde", t_nb), (f"gradlab autograde ({'sandbox' if on else 'limits only'})", t_gl),
-                ("gradlab autograde --no-sandbox", t_plain)]
-        print(f"\n{'grader':<36} {'wall s':>8} {'s / notebook':>13} {'notebooks / s':>14}")
+        graders = {"nbgrader": scores(ws_nb), "gradlab": scores(ws_gl), "no-sandbox": scores(ws_plain),
+                   "figures drawn": scores(ws_fig)}
+        ref = graders["nbgrader"]
+        disagree = sorted(s for s in ref if len({g.get(s) for g in graders.values()}) != 1)
+        drawn = "figures drawn" if ws_gl.draws_figures(ASSIGNMENT) else "figures not drawn"
+        box = "sandbox" if on else "limits only"
+        rows = [("nbgrader autograde (figures drawn)", t_nb),
+                (f"gradlab autograde ({box}, {drawn})", t_gl),
+                (f"gradlab autograde --no-sandbox ({drawn})", t_plain),
+                (f"gradlab autograde ({box}, figures drawn)", t_fig)]
+        print(f"\n{'grader':<52} {'wall s':>8} {'s / notebook':>13} {'notebooks / s':>14}")
         for name, t in rows:
-            print(f"{name:<36} {t:>8.1f} {t / n:>13.2f} {n / t:>14.2f}")
-        print(f"\nthroughput gradlab / nbgrader:    {t_nb / t_gl:5.2f}×   (target ≥ 4× on 2 cores, sandbox on)")
-        print(f"sandbox overhead:                 {100 * (t_gl / t_plain - 1):+5.1f} %  (target ≤ 15 %)")
-        print(f"floor (kernel start + execute):   {t_floor:5.2f} s a notebook, one at a time; gradlab "
-              f"spends {t_gl * args.workers / n:.2f} worker-seconds a notebook "
-              f"({t_gl * args.workers / n / t_floor:.2f}× the floor)")
+            print(f"{name:<52} {t:>8.1f} {t / n:>13.2f} {n / t:>14.2f}")
+        print(f"\nthroughput gradlab / nbgrader:       {t_nb / t_gl:5.2f}×   (target ≥ 4× on 2 cores, sandbox on)")
+        print(f"  both drawing figures:              {t_nb / t_fig:5.2f}×")
+        print(f"sandbox overhead:                    {100 * (t_gl / t_plain - 1):+5.1f} %  (target ≤ 15 %)")
+        for label, t, fl in ((drawn, t_gl, floor_nofig if drawn == "figures not drawn" else floor_fig),
+                             ("figures drawn", t_fig, floor_fig)):
+            print(f"floor, {label + ':':<20}  {fl:5.2f} s a notebook (kernel start + execute, one at a "
+                  f"time); gradlab spends {t * args.workers / n:.2f} worker-seconds a notebook "
+                  f"({t * args.workers / n / fl:.2f}× the floor)")
         print(f"gradlab's own summary: {lines_gl[0] if lines_gl else '-'}")
         mean = statistics.mean(ref.values())
         print(f"scores agree for {n - len(disagree)} / {n} students (mean {mean:.1f})")
         if disagree:
             for s in disagree[:10]:
-                print(f"  {s}: nbgrader {ref[s]}, gradlab {got.get(s)}, no-sandbox {plain.get(s)}")
+                print(f"  {s}: " + ", ".join(f"{name} {g.get(s)}" for name, g in graders.items()))
             return 1
         return 0
     finally:
