@@ -95,6 +95,7 @@ def _private_tmpfs(spec):
         except OSError:
             continue
     opts = ",".join(f"{k}={v}" for k, v in spec.get("options", {}).items())
+    os.makedirs(spec["path"], mode=0o755, exist_ok=True)   # a $HOME inside the new /tmp, say
     _mount("tmpfs", spec["path"], "tmpfs", MS_NOSUID | MS_NODEV, opts or None)
     for fd, path, ro in keep:
         parent = os.path.dirname(path)
@@ -159,8 +160,6 @@ def _child(req, close_fds, launcher_path):
             sys.modules["tempfile"].tempdir = None   # TMPDIR is the kernel's now
         if "numpy.random" in sys.modules:
             sys.modules["numpy.random"].seed()      # not the template's random state
-        # as `python -m ipykernel_launcher` in cwd (the working copy is importable)
-        sys.path.insert(0, req["cwd"])
         sys.argv = [launcher_path, *req["argv"]]
         from ipykernel import kernelapp
 
