@@ -452,9 +452,11 @@ class SandboxedKernelManager(AsyncKernelManager):
         if self.sandbox_uid is not None:
             os.chown(log.name, self.sandbox_uid, self.sandbox_uid)
         python = kernel_cmd[0]
+        # start-up code, one line (a second --IPKernelApp.exec_lines would replace the first)
+        boot = []
         if self.factory is not None and self.factory.activate:
             # a module the template preloaded ran its IPython hooks without a shell: run them now
-            kernel_cmd = [*kernel_cmd, "--IPKernelApp.exec_lines=" + self.factory.activate]
+            boot.append(self.factory.activate)
         if self.guard:
             # the pristine-helpers guard, installed by the kernel's start-up line before any
             # cell; its key travels in a file the start-up line deletes
@@ -466,8 +468,9 @@ class SandboxedKernelManager(AsyncKernelManager):
                 f.write(self.guard_key)
             if self.sandbox_uid is not None:
                 os.chown(key_file, self.sandbox_uid, self.sandbox_uid)
-            boot = guard.kernel_boot(key_file, self.hidden)
-            kernel_cmd = [*kernel_cmd, "--IPKernelApp.exec_lines=" + boot]
+            boot.append(guard.kernel_boot(key_file, self.hidden))
+        if boot:
+            kernel_cmd = [*kernel_cmd, "--IPKernelApp.exec_lines=" + "; ".join(boot)]
         # no ParentPoller: the launcher's pid means nothing in the sandbox's pid namespace
         kernel_cmd = [*kernel_cmd, "--IPKernelApp.parent_handle=0"]
         if self.factory is not None:   # forked by the template: it sets limits, uid, namespaces
