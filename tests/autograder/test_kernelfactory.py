@@ -293,3 +293,19 @@ def _processes_of(uid: int) -> int:
         except FileNotFoundError:
             pass
     return n
+
+
+def test_the_template_forks_from_one_thread_with_its_modules(launcher):
+    """fork() copies only the calling thread: a template with a second thread (BLAS, a zmq
+    context) would hand kernels a half-copied state."""
+    async def scenario():
+        k = await Kernel(launcher).start()
+        try:
+            return await k.run("import sys; print('numpy' in sys.modules, 'matplotlib.pyplot' in sys.modules)")
+        finally:
+            await k.stop()
+
+    out = go(scenario())
+    ready = launcher.factory.factory.ready
+    assert ready["threads"] == 1 and ready["failed"] == [], ready
+    assert out[0] == "True True\n"
