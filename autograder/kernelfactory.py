@@ -235,6 +235,12 @@ def serve(fd: int) -> None:
         except Exception as exc:
             failed.append(f"{name}: {type(exc).__name__}: {exc}")
     launcher_path = importlib.util.find_spec("ipykernel_launcher").origin
+    # the preloaded objects go to the collector's permanent generation: a kernel's collections
+    # then never walk (and so never copy, page by page) the memory it shares with the template
+    import gc
+
+    gc.collect()
+    gc.freeze()
     threads = threading.active_count()
     sys.stdout.flush()
     sys.stderr.flush()
