@@ -18,8 +18,11 @@ Interface (all the grading engine needs)::
     sandbox.unavailable_reason()   # None, or the loud one-paragraph warning the CLI prints once
     class MyClient(sandbox.OutputCap, NotebookClient): ...   # caps output kept per cell
 
-    sandbox.launcher(required=False, limits=..., hidden=[...]).kernel_manager(workdir)
-                           # the same, as the engine's Kernels pool asks for it
+    launcher = sandbox.launcher(required=False, limits=..., hidden=[...], preload=["numpy"])
+    launcher.kernel_manager(launcher.make_workdir())
+                           # the same, as the engine's Kernels pool asks for it (kernels forked
+                           # from the launcher's template where factory_mode() says so)
+    launcher.close()       # stops the template
 
 What the sandbox is, when ``bwrap`` works (Linux with user namespaces, the normal case):
 
@@ -54,6 +57,25 @@ skips the check for uid 0, also inside a user namespace that maps onto root).  S
 - grader run as a **user** (a laptop): bwrap makes an unprivileged user namespace.  Since Linux
   5.14 the process count is kept per user namespace, so the prelude's ``RLIMIT_NPROC`` is again a
   per-kernel budget.
+
+Kernels forked from a template (:mod:`gradlab_grader.kernelfactory`).  A :class:`Launcher`
+(one per worker) forks its kernels from one long-lived template process that has imported
+ipykernel and the preload list, instead of starting an interpreter per kernel, where
+:func:`factory_mode` says so:
+
+- **root with bubblewrap**: the template runs inside one sandbox built like the per-kernel one
+  above (:class:`KernelFactory`), with a per-worker base folder (0711) bound read-write and
+  ``CAP_SYS_ADMIN`` kept besides ``CAP_SETUID``/``CAP_SETGID``.  Each forked kernel makes its own
+  mount, network and IPC namespaces, private tmpfs on ``/tmp``, ``/dev/shm`` and ``$HOME`` (its
+  own working copy and socket folder, 0700 and chowned to its uid, bound back), a ``/proc`` that
+  hides other uids' processes, sets the rlimits, drops to its own uid with no capabilities and
+  ``no_new_privs``.  The pid namespace is the template's (shared by the worker's kernels, which
+  cannot see or signal each other: different uids, ``hidepid=2``); what a kernel leaves running
+  is killed with a ``kill(-1)`` made as its uid when it ends.
+- **no bubblewrap** (limits only, or ``isolate=False``): the template runs unsandboxed, same code;
+  each kernel gets the limits and a private ``HOME``/``TMPDIR``.
+- **a user with bubblewrap** (a laptop): one bubblewrap per kernel as described above, no template:
+  in one user namespace all kernels would share a uid and could reach each other.
 
 What it does not do: rlimits are per process, so a fork bomb whose every child allocates memory
 can use up to ``processes x memory_bytes`` (a cgroup would bound the sum; cgroups are not used so
