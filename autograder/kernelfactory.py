@@ -147,6 +147,10 @@ def _child(req, close_fds, launcher_path):
             os.setgid(uid)
             os.setuid(uid)
             _drop_capabilities()
+            # a change of uid clears the parent-death signal: set it again
+            _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            if os.getppid() != req["template"]:
+                os._exit(1)
         _prctl(PR_SET_NO_NEW_PRIVS, 1)
         log = os.open(req["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         os.dup2(log, 1)
@@ -514,13 +518,9 @@ def provisioner_class():
     class FactoryProvisioner(LocalProvisioner):
         async def launch_kernel(self, cmd, **kwargs):
             km = self.parent
-            try:
-                at = cmd.index("ipykernel_launcher")
-            except ValueError:
-                at = -1
-            if at < 1 or cmd[at - 1] != "-m":
+            if not getattr(km, "forked", False):   # the kernel manager wrapped cmd in a sandbox
                 return await super().launch_kernel(cmd, **kwargs)
-            request = km.factory_request(cmd[at + 1:], kwargs.get("env") or {}, kwargs.get("cwd"))
+            request = km.factory_request(cmd[3:], kwargs.get("env") or {}, kwargs.get("cwd"))
             self.process = km.factory.spawn(request)
             self.pid, self.pgid = self.process.pid, None   # signals go through the template
             self.cwd = kwargs.get("cwd")

@@ -495,11 +495,14 @@ class SandboxedKernelManager(AsyncKernelManager):
             kernel_cmd = [*kernel_cmd, "--IPKernelApp.exec_lines=" + "; ".join(boot)]
         # no ParentPoller: the launcher's pid means nothing in the sandbox's pid namespace
         kernel_cmd = [*kernel_cmd, "--IPKernelApp.parent_handle=0"]
-        if self.factory is not None:   # forked by the template: it sets limits, uid, namespaces
+        # forked by the template (it sets limits, uid, namespaces) when the kernel is the
+        # template's Python running ipykernel; another kernel spec gets a sandbox of its own
+        self.forked = self.factory is not None and _forkable(kernel_cmd, self.factory.python)
+        if self.forked:
             cmd = kernel_cmd
         else:
             cmd = prelude(self.limits, self.sandbox_uid, python) + kernel_cmd
-        if self.isolate and self.factory is None:
+        if self.isolate and not self.forked:
             cmd = [*bwrap_args(self.workdir, self.rundir, self.home, self.limits, self.hidden,
                                self.expose, python), *cmd]
         try:
@@ -543,6 +546,12 @@ class SandboxedKernelManager(AsyncKernelManager):
             self._finalizer()
 
     cleanup_resources = _async_cleanup_resources
+
+
+def _forkable(cmd, python) -> bool:
+    """``cmd`` is ``python -m ipykernel_launcher ...`` with the template's Python."""
+    return (len(cmd) >= 3 and cmd[1:3] == ["-m", "ipykernel_launcher"]
+            and os.path.realpath(cmd[0]) == os.path.realpath(python))
 
 
 def _chown_tree(path: str, uid: int) -> None:
@@ -636,6 +645,7 @@ class KernelFactory:
         # was none, so each kernel's start-up line runs the hook (before the guard snapshots)
         self.activate = ("(lambda m: m and m._enable_matplotlib_integration())("
                          "__import__('sys').modules.get('matplotlib_inline.backend_inline'))")
+        self.python = python
         self.factory = Factory(python, self.preload, wrap, env,
                                log=os.path.join(self.base, "template.log"), cwd=self.base)
         self._finalizer = weakref.finalize(self, _close_factory, self.factory, self.base)

@@ -149,12 +149,15 @@ def test_a_forked_kernel_has_no_privilege_and_no_network(launcher):
             status = await k.run("print(open('/proc/self/status').read())")
             net = await k.run(f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)")
             setuid = await k.run("import os; os.setuid(0)")
-            return status, net, setuid
+            # PR_GET_PDEATHSIG: the kernel dies with its template even after its uid changed
+            death = await k.run("import ctypes\nsig = ctypes.c_int()\n"
+                                "ctypes.CDLL(None).prctl(2, ctypes.byref(sig), 0, 0, 0)\nprint(sig.value)")
+            return status, net, setuid, death
         finally:
             await k.stop()
 
     try:
-        status, net, setuid = go(scenario())
+        status, net, setuid, death = go(scenario())
         with pytest.raises(socket.timeout):
             server.accept()
     finally:
@@ -165,6 +168,7 @@ def test_a_forked_kernel_has_no_privilege_and_no_network(launcher):
     assert fields["NoNewPrivs"].strip() == "1"
     assert net[1].split(":")[0] in ("OSError", "ConnectionRefusedError"), net
     assert setuid[1].startswith("PermissionError"), setuid
+    assert death[0] == f"{int(signal.SIGKILL)}\n", death
 
 
 def test_the_template_outlives_crashing_kernels(launcher):
