@@ -347,11 +347,15 @@ def test_sigkill_mid_batch_then_resume_records_every_grade_once(released, tmp_pa
     assert sorted(r["student"] for r in records) == sorted(expected)
 
 
-def test_grade_submission_runs_the_same_unit_in_process(hostile):
+@pytest.mark.parametrize("sandbox_on", [None, False], ids=["sandbox", "limits-only"])
+def test_grade_submission_runs_the_same_unit_in_process(hostile, sandbox_on):
+    """Also on kernels forked from an unsandboxed template (--no-sandbox): a kernel that ends
+    itself still costs one cell, and its replacement comes from the same template."""
     from gradlab_grader import grade_submission
 
-    result = grade_submission(hostile.ws, "toy", "os_exit")
+    result = grade_submission(hostile.ws, "toy", "os_exit", sandbox=sandbox_on)
     assert (result.score, [c.score for c in result.cells]) == (2, [0, 2])
+    assert "stopped the kernel" in " ".join(result.problems)
 
 
 def test_preload_modules_keeps_installed_imports_only(tmp_path):
