@@ -90,13 +90,15 @@ class _GradingWorker:
     name = PLUGIN
     idempotent = False  # registering again (a new run) replaces the plugin: new settings, fresh kernels
 
-    def __init__(self, sandbox: bool | None = None, hidden=(), figures: bool = True):
+    def __init__(self, sandbox: bool | None = None, hidden=(), figures: bool = True, preload=None):
         self.sandbox = sandbox
         self.hidden = tuple(map(str, hidden))
         self.figures = figures
+        self.preload = None if preload is None else list(preload)
 
     def __getstate__(self):
-        return {"sandbox": self.sandbox, "hidden": self.hidden, "figures": self.figures}
+        return {"sandbox": self.sandbox, "hidden": self.hidden, "figures": self.figures,
+                "preload": self.preload}
 
     def __setstate__(self, state):
         self.__dict__.update(state)
@@ -109,7 +111,8 @@ class _GradingWorker:
         self.thread = threading.Thread(target=self.loop.run_forever, name="gradlab-kernels", daemon=True)
         self.thread.start()
         self.guard = engine.default_guard()
-        launcher = engine.default_launcher(self.sandbox, self.hidden)
+        launcher = self.launcher = engine.default_launcher(self.sandbox, self.hidden,
+                                                           getattr(self, "preload", None))
         self.idle: queue.SimpleQueue = queue.SimpleQueue()
         self.all = [engine.Kernels(launcher, self.figures) for _ in range(max(1, worker.state.nthreads))]
         for kernels in self.all:
@@ -125,6 +128,11 @@ class _GradingWorker:
                 await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(kernels.close(), loop))
             except Exception:
                 pass
+        launcher = getattr(self, "launcher", None)
+        if launcher is not None and hasattr(launcher, "close"):
+            # the kernel template was started on the kernels' loop thread: stop it there too
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(
+                asyncio.to_thread(launcher.close), loop))
         loop.call_soon_threadsafe(loop.stop)
 
     def execute(self, unit: engine.WorkUnit) -> engine.UnitResult:
@@ -190,7 +198,8 @@ class _Threads:
 
 
 def run(writer, students: list[str], scheduler: str, workers: int | None = None, sandbox=None,
-        hidden=(), progress=None, on_record=None, client=None, figures: bool = True) -> RunStats:
+        hidden=(), progress=None, on_record=None, client=None, figures: bool = True,
+        preload=None) -> RunStats:
     """Grade ``students`` on the Dask cluster of ``scheduler`` (``tcp://HOST:PORT``);
     ``writer`` prepares and records, on this machine only.
 
@@ -218,7 +227,7 @@ def run(writer, students: list[str], scheduler: str, workers: int | None = None,
                 f"no {max(1, workers or 1)} Dask workers joined the scheduler at {scheduler} within "
                 f"{WORKERS_TIMEOUT} s; start them with `dask worker {scheduler}`") from None
         check_scheduler(client, scheduler)
-        client.register_plugin(__getattr__("GradingWorker")(sandbox, hidden, figures), name=PLUGIN)
+        client.register_plugin(__getattr__("GradingWorker")(sandbox, hidden, figures, preload), name=PLUGIN)
         threads = _Threads(client)
         stats.workers = threads()
         queue_ = deque(students)

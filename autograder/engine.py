@@ -157,7 +157,8 @@ class Kernels:
         self._spare = None
 
     async def _start(self):
-        workdir = Path(tempfile.mkdtemp(prefix="gradlab-kernel-"))
+        make = getattr(self.launcher, "make_workdir", None)
+        workdir = make() if make else Path(tempfile.mkdtemp(prefix="gradlab-kernel-"))
         km = self.launcher.kernel_manager(workdir)
         await km.start_kernel(extra_arguments=list(self.args), cwd=str(workdir))
         return km, workdir
@@ -192,14 +193,73 @@ async def discard(km, workdir: Path) -> None:
     shutil.rmtree(workdir, ignore_errors=True)
 
 
-def default_launcher(sandbox: bool | None = None, hidden=()):
+def default_launcher(sandbox: bool | None = None, hidden=(), preload=None):
     """Kernels for the executor, from :mod:`gradlab_grader.sandbox`: with resource limits and the
     guard always, under bubblewrap unless ``sandbox`` is False.  ``sandbox=True`` makes a missing
     bubblewrap an error; ``None`` falls back to limits only (the sandbox module says so, once).
-    ``hidden``: local paths the kernel must not see even if they lie in a visible folder."""
+    ``hidden``: local paths the kernel must not see even if they lie in a visible folder.
+    ``preload``: modules the kernel template imports once (:func:`preload_modules`; default
+    ``sandbox.DEFAULT_PRELOAD``)."""
     from . import sandbox as sandbox_module
 
-    return sandbox_module.launcher(required=bool(sandbox), hidden=hidden, isolate=sandbox is not False)
+    return sandbox_module.launcher(required=bool(sandbox), hidden=hidden, isolate=sandbox is not False,
+                                   preload=preload)
+
+
+def preload_modules(notebooks, exclude=()) -> list[str]:
+    """The modules worth importing once in a kernel template for these notebooks: what their code
+    cells import (``import a.b`` -> ``a.b``; ``from a import b`` -> ``a`` and ``a.b`` if that is a
+    module), kept only when the top-level package is installed in this Python (never a module
+    of the working copy, the workspace or ``exclude``), plus ipykernel.  Never executes them."""
+    import ast
+    import importlib.util
+
+    import nbformat
+
+    from .sandbox import python_paths
+
+    names: dict[str, None] = {}
+    for path in notebooks:
+        try:
+            nb = nbformat.read(str(path), as_version=4)
+        except Exception:
+            continue
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            try:
+                tree = ast.parse(cell.source)
+            except SyntaxError:
+                continue
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Import):
+                    names.update(dict.fromkeys(a.name for a in node.names))
+                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                    names[node.module] = None
+                    names.update(dict.fromkeys(f"{node.module}.{a.name}" for a in node.names
+                                               if a.name != "*"))
+    installed = python_paths()
+    excluded = [os.path.realpath(e) for e in exclude]
+    kept: dict[str, bool] = {}
+    out = []
+    for name in names:
+        top = name.split(".")[0]
+        if top not in kept:
+            try:
+                spec = importlib.util.find_spec(top)
+            except (ImportError, ValueError):
+                spec = None
+            origin = os.path.realpath(spec.origin or "") if spec and spec.origin else ""
+            where = [os.path.realpath(p) for p in (spec.submodule_search_locations or [])] if spec else []
+            places = [p for p in [origin, *where] if p]
+            kept[top] = bool(places) and all(
+                any(p == d or p.startswith(d.rstrip("/") + "/") for d in installed) and
+                not any(p == e or p.startswith(e.rstrip("/") + "/") for e in excluded)
+                for p in places)
+        if kept[top] and name.split(".")[-1] not in ("*",):
+            if name == top or importlib.util.find_spec(top) is not None:
+                out.append(name)
+    return out
 
 
 # -- execute ------------------------------------------------------------------------------------

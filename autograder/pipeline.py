@@ -226,13 +226,16 @@ def grade_submission(ws: Workspace, assignment: str, student: str, sandbox: bool
         result = None
         if unit.notebooks:
             say_once_if_unsandboxed(sandbox)
-            kernels = engine.Kernels(engine.default_launcher(sandbox, hidden_paths(ws)))
+            kernels = engine.Kernels(engine.default_launcher(sandbox, hidden_paths(ws),
+                                                             preload_for(ws, assignment)),
+                                     figures=ws.draws_figures(assignment))
 
             async def execute():
                 try:
                     return await engine.execute_unit(unit, kernels, engine.default_guard())
                 finally:
                     await kernels.close()
+                    kernels.launcher.close()
 
             result = asyncio.run(execute())
         writer.record(unit, result, problems, fingerprints)
@@ -252,6 +255,19 @@ def failure_reason(outcome: dict) -> str:
     name, message = causes[-1]
     remedy = engine.REMEDIES.get(name)
     return f"{name}: {message.strip()}" + (f" — {remedy}" if remedy else "")
+
+
+def preload_for(ws: Workspace, assignment: str) -> list[str]:
+    """Modules the workers' kernel templates import once: what the assignment's released
+    notebooks import (installed packages only), or the workspace's ``kernel_preload`` setting
+    (a list of module names) when it has one."""
+    override = getattr(ws, "kernel_preload", None)
+    if override is not None:
+        return list(override)
+    folder = ws.release(assignment)
+    if not folder.is_dir():
+        folder = ws.source(assignment)
+    return engine.preload_modules(sorted(folder.glob("*.ipynb")), exclude=hidden_paths(ws))
 
 
 def hidden_paths(ws: Workspace) -> list[Path]:
@@ -313,7 +329,8 @@ def autograde(ws: Workspace, assignment: str, students: list[str] | None = None,
         bar = tqdm(total=len(todo), desc=f"autograde {assignment}", unit="nb", disable=not progress)
         try:
             stats = backend(writer, todo, workers=workers, sandbox=sandbox, hidden=hidden_paths(ws),
-                            figures=ws.draws_figures(assignment), progress=lambda student: (bar.set_postfix_str(student), bar.update()))
+                            figures=ws.draws_figures(assignment), preload=preload_for(ws, assignment),
+                            progress=lambda student: (bar.set_postfix_str(student), bar.update()))
         except Exception as exc:
             if type(exc).__name__ != "ClusterUnavailable":
                 raise

@@ -32,7 +32,7 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _worker_start(sandbox, hidden, figures) -> None:
+def _worker_start(sandbox, hidden, figures, preload=None) -> None:
     import warnings
 
     from .sandbox import SandboxUnavailable
@@ -40,7 +40,7 @@ def _worker_start(sandbox, hidden, figures) -> None:
     warnings.simplefilter("ignore", SandboxUnavailable)  # the writer has said so, once
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    kernels = engine.Kernels(engine.default_launcher(sandbox, hidden), figures=figures)
+    kernels = engine.Kernels(engine.default_launcher(sandbox, hidden, preload), figures=figures)
     _WORKER.update(loop=loop, kernels=kernels, guard=engine.default_guard())
     loop.run_until_complete(kernels.warm())
     from multiprocessing import util
@@ -50,7 +50,11 @@ def _worker_start(sandbox, hidden, figures) -> None:
 
 def _worker_stop() -> None:
     if _WORKER:
-        _WORKER["loop"].run_until_complete(_WORKER["kernels"].close())
+        kernels = _WORKER["kernels"]
+        _WORKER["loop"].run_until_complete(kernels.close())
+        close = getattr(kernels.launcher, "close", None)
+        if close:
+            close()  # the kernel template, if any
 
 
 def _worker_execute(unit: engine.WorkUnit) -> engine.UnitResult:
@@ -91,10 +95,11 @@ class RunStats:
 
 
 def run(writer, students: list[str], workers: int | None = None, sandbox=None, hidden=(),
-        progress=None, on_record=None, figures: bool = True) -> RunStats:
+        progress=None, on_record=None, figures: bool = True, preload=None) -> RunStats:
     """Grade ``students`` with ``workers`` warm processes; ``writer`` prepares and records.
-    ``sandbox`` and ``hidden``: see :func:`gradlab_grader.engine.default_launcher`; ``figures``:
-    whether the kernels draw figures (:meth:`gradlab_grader.workspace.Workspace.draws_figures`).
+    ``sandbox``, ``hidden`` and ``preload``: see :func:`gradlab_grader.engine.default_launcher`;
+    ``figures``: whether the kernels draw figures
+    (:meth:`gradlab_grader.workspace.Workspace.draws_figures`).
 
     ``progress`` is called with each student as its result is recorded; ``on_record`` with
     each ledger record.
@@ -114,7 +119,7 @@ def run(writer, students: list[str], workers: int | None = None, sandbox=None, h
         while queue or inflight:
             if pool is None:
                 pool = ProcessPoolExecutor(stats.workers, mp_context=ctx, initializer=_worker_start,
-                                           initargs=(sandbox, tuple(map(str, hidden)), figures))
+                                           initargs=(sandbox, tuple(map(str, hidden)), figures, preload))
             # keep every worker busy and one unit ready behind each
             while queue and len(inflight) < 2 * stats.workers:
                 student = queue.popleft()

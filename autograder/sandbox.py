@@ -18,8 +18,11 @@ Interface (all the grading engine needs)::
     sandbox.unavailable_reason()   # None, or the loud one-paragraph warning the CLI prints once
     class MyClient(sandbox.OutputCap, NotebookClient): ...   # caps output kept per cell
 
-    sandbox.launcher(required=False, limits=..., hidden=[...]).kernel_manager(workdir)
-                           # the same, as the engine's Kernels pool asks for it
+    launcher = sandbox.launcher(required=False, limits=..., hidden=[...], preload=["numpy"])
+    launcher.kernel_manager(launcher.make_workdir())
+                           # the same, as the engine's Kernels pool asks for it (kernels forked
+                           # from the launcher's template where factory_mode() says so)
+    launcher.close()       # stops the template
 
 What the sandbox is, when ``bwrap`` works (Linux with user namespaces, the normal case):
 
@@ -60,6 +63,25 @@ root with ``--unshare-net --unshare-pid`` works, so does unprivileged bwrap with
 (``user.max_user_namespaces`` > 0); a fork bomb stopped at the limit in each, and not at all
 with root's ``RLIMIT_NPROC`` inside a user namespace, which is why root mode has none.
 
+Kernels forked from a template (:mod:`gradlab_grader.kernelfactory`).  A :class:`Launcher`
+(one per worker) forks its kernels from one long-lived template process that has imported
+ipykernel and the preload list, instead of starting an interpreter per kernel, where
+:func:`factory_mode` says so:
+
+- **root with bubblewrap**: the template runs inside one sandbox built like the per-kernel one
+  above (:class:`KernelFactory`), with a per-worker base folder (0711) bound read-write and
+  ``CAP_SYS_ADMIN`` kept besides ``CAP_SETUID``/``CAP_SETGID``.  Each forked kernel makes its own
+  mount, network and IPC namespaces, private tmpfs on ``/tmp``, ``/dev/shm`` and ``$HOME`` (its
+  own working copy and socket folder, 0700 and chowned to its uid, bound back), a ``/proc`` that
+  hides other uids' processes, sets the rlimits, drops to its own uid with no capabilities and
+  ``no_new_privs``.  The pid namespace is the template's (shared by the worker's kernels, which
+  cannot see or signal each other: different uids, ``hidepid=2``); what a kernel leaves running
+  is killed with a ``kill(-1)`` made as its uid when it ends.
+- **no bubblewrap** (limits only, or ``isolate=False``): the template runs unsandboxed, same code;
+  each kernel gets the limits and a private ``HOME``/``TMPDIR``.
+- **a user with bubblewrap** (a laptop): one bubblewrap per kernel as described above, no template:
+  in one user namespace all kernels would share a uid and could reach each other.
+
 What it does not do: rlimits are per process, so a fork bomb whose every child allocates memory
 can use up to ``processes x memory_bytes`` (a cgroup would bound the sum; cgroups are not used so
 that the same code works as root, as a user, and in containers without cgroup delegation).  CPU
@@ -82,6 +104,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import uuid
 import warnings
 import weakref
 from dataclasses import dataclass
@@ -275,14 +298,17 @@ def _inside(path: str, dirs) -> bool:
 
 
 def bwrap_args(workdir: str, rundir: str, home: str, limits: Limits, hidden=(),
-               expose=(), python: str = sys.executable) -> list[str]:
+               expose=(), python: str = sys.executable, caps=()) -> list[str]:
     """The bubblewrap command line (without the command): see the module docstring.
 
-    hidden: paths masked (an empty directory, an empty file); expose: extra read-only paths.
+    hidden: paths masked (an empty directory, an empty file); expose: extra read-only paths;
+    caps: capabilities kept beyond CAP_SETUID/CAP_SETGID (root only: the kernel template's
+    CAP_SYS_ADMIN, see gradlab_grader.kernelfactory).
     """
     size = ["--size", str(limits.tmpfs_bytes)] if limits.tmpfs_bytes else []
     args = [shutil.which("bwrap") or "bwrap", *_bind_system(),
             *_namespaces(),           # net, pid, ipc, uts, cgroup (+ user when not root)
+            *[a for c in caps for a in ("--cap-add", c)],
             "--die-with-parent",      # the grader (or its kill) takes the sandbox with it
             "--new-session",          # no TIOCSTI into the grader's terminal
             "--hostname", "sandbox",
@@ -326,7 +352,7 @@ def bwrap_args(workdir: str, rundir: str, home: str, limits: Limits, hidden=(),
                 open(empty, "wb").close()
                 os.chmod(empty, 0o444)
             args += ["--ro-bind", empty, h]
-    for p in (rundir, workdir):
+    for p in dict.fromkeys((rundir, workdir)):
         args += parents(p) + ["--bind", p, p]
     return args + ["--chdir", workdir]
 
@@ -366,8 +392,10 @@ class SandboxedKernelManager(AsyncKernelManager):
     """
 
     def __init__(self, *, workdir, limits: Limits, hidden=(), expose=(), sandbox_uid=None,
-                 isolate: bool = True, guard: bool = True, **kw):
+                 isolate: bool = True, guard: bool = True, factory=None, **kw):
         super().__init__(**kw)
+        # kernels forked from a pre-imported template (gradlab_grader.kernelfactory), or None
+        self.factory = factory
         self.guard = guard
         self.guard_key = None  # the key of the guard in the running kernel (gradlab_grader.guard)
         self.workdir = os.path.realpath(workdir)
@@ -382,7 +410,8 @@ class SandboxedKernelManager(AsyncKernelManager):
             sandbox_uid = UID_BASE + secrets.randbelow(UID_SPAN)
         self.sandbox_uid = sandbox_uid
         # unix sockets + connection file in a short private directory (socket paths < 108 bytes)
-        self.rundir = tempfile.mkdtemp(prefix="gradlab-k-", dir="/tmp")
+        self.rundir = tempfile.mkdtemp(prefix="gradlab-k-",
+                                       dir=factory.base if factory is not None else "/tmp")
         self._finalizer = weakref.finalize(self, shutil.rmtree, self.rundir, True)
         self.transport = "ipc"
         self.ip = os.path.join(self.rundir, "k")
@@ -408,6 +437,37 @@ class SandboxedKernelManager(AsyncKernelManager):
         out.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
         return out
 
+    async def _async_pre_start_kernel(self, **kw):
+        if self.factory is not None and self.provisioner is None:
+            from .kernelfactory import provisioner_class
+
+            self.kernel_id = self.kernel_id or kw.pop("kernel_id", None) or str(uuid.uuid4())
+            self.provisioner = provisioner_class()(kernel_id=self.kernel_id,
+                                                   kernel_spec=self.kernel_spec, parent=self)
+        return await super()._async_pre_start_kernel(**kw)
+
+    def factory_request(self, argv, env, cwd) -> dict:
+        """What the kernel template needs to fork this kernel (gradlab_grader.kernelfactory)."""
+        env = {k: v for k, v in env.items() if k != "JPY_PARENT_PID"}
+        req = {"argv": list(argv), "env": env, "cwd": cwd or self.workdir,
+               "uid": self.sandbox_uid, "rlimits": self.limits.rlimits(),
+               "log": os.path.join(self.rundir, "kernel.log"), "isolate": self.isolate}
+        if self.isolate:
+            size = {"size": str(self.limits.tmpfs_bytes)} if self.limits.tmpfs_bytes else {}
+            mine = [[self.rundir, False], [self.workdir, False]]
+            ro = [[p, True] for p in self.factory.readonly]
+            uid = self.sandbox_uid if self.sandbox_uid is not None else 0
+            req["tmpfs"] = [
+                {"path": "/tmp", "options": {"mode": "1777", **size},
+                 "keep": [k for k in mine + ro if _inside(k[0], ["/tmp"])]},
+                {"path": "/dev/shm", "options": {"mode": "1777", **size}, "keep": []},
+            ]
+            if self.home not in ("/", "/tmp") and not _inside(self.home, SYSTEM_DIRS):
+                req["tmpfs"].append(
+                    {"path": self.home, "options": {"mode": "0700", "uid": uid, "gid": uid, **size},
+                     "keep": [k for k in mine + ro if _inside(k[0], [self.home])]})
+        return req
+
     async def _async_launch_kernel(self, kernel_cmd, **kw):
         if self.sandbox_uid is not None:
             os.chown(self.connection_file, self.sandbox_uid, self.sandbox_uid)
@@ -417,7 +477,14 @@ class SandboxedKernelManager(AsyncKernelManager):
         # log in the socket directory, capped by RLIMIT_FSIZE, read back by exit_reason()
         log = open(os.path.join(self.rundir, "kernel.log"), "ab")
         kw["stdout"] = kw["stderr"] = log
+        if self.sandbox_uid is not None:
+            os.chown(log.name, self.sandbox_uid, self.sandbox_uid)
         python = kernel_cmd[0]
+        # start-up code, one line (a second --IPKernelApp.exec_lines would replace the first)
+        boot = []
+        if self.factory is not None and self.factory.activate:
+            # a module the template preloaded ran its IPython hooks without a shell: run them now
+            boot.append(self.factory.activate)
         if self.guard:
             # the pristine-helpers guard, installed by the kernel's start-up line before any
             # cell; its key travels in a file the start-up line deletes
@@ -429,12 +496,19 @@ class SandboxedKernelManager(AsyncKernelManager):
                 f.write(self.guard_key)
             if self.sandbox_uid is not None:
                 os.chown(key_file, self.sandbox_uid, self.sandbox_uid)
-            boot = guard.kernel_boot(key_file, self.hidden)
-            kernel_cmd = [*kernel_cmd, "--IPKernelApp.exec_lines=" + boot]
+            boot.append(guard.kernel_boot(key_file, self.hidden))
+        if boot:
+            kernel_cmd = [*kernel_cmd, "--IPKernelApp.exec_lines=" + "; ".join(boot)]
         # no ParentPoller: the launcher's pid means nothing in the sandbox's pid namespace
         kernel_cmd = [*kernel_cmd, "--IPKernelApp.parent_handle=0"]
-        cmd = prelude(self.limits, self.sandbox_uid, python) + kernel_cmd
-        if self.isolate:
+        # forked by the template (it sets limits, uid, namespaces) when the kernel is the
+        # template's Python running ipykernel; another kernel spec gets a sandbox of its own
+        self.forked = self.factory is not None and _forkable(kernel_cmd, self.factory.python)
+        if self.forked:
+            cmd = kernel_cmd
+        else:
+            cmd = prelude(self.limits, self.sandbox_uid, python) + kernel_cmd
+        if self.isolate and not self.forked:
             cmd = [*bwrap_args(self.workdir, self.rundir, self.home, self.limits, self.hidden,
                                self.expose, python), *cmd]
         try:
@@ -480,6 +554,12 @@ class SandboxedKernelManager(AsyncKernelManager):
     cleanup_resources = _async_cleanup_resources
 
 
+def _forkable(cmd, python) -> bool:
+    """``cmd`` is ``python -m ipykernel_launcher ...`` with the template's Python."""
+    return (len(cmd) >= 3 and cmd[1:3] == ["-m", "ipykernel_launcher"]
+            and os.path.realpath(cmd[0]) == os.path.realpath(python))
+
+
 def _chown_tree(path: str, uid: int) -> None:
     os.chown(path, uid, uid)
     for root, dirs, files in os.walk(path):
@@ -493,7 +573,7 @@ _warned = False
 def sandboxed_kernel_manager(workdir, limits: Limits | None = None, hidden=(), expose=(),
                              kernel_name: str = "python3", require: bool = False,
                              sandbox_uid: int | None = None, guard: bool = True,
-                             isolate: bool = True) -> SandboxedKernelManager:
+                             isolate: bool = True, factory=None) -> SandboxedKernelManager:
     """A kernel manager for nbclient whose kernel runs in the sandbox over ``workdir``.
 
     workdir: the private working copy (the kernel's cwd, its only writable host directory; as
@@ -505,6 +585,8 @@ def sandboxed_kernel_manager(workdir, limits: Limits | None = None, hidden=(), e
         kernel manager, see the module docstring).
     guard: install gradlab_grader.guard in the kernel at start-up (``km.guard_key``).
     isolate: False runs without bubblewrap on purpose (limits and guard only, no warning).
+    factory: a :class:`KernelFactory` to fork the kernel from (``workdir`` must then lie in
+        ``factory.base``); None starts a fresh interpreter.
     """
     global _warned
     why = _probe() if isolate else "not asked for"
@@ -516,37 +598,135 @@ def sandboxed_kernel_manager(workdir, limits: Limits | None = None, hidden=(), e
             _warned = True
     return SandboxedKernelManager(workdir=workdir, limits=limits or Limits(), hidden=hidden,
                                   expose=expose, sandbox_uid=sandbox_uid, isolate=why is None,
-                                  guard=guard, kernel_name=kernel_name)
+                                  guard=guard, kernel_name=kernel_name, factory=factory)
+
+
+# Modules a kernel template imports when the caller names none: the one library nearly every
+# notebook imports (the assignment's own imports come from pipeline.preload_modules).
+DEFAULT_PRELOAD = ("numpy",)
+
+
+def factory_mode(isolate: bool) -> bool:
+    """Whether kernels are forked from a template (gradlab_grader.kernelfactory): as root under
+    bubblewrap (each kernel gets its own uid and namespaces from the template), and without
+    bubblewrap.  A user with bubblewrap keeps one sandbox per kernel: inside one shared user
+    namespace every kernel would have the same uid, and could signal or read its neighbours."""
+    if os.environ.get("GRADLAB_KERNEL_FACTORY", "1") == "0":
+        return False
+    return not (isolate and available()) or os.geteuid() == 0
+
+
+class KernelFactory:
+    """The kernel template of one worker, and the folder its kernels' working copies live in.
+
+    Root under bubblewrap: the template runs inside one sandbox built like a kernel's (system and
+    Python read-only, hidden paths masked, no network, private /tmp and $HOME) with the base
+    folder bound read-write and CAP_SYS_ADMIN/CAP_SETUID/CAP_SETGID kept, which each forked
+    kernel uses to make its own namespaces and drop to its own uid, then loses.  The base folder
+    is 0711: a kernel reaches its own folders (0700, its uid) but cannot list its siblings'.
+    """
+
+    def __init__(self, limits: Limits, hidden=(), expose=(), isolate=True, preload=None,
+                 python: str = sys.executable):
+        from .kernelfactory import Factory
+
+        self.base = tempfile.mkdtemp(prefix="gradlab-f-", dir="/tmp")
+        os.chmod(self.base, 0o711)
+        self.isolate = isolate
+        self.preload = list(DEFAULT_PRELOAD if preload is None else preload)
+        self.readonly = [p for p in python_paths(python)] + [os.path.realpath(p) for p in expose]
+        home = os.path.realpath(os.path.expanduser("~"))
+        env = {k: v for k, v in os.environ.items() if k in ENV_KEEP or k.startswith("LC_")}
+        env.update(THREAD_ENV)  # read when NumPy is imported: one BLAS thread, no thread to fork
+        env["PATH"] = os.pathsep.join([os.path.dirname(python), env.get("PATH", os.defpath)])
+        env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+        env["HOME"] = home if isolate else self.base
+        env["TMPDIR"] = "/tmp" if isolate else self.base
+        wrap = None
+        if isolate:
+            caps = ["CAP_SYS_ADMIN"]
+            args = bwrap_args(self.base, self.base, home, limits, hidden, expose, python, caps)
+            wrap = lambda cmd: [*args, *cmd]  # noqa: E731
+        # matplotlib_inline hooks into IPython when imported in a shell; in the template there
+        # was none, so each kernel's start-up line runs the hook (before the guard snapshots)
+        self.activate = ("(lambda m: m and m._enable_matplotlib_integration())("
+                         "__import__('sys').modules.get('matplotlib_inline.backend_inline'))")
+        self.python = python
+        self.factory = Factory(python, self.preload, wrap, env,
+                               log=os.path.join(self.base, "template.log"), cwd=self.base)
+        self._finalizer = weakref.finalize(self, _close_factory, self.factory, self.base)
+
+    def spawn(self, request):
+        return self.factory.spawn(request)
+
+    def make_workdir(self) -> Path:
+        return Path(tempfile.mkdtemp(prefix="gradlab-kernel-", dir=self.base))
+
+    def close(self):
+        self._finalizer()
+
+
+def _close_factory(factory, base):
+    factory.close()
+    if not os.environ.get("GRADLAB_SANDBOX_KEEP"):
+        shutil.rmtree(base, ignore_errors=True)
 
 
 class Launcher:
     """What the grading engine asks for kernels: ``launcher(required).kernel_manager(workdir)``.
 
     ``sandboxed`` tells whether its kernels really run under bubblewrap (False: limits only).
+    Where :func:`factory_mode` says so, kernels are forked from one template per launcher
+    (started with the first kernel, stopped by :meth:`close`); ``make_workdir()`` gives the
+    working copy a kernel of this launcher can reach.
     """
 
     def __init__(self, limits: Limits | None = None, hidden=(), expose=(), required=False,
-                 isolate=True):
+                 isolate=True, preload=None, factory: bool | None = None):
         self.limits = limits or Limits()
         self.hidden, self.expose, self.required = list(hidden), list(expose), required
         self.isolate = isolate
         self.sandboxed = isolate and available()
+        self.preload = preload
+        self.use_factory = factory_mode(isolate) if factory is None else factory
+        self._factory = None
+
+    @property
+    def factory(self) -> KernelFactory | None:
+        if self.use_factory and self._factory is None:
+            self._factory = KernelFactory(self.limits, self.hidden, self.expose,
+                                          isolate=self.sandboxed, preload=self.preload)
+        return self._factory if self.use_factory else None
+
+    def make_workdir(self) -> Path:
+        factory = self.factory
+        if factory is not None:
+            return factory.make_workdir()
+        return Path(tempfile.mkdtemp(prefix="gradlab-kernel-"))
 
     def kernel_manager(self, workdir) -> SandboxedKernelManager:
         return sandboxed_kernel_manager(workdir, self.limits, self.hidden, self.expose,
-                                        require=self.required, isolate=self.isolate)
+                                        require=self.required, isolate=self.isolate,
+                                        factory=self.factory)
+
+    def close(self):
+        if self._factory is not None:
+            self._factory.close()
+            self._factory = None
 
 
 def launcher(required: bool = False, limits: Limits | None = None, hidden=(), expose=(),
-             isolate: bool = True) -> Launcher:
+             isolate: bool = True, preload=None, factory: bool | None = None) -> Launcher:
     """A :class:`Launcher`; ``required`` makes a missing bubblewrap an error, not a warning.
 
     ``isolate=False``: the same kernels (limits, guard) without bubblewrap and without the
-    warning — what a benchmark compares the sandbox against.
+    warning — what a benchmark compares the sandbox against.  ``preload``: modules the kernel
+    template imports (default :data:`DEFAULT_PRELOAD`); ``factory``: force the template on or
+    off (default :func:`factory_mode`).
     """
     if required and isolate and not available():
         raise RuntimeError(unavailable_reason())
-    return Launcher(limits, hidden, expose, required, isolate)
+    return Launcher(limits, hidden, expose, required, isolate, preload, factory)
 
 
 class OutputCap:

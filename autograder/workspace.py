@@ -115,6 +115,9 @@ class Workspace:
     # what feedback shows of a failing hidden test: "message" (what was called, what was
     # expected: the hint) or "name" (only which hidden test failed)
     hidden_test_feedback: str = "message"
+    # modules each worker's kernel template imports once (gradlab_grader.kernelfactory); None:
+    # what the assignment's released notebooks import (pipeline.preload_for)
+    kernel_preload: tuple[str, ...] | None = None
     _coursedir: object = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self):

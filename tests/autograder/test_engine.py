@@ -365,8 +365,40 @@ def test_sigkill_mid_batch_then_resume_records_every_grade_once(released, tmp_pa
     assert sorted(r["student"] for r in records) == sorted(expected)
 
 
-def test_grade_submission_runs_the_same_unit_in_process(hostile):
+@pytest.mark.parametrize("sandbox_on", [None, False], ids=["sandbox", "limits-only"])
+def test_grade_submission_runs_the_same_unit_in_process(hostile, sandbox_on):
+    """Also on kernels forked from an unsandboxed template (--no-sandbox): a kernel that ends
+    itself still costs one cell, and its replacement comes from the same template."""
     from gradlab_grader import grade_submission
 
-    result = grade_submission(hostile.ws, "toy", "os_exit")
+    result = grade_submission(hostile.ws, "toy", "os_exit", sandbox=sandbox_on)
     assert (result.score, [c.score for c in result.cells]) == (2, [0, 2])
+    assert "stopped the kernel" in " ".join(result.problems)
+
+
+def test_preload_modules_keeps_installed_imports_only(tmp_path):
+    """What a kernel template imports is read from the notebooks' code (never run) and limited
+    to installed packages: not a module of the working copy or the instructor's folders."""
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    from gradlab_grader import engine
+
+    (tmp_path / "helpers.py").write_text("raise SystemExit('imported!')")
+    secret = tmp_path / "solutions"
+    secret.mkdir()
+    (secret / "answers_mod.py").write_text("raise SystemExit('imported!')")
+    nb = new_notebook(cells=[
+        new_markdown_cell("import os_is_text_here"),
+        new_code_cell("import numpy as np\nimport matplotlib.pyplot as plt\nimport helpers"),
+        new_code_cell("from gradlab import checks, calculus as ref\nimport answers_mod\n"
+                      "import no_such_package_xyz\nfrom . import relative"),
+        new_code_cell("def f(:\n  broken"),
+    ])
+    path = tmp_path / "a.ipynb"
+    nbformat.write(nb, path)
+    sys.path.insert(0, str(secret))  # importable here, but under an excluded folder
+    try:
+        got = engine.preload_modules([path], exclude=[secret])
+    finally:
+        sys.path.remove(str(secret))
+    assert got == ["numpy", "matplotlib.pyplot", "gradlab", "gradlab.checks", "gradlab.calculus"]
