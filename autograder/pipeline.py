@@ -9,14 +9,12 @@ keeps nbgrader's sanitising and scoring steps, its gradebook and its folder layo
 
 from __future__ import annotations
 
-import csv
 import difflib
 import filecmp
 import functools
 import re
 import shutil
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
 

@@ -108,6 +108,7 @@ import uuid
 import warnings
 import weakref
 from dataclasses import dataclass
+from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
 

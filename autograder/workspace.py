@@ -96,10 +96,11 @@ def _nbgrader_templates() -> Path:
 
 
 # ``[grading] figures`` in gradlab.toml: do grading kernels draw matplotlib figures?  Drawing is
-# a third of the CPU time of grading a plotting notebook (measured on 01_derivatives: 0.6 of
-# ~2 CPU-seconds) and changes no score; the student has the figures in their own notebook, the
-# feedback says where each one was.  "auto": draw only in assignments with a cell a person
-# grades (nbgrader's task cells and graded answers), where the grader's reader needs them.
+# a third of the CPU time of grading a plotting notebook (0.6 of ~2 CPU-seconds in the lecture
+# notebook bench/bench_grading.py grades) and changes no score; the student has the figures in
+# their own notebook, the feedback says where each one was.  "auto": draw only in assignments
+# with a cell a person grades (nbgrader's task cells and graded answers), where the grader's
+# reader needs them.
 FIGURES = ("auto", "draw", "skip")
 
 

@@ -18,7 +18,6 @@ import textwrap
 import time
 
 import pytest
-from jupyter_client.asynchronous import AsyncKernelClient  # noqa: F401 (the client class km makes)
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
