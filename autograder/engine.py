@@ -216,7 +216,7 @@ def preload_modules(notebooks, exclude=()) -> list[str]:
 
     import nbformat
 
-    from .sandbox import python_paths
+    from .sandbox import _inside, python_paths
 
     names: dict[str, None] = {}
     for path in notebooks:
@@ -252,13 +252,10 @@ def preload_modules(notebooks, exclude=()) -> list[str]:
             origin = os.path.realpath(spec.origin or "") if spec and spec.origin else ""
             where = [os.path.realpath(p) for p in (spec.submodule_search_locations or [])] if spec else []
             places = [p for p in [origin, *where] if p]
-            kept[top] = bool(places) and all(
-                any(p == d or p.startswith(d.rstrip("/") + "/") for d in installed) and
-                not any(p == e or p.startswith(e.rstrip("/") + "/") for e in excluded)
-                for p in places)
-        if kept[top] and name.split(".")[-1] not in ("*",):
-            if name == top or importlib.util.find_spec(top) is not None:
-                out.append(name)
+            kept[top] = bool(places) and all(_inside(p, installed) and not _inside(p, excluded)
+                                             for p in places)
+        if kept[top]:
+            out.append(name)
     return out
 
 

@@ -11,7 +11,7 @@ The workspace configures it in nbgrader's place for release and autograde.
 from __future__ import annotations
 
 import traceback
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from nbgrader.nbgraderformat import MetadataValidator, ValidationError
 from nbgrader.nbgraderformat.common import BaseMetadataValidator
@@ -29,17 +29,15 @@ class _CompiledSchema(BaseMetadataValidator):
             return super().validate_cell(cell)  # nbgrader's own "too old" / "too new" errors
         from jsonschema.exceptions import best_match
 
-        error = best_match(self._compiled().iter_errors(meta))  # what jsonschema.validate raises
+        error = best_match(self._compiled.iter_errors(meta))  # what jsonschema.validate raises
         if error is not None:
             raise error
 
+    @cached_property
     def _compiled(self):
-        compiled = self.__dict__.get("_validator")
-        if compiled is None:
-            from jsonschema.validators import validator_for
+        from jsonschema.validators import validator_for
 
-            compiled = self.__dict__["_validator"] = validator_for(self.schema)(self.schema)
-        return compiled
+        return validator_for(self.schema)(self.schema)
 
 
 class CompiledMetadataValidator(MetadataValidator, _CompiledSchema):

@@ -23,6 +23,8 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from gradlab_grader import sandbox
 
+from .conftest import processes_of
+
 if not sandbox.available() or os.geteuid() != 0:
     why = sandbox.unavailable_reason() or "the kernel factory sandboxes kernels only for a root grader"
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
@@ -202,10 +204,10 @@ def test_the_template_outlives_crashing_kernels(launcher):
         died, reason, uid = reasons[name]
         assert died == "DeadKernelError" and words in (reason or ""), (name, died, reason)
         for _ in range(50):   # whatever the kernel left behind is killed with it
-            if _processes_of(uid) == 0:
+            if processes_of(uid) == 0:
                 break
             time.sleep(0.1)
-        assert _processes_of(uid) == 0, name
+        assert processes_of(uid) == 0, name
     assert launcher.factory.factory.proc is template and template.poll() is None
     assert still == "42\n"
 
@@ -262,17 +264,17 @@ def test_killing_the_worker_takes_template_and_kernels_with_it(tmp_path):
     try:
         template, uid = map(int, worker.stdout.readline().split())
         for _ in range(100):                 # the kernel is running
-            if _processes_of(uid):
+            if processes_of(uid):
                 break
             time.sleep(0.1)
-        assert _processes_of(uid) > 0
+        assert processes_of(uid) > 0
         worker.send_signal(signal.SIGKILL)
         worker.wait()
         for _ in range(100):
-            if _processes_of(uid) == 0 and not os.path.exists(f"/proc/{template}"):
+            if processes_of(uid) == 0 and not os.path.exists(f"/proc/{template}"):
                 break
             time.sleep(0.1)
-        assert _processes_of(uid) == 0, "a kernel outlived its worker"
+        assert processes_of(uid) == 0, "a kernel outlived its worker"
         assert not _alive(template), "the template outlived its worker"
     finally:
         worker.kill()
@@ -285,17 +287,6 @@ def _alive(pid: int) -> bool:
             return f.read().split(") ")[1][0] != "Z"
     except FileNotFoundError:
         return False
-
-
-def _processes_of(uid: int) -> int:
-    n = 0
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if os.stat(f"/proc/{pid}").st_uid == uid:
-                n += 1
-        except FileNotFoundError:
-            pass
-    return n
 
 
 def test_the_template_forks_from_one_thread_with_its_modules(launcher):

@@ -26,6 +26,8 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from gradlab_grader import guard, sandbox
 
+from .conftest import processes_of
+
 if not sandbox.available():
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"CI needs the sandbox: {sandbox.unavailable_reason()}", pytrace=False)
@@ -216,17 +218,6 @@ def test_no_loopback_connection(workdir):
 
 # -- resources -----------------------------------------------------------------------------------
 
-def _processes_of(uid: int) -> int:
-    n = 0
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if os.stat(f"/proc/{pid}").st_uid == uid:
-                n += 1
-        except FileNotFoundError:
-            pass
-    return n
-
-
 def test_fork_bomb_is_contained(workdir):
     limits = sandbox.Limits(processes=24)
     nb, km, _ = run([
@@ -245,10 +236,10 @@ def test_fork_bomb_is_contained(workdir):
     # the sleeping children died with the sandbox, and the grader can still start processes
     if km.sandbox_uid is not None:
         for _ in range(50):        # the pid namespace is torn down as the kernel exits
-            if _processes_of(km.sandbox_uid) == 0:
+            if processes_of(km.sandbox_uid) == 0:
                 break
             time.sleep(0.1)
-        assert _processes_of(km.sandbox_uid) == 0
+        assert processes_of(km.sandbox_uid) == 0
     assert subprocess.run(["true"]).returncode == 0
 
 
