@@ -1,14 +1,19 @@
-"""The class report's numbers and page, from results built by hand."""
+"""The class report's numbers and page: from results built by hand, and from a class graded for
+real whose mistakes the course did not foresee."""
 
 from __future__ import annotations
 
 import re
+import statistics
 
 import pytest
 
-from gradlab_grader import report
-from gradlab_grader.results import CellResult, SubmissionResult
+from gradlab_grader import cli, report
+from gradlab_grader.ledger import Ledger
+from gradlab_grader.results import REJECTED, CellResult, SubmissionResult, format_table, read_results
 from gradlab_grader.similarity import Pair
+
+from . import unforeseen_class as unforeseen
 
 
 def _result(student, fails, problem=""):
@@ -66,3 +71,110 @@ def test_summary_is_one_screen(results):
 def test_no_results_is_a_clear_error():
     with pytest.raises(ValueError, match="run `gradlab autograde` first"):
         report.analyse([])
+
+
+# -- a class graded for real, with mistakes the course did not foresee -------------------------
+
+ROSTER = ("student_id,name,email,lms_id\nada,Ada Lovelace,ada@uni.example,1\nben,Ben Okafor,,2\n"
+          "cem,Cem Yılmaz,,3\ndia,,,4\n")
+
+
+@pytest.fixture(scope="module")
+def graded_class(tmp_path_factory):
+    ws = unforeseen.grade_class(tmp_path_factory.mktemp("unforeseen"), roster=ROSTER)
+    return ws, read_results(ws, unforeseen.ASSIGNMENT)
+
+
+def _failing_tests(ws) -> set[tuple[str, str]]:
+    """(student, test) of every test that did not get its points, from nbgrader's gradebook."""
+    with ws.gradebook() as gb:
+        return {(s.student_id, g.name) for s in gb.assignment_submissions(unforeseen.ASSIGNMENT)
+                for nb in s.notebooks for g in nb.grades if g.score < g.max_score}
+
+
+@pytest.mark.slow
+def test_grading_time_reaches_the_report(graded_class):
+    ws, results = graded_class
+    book = Ledger(ws, unforeseen.ASSIGNMENT)
+    recorded = {s: book.get(s)["seconds"] for s in unforeseen.ANSWERS}
+    assert all(t > 0 for t in recorded.values())
+    assert report.analyse(results).seconds == pytest.approx(recorded)
+    page = report.render(report.analyse(results))
+    timing = page[page.index('id="timing"'):page.index('id="similarity"')]
+    assert "<svg" in timing and "did not record" not in timing
+
+
+@pytest.mark.slow
+def test_every_failing_test_is_in_exactly_one_cluster(graded_class):
+    ws, results = graded_class
+    clusters = report.analyse(results).clusters
+    members = [m for c in clusters for m in c.members]
+    assert len(members) == len(set(members)), "a failing test in two clusters"
+    assert set(members) == _failing_tests(ws)
+    expected = {frozenset((s, t) for s in students for t in tests) for students, tests, _ in unforeseen.CLUSTERS}
+    assert {frozenset(c.members) for c in clusters} == expected
+    for students, tests, text in unforeseen.CLUSTERS:
+        cluster = next(c for c in clusters if set(c.members) == {(s, t) for s in students for t in tests})
+        assert text in cluster.title + cluster.example
+        assert (cluster.students, sorted(cluster.tests)) == (len(students), sorted(tests))
+        assert not any(re.search(rf"\b{s}\b", cluster.example) for s in unforeseen.ANSWERS)
+
+
+@pytest.mark.slow
+def test_an_exception_is_shown_with_the_call_that_raised_it(graded_class):
+    _, results = graded_class
+    overflow = next(c for c in report.analyse(results).clusters if "OverflowError" in c.title)
+    assert overflow.example == "OverflowError: math range error (raised inside sigmoid(-1000.0))"
+    assert overflow.exercises == ["sigmoid"] and overflow.tests == ["test_sigmoid_hidden"]
+
+
+@pytest.mark.slow
+def test_report_and_summary_count_the_same_students(graded_class):
+    ws, results = graded_class
+    with ws.gradebook() as gb:   # the oracle: every graded submission, the rejected one has none
+        scores = [s.score for s in gb.assignment_submissions(unforeseen.ASSIGNMENT)]
+    mean = sum(scores) / len(scores)
+    assert len(scores) == len(unforeseen.ANSWERS) and unforeseen.REJECTED in {r.student for r in results}
+    numbers = report.analyse(results)
+    assert statistics.mean(numbers.scores.values()) == pytest.approx(mean)
+    text, table = report.summary(numbers), format_table(results)
+    assert f"mean {mean:.1f} / 6" in text and f"mean {100 * mean / 6:.1f}%" in table
+    for said in (text, table, report.render(numbers)):
+        assert f"of {len(scores)} current grades" in said and "not counted: 1 rejected" in said
+
+
+@pytest.mark.slow
+def test_summary_and_report_name_students_from_the_roster(graded_class):
+    ws, results = graded_class
+    names = report.roster_names(ws)
+    assert names == {"ada": "Ada Lovelace", "ben": "Ben Okafor", "cem": "Cem Yılmaz"}
+    table = format_table(results, names)
+    assert "Ada Lovelace (ada)" in table and "Cem Yılmaz (cem)" in table
+    assert re.search(r"^dia\s", table, re.MULTILINE) and re.search(r"^gus\s", table, re.MULTILINE)
+    path, text = report.write_report(ws, unforeseen.ASSIGNMENT)
+    page = path.read_text()
+    assert "Ada Lovelace (ada)" in page and "Ben Okafor (ben)" in page
+    assert "hal" in text          # the rejected hand-in, by id: not on the roster
+
+
+@pytest.mark.slow
+def test_cli_summary_and_report(graded_class, capsys):
+    ws, _ = graded_class
+    for command in ("summary", "report"):
+        assert cli.main(["--workspace", str(ws.root), "--repo", str(ws.repo), command, unforeseen.ASSIGNMENT]) == 0
+    out = capsys.readouterr().out
+    assert "Ada Lovelace (ada)" in out and "OverflowError" in out
+
+
+def test_summary_names_each_pair_once_with_its_exercises(results):
+    pairs = [Pair(ex, "bob", "cyd", 0.9, "a", "b") for ex in ("grad", "jac")] + [Pair("jac", "ann", "dan", 1.0, "c", "d")]
+    text = report.summary(report.analyse(results, pairs), names={"bob": "Bob Brown"})
+    line = next(l for l in text.splitlines() if "near-identical" in l)
+    assert line.count("cyd") == 1 and "Bob Brown (bob) ~ cyd (grad, jac)" in line and "ann ~ dan (jac)" in line
+
+
+def test_mean_leaves_out_a_rejected_hand_in(results):
+    rejected = SubmissionResult("eli", "01_x", status=REJECTED, problems=["rejected at collect: a PDF"])
+    numbers = report.analyse([*results, rejected])
+    assert numbers.scores == {"ann": 10, "bob": 5, "cyd": 2, "dan": 10}
+    assert "mean 6.8 / 10" in report.summary(numbers) and "mean 67.5%" in format_table([*results, rejected])
