@@ -143,7 +143,7 @@ def _command(args, ws, progress: bool) -> int:
                            workers=args.workers, sandbox=args.sandbox, force=args.force,
                            scheduler=args.scheduler,   # the closing line, --quiet or not
                            echo=lambda line: print(line, file=sys.stderr))
-        print(format_table(read_results(ws, args.assignment)))
+        print(format_table(read_results(ws, args.assignment), report.roster_names(ws)))
     elif args.command == "status":
         print(format_status(pipeline.status(ws, args.assignments or None)))
     elif args.command == "feedback":
@@ -170,7 +170,7 @@ def _command(args, ws, progress: bool) -> int:
         print(text)
     elif args.command == "summary":
         pipeline.check_assignment(ws, args.assignment)
-        print(format_table(read_results(ws, args.assignment)))
+        print(format_table(read_results(ws, args.assignment), report.roster_names(ws)))
     elif args.command == "demo":
         demo.run_demo(ws, args.assignment, progress=progress)
     return 0

@@ -113,7 +113,7 @@ def test_report_numbers_agree_with_the_gradebook(day):
             graded = gb.find_submission(ASSIGNMENT, student)
             assert score == pytest.approx(graded.score - (graded.late_submission_penalty or 0))
     assert numbers.lost_per_exercise == {"numerical_gradient": 5, "jacobian": 5}
-    assert {m.code for m in numbers.misconceptions} == {"factor", "shape"}
+    assert {c.code for c in numbers.clusters} == {"factor", "shape"}
     page = path.read_text()
     assert "Class report: 01_derivatives" in page and "numerical_gradient" in page
     assert re.search(r"3 submissions", text)

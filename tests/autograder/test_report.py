@@ -16,13 +16,18 @@ from gradlab_grader.similarity import Pair
 from . import unforeseen_class as unforeseen
 
 
+HINTS = {"shape": "transposed? (rows and columns swapped)", "factor": "a missing factor 2 (or an extra ½)?"}
+
+
 def _result(student, fails, problem=""):
-    """Two exercises of two tests (1 + 4 points each); ``fails``: {grade_id: (lost, code)}."""
+    """Two exercises of two tests (1 + 4 points each); ``fails``: {grade_id: (lost, code)}, each
+    failing with gradlab.checks' message, which names the student's own data file."""
     cells = []
     for ex in ("grad", "jac"):
         for gid, pts in ((f"test_{ex}_visible", 1.0), (f"test_{ex}_hidden", 4.0)):
             lost, code = fails.get(gid, (0.0, ""))
-            error = f"CheckFailure: {gid} failed for {student} (check: {code})" if code else ""
+            error = (f"CheckFailure: {ex}(load('{student}.npz')): expected 1, got 2 — {HINTS[code]} (check: {code})"
+                     if code else "")
             cells.append(CellResult(gid, ex, pts - lost, pts, error, code))
     r = SubmissionResult(student, "01_x", sum(c.score for c in cells), 10.0, cells)
     r.problems = [problem] if problem else []
@@ -42,8 +47,9 @@ def test_numbers(results):
     assert rep.scores == {"ann": 10, "bob": 5, "cyd": 2, "dan": 10}
     assert rep.lost_per_exercise == {"jac": 9, "grad": 4}
     assert rep.lost_per_test == {"test_jac_visible": 1, "test_jac_hidden": 8, "test_grad_hidden": 4}
-    shape, factor = rep.misconceptions
+    shape, factor = rep.clusters
     assert (shape.code, shape.count, shape.students, shape.exercises) == ("shape", 3, 2, ["jac"])
+    assert shape.title == f"shape: {HINTS['shape']}" and shape.tests == ["test_jac_hidden", "test_jac_visible"]
     assert (factor.code, factor.count, factor.students) == ("factor", 1, 1)
     assert "bob" not in shape.example and "cyd" not in shape.example and report.STUDENT_PLACEHOLDER in shape.example
     assert rep.review == {"dan": ["calls gradlab's reference implementation (tripwire)"]}
@@ -55,9 +61,9 @@ def test_page_is_self_contained_with_every_section(results):
     for r in older:
         r.assignment = "00_intro"
     page = report.render(report.analyse(results, [pair], history={"00_intro": older}))
-    for section in ("distribution", "lost", "misconceptions", "review", "timing", "similarity", "trend"):
+    for section in ("distribution", "lost", "clusters", "review", "timing", "similarity", "trend"):
         assert f'id="{section}"' in page
-    assert page.count("<svg") == 4     # scores, lost, misconceptions, trend (no timing recorded)
+    assert page.count("<svg") == 4     # scores, lost, clusters, trend (no timing recorded)
     assert not re.search(r"""(src|href)=["']?(https?:|//)""", page)   # nothing fetched
     assert "<script" not in page
     assert "return y.T" in page and "bob ~ cyd" in page
@@ -65,7 +71,7 @@ def test_page_is_self_contained_with_every_section(results):
 
 def test_summary_is_one_screen(results):
     text = report.summary(report.analyse(results), "grading/reports/01_x.html")
-    assert len(text.splitlines()) <= 12 and "shape: 2 students" in text and "dan" in text
+    assert len(text.splitlines()) <= 12 and f"2 students: shape: {HINTS['shape']}" in text and "dan" in text
 
 
 def test_no_results_is_a_clear_error():
@@ -168,7 +174,7 @@ def test_cli_summary_and_report(graded_class, capsys):
 
 def test_summary_names_each_pair_once_with_its_exercises(results):
     pairs = [Pair(ex, "bob", "cyd", 0.9, "a", "b") for ex in ("grad", "jac")] + [Pair("jac", "ann", "dan", 1.0, "c", "d")]
-    text = report.summary(report.analyse(results, pairs), names={"bob": "Bob Brown"})
+    text = report.summary(report.analyse(results, pairs, names={"bob": "Bob Brown"}))
     line = next(l for l in text.splitlines() if "near-identical" in l)
     assert line.count("cyd") == 1 and "Bob Brown (bob) ~ cyd (grad, jac)" in line and "ann ~ dan (jac)" in line
 

@@ -84,3 +84,17 @@ def test_an_identical_copy_is_listed_however_many_share_the_code(sharing, refere
     pairs = sim.find_similar(answers)
     assert [({p.a, p.b}, p.score) for p in pairs if "copier" in (p.a, p.b)] == [({close[1], "copier"}, 1.0)]
     assert all({p.a, p.b} <= set(close) | {"copier"} for p in pairs)
+
+
+def test_a_one_line_formula_many_write_alike_is_no_evidence():
+    answers = {f"s{i}": {"sigmoid": "def sigmoid(z):\n    return 1 / (1 + np.exp(-z))\n"} for i in range(30)}
+    assert sim.find_similar(answers) == []
+
+
+def test_identical_notebook_files_are_listed_and_the_untouched_release_is_not():
+    release, copy = b'{"cells": []}', b'{"cells": ["mine"]}'
+    files = {"ann": {"a.ipynb": copy}, "bob": {"a.ipynb": copy}, "cyd": {"a.ipynb": release},
+             "dan": {"a.ipynb": release}, "eli": {"a.ipynb": b'{"cells": ["own"]}'}}
+    pairs = sim.identical_files(files, {"a.ipynb": release})
+    assert [(p.exercise, p.a, p.b, p.score) for p in pairs] == [("a.ipynb", "ann", "bob", 1.0)]
+    assert "byte-identical" in pairs[0].a_source

@@ -10,7 +10,7 @@ from gradlab_grader.similarity import Pair
 
 pytestmark = pytest.mark.browser
 
-SECTIONS = ("distribution", "lost", "misconceptions", "review", "timing", "similarity", "trend")
+SECTIONS = ("distribution", "lost", "clusters", "review", "timing", "similarity", "trend")
 
 
 def _result(student, assignment, lost_jac, seconds):
