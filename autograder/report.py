@@ -105,7 +105,7 @@ def cluster_key(student: str, cell, problems=()) -> tuple[tuple, str, str, str]:
         hint = message.split(SEPARATOR, 1)[1] if SEPARATOR in message else ""
         if hint:
             return ("named", code[1], hint), f"{code[1]}: {hint}", code[1], message
-        return ("test", cell.grade_id, message), f"{code[1]} in {cell.grade_id}", code[1], message
+        return ("test", cell.grade_id, message), f"{code[1]} in {cell.grade_id}, no mistake named", code[1], message
     if error:
         ename = error.split(":", 1)[0]
         return ("test", cell.grade_id, error), f"{ename} in {cell.grade_id}", ename, error
@@ -205,10 +205,13 @@ def _short(text: str, limit: int = 48) -> str:
 
 
 def plot_clusters(report: ClassReport) -> str:
+    from matplotlib.ticker import MaxNLocator
+
     items = report.clusters[:10][::-1]
     fig, ax = _figure(height=max(2.0, 0.35 * len(items) + 1))
     ax.barh([f"{i}. {_short(c.title)}" for i, c in zip(range(len(items), 0, -1), items)],
             [c.students for c in items], color="0.35")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(xlabel="students", title="What the class got wrong (the most students first)")
     return _svg(fig)
 
