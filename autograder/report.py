@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .results import CHECK_CODE, counted, display_name
+from .results import CHECK_CODE, counted, display_name, read_results
 from .similarity import Pair
 
 STUDENT_PLACEHOLDER = "<student>"
@@ -402,7 +402,6 @@ def roster_names(ws) -> dict[str, str]:
 
 def write_report(ws, assignment: str) -> tuple[Path, str]:
     """Write ``<workspace>/reports/<assignment>.html``; return its path and the text summary."""
-    from .results import read_results
     from .similarity import find_similar, identical_files
 
     results = read_results(ws, assignment)

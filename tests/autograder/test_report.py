@@ -3,6 +3,7 @@ real whose mistakes the course did not foresee."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import statistics
 
@@ -184,3 +185,14 @@ def test_mean_leaves_out_a_rejected_hand_in(results):
     numbers = report.analyse([*results, rejected])
     assert numbers.scores == {"ann": 10, "bob": 5, "cyd": 2, "dan": 10}
     assert "mean 6.8 / 10" in report.summary(numbers) and "mean 67.5%" in format_table([*results, rejected])
+
+
+def test_a_test_lost_without_an_error_is_a_cluster_with_its_reason(results):
+    hung = _result("eli", {}, problem="cells ran past the time limit (test_jac_hidden, test_grad_hidden)")
+    hung.cells = [dataclasses.replace(c, score=0.0) if c.grade_id in ("test_jac_hidden", "test_grad_hidden") else c
+                  for c in hung.cells]
+    clusters = report.analyse([*results, hung]).clusters
+    mine = [c for c in clusters if ("eli", "test_jac_hidden") in c.members or ("eli", "test_grad_hidden") in c.members]
+    assert [(c.title, c.example, c.members) for c in mine] == [
+        (f"points lost in {t} without an error", "cells ran past the time limit", [("eli", t)])
+        for t in ("test_grad_hidden", "test_jac_hidden")]

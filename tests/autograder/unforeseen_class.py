@@ -26,15 +26,9 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from gradlab_grader import Workspace, pipeline
 from gradlab_grader.cells import is_answer, nbgrader_meta
 
+from .conftest import _meta
+
 ASSIGNMENT = "week"
-
-
-def _meta(grade_id, *, solution=False, grade=False, points=None, locked=True):
-    meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3,
-            "solution": solution, "task": False}
-    if points is not None:
-        meta["points"] = points
-    return {"nbgrader": meta}
 
 
 SETUP = ("import math\nimport numpy as np\nfrom gradlab import checks\nchecks.install_handler()\n\n"
