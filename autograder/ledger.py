@@ -141,6 +141,11 @@ class Writer:
             self._gb_context.__exit__(None, None, None)
             raise GradlabError(f"the gradebook at {self.ws.db_name} knows no assignment {self.assignment}: "
                                f"run `gradlab release {self.assignment}` with this gradebook first") from None
+        try:  # gradlab.toml's deadline, whichever way the submissions came in
+            self.ws.apply_deadlines(self.gb, [self.assignment])
+        except BaseException:
+            self._gb_context.__exit__(None, None, None)
+            raise
         return self
 
     def __exit__(self, *exc):
@@ -222,8 +227,8 @@ class Writer:
                 timestamp = self.ws.coursedir().get_existing_timestamp(
                     str(self.ws.submission(student, self.assignment)))
                 self.gb.update_or_create_student(student)
-                kwargs = {"timestamp": timestamp} if timestamp else {}
-                self.gb.update_or_create_submission(self.assignment, student, **kwargs)
+                # None when the hand-in time is unknown: no late penalty (an older time is cleared)
+                self.gb.update_or_create_submission(self.assignment, student, timestamp=timestamp)
                 handed_in = {w.name for w in unit.notebooks}
                 executed = {r.name: r for r in (result.notebooks if result else [])}
                 for name in self.notebooks:

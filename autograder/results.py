@@ -166,6 +166,7 @@ def read_result(ws: Workspace, assignment: str, student: str) -> SubmissionResul
         problems += [p for p in record.get("problems", []) if p not in problems]
         if record.get("status") == ledger.FAILED:
             result.status = FAILED
+    problems += [n for n in submissions.lms_state(ws, assignment)["notes"].get(student, []) if n not in problems]
     if any(c.diagnostic == "tripwire" for c in result.cells):
         problems.append("calls gradlab's reference implementation (tripwire)")
     if result.status == GRADED and book.superseded(student):
@@ -229,6 +230,9 @@ def format_table(results: list[SubmissionResult]) -> str:
                     f"{'' if len(current) == 1 else 's'} · {sum(s == 100 for s in current)} full marks")
     summary += "".join(f" · {k} {status}" for status, k in counts.items())
     lines.append(summary)
+    unknown = [r.student for r in results if not r.submitted_at and r.status != REJECTED]
+    if unknown:
+        lines.append(f"hand-in {submissions.UNKNOWN} (no late penalty): {', '.join(unknown)}")
     flagged = [r for r in results if r.problems]
     if flagged:
         lines.append("needs a human look:")
@@ -243,8 +247,10 @@ def format_status(counts: dict[str, dict[str, int]]) -> str:
     if not counts:
         return "nothing collected yet: run `gradlab collect`"
     width = max(10, *(len(a) for a in counts))
-    columns = ("collected", "graded", "failed", "flagged", "pending")
+    columns = ("collected", "graded", "failed", "flagged", "pending", "unmatched")
     lines = [f"{'assignment':<{width}}  " + "  ".join(f"{c:>9}" for c in columns)]
-    lines += [f"{a:<{width}}  " + "  ".join(f"{row[c]:>9}" for c in columns) for a, row in counts.items()]
+    lines += [f"{a:<{width}}  " + "  ".join(f"{row.get(c, 0):>9}" for c in columns) for a, row in counts.items()]
     lines.append("flagged: graded, with something for a human to look at (`gradlab summary`)")
+    if any(row.get("unmatched") for row in counts.values()):
+        lines.append("unmatched: files of the LMS download no roster student claims (`gradlab summary`)")
     return "\n".join(lines)
