@@ -134,10 +134,12 @@ def read_roster(path: Path) -> list[Student]:
         rows = list(_canvas_gradebook_rows(rows, header))
         columns = {"id": "id", "name": "name", "email": "email", "lms_id": "lms_id"}
     else:
-        if "first name" in header and "last name" in header and "name" not in header:
-            rows = [{**row, "name": f"{row[header['first name']].strip()} {row[header['last name']].strip()}"}
+        if "first name" in header and "last name" in header and "name" not in header:  # Moodle's
+            ids = [header[c] for c in ("id number", "username", "email address") if c in header]
+            rows = [{**row, "name": f"{row[header['first name']].strip()} {row[header['last name']].strip()}",
+                     "student_id": next((row[c].strip() for c in ids if (row[c] or "").strip()), "")}
                     for row in rows]
-            header["name"] = "name"
+            header.update({"name": "name", "student_id": "student_id"})
         columns = {key: next((header[n] for n in names if n in header), None)
                    for key, names in ROSTER_COLUMNS.items()}
     if columns["id"] is None:
@@ -412,9 +414,10 @@ def _iso_time(text: str, zone, path: Path, line: int) -> datetime | None:
 def _moodle_time(text: str, zone, path: Path, line: int) -> datetime:
     for fmt in MOODLE_TIME_FORMATS:
         try:
-            return _in_utc(datetime.strptime(text, fmt), zone, path, line)
+            when = datetime.strptime(text, fmt)
         except ValueError:
             continue
+        return _in_utc(when, zone, path, line)
     raise RosterError(f"{path}, line {line}: cannot read the time {text!r}; download the worksheet "
                       "with Moodle set to English (its date format: Friday, 20 November 2026, 11:59 PM)")
 
