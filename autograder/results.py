@@ -119,6 +119,7 @@ def read_result(ws: Workspace, assignment: str, student: str) -> SubmissionResul
     from nbgrader.api import MissingEntry
 
     result = SubmissionResult(student, assignment)
+    result.problems += submissions.lms_state(ws, assignment)["notes"].get(student, [])  # from collect
     handed_in = submissions.format_time(submissions.read_timestamp(ws.submission(student, assignment)))
     with ws.gradebook() as gb:
         try:
@@ -166,7 +167,6 @@ def read_result(ws: Workspace, assignment: str, student: str) -> SubmissionResul
         problems += [p for p in record.get("problems", []) if p not in problems]
         if record.get("status") == ledger.FAILED:
             result.status = FAILED
-    problems += [n for n in submissions.lms_state(ws, assignment)["notes"].get(student, []) if n not in problems]
     if any(c.diagnostic == "tripwire" for c in result.cells):
         problems.append("calls gradlab's reference implementation (tripwire)")
     if result.status == GRADED and book.superseded(student):

@@ -13,6 +13,8 @@ A workspace is an ordinary nbgrader course directory kept *outside* the source t
       autograded/<s>/<a>/    executed and scored copies
       feedback/<s>/<a>/      HTML feedback, hidden tests removed
       rejected/<a>.json      hand-ins collect turned away, with the reason
+      lms/<a>.json           an LMS download's unmatched files, the instructor's mapping, notes
+      roster.csv             the roster given at collect (lms.read_roster reads it)
       bundles/<a>.zip        the student bundle (release, library wheel, INSTALL.txt)
       ledger/<a>/<s>.json    what grading recorded for each submission, once (see ledger.py)
       exports/               grades.csv and friends
@@ -22,7 +24,8 @@ A workspace is an ordinary nbgrader course directory kept *outside* the source t
         [late]                      # nbgrader's late-penalty plugin, gradlab_grader.latepenalty
         percent_per_day = 10        # of the score, per started day late
         max_percent = 100
-        [deadlines]                 # TOML datetimes; the gradebook's due dates follow them
+        [deadlines]                 # TOML datetimes (UTC without an offset); the gradebook writer
+                                    # gives them to the gradebook before it records a grade
         week1 = 2026-11-20T23:59:00Z
 """
 
