@@ -145,7 +145,10 @@ def record_lms(ws: Workspace, assignment: str, mapping: dict[str, str], dropped:
 
 def unmatched_lines(ws: Workspace, assignment: str) -> list[str]:
     """What the summary says of files in the LMS download that no roster student claims."""
+    from shlex import quote
+
     found = lms_state(ws, assignment)["unmatched"]
     return [f"unmatched {key}: {', '.join(entry['files'][:3])}{' …' if len(entry['files']) > 3 else ''}"
             f" — {entry['why']}; map it with `gradlab collect {assignment} DOWNLOAD --roster ROSTER "
-            f"--map {key}=STUDENT` or set it aside with --drop {key}" for key, entry in found.items()]
+            f"--map {quote(key + '=STUDENT')}` or set it aside with --drop {quote(key)}"
+            for key, entry in found.items()]
