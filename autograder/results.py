@@ -18,6 +18,7 @@ import nbformat
 from . import ledger, submissions
 from .cells import exercise_of_cells, grade_id
 from .integrity import inspect_submission
+from .latepenalty import penalty_now
 from .workspace import Workspace
 
 # What a result's score is worth (SubmissionResult.status):
@@ -129,7 +130,7 @@ def read_result(ws: Workspace, assignment: str, student: str) -> SubmissionResul
             result.problems.append(f"not graded yet: run `gradlab autograde {assignment}`")
             return result
         result.score, result.max_score = submission.score, submission.max_score
-        result.late_penalty = submission.late_submission_penalty or 0.0
+        result.late_penalty = penalty_now(ws, submission)  # on the scores now, hand grades included
         result.submitted_at = submissions.format_time(submission.timestamp) or handed_in
         grades = {(g.notebook.name, g.name): (g.score, g.max_score)
                   for nb in submission.notebooks for g in nb.grades}

@@ -112,6 +112,14 @@ def test_late_penalty_on_the_plain_folder_path(ws, tmp_path):
     assert "hand-in time unknown (no late penalty): unknown" in format_table(list(results.values()))
     with ws.gradebook() as gb:
         assert gb.find_assignment("toy").duedate == DUE.replace(tzinfo=None)
+        # a grade given by hand afterwards (the formgrader): the penalty follows the new score
+        grade = gb.find_grade("test_double_hidden", "toy", "toy", "late")
+        grade.manual_score = 0.0
+        gb.db.commit()
+        points = gb.find_submission("toy", "late").score
+    late = read_results(ws, "toy")[0]
+    assert late.student == "late" and late.score == points == results["late"].max_score - 2
+    assert late.late_penalty == pytest.approx(0.4 * points)
 
 
 def test_links_in_an_inbox_are_refused(ws, tmp_path):
