@@ -233,7 +233,8 @@ def format_table(results: list[SubmissionResult]) -> str:
     lines.append(summary)
     unknown = [r.student for r in results if not r.submitted_at and r.status != REJECTED]
     if unknown:
-        lines.append(f"hand-in {submissions.UNKNOWN} (no late penalty): {', '.join(unknown)}")
+        who = "every student" if len(unknown) == n > 3 else ", ".join(unknown)
+        lines.append(f"hand-in {submissions.UNKNOWN} (no late penalty): {who}")
     flagged = [r for r in results if r.problems]
     if flagged:
         lines.append("needs a human look:")
