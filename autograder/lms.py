@@ -48,6 +48,9 @@ from pathlib import Path, PurePosixPath
 # characters removed, then "_<attachment id>_<uploaded name>"
 CANVAS = re.compile(r"^(?P<name>\S+?)(?P<late>_LATE)?_(?P<lms_id>\d+)_(?P<attachment>\d+)_(?P<file>.+)$")
 CANVAS_ANONYMOUS = re.compile(r"^(?P<late>LATE_)?(?P<key>anon_(?P<anon>[A-Za-z0-9]+))_(?P<attachment>\d+)_(?P<file>.+)$")
+# a text entry or a URL instead of a file (add_text_or_url): "<name>[_LATE]_<user id>_text.html"
+CANVAS_ONLINE = re.compile(r"^(?:(?P<name>\S+?)(?P<late>_LATE)?_(?P<lms_id>\d+)|(?P<alate>LATE_)?(?P<key>anon_"
+                           r"(?P<anon>[A-Za-z0-9]+)))_(?P<file>text\.html|link\.html)$")
 # Moodle, mod/assign/classes/downloader.php: clean_filename("<name>_<participant id>") then
 # "_assignsubmission_<plugin>" as a folder (3.x: with a trailing "_") or "_<file>" flat
 MOODLE_FOLDER = re.compile(r"^(?P<name>[^_]+)_(?P<lms_id>\d+)_assignsubmission_(?P<plugin>[a-z]+)_?$")
@@ -220,6 +223,12 @@ def claim_of(path: str) -> Claim | None:
     match = MOODLE_FLAT.match(top)
     if match:
         return _moodle_claim(match, match["file"], depth=1)
+    match = CANVAS_ONLINE.match(top)
+    if match:
+        common = dict(late=bool(match["late"] or match["alate"]), file=match["file"])
+        if match["anon"]:
+            return Claim("canvas", match["key"], anonymous=True, **common)
+        return Claim("canvas", match["lms_id"], lms_id=match["lms_id"], name=match["name"], **common)
     match = CANVAS_ANONYMOUS.match(top) or CANVAS.match(top)
     if match:
         filename, resubmitted = match["file"], RESUBMITTED.match(match["file"])

@@ -32,13 +32,17 @@ def canvas_name(sortable: str | None, user_id, attachment_id, display_name: str,
                 anonymous_id: str | None = None) -> str:
     """Canvas's file name (lib/content_zipper.rb: get_user_name, get_filename,
     add_upload_submission, sanitize_attachment_filename)."""
+    uploaded = re.sub(r'[\x00/\\:*?"<>|]+', "_", display_name)
+    return f"{_canvas_prefix(sortable, user_id, late, anonymous_id)}_{attachment_id}_{uploaded}"
+
+
+def _canvas_prefix(sortable, user_id, late=False, anonymous_id=None) -> str:
+    """get_filename: [name, "LATE", id] joined by "_", non-word characters removed."""
     users_name = None
     if sortable is not None and anonymous_id is None:
         users_name = re.sub(r"_(\d+)_", r"\1", sortable).lower()
     ident = f"anon_{anonymous_id}" if anonymous_id else str(user_id)
-    filename = _ruby_word_only("_".join(p for p in (users_name, "LATE" if late else None, ident) if p))
-    uploaded = re.sub(r'[\x00/\\:*?"<>|]+', "_", display_name)
-    return f"{filename}_{attachment_id}_{uploaded}"
+    return _ruby_word_only("_".join(p for p in (users_name, "LATE" if late else None, ident) if p))
 
 
 def moodle_path(fullname: str, participant: int, file: str, layout: str = "4.1") -> str:
@@ -78,6 +82,7 @@ def canvas_class_zip(path):
         (canvas_name("李, 伟", 112, 5005, NB), "li"),
         (canvas_name("Stranger, X", 9999, 5006, NB), "who?"),                    # on no roster
         (canvas_name("Müller, Bob", 102, 5007, ".."), "a file named .."),          # odd upload
+        (_canvas_prefix("Souza, Ana", 113) + "_text.html", "<p>typed in</p>"),  # add_text_or_url
         ("../../escaped.ipynb", "traversal"),
         ("README.txt", "a loose file"),
     ])
@@ -95,12 +100,13 @@ def test_canvas_download_file_by_file(tmp_path):
     out = tmp_path / "out"
     got = lms.unpack(canvas_class_zip(tmp_path / "c.zip"), ROSTER, out)
     assert got.layout == "canvas"
-    assert sorted(got.students) == ["s101", "s109", "s110", "s111", "s112"]
+    assert sorted(got.students) == ["s101", "s109", "s110", "s111", "s112", "s113"]
     assert (got.students["s101"] / NB).read_text() == "bob v2"          # the re-upload wins
     assert got.duplicates == {"s101": [canvas_name("Müller, Bob", 102, 5001, NB)]}
     assert (got.students["s111"] / "my notebook.ipynb").read_text() == "priya"  # collect renames it
     assert (got.students["s110"] / NB).read_text() == "yaroslav"
-    assert got.late == ["s109"] and got.missing == ["s113"]
+    assert got.late == ["s109"] and got.missing == []
+    assert (got.students["s113"] / "text.html").read_text() == "<p>typed in</p>"
     assert got.unmatched == ["README.txt", canvas_name("Stranger, X", 9999, 5006, NB)]
     assert set(got.refused) == {canvas_name("Müller, Bob", 102, 5007, ".."), "../../escaped.ipynb"}
     # nothing escaped the destination, and no time was taken from the zip
