@@ -111,6 +111,11 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
         raise RosterError(f"cannot read {path}: {exc}") from None
 
 
+def _cell(row: dict, header: dict[str, str], column: str) -> str:
+    """The value of ``column`` (lower case) in ``row``, stripped; "" when the file has no such column."""
+    return (row.get(header[column]) or "").strip() if column in header else ""
+
+
 def _unformula(text: str) -> str:
     """Canvas writes a name starting with ``=`` as ``="..."`` (gradebook_exporter.rb)."""
     return text[2:-1] if text.startswith('="') and text.endswith('"') else text
@@ -138,9 +143,9 @@ def read_roster(path: Path) -> list[Student]:
         columns = {"id": "id", "name": "name", "email": "email", "lms_id": "lms_id"}
     else:
         if "first name" in header and "last name" in header and "name" not in header:  # Moodle's
-            ids = [header[c] for c in ("id number", "username", "email address") if c in header]
-            rows = [{**row, "name": f"{row[header['first name']].strip()} {row[header['last name']].strip()}",
-                     "student_id": next((row[c].strip() for c in ids if (row[c] or "").strip()), "")}
+            ids = [c for c in ("id number", "username", "email address") if c in header]
+            rows = [{**row, "name": f"{_cell(row, header, 'first name')} {_cell(row, header, 'last name')}".strip(),
+                     "student_id": next((_cell(row, header, c) for c in ids if _cell(row, header, c)), "")}
                     for row in rows]
             header.update({"name": "name", "student_id": "student_id"})
         columns = {key: next((header[n] for n in names if n in header), None)
@@ -166,7 +171,8 @@ def read_roster(path: Path) -> list[Student]:
 
 def _canvas_gradebook_rows(rows, header):
     """Canvas gradebook rows as plain roster rows (see :func:`read_roster`)."""
-    get = lambda row, col: (row.get(header[col]) or "").strip() if col in header else ""  # noqa: E731
+    def get(row, col):
+        return _cell(row, header, col)
     for line, row in enumerate(rows, start=2):
         student, canvas_id = _unformula(get(row, "student")), get(row, "id")
         if not canvas_id or student.strip().lower() == "points possible":
@@ -353,7 +359,8 @@ def read_times(path: Path, tz: str | None = None) -> list[HandIn]:
         return _canvas_times(path)
     rows = _read_csv(path)
     header = {h.strip().lower(): h for h in (rows[0] if rows else {}) if h}
-    get = lambda row, col: (row.get(header[col]) or "").strip() if col in header else ""  # noqa: E731
+    def get(row, col):
+        return _cell(row, header, col)
     found = []
     if "identifier" in header and "last modified (submission)" in header:
         for line, row in enumerate(rows, start=2):
