@@ -528,8 +528,8 @@ def unpack(source: Path, roster: list[Student], dest: Path, times: list[HandIn] 
     matcher = Matcher(roster, mapping, links)
     result = Unpacked("")
     kinds: set[str] = set()
-    chosen: dict[tuple[str, str], tuple[tuple, str, object]] = {}
     claims: dict[str, tuple[Claim, str, str]] = {}  # path -> (claim, student id, how matched)
+    reads = {}
     for entry in _entries(source):
         claim = None if entry.refused else claim_of(entry.path)
         if entry.path in dropped or (claim and claim.key in dropped):
@@ -555,25 +555,25 @@ def unpack(source: Path, roster: list[Student], dest: Path, times: list[HandIn] 
             result.keys[entry.path] = claim.key
             result.why.setdefault(claim.key, why)
             continue
-        claims[entry.path] = (claim, student.id, how)
-        key = (student.id, claim.file)
-        candidate = (claim.version, entry.path, entry.read)
-        if key in chosen:
-            older, newer = sorted([chosen[key], candidate], key=lambda c: c[0])
-            result.duplicates.setdefault(student.id, []).append(older[1])
+        claims[entry.path], reads[entry.path] = (claim, student.id, how), entry.read
+    _one_owner_per_student(claims, result)
+    chosen: dict[tuple[str, str], tuple[tuple, str]] = {}  # (student, file) -> (version, path)
+    for path, (claim, student_id, _) in claims.items():
+        key, candidate = (student_id, claim.file), (claim.version, path)
+        if key in chosen:  # the newer upload wins; the other is listed
+            older, newer = sorted([chosen[key], candidate])
+            result.duplicates.setdefault(student_id, []).append(older[1])
             chosen[key] = newer
         else:
             chosen[key] = candidate
-    _one_owner_per_student(claims, result)
-    chosen = {k: v for k, v in chosen.items() if v[1] in claims}
     result.layout = ", ".join(sorted(kinds)) or "folder"
     when_of = _times_by_student(times, matcher)
     from .submissions import read_timestamp, write_timestamp
 
-    for (student_id, filename), (_, path, read) in sorted(chosen.items(), key=lambda kv: kv[0]):
+    for (student_id, filename), (_, path) in sorted(chosen.items()):
         folder = dest / student_id
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / filename).write_bytes(read())  # a plain folder's timestamp.txt: nbgrader's exchange
+        (folder / filename).write_bytes(reads[path]())  # a plain folder's timestamp.txt: nbgrader's exchange
         result.students[student_id] = folder
         if claims[path][0].late or when_of.get(student_id, (None, False))[1]:
             result.late.append(student_id)
@@ -604,10 +604,6 @@ def _one_owner_per_student(claims: dict[str, tuple[Claim, str, str]], result: Un
             result.keys[path] = claim.key
             result.why.setdefault(claim.key, f"{student} on the roster also has files under "
                                              f"{', '.join(others)}: not guessed")
-    for student, files in list(result.duplicates.items()):
-        result.duplicates[student] = [f for f in files if f in claims]
-        if not result.duplicates[student]:
-            del result.duplicates[student]
     result.unmatched.sort()
 
 

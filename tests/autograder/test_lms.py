@@ -168,6 +168,9 @@ def test_a_display_name_never_takes_another_students_work(tmp_path):
     got = lms.unpack(download, roster, tmp_path / "ids")
     assert {s: (f / NB).read_text() for s, f in got.students.items()} == {"s1": "jane's"}
     assert "not guessed" in got.why["Participant_79"]
+    got = lms.unpack(download, MOODLE_ROSTER, tmp_path / "off-roster")  # Mallory is on no roster
+    assert {s: (f / NB).read_text() for s, f in got.students.items()} == {"s1": "jane's"}
+    assert "s1 on the roster also has files under Participant_71" in got.why["Participant_79"]
     no_ids = [lms.Student(s.id, s.name, s.email) for s in roster]
     got = lms.unpack(download, no_ids, tmp_path / "names")
     assert got.students == {} and len(got.unmatched) == 2
