@@ -1,7 +1,8 @@
 """The writer: the one process that owns the gradebook prepares work units and records results,
 each exactly once, so that a grading run killed at any moment resumes without double counting.
 
-Recording one submission is, in this order:
+The writer gives the gradebook the assignment's deadline from ``gradlab.toml`` when it opens it,
+so every path to a grade meets it.  Recording one submission is, in this order:
 
 1. the executed notebooks and the working files are written to a fresh folder beside
    ``autograded/<s>/<a>/``;

@@ -166,7 +166,8 @@ def collect(ws: Workspace, assignment: str, inbox: Path) -> Collected:
     check_assignment(ws, assignment)
     inbox = Path(inbox)
     if not inbox.is_dir():
-        raise GradlabError(f"{inbox} is not a folder of student submissions")
+        hint = "; an LMS download is collected with --roster ROSTER" if inbox.is_file() else ""
+        raise GradlabError(f"{inbox} is not a folder of student submissions{hint}")
     folders = sorted(p for p in inbox.iterdir() if p.is_dir() or p.is_symlink())
     if not folders:
         raise GradlabError(f"{inbox} holds no student folders: collect expects one folder per student "
