@@ -47,7 +47,8 @@ from pathlib import Path, PurePosixPath
 # Canvas, lib/content_zipper.rb: [sortable name, "LATE", user id] joined by "_", non-word
 # characters removed, then "_<attachment id>_<uploaded name>"
 CANVAS = re.compile(r"^(?P<name>\S+?)(?P<late>_LATE)?_(?P<lms_id>\d+)_(?P<attachment>\d+)_(?P<file>.+)$")
-CANVAS_ANONYMOUS = re.compile(r"^(?P<late>LATE_)?(?P<key>anon_(?P<anon>[A-Za-z0-9]+))_(?P<attachment>\d+)_(?P<file>.+)$")
+CANVAS_ANONYMOUS = re.compile(r"^(?P<late>LATE_)?(?P<key>anon_(?P<anon>[A-Za-z0-9]+))"
+                              r"_(?P<attachment>\d+)_(?P<file>.+)$")
 # a text entry or a URL instead of a file (add_text_or_url): "<name>[_LATE]_<user id>_text.html"
 CANVAS_ONLINE = re.compile(r"^(?:(?P<name>\S+?)(?P<late>_LATE)?_(?P<lms_id>\d+)|(?P<alate>LATE_)?(?P<key>anon_"
                            r"(?P<anon>[A-Za-z0-9]+)))_(?P<file>text\.html|link\.html)$")
