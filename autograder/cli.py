@@ -124,6 +124,15 @@ def run(argv: list[str] | None = None) -> int:
     return code
 
 
+def _print_summary(ws, assignment: str) -> None:
+    """The grades table, then the LMS download's files that no roster student claims."""
+    from .submissions import unmatched_lines
+
+    print(format_table(read_results(ws, assignment)))
+    for line in unmatched_lines(ws, assignment):
+        print(line)
+
+
 def _mapping(pairs: list[str]) -> dict[str, str]:
     mapping = {}
     for pair in pairs:
@@ -191,7 +200,7 @@ def _command(args, ws, progress: bool) -> int:
                            workers=args.workers, sandbox=args.sandbox, force=args.force,
                            scheduler=args.scheduler,   # the closing line, --quiet or not
                            echo=lambda line: print(line, file=sys.stderr))
-        print(format_table(read_results(ws, args.assignment)))
+        _print_summary(ws, args.assignment)
     elif args.command == "status":
         print(format_status(pipeline.status(ws, args.assignments or None)))
     elif args.command == "feedback":
@@ -217,12 +226,8 @@ def _command(args, ws, progress: bool) -> int:
         path, text = report.write_report(ws, args.assignment)
         print(text)
     elif args.command == "summary":
-        from .submissions import unmatched_lines
-
         pipeline.check_assignment(ws, args.assignment)
-        print(format_table(read_results(ws, args.assignment)))
-        for line in unmatched_lines(ws, args.assignment):
-            print(line)
+        _print_summary(ws, args.assignment)
     elif args.command == "demo":
         demo.run_demo(ws, args.assignment, progress=progress)
     return 0
