@@ -18,6 +18,7 @@ import nbformat
 from . import ledger, submissions
 from .cells import exercise_of_cells, grade_id
 from .integrity import inspect_submission
+from .latepenalty import penalty_now
 from .workspace import Workspace
 
 # What a result's score is worth (SubmissionResult.status):
@@ -129,6 +130,7 @@ def read_result(ws: Workspace, assignment: str, student: str) -> SubmissionResul
     from nbgrader.api import MissingEntry
 
     result = SubmissionResult(student, assignment)
+    result.problems += submissions.lms_state(ws, assignment)["notes"].get(student, [])  # from collect
     handed_in = submissions.format_time(submissions.read_timestamp(ws.submission(student, assignment)))
     with ws.gradebook() as gb:
         try:
@@ -138,7 +140,7 @@ def read_result(ws: Workspace, assignment: str, student: str) -> SubmissionResul
             result.problems.append(f"not graded yet: run `gradlab autograde {assignment}`")
             return result
         result.score, result.max_score = submission.score, submission.max_score
-        result.late_penalty = submission.late_submission_penalty or 0.0
+        result.late_penalty = penalty_now(ws, submission)  # on the scores now, hand grades included
         result.submitted_at = submissions.format_time(submission.timestamp) or handed_in
         grades = {(g.notebook.name, g.name): (g.score, g.max_score)
                   for nb in submission.notebooks for g in nb.grades}
@@ -263,6 +265,10 @@ def format_table(results: list[SubmissionResult], names: dict[str, str] | None =
     else:
         summary += f"no current grade{left_out}"
     lines.append(summary)
+    unknown = [r.student for r in results if not r.submitted_at and r.status != REJECTED]
+    if unknown:
+        who = "every student" if len(unknown) == n > 3 else ", ".join(unknown)
+        lines.append(f"hand-in {submissions.UNKNOWN} (no late penalty): {who}")
     flagged = [r for r in results if r.problems]
     if flagged:
         lines.append("needs a human look:")
@@ -277,8 +283,10 @@ def format_status(counts: dict[str, dict[str, int]]) -> str:
     if not counts:
         return "nothing collected yet: run `gradlab collect`"
     width = max(10, *(len(a) for a in counts))
-    columns = ("collected", "graded", "failed", "flagged", "pending")
+    columns = ("collected", "graded", "failed", "flagged", "pending", "unmatched")
     lines = [f"{'assignment':<{width}}  " + "  ".join(f"{c:>9}" for c in columns)]
-    lines += [f"{a:<{width}}  " + "  ".join(f"{row[c]:>9}" for c in columns) for a, row in counts.items()]
+    lines += [f"{a:<{width}}  " + "  ".join(f"{row.get(c, 0):>9}" for c in columns) for a, row in counts.items()]
     lines.append("flagged: graded, with something for a human to look at (`gradlab summary`)")
+    if any(row.get("unmatched") for row in counts.values()):
+        lines.append("unmatched: files of the LMS download no roster student claims (`gradlab summary`)")
     return "\n".join(lines)
