@@ -81,11 +81,21 @@ class ClassReport:
         return display_name(student, self.names)
 
 
-def _anonymised(student: str, text: str) -> str:
-    return re.sub(rf"\b{re.escape(student)}\b", STUDENT_PLACEHOLDER, text)
+def _anonymised(student: str, message: str) -> str:
+    """``message`` with the student's id replaced by a placeholder, up to the likely mistake
+    (the checks' own text, whatever the id)."""
+    head, separator, hint = message.partition(SEPARATOR)
+    return re.sub(rf"\b{re.escape(student)}\b", STUDENT_PLACEHOLDER, head) + separator + hint
 
 
-def cluster_key(student: str, cell, problems=()) -> tuple[tuple, str, str, str]:
+def _example(hits: list[tuple[str, str]]) -> str:
+    """The most common message of ``hits`` [(student, message)], preferring one that does not
+    name its student; else one anonymised."""
+    own = Counter(m for s, m in hits if _anonymised(s, m) == m)
+    return (own or Counter(_anonymised(s, m) for s, m in hits)).most_common(1)[0][0]
+
+
+def cluster_key(cell, problems=()) -> tuple[tuple, str, str, str]:
     """``(key, title, code, message)`` of one failing test; tests with one key are one cluster.
 
     * gradlab.checks named the likely mistake (``<problem> — <hint> (check: <code>)``): its code
@@ -96,9 +106,8 @@ def cluster_key(student: str, cell, problems=()) -> tuple[tuple, str, str, str]:
       sigmoid(-1000.0))``): the test and the error line, with the call gradlab.checks notes;
     * no error at all (a cell that did not run, partial credit): the test and the reason among
       the submission's ``problems`` that names it.
-    Messages are anonymised (the student's id becomes a placeholder) before they are compared.
     """
-    error = _anonymised(student, cell.error)
+    error = cell.error
     code = CHECK_CODE.search(error)
     if code:
         message = error[:code.start()].strip().split(": ", 1)[-1]  # without "<ename>: "
@@ -120,11 +129,11 @@ def clusters_of(results) -> list[Cluster]:
     for r in results:
         for cell in r.cells:
             if cell.score < cell.max_score:
-                key, title, code, message = cluster_key(r.student, cell, r.problems)
+                key, title, code, message = cluster_key(cell, r.problems)
                 groups[key].append((r.student, cell, title, code, message))
     clusters = []
     for key, hits in groups.items():
-        example = Counter(message for *_, message in hits).most_common(1)[0][0]
+        example = _example([(s, message) for s, *_, message in hits])
         clusters.append(Cluster(hits[0][2], hits[0][3], [(s, c.grade_id) for s, c, *_ in hits],
                                 sorted({c.exercise for _, c, *_ in hits}), example, key[0] == "named"))
     return sorted(clusters, key=lambda c: (-c.students, -c.count, c.title))

@@ -265,7 +265,7 @@ def format_table(results: list[SubmissionResult], names: dict[str, str] | None =
     else:
         summary += f"no current grade{left_out}"
     lines.append(summary)
-    unknown = [r.student for r in results if not r.submitted_at and r.status != REJECTED]
+    unknown = [label[r.student] for r in results if not r.submitted_at and r.status != REJECTED]
     if unknown:
         who = "every student" if len(unknown) == n > 3 else ", ".join(unknown)
         lines.append(f"hand-in {submissions.UNKNOWN} (no late penalty): {who}")

@@ -196,3 +196,14 @@ def test_a_test_lost_without_an_error_is_a_cluster_with_its_reason(results):
     assert [(c.title, c.example, c.members) for c in mine] == [
         (f"points lost in {t} without an error", "cells ran past the time limit", [("eli", t)])
         for t in ("test_grad_hidden", "test_jac_hidden")]
+
+
+def test_a_student_id_that_is_a_word_of_the_hint_leaves_the_hint_alone():
+    named = _result("transposed", {"test_jac_hidden": (4, "shape")})
+    named.cells = [dataclasses.replace(c, error=c.error.replace("load('transposed.npz')", "x"))
+                   for c in named.cells]
+    only_mine = _result("s07", {"test_jac_hidden": (4, "shape")})
+    (shape,) = report.analyse([named]).clusters
+    assert shape.title == f"shape: {HINTS['shape']}" and shape.example.endswith(f"— {HINTS['shape']}")
+    (own,) = report.analyse([only_mine]).clusters
+    assert "s07" not in own.example and report.STUDENT_PLACEHOLDER in own.example
