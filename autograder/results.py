@@ -95,7 +95,8 @@ def _failures(notebook) -> dict[str, str]:
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
                 error = ANSI.sub("", f"{output.get('ename')}: {output.get('evalue')}")
-                failures[grade_id(cell)] = " ".join([error, *_notes(output)])
+                # a checks' message ends in its code; any other error gets its notes
+                failures[grade_id(cell)] = error if CHECK_CODE.search(error) else " ".join([error, *_notes(output)])
     return failures
 
 
