@@ -116,6 +116,12 @@ def test_perfect_submission_scores_full_marks(graded_class):
     assert not perfect.problems
 
 
+def test_demo_class_hands_in_with_nbgraders_timestamp(graded_class):
+    # the demo class hands in as nbgrader's exchange does: every time known, nobody penalised
+    _, _, _, results, _ = graded_class
+    assert all(r.submitted_at and not r.late_penalty for r in results.values())
+
+
 def test_untouched_release_scores_zero(graded_class):
     _, _, students, results, _ = graded_class
     untouched = results["untouched"]
