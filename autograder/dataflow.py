@@ -116,13 +116,13 @@ def _outside_functions(tree):
                      if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)))
 
 
-def _matters(cells: list[Names], i: int, users: set[int]) -> bool:
-    """Whether cell ``i`` may change what one of the ``users`` (cells that run) sees: a later
-    user reads a name it binds, or a user's function may read one when called by a user after
-    ``i``."""
-    after = [j for j in users if j > i]
-    return bool(after) and (any(cells[j].needs(cells[i]) for j in after)
-                            or any(cells[j].calls_may_need(cells[i]) for j in users))
+def users(cells: list[Names], i: int, running: set[int]) -> list[int]:
+    """The cells among ``running`` through which cell ``i`` may change what a running cell
+    sees: a later one that reads a name it binds, or one whose function may read such a name
+    when a running cell after ``i`` calls it."""
+    if not any(j > i for j in running):
+        return []
+    return sorted(j for j in running if (j > i and cells[j].needs(cells[i])) or cells[j].calls_may_need(cells[i]))
 
 
 def depended_on(cells: list[Names], scored: set[int], skipped: set[int] = frozenset()) -> set[int]:
@@ -133,7 +133,7 @@ def depended_on(cells: list[Names], scored: set[int], skipped: set[int] = frozen
     changed = True
     while changed:
         grown = {i for i in range(len(cells)) if i not in needed and i not in skipped
-                 and _matters(cells, i, needed)}
+                 and users(cells, i, needed)}
         needed |= grown
         changed = bool(grown)
     return needed
@@ -147,7 +147,7 @@ def skipped(cells: list[Names], candidates: set[int]) -> set[int]:
     changed = True
     while changed:
         running = set(range(len(cells))) - skip
-        needed = {i for i in skip if _matters(cells, i, running)}
+        needed = {i for i in skip if users(cells, i, running)}
         skip -= needed
         changed = bool(needed)
     return skip

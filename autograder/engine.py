@@ -693,13 +693,15 @@ def check_source(source) -> list[str]:
         else:
             marked.add(k)
     facts = [dataflow.names(c.source) for _, c in code]
-    for k in sorted(marked - dataflow.skipped(facts, marked)):
-        readers = [grade_id(code[j][1]) or f"cell {code[j][0]}" for j in range(k + 1, len(code))
-                   if j not in marked and facts[j].needs(facts[k])]
-        shared = sorted(set().union(*(facts[j].reads for j in range(k + 1, len(code)) if j not in marked))
-                        & facts[k].binds)
+    skip = dataflow.skipped(facts, marked)
+    running = set(range(len(code))) - skip
+    for k in sorted(marked - skip):
+        found = dataflow.users(facts, k, running)
+        readers = [grade_id(code[j][1]) or f"cell {code[j][0]}" for j in found]
+        shared = sorted(set().union(*(facts[j].reads | facts[j].later for j in found)) & facts[k].binds)
+        what = ", ".join(shared[:5]) or "any name: a cell that cannot be read statically"
         problems.append(f"{grade_id(code[k][1])} is skipped while grading, but {', '.join(readers[:3])} "
-                        f"{'reads' if len(readers) == 1 else 'read'} what it binds ({', '.join(shared[:5])}): "
+                        f"{'reads' if len(readers) == 1 else 'read'} what it binds ({what}): "
                         "mark those cells to be skipped too, or do not skip it")
     return problems
 
