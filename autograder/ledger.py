@@ -269,7 +269,8 @@ class Writer:
         failed = any(p.startswith("could not be graded") for p in problems)
         flags = self._integrity(student)
         record = {"student": student, "assignment": self.assignment, "status": FAILED if failed else GRADED,
-                  "problems": problems, "notes": notes, "flags": flags, "fingerprints": fingerprints, "recorded_at": time.time(),
+                  "problems": problems, "notes": notes, "flags": flags, "fingerprints": fingerprints,
+                  "recorded_at": time.time(),
                   "seconds": round(result.seconds, 3) if result else 0.0,
                   "sandboxed": bool(result and result.sandboxed),
                   "cells": [asdict(c) for r in (result.notebooks if result else []) for c in r.cells
