@@ -136,7 +136,7 @@ def graded_on_cluster(dask_cluster, released, tmp_path_factory):
     for student, body in bodies.items():
         folder = ws.submission(student, "toy")
         folder.mkdir(parents=True)
-        nbformat.write(answer(ws, body), folder / "toy.ipynb")
+        nbformat.write(answer(released, body), folder / "toy.ipynb")
     out, err = (root / "out.txt").open("w+"), (root / "err.txt").open("w+")
     proc = subprocess.Popen([sys.executable, "-m", "gradlab_grader.cli", "--repo", str(ws.repo),
                              "--workspace", str(ws.root), "autograde", "toy", "--scheduler",
