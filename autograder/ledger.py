@@ -1,7 +1,8 @@
 """The writer: the one process that owns the gradebook prepares work units and records results,
 each exactly once, so that a grading run killed at any moment resumes without double counting.
 
-Recording one submission is, in this order:
+The writer gives the gradebook the assignment's deadline from ``gradlab.toml`` when it opens it,
+so every path to a grade meets it.  Recording one submission is, in this order:
 
 1. the executed notebooks and the working files are written to a fresh folder beside
    ``autograded/<s>/<a>/``;
@@ -144,6 +145,11 @@ class Writer:
             self._gb_context.__exit__(None, None, None)
             raise GradlabError(f"the gradebook at {self.ws.db_name} knows no assignment {self.assignment}: "
                                f"run `gradlab release {self.assignment}` with this gradebook first") from None
+        try:  # gradlab.toml's deadline, whichever way the submissions came in
+            self.ws.apply_deadlines(self.gb, [self.assignment])
+        except BaseException:
+            self._gb_context.__exit__(None, None, None)
+            raise
         # the instructor's notebooks: how each cell is run while grading (engine.plan_cells)
         sources = {name: self.ws.source(self.assignment) / f"{name}.ipynb" for name in self.notebooks}
         self._sources = {name: nbformat_read(path) for name, path in sources.items() if path.exists()}
@@ -229,8 +235,8 @@ class Writer:
                 timestamp = self.ws.coursedir().get_existing_timestamp(
                     str(self.ws.submission(student, self.assignment)))
                 self.gb.update_or_create_student(student)
-                kwargs = {"timestamp": timestamp} if timestamp else {}
-                self.gb.update_or_create_submission(self.assignment, student, **kwargs)
+                # None when the hand-in time is unknown: no late penalty (an older time is cleared)
+                self.gb.update_or_create_submission(self.assignment, student, timestamp=timestamp)
                 handed_in = {w.name for w in unit.notebooks}
                 executed = {r.name: r for r in (result.notebooks if result else [])}
                 for name in self.notebooks:
