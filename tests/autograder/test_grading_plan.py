@@ -53,7 +53,9 @@ def copied_test(nb):
     """The visible test cell, copied and pasted right below itself."""
     at = next(i for i, c in enumerate(nb.cells)
               if c.metadata.get("nbgrader", {}).get("grade_id") == "test_double_visible")
-    nb.cells.insert(at + 1, nbformat.from_dict(nb.cells[at]))
+    pasted = nbformat.from_dict(nb.cells[at])
+    pasted.id = "pasted-copy"  # JupyterLab gives a pasted cell an id of its own
+    nb.cells.insert(at + 1, pasted)
 
 
 # student -> (answer, change to the notebook)
