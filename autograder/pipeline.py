@@ -86,6 +86,11 @@ def release(ws: Workspace, assignments: list[str] | None = None, course: Path | 
         # the mistake set stays in solutions/: nbgrader never sees it, students never get it
         shutil.copytree(src, staged, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__",
                                                                    MISTAKES_DIR))
+        for path in sorted(staged.glob("*.ipynb")):
+            wrong = engine.check_source(nbformat.read(path, as_version=4))
+            if wrong:
+                raise GradlabError(f"solutions/{assignment}/{path.name}: how grading runs its cells is "
+                                   f"unclear: {'; '.join(wrong)}")
         with nbgrader_calls():
             outcome = api.generate_assignment(assignment, force=True, create=True)
         _check(outcome, f"releasing {assignment}")
