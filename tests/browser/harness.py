@@ -38,6 +38,10 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run",
                  "--disable-quic", "--disable-dev-shm-usage"]
 TOKEN = "gradlab-browser-test"
+REPO = Path(__file__).resolve().parents[2]
+#: the students' settings as ``make lab`` gives them (JUPYTER_CONFIG_PATH): what the library's
+#: wheel installs for students, and an nbgrader_config.py for Validate
+STUDENT_CONFIG = os.pathsep.join(str(REPO / p) for p in ("lib/jupyter-config", "lab/student"))
 
 # JupyterLab settings for a test run: no news / update checks (they would call the internet and
 # pop up a toast over the notebook).
@@ -93,14 +97,15 @@ class Lab:
 
 @contextlib.contextmanager
 def jupyter_lab(root: Path, timeout: float = 180.0, python: str | None = None,
-                config_path: Path | None = None, cwd: Path | None = None):
+                config_path: Path | str | None = None, cwd: Path | None = None):
     """Serve ``root`` with JupyterLab on a free loopback port; yields a :class:`Lab`.
 
     The server is this interpreter's ``jupyter lab`` (the kernels are this environment's
     python3).  Its output goes to a log file, shown in the error if it does not come up.
-    ``config_path`` is a settings folder given as ``JUPYTER_CONFIG_PATH``, as ``make lab``
-    gives ``lab/student``; ``cwd`` the folder the server starts in (``make lab-instructor``
-    starts in the grading workspace, where nbgrader finds its ``nbgrader_config.py``).
+    ``config_path`` is a settings folder (or several, joined by ``os.pathsep``) given as
+    ``JUPYTER_CONFIG_PATH``, as ``make lab`` gives :data:`STUDENT_CONFIG`; ``cwd`` the folder
+    the server starts in (``make lab-instructor`` starts in the grading workspace, where
+    nbgrader finds its ``nbgrader_config.py``).
     """
     root = Path(root).resolve()
     home = Path(tempfile.mkdtemp(prefix="gradlab-lab-"))
