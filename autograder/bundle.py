@@ -109,8 +109,8 @@ of its own beside the others.  In a terminal, in that course folder:
 
        jupyter lab
 
-   and open {first} in the file browser on the left.  Work top to bottom; the Validate button
-   above the notebook runs every test.
+   then open {first} in the file browser on the left.
+   Work top to bottom; the Validate button above the notebook runs every test.
 
 3. Hand in {notebooks} the way your instructor asks.
 """
