@@ -37,7 +37,7 @@ from .workspace import Workspace
 # what the library's wheel is built from (inside lib/); nothing else is copied to build it
 PACKAGE_SOURCES = ("pyproject.toml", "README.md", "gradlab", "jupyter-config")
 FILE_MODE, FOLDER_MODE = 0o644, 0o755   # what unzip gives every file and folder of a bundle
-_built: dict[str, bytes] = {}  # sources digest -> wheel bytes, so one process builds it once
+_built: dict[str, tuple[str, bytes]] = {}  # sources digest -> wheel, so one process builds it once
 
 
 class BundleError(RuntimeError):
@@ -56,9 +56,9 @@ def package_tree(ws: Workspace) -> Path:
                       "student bundle needs the course library's sources to build its wheel")
 
 
-def _sources(tree: Path) -> list[Path]:
+def _sources(tree: Path, names) -> list[Path]:
     files = []
-    for name in PACKAGE_SOURCES:
+    for name in names:
         path = tree / name
         files += [path] if path.is_file() else sorted(
             p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts
@@ -66,11 +66,11 @@ def _sources(tree: Path) -> list[Path]:
     return files
 
 
-def build_wheel(ws: Workspace) -> tuple[str, bytes]:
-    """``(file name, bytes)`` of the course library's wheel, built from a copy of its sources
-    (``pip wheel --no-deps --no-build-isolation``: offline, with the setuptools installed here)."""
-    tree = package_tree(ws)
-    files = _sources(tree)
+def wheel_of(tree: Path, sources=PACKAGE_SOURCES) -> tuple[str, bytes]:
+    """``(file name, bytes)`` of the wheel of the distribution whose ``pyproject.toml`` is in
+    ``tree``, built from a copy of ``sources`` (paths inside ``tree``) alone with ``pip wheel
+    --no-deps --no-build-isolation``: offline, with the setuptools installed here."""
+    files = _sources(tree, sources)
     digest = hashlib.sha256()
     for path in files:
         digest.update(str(path.relative_to(tree)).encode() + b"\0" + path.read_bytes())
@@ -84,12 +84,17 @@ def build_wheel(ws: Workspace) -> tuple[str, bytes]:
             done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
                                    "--no-index", "--quiet", "--disable-pip-version-check", "-w", str(out),
                                    str(stage)], capture_output=True, text=True)
-            wheels = sorted(out.glob("gradlab-*.whl"))
+            wheels = sorted(out.glob("*.whl"))
             if done.returncode or not wheels:
                 last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-                raise BundleError(f"building the gradlab wheel failed: {last}")
+                raise BundleError(f"building the wheel of {tree} failed: {last}")
             _built[key] = (wheels[0].name, wheels[0].read_bytes())
     return _built[key]
+
+
+def build_wheel(ws: Workspace) -> tuple[str, bytes]:
+    """``(file name, bytes)`` of the course library's wheel, the one a bundle carries."""
+    return wheel_of(package_tree(ws))
 
 
 INSTALL = """\

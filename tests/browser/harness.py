@@ -12,6 +12,7 @@ Plain functions and context managers (no pytest here), shared by the browser tes
   side-traffic.
 * :func:`open_notebook`, :func:`run_all`, :func:`wait_for_text`, :func:`watch_pixels` are the
   page-side helpers.
+* :func:`make_venv` and :func:`pip_install` make a student's environment from a bundle's wheel.
 
 Why a browser is missing is explained by :func:`browser_problem`; the tests turn that into a
 skip, or a failure when ``CI=true``.
@@ -155,6 +156,24 @@ def jupyter_lab(root: Path, timeout: float = 180.0, python: str | None = None,
             process.kill()
             process.wait()
         shutil.rmtree(home, ignore_errors=True)
+
+
+def make_venv(folder: Path) -> Path:
+    """A fresh virtual environment in ``folder`` (this Python's version, with pip and nothing
+    else), as a student makes one; returns its ``python``."""
+    subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
+    return Path(folder) / "bin" / "python"
+
+
+def pip_install(python: Path, *args: str) -> float:
+    """``pip install args`` into ``python``'s environment with this machine's pip settings (its
+    package index and warm cache), as INSTALL.txt says; returns the seconds it took."""
+    start = time.perf_counter()
+    done = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                           *args], capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"pip install {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return time.perf_counter() - start
 
 
 @contextlib.contextmanager
