@@ -6,6 +6,8 @@ from this machine's package index and warm cache), and JupyterLab is started in 
 as ``INSTALL.txt`` says, with none of this repository's lab settings: what the student sees then
 comes from the wheel alone.  Checked:
 
+* the environment has the course library and nothing of the grader (no Dask, psycopg2, no
+  `gradlab` command);
 * the lab offers nbgrader's Validate and nothing of the instructor's (no Nbgrader menu,
   Formgrader, Create Assignment, Course List), the page shows no "Error fetching courses!" and
   the server log no exchange error or traceback;
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import urllib.request
 import zipfile
 
@@ -61,6 +64,7 @@ def bundle_lab(tmp_path_factory, browser):
     harness.pip_install(python, *(str(course / arg) if arg.endswith(".whl") else arg for arg in pip[2:]))
     # started in the course folder, no JUPYTER_CONFIG_PATH: the settings are the wheel's
     with harness.jupyter_lab(course, python=str(python), cwd=course) as server:
+        server.python = python
         yield server
 
 
@@ -69,6 +73,14 @@ def _shutdown_kernels(lab):
         request = urllib.request.Request(f"{lab.url}/api/kernels/{kernel['id']}", method="DELETE",
                                          headers={"Authorization": f"token {lab.token}"})
         urllib.request.urlopen(request, timeout=30).close()
+
+
+def test_the_student_install_brings_nothing_of_the_grader(bundle_lab):
+    probe = ("import importlib.util as u, json; print(json.dumps([m for m in "
+             "('gradlab', 'gradlab_grader', 'dask', 'distributed', 'psycopg2') if u.find_spec(m)]))")
+    found = json.loads(subprocess.run([str(bundle_lab.python), "-c", probe], capture_output=True,
+                                      text=True, check=True).stdout)
+    assert found == ["gradlab"] and not (bundle_lab.python.parent / "gradlab").exists()
 
 
 def test_the_bundle_lab_offers_validate_and_no_instructor_tools(bundle_lab, page, artifacts):
