@@ -27,7 +27,7 @@ from browser import harness  # noqa: E402
 from gradlab_grader import bundle  # noqa: E402
 
 # what the grader's wheel is built from (the library's: bundle.PACKAGE_SOURCES inside lib/)
-GRADER_SOURCES = ("pyproject.toml", "README.md", "autograder", "lab/instructor")
+GRADER_SOURCES = ("pyproject.toml", "README.md", "autograder", "lab/instructor", "lib/gradlab/__init__.py")
 GRADER_ONLY = ("dask", "distributed", "psycopg2-binary")
 HEAVY = (*GRADER_ONLY, "sqlalchemy", "alembic")   # the last two come with nbgrader (Validate needs it)
 
