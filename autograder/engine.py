@@ -430,7 +430,7 @@ async def execute_notebook(work: NotebookWork, files: dict[str, bytes], limits: 
                 broken = (f"{KERNEL_DIED}: the cell stopped the Python kernel (os._exit, a crash, or "
                           f"running out of memory); {restarted}")
                 outcome.status = "crashed"
-            except (CellTimeoutError, asyncio.TimeoutError) if runner.output_cut else ():
+            except (CellTimeoutError, asyncio.TimeoutError) if runner.output_cut else ():  # noqa: B030 (() catches nothing)
                 # interrupted for its output, the cell left more queued than nbclient waits for
                 broken = (f"{OUTPUT_CUT}: the cell printed more than {_size(limits.output_bytes)}; its output "
                           "was cut there, the cell stopped, and the cells after it ran in a fresh kernel"
@@ -664,8 +664,7 @@ def check_source(source) -> list[str]:
     release to refuse: a limit that is not a positive number, a skip on a test, an answer or an
     unlocked cell, a skipped cell a later cell needs, or one that changes what it did not bind."""
     from . import dataflow
-    from .cells import (GRADING_SKIP, gradlab_meta, grade_id, is_answer, is_test, nbgrader_meta,
-                        skip_when_grading, time_limit)
+    from .cells import GRADING_SKIP, gradlab_meta, grade_id, is_answer, is_test, nbgrader_meta, time_limit
 
     problems = []
     for node, key, where in [(source, "cell_timeout", "the notebook")] + [

@@ -208,7 +208,7 @@ def collect(ws: Workspace, assignment: str, inbox: Path) -> Collected:
                                         "rename the files to the released names and collect again")
             continue
         problems = []
-        for name, path in notebooks.items():
+        for path in notebooks.values():
             try:
                 nbformat.validate(nbformat.read(path, as_version=4))
             except Exception as exc:  # not JSON, not a notebook, wrong schema: the same remedy

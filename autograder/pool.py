@@ -153,7 +153,7 @@ def run(writer, students: list[str], workers: int | None = None, sandbox=None, h
                 stats.notebook_seconds.append(result.seconds)
                 finish(unit.student, writer.record(unit, result, problems, fingerprints))
             if any(isinstance(f.exception(), BrokenProcessPool) for f in done if f.done()):
-                for future, item in inflight.items():  # the pool is gone: its other units go back too
+                for item in inflight.values():  # the pool is gone: its other units go back too
                     queue.appendleft(item[0].student)
                 inflight.clear()
                 pool.shutdown(wait=False, cancel_futures=True)

@@ -247,10 +247,12 @@ def plot_trend(report: ClassReport) -> str:
 CSS = """
 body { font: 15px/1.45 system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #111; }
 h1 { font-size: 1.6rem; } h2 { font-size: 1.2rem; border-bottom: 1px solid #999; margin-top: 2rem; }
-table { border-collapse: collapse; margin: .5rem 0; } td, th { border: 1px solid #bbb; padding: .2rem .5rem; text-align: left; vertical-align: top; }
+table { border-collapse: collapse; margin: .5rem 0; }
+td, th { border: 1px solid #bbb; padding: .2rem .5rem; text-align: left; vertical-align: top; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 pre { white-space: pre-wrap; overflow-wrap: anywhere; margin: 0; font-size: 13px; }
-.pair { display: grid; grid-template-columns: 1fr 1fr; gap: .5rem; } .pair pre { border: 1px solid #bbb; padding: .4rem; }
+.pair { display: grid; grid-template-columns: 1fr 1fr; gap: .5rem; }
+.pair pre { border: 1px solid #bbb; padding: .4rem; }
 figure { margin: .5rem 0; } svg { max-width: 100%; height: auto; }
 @media print { h2 { break-after: avoid; } figure, table, .pair { break-inside: avoid; } }
 """
@@ -313,7 +315,8 @@ def render(report: ClassReport) -> str:
         '<section id="trend"><h2>Across assignments</h2>'
         f"<figure>{plot_trend(report)}</figure>" + _table(
             ["student", *sorted({a for per in report.totals.values() for a in per})],
-            [(e(report.who(s)), *[round(per.get(a, float("nan")), 1) for a in sorted({a for p in report.totals.values() for a in p})])
+            [(e(report.who(s)), *[round(per.get(a, float("nan")), 1)
+                                  for a in sorted({a for p in report.totals.values() for a in p})])
              for s, per in sorted(report.totals.items())]) + "</section>",
     ]
     return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>Class report: "

@@ -164,10 +164,10 @@ def read_result(ws: Workspace, assignment: str, student: str) -> SubmissionResul
         owner = exercise_of_cells(source)
         graded_path = ws.autograded(student, assignment) / f"{name}.ipynb"
         failures = _failures(nbformat.read(graded_path, as_version=4)) if graded_path.exists() else {}
-        for grade_id, exercise in owner.items():
-            score, max_score = grades.get((name, grade_id), (0.0, 0.0))
-            error = failures.get(grade_id, "")
-            result.cells.append(CellResult(grade_id, exercise, score or 0.0, max_score, error,
+        for cell_id, exercise in owner.items():
+            score, max_score = grades.get((name, cell_id), (0.0, 0.0))
+            error = failures.get(cell_id, "")
+            result.cells.append(CellResult(cell_id, exercise, score or 0.0, max_score, error,
                                            _diagnostic(error)))
         if submitted_path.exists() and not graded_path.exists():
             result.status = FAILED

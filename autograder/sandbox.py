@@ -51,9 +51,9 @@ skips the check for uid 0, also inside a user namespace that maps onto root).  S
   uid of its own (``UID_BASE`` + a random offset, no passwd entry needed; it ends with no
   capabilities and with ``no_new_privs``, so it cannot regain root).  One uid per kernel gives
   each kernel its own process budget: a fork bomb in one does not starve the kernels grading
-  beside it.  The working copy and the socket directory are chowned to that uid.  (Dropping to ``nobody`` *before* bwrap, the
-  other way, fails when the Python lives under a ``0700`` home such as ``/root/.pyenv``: bwrap
-  could not even reach the directories it must bind.)
+  beside it.  The working copy and the socket directory are chowned to that uid.  (Dropping to
+  ``nobody`` *before* bwrap, the other way, fails when the Python lives under a ``0700`` home
+  such as ``/root/.pyenv``: bwrap could not even reach the directories it must bind.)
 - grader run as a **user** (a laptop): bwrap makes an unprivileged user namespace.  Since Linux
   5.14 the process count is kept per user namespace, so the prelude's ``RLIMIT_NPROC`` is again a
   per-kernel budget.

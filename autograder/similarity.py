@@ -44,7 +44,8 @@ from itertools import combinations
 from pathlib import Path
 
 K = 6                 # tokens per shingle: long enough that a run says something about structure
-THRESHOLD = 0.8       # pairs scoring at least this are listed (honest look-alikes in a generated class of 1,000 stay below 0.75)
+THRESHOLD = 0.8       # pairs scoring at least this are listed
+                      # (honest look-alikes in a generated class of 1,000 stay below 0.75)
 COMMON = 0.05         # a run found in more than this fraction of the documents is no evidence
 MIN_SHINGLES = 8      # answers with fewer rare runs than this are too short to compare
 IDENTICAL_SHINGLES = 24  # an identical answer with this many runs besides the scaffold's is listed however common

@@ -178,7 +178,8 @@ def main(argv=None) -> int:
             print(f"{backend:<26} {workers:>7} {t:>8.1f} {n / t:>14.2f} {1000 * writer:>15.0f}")
         for workers in (1, 2):
             over = best["dask", workers][0] / best["pool", workers][0] - 1
-            print(f"dask overhead vs pool, {workers} worker{'s' * (workers > 1)}: {100 * over:+6.1f} %  (target ≤ 10 %)")
+            print(f"dask overhead vs pool, {workers} worker{'s' * (workers > 1)}: "
+                  f"{100 * over:+6.1f} %  (target ≤ 10 %)")
         t1, t2 = best["dask", 1][0], best["dask", 2][0]
         writer = max(best["dask", 2][1], best.get(("dask+postgresql", 2), (0, 0))[1])
         per_worker = n / t1

@@ -60,5 +60,5 @@ class CheckCellMetadata(NbgraderCheckCellMetadata):
             self.log.error(traceback.format_exc())
             msg = "Notebook failed to validate; the nbgrader metadata may be corrupted."
             self.log.error(msg)
-            raise ValidationError(msg)
+            raise ValidationError(msg) from None
         return nb, resources

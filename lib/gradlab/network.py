@@ -251,7 +251,8 @@ class MLP:
                 self.optimizer = optimizer
             self.optimizer.hyper.update(hyper)               # a live change: state is kept
         else:
-            self.optimizer.update = optimizer                 # another method starts afresh, a partial of the same one keeps its state
+            # another method starts afresh, a partial of the same one keeps its state
+            self.optimizer.update = optimizer
             self.optimizer.hyper.clear()                      # the same dict, so views of it stay live
             self.optimizer.hyper.update(hyper)
 

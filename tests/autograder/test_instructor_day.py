@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 import zipfile
 from datetime import datetime, timedelta, timezone
 
@@ -44,7 +43,7 @@ def day(request, tmp_path_factory):
     entries = [(f"perfectada_7001_9001_{NB}", read("perfect"), DUE - timedelta(hours=3)),
                (f"halfmax_LATE_7002_9002_{NB}", read("missing_half"), DUE + timedelta(hours=36)),
                (f"transposedtia_7003_9003_{NB}", read("untouched"), DUE - timedelta(days=2)),
-               (f"transposedtia_7003_9013_01_derivatives-1.ipynb", read("transposed"), DUE - timedelta(hours=1)),
+               ("transposedtia_7003_9013_01_derivatives-1.ipynb", read("transposed"), DUE - timedelta(hours=1)),
                (f"strangerx_7999_9004_{NB}", read("perfect"), DUE)]
     download = root / "canvas.zip"
     built = DUE + timedelta(days=5)  # Canvas stamps every entry with the time it built the zip
@@ -101,7 +100,8 @@ def test_lms_csv_from_the_cli(day, kind):
                      "--roster", str(roster), "--to", str(dest), ASSIGNMENT]) == 0
     table = list(csv.reader(dest.open()))
     with ws.gradebook() as gb:
-        expected = {s: gb.find_submission(ASSIGNMENT, s).score - (gb.find_submission(ASSIGNMENT, s).late_submission_penalty or 0)
+        expected = {s: gb.find_submission(ASSIGNMENT, s).score
+                    - (gb.find_submission(ASSIGNMENT, s).late_submission_penalty or 0)
                     for s in ("s01", "s02", "s03")}
     assert expected == {"s01": 40, "s02": 28, "s03": 35}
     if kind == "canvas":

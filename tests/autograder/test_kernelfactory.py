@@ -82,7 +82,7 @@ def test_two_kernels_cannot_reach_each_other(launcher):
             pid_a = a.km.provisioner.pid      # in the template's pid namespace, as b sees it
             base = os.path.dirname(str(a.workdir))
             checks = {
-                "uids": f"import os; print(os.getuid())",
+                "uids": "import os; print(os.getuid())",
                 "read": f"print(open({str(a.workdir / 'secret.txt')!r}).read())",
                 "socket dir": f"import os; print(os.listdir({a.km.rundir!r}))",
                 "base": f"import os; print(os.listdir({base!r}))",

@@ -43,8 +43,6 @@ def test_test_cells_are_tagged_at_release_and_only_there(released):
     raises-exception; answer and other cells are not, and the source notebook stays clean."""
     import nbformat
 
-    from gradlab_grader.cells import is_test
-
     source = nbformat.read(released.solutions / "toy" / "toy.ipynb", as_version=4)
     release = nbformat.read(released.course / "toy" / "toy.ipynb", as_version=4)
     assert not any(c.metadata.get("tags") for c in source.cells)

@@ -174,7 +174,8 @@ def test_cli_summary_and_report(graded_class, capsys):
 
 
 def test_summary_names_each_pair_once_with_its_exercises(results):
-    pairs = [Pair(ex, "bob", "cyd", 0.9, "a", "b") for ex in ("grad", "jac")] + [Pair("jac", "ann", "dan", 1.0, "c", "d")]
+    pairs = [Pair(ex, "bob", "cyd", 0.9, "a", "b") for ex in ("grad", "jac")]
+    pairs += [Pair("jac", "ann", "dan", 1.0, "c", "d")]
     text = report.summary(report.analyse(results, pairs, names={"bob": "Bob Brown"}))
     line = next(l for l in text.splitlines() if "near-identical" in l)
     assert line.count("cyd") == 1 and "Bob Brown (bob) ~ cyd (grad, jac)" in line and "ann ~ dan (jac)" in line

@@ -35,12 +35,15 @@ SETUP = ("import math\nimport numpy as np\nfrom gradlab import checks\nchecks.in
          "def stable_sigmoid(z):\n    return 0.5 * (1.0 + math.tanh(z / 2.0))  # = 1 / (1 + exp(-z)), never overflows")
 SOLUTIONS = {
     "double": "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * np.asarray(x, dtype=float)\n    ### END SOLUTION",
-    "sigmoid": "def sigmoid(z):\n    ### BEGIN SOLUTION\n    return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))\n    ### END SOLUTION",
+    "sigmoid": "def sigmoid(z):\n    ### BEGIN SOLUTION\n"
+               "    return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))\n"
+               "    ### END SOLUTION",
 }
 # the checks' results are assigned: a test cell's last value would count as partial credit
 TESTS = {
     "test_double_visible": (1, "checks.assert_close(double(3), 6.0, name='double(3)')"),
-    "test_double_hidden": (2, "checks.assert_close(double(np.ones((2, 3))), 2 * np.ones((2, 3)), name='double on a matrix')\n"
+    "test_double_hidden": (2, "checks.assert_close(double(np.ones((2, 3))), 2 * np.ones((2, 3)), "
+                              "name='double on a matrix')\n"
                               "checks.assert_close(double([1.0, 2.5]), [2.0, 5.0], name='double([1.0, 2.5])')"),
     "test_sigmoid_visible": (1, "_ = checks.compare(sigmoid, stable_sigmoid, 0.5)"),
     "test_sigmoid_hidden": (2, "_ = checks.compare(sigmoid, stable_sigmoid, 3.0)\n"

@@ -142,10 +142,10 @@ def jupyter_lab(root: Path, timeout: float = 180.0, python: str | None = None,
                 break
             except OSError:
                 if process.poll() is not None:
-                    raise RuntimeError("jupyter lab exited during start-up:\n" + lab.server_log())
+                    raise RuntimeError("jupyter lab exited during start-up:\n" + lab.server_log()) from None
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"jupyter lab did not answer within {timeout:.0f} s:\n"
-                                       + lab.server_log())
+                                       + lab.server_log()) from None
                 time.sleep(0.3)
         yield lab
     finally:
@@ -312,7 +312,9 @@ def wait_for_stable_canvas(page, selector: str = FIGURE_CANVAS, quiet: float = 0
              let h = 0, flat = true;
              for (let i = 0; i < d.length; i++) { h = (h * 31 + d[i]) | 0; if (d[i] !== d[0]) flat = false; }
              const now = performance.now();
-             if (flat || window.__gradlab_hash !== h) { window.__gradlab_hash = h; window.__gradlab_since = now; return false; }
+             if (flat || window.__gradlab_hash !== h) {
+               window.__gradlab_hash = h; window.__gradlab_since = now; return false;
+             }
              return now - window.__gradlab_since >= quietMs;
            }""", arg=[selector, quiet * 1000], polling=100, timeout=timeout * 1000)
 

@@ -41,7 +41,8 @@ DONE_JS = """() => { const w = window.jupyterapp.shell.currentWidget;
   const now = performance.now();
   const code = w.content.widgets.filter(c => c.model.type === 'code');
   const queued = code.some(c => c.model.executionState === 'running'
-                                || (c.node.querySelector('.jp-InputPrompt') || {textContent: ''}).textContent.includes('*'));
+                                || (c.node.querySelector('.jp-InputPrompt') || {textContent: ''})
+                                     .textContent.includes('*'));
   if (queued || w.sessionContext.session.kernel.status !== 'idle') { window.__gradlab_busy = now; return false; }
   return code.every(c => c.model.executionCount !== null) || now - window.__gradlab_busy > 15000; }"""
 

@@ -207,7 +207,7 @@ def well_behaved_program(seed, n_inputs=3, n_steps=12):
     while True:
         f, used = make_program(rng, n_inputs, n_steps)
         x = rng.uniform(-1.5, 1.5, size=n_inputs)
-        F = lambda v: f(AUTOGRAD, *[v[k] for k in range(n_inputs)])
+        F = lambda v: f(AUTOGRAD, *[v[k] for k in range(n_inputs)])  # noqa: B023 (used in this pass)
         with np.errstate(all="ignore"):
             val = F(x)
             g = ag_grad(F)(x)

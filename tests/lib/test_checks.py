@@ -314,7 +314,8 @@ def test_a_known_mistake_is_one_short_message(shown):
     error = _error(shown["test_forward"])
     text = _plain(error.traceback)
     assert text == ("Test failed: central_difference(np.sin, 1.0, h=0.01)\n"
-                    f"  expected {(np.sin(1.01) - np.sin(0.99)) / 0.02:.10g}, got {(np.sin(1.01) - np.sin(1.0)) / 0.01:.10g}\n"
+                    f"  expected {(np.sin(1.01) - np.sin(0.99)) / 0.02:.10g}, "
+                    f"got {(np.sin(1.01) - np.sin(1.0)) / 0.01:.10g}\n"
                     "  likely mistake: it matches the forward difference")
     # the grader's contract: ename and the one-line evalue keep the diagnostic code
     assert error.ename == "CheckFailure" and error.evalue.endswith("(check: known-mistake)")

@@ -282,7 +282,7 @@ def test_batchnorm_backward_test_mode(N, D, seed):
                                         {"mode": "test", "running_mean": rm, "running_var": rv})
     dx, dgamma, dbeta = layers.batchnorm_backward(dout, cache)
     for got, which, arg in ((dx, "x_", x), (dgamma, "g_", gamma), (dbeta, "b_", beta)):
-        num = numerical_gradient_array(lambda v: f(**{which: v}), arg, dout, H)
+        num = numerical_gradient_array(lambda v: f(**{which: v}), arg, dout, H)  # noqa: B023 (called at once)
         np.testing.assert_allclose(got, num, rtol=RTOL_NUM, atol=ATOL_NUM)
     # in test mode the layer is affine in x: dx = dout * gamma / sqrt(rv + eps)
     np.testing.assert_allclose(dx, dout * gamma / np.sqrt(rv + 1e-5), rtol=1e-14)
