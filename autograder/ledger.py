@@ -115,8 +115,10 @@ class _SharedGradebook:
         return False
 
 
-NBGRADER_MODULES = ("nbgrader.preprocessors.overwritecells", "nbgrader.preprocessors.saveautogrades",
-                    "nbgrader.preprocessors.latesubmissions")
+# every nbgrader preprocessor module that opens a gradebook while a submission is prepared or
+# recorded (tests/autograder/test_nbgrader_pin.py scans nbgrader for them)
+NBGRADER_MODULES = ("nbgrader.preprocessors.overwritekernelspec", "nbgrader.preprocessors.overwritecells",
+                    "nbgrader.preprocessors.saveautogrades", "nbgrader.preprocessors.latesubmissions")
 
 
 class Writer:
