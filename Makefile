@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.gradlab-installed
 PYTEST_ARGS ?=
 
-.PHONY: install browser services demo test lab lab-instructor bench release clean
+.PHONY: install browser services demo test test-fast lint lab lab-instructor bench release clean
 
 $(STAMP): pyproject.toml lib/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "gradlab needs Python 3.11 or newer; run: make PYTHON=python3.11 ...")'
@@ -56,6 +56,16 @@ demo: install
 ## make test: the whole test suite (library, notebooks, grader), two workers
 test: install browser services
 	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+
+## make test-fast: the library and unit tests, no kernels, browsers or services (a few minutes);
+## a test that starts one unmarked fails (tests/conftest.py)
+test-fast: install
+	$(BIN)/python -m pytest -m "not kernel and not browser and not slow" -n 2 $(PYTEST_ARGS)
+
+## make lint: ruff (style, bugs, import order) on everything, mypy on the grader (pyproject.toml)
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 ## make lab: JupyterLab for students on course/: Validate, widgets and ipympl, none of nbgrader's
 ## instructor tools (the settings the library's wheel installs for students, lib/jupyter-config,

@@ -140,7 +140,8 @@ def exercise_of_cells(notebook) -> dict[str, str]:
 
 def exercise_points(notebook) -> dict[str, float]:
     """``{exercise: points}``: the points of every test cell, summed per exercise."""
-    owner, points = exercise_of_cells(notebook), {}
+    owner = exercise_of_cells(notebook)
+    points: dict[str, float] = {}
     for cell in notebook.cells:
         if is_test(cell):
             exercise = owner[grade_id(cell)]

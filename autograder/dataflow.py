@@ -48,7 +48,8 @@ def names(source: str) -> Names:
         tree = ast.parse(source)
     except SyntaxError:  # IPython syntax, or broken code: anything is possible
         return Names(everything=True)
-    binds, reads = set(), set()
+    binds: set[str] = set()
+    reads: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
             (reads if isinstance(node.ctx, (ast.Load, ast.Del)) else binds).add(node.id)
@@ -89,7 +90,7 @@ def effects_elsewhere(source: str) -> list[str]:
     except SyntaxError:
         return ["the cell does not parse"]
     own = names(source).binds
-    found = []
+    found: list[str] = []
     for node in _outside_functions(tree):
         targets = []
         if isinstance(node, (ast.Assign, ast.Delete)):

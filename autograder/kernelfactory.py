@@ -254,7 +254,7 @@ def serve(fd: int) -> None:
     signal.signal(signal.SIGCHLD, lambda *a: None)
     send({"ready": True, "pid": os.getpid(), "failed": failed, "threads": threads,
           "modules": len(sys.modules)})
-    kernels = {}   # pid -> {"status": None | returncode, "uid": uid}
+    kernels: dict[int, dict] = {}   # pid -> {"status": None | returncode, "uid": uid}
     import select
 
     def reap():

@@ -287,7 +287,7 @@ def python_paths(python: str = sys.executable) -> tuple[str, ...]:
     paths = {os.path.realpath(p) for p in json.loads(out) if os.path.exists(p)}
     paths.add(os.path.dirname(os.path.realpath(python)))
     # keep outermost paths only (a prefix covers its site-packages)
-    kept = []
+    kept: list[str] = []
     for p in sorted(paths, key=len):
         if not any(p == k or p.startswith(k.rstrip("/") + "/") for k in kept):
             kept.append(p)

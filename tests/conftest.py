@@ -23,6 +23,7 @@ def pytest_configure(config):
     # kernels; BLAS threads on top of that fight over the cores and slow a notebook ten-fold.
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(name, "1")
+    _install_heavy_guard()
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +32,7 @@ def postgres():
     gives a fresh gradebook URL.  Skipped without PostgreSQL, a failure with ``CI=true``."""
     from services import PostgresServer
 
+    _heavy("a PostgreSQL server")
     # its own directory under /tmp: the server's user must reach it (pytest's tmp is 0700 root)
     server = PostgresServer(Path(tempfile.mkdtemp(prefix="gradlab-pg-"))).start()
     try:
@@ -45,3 +47,54 @@ def gradebook_url(request, name: str) -> str | None:
     if request.param == "sqlite":
         return None
     return request.getfixturevalue("postgres").create_database(name)
+
+
+# -- the fast lane (`make test-fast`: -m "not kernel and not browser and not slow") ---------------
+# A test that starts a Jupyter kernel, grading workers or a service must carry one of these
+# markers; one that does so unmarked fails, naming what it started (checked in this process and
+# in what it forks; a spawned grading worker is caught when it is spawned).
+HEAVY_MARKERS = ("kernel", "browser", "slow")
+_current: dict = {"item": None, "started": {}}
+
+
+def _heavy(what: str) -> None:
+    item = _current["item"]
+    if item is None or any(item.get_closest_marker(m) for m in HEAVY_MARKERS):
+        return
+    _current["started"].setdefault(item.nodeid, what)
+    raise RuntimeError(f"{item.nodeid} starts {what} but is not marked: add `pytestmark = pytest.mark.kernel`")
+
+
+def _install_heavy_guard() -> None:
+    import multiprocessing.context
+
+    from jupyter_client.manager import KernelManager
+
+    def guarded(cls, name, what):
+        original = getattr(cls, name)
+        if getattr(original, "_heavy_guard", False):
+            return
+
+        def wrapper(*args, **kwargs):
+            _heavy(what)
+            return original(*args, **kwargs)
+
+        wrapper._heavy_guard = True
+        setattr(cls, name, wrapper)
+
+    # every kernel gradlab or nbclient starts passes KernelManager's pre-start (the sandboxed
+    # manager calls it through super()); grading workers and Dask's are spawned processes
+    guarded(KernelManager, "_async_pre_start_kernel", "a Jupyter kernel")
+    guarded(multiprocessing.context.SpawnProcess, "start", "a spawned process (grading workers)")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    _current["item"] = item
+
+
+def pytest_runtest_teardown(item):
+    _current["item"] = None
+    what = _current["started"].pop(item.nodeid, None)
+    if what:
+        pytest.fail(f"{item.nodeid} started {what}: mark it `kernel` (the fast lane leaves it out)", pytrace=False)
