@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -86,6 +87,23 @@ def _install_heavy_guard() -> None:
     # manager calls it through super()); grading workers and Dask's are spawned processes
     guarded(KernelManager, "_async_pre_start_kernel", "a Jupyter kernel")
     guarded(multiprocessing.context.SpawnProcess, "start", "a spawned process (grading workers)")
+    original_popen = subprocess.Popen.__init__
+    if not getattr(original_popen, "_heavy_guard", False):
+        def popen(self, args, *rest, **kwargs):
+            words = [str(a) for a in ([args] if isinstance(args, (str, bytes, os.PathLike)) else args)]
+            hit = next((w for w in words for name in HEAVY_COMMANDS if name in w), None)
+            if hit:
+                _heavy(f"a process running {hit}")
+            original_popen(self, args, *rest, **kwargs)
+
+        popen._heavy_guard = True
+        subprocess.Popen.__init__ = popen
+
+
+# commands whose process grades, starts kernels or serves (the grader's CLI, its kernel template,
+# Jupyter, Dask, PostgreSQL, a browser)
+HEAVY_COMMANDS = ("gradlab_grader.cli", "bin/gradlab", "kernelfactory.py", "ipykernel", "jupyter", "dask",
+                  "pg_ctl", "initdb", "chromium")
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -27,6 +27,8 @@ from gradlab_grader import Workspace, cli, cluster, ledger, pipeline
 
 from .conftest import answer
 
+pytestmark = pytest.mark.kernel   # grades, or starts kernels (make test-fast leaves it out)
+
 GOOD = "def double(x):\n    return 2.0 * np.asarray(x, dtype=float)"
 HALF = "def double(x):\n    return np.asarray(x, dtype=float)"
 # each unit runs for a couple of seconds, so that a worker can be killed while it runs one

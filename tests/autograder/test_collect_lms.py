@@ -16,6 +16,8 @@ from gradlab_grader.results import format_table, read_results
 from .conftest import answer, write_inbox
 from .test_lms import canvas_name
 
+pytestmark = pytest.mark.kernel   # grades, or starts kernels (make test-fast leaves it out)
+
 GOOD = "def double(x):\n    return 2.0 * np.asarray(x, dtype=float)"
 DUE = datetime(2026, 11, 20, 23, 59, tzinfo=timezone.utc)
 BUILT = (2026, 12, 1, 9, 0, 0)  # when the LMS built the zip: days after the deadline

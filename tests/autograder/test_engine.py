@@ -28,6 +28,8 @@ from gradlab_grader.results import format_table, read_results
 
 from .conftest import answer
 
+pytestmark = pytest.mark.kernel   # grades, or starts kernels (make test-fast leaves it out)
+
 # seconds: every toy cell runs in milliseconds, with room to spare on a loaded machine; every
 # hang tested is endless, so none ends (or fails to) by the machine's speed
 CELL_TIMEOUT = 15

@@ -15,6 +15,8 @@ from gradlab_grader.workspace import Workspace
 
 from .conftest import _meta
 
+pytestmark = pytest.mark.kernel   # grades, or starts kernels (make test-fast leaves it out)
+
 PLOTS = [
     "import matplotlib.pyplot as plt",
     "plt.plot([1, 4, 9])\nplt.show()",                       # shown explicitly

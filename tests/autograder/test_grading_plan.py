@@ -21,6 +21,8 @@ from gradlab_grader.results import GRADED, read_results
 
 from .conftest import _meta, answer, toy_notebook
 
+pytestmark = pytest.mark.kernel   # grades, or starts kernels (make test-fast leaves it out)
+
 GOOD = "def double(x):\n    return 2.0 * np.asarray(x, dtype=float)"
 HALF = "def double(x):\n    return np.asarray(x, dtype=float)"
 SKIP = {"grading": "skip"}

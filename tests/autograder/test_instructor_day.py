@@ -16,6 +16,8 @@ from gradlab_grader.results import read_results
 
 from conftest import REPO, gradebook_url
 
+pytestmark = pytest.mark.kernel   # grades, or starts kernels (make test-fast leaves it out)
+
 ASSIGNMENT = "01_derivatives"
 NB = f"{ASSIGNMENT}.ipynb"
 DUE = datetime(2026, 11, 20, 23, 59, tzinfo=timezone.utc)

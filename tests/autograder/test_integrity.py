@@ -12,6 +12,8 @@ from gradlab_grader.pipeline import failure_reason
 
 from .conftest import answer, write_inbox
 
+pytestmark = pytest.mark.kernel   # grades, or starts kernels (make test-fast leaves it out)
+
 GOOD = "def double(x):\n    return 2.0 * np.asarray(x, dtype=float)"
 HALF = "def double(x):\n    return np.asarray(x, dtype=float)"
 

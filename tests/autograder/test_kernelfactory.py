@@ -25,6 +25,8 @@ from gradlab_grader import sandbox
 
 from .conftest import processes_of
 
+pytestmark = pytest.mark.kernel   # grades, or starts kernels (make test-fast leaves it out)
+
 if not sandbox.available() or os.geteuid() != 0:
     why = sandbox.unavailable_reason() or "the kernel factory sandboxes kernels only for a root grader"
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):

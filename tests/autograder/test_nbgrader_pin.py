@@ -18,9 +18,10 @@ import nbgrader.preprocessors
 from packaging.requirements import Requirement
 from traitlets.utils.importstring import import_item
 
-from conftest import REPO
 from gradlab_grader import Workspace
 from gradlab_grader.ledger import NBGRADER_MODULES
+
+from conftest import REPO
 
 # nbgrader preprocessor modules that open a gradebook and are knowingly left unpatched: gradlab
 # never runs them while preparing or recording a submission

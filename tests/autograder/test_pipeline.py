@@ -15,6 +15,8 @@ from conftest import gradebook_url
 
 from .conftest import HIDDEN_CHECK, answer, write_inbox
 
+pytestmark = pytest.mark.kernel   # grades, or starts kernels (make test-fast leaves it out)
+
 GOOD = "def double(x):\n    return 2.0 * np.asarray(x, dtype=float)"
 HALF = "def double(x):\n    return np.asarray(x, dtype=float)"
 

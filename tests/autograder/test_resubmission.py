@@ -15,6 +15,8 @@ from gradlab_grader.results import read_results
 
 from .conftest import answer, write_inbox
 
+pytestmark = pytest.mark.kernel   # grades, or starts kernels (make test-fast leaves it out)
+
 GOOD = "def double(x):\n    return 2.0 * np.asarray(x, dtype=float)"
 HALF = "def double(x):\n    return np.asarray(x, dtype=float)"
 # the student's own hand-in times: nbgrader's exchange format, and a notebook's mtime

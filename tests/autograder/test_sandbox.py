@@ -28,6 +28,8 @@ from gradlab_grader import guard, sandbox
 
 from .conftest import processes_of
 
+pytestmark = pytest.mark.kernel   # grades, or starts kernels (make test-fast leaves it out)
+
 if not sandbox.available():
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"CI needs the sandbox: {sandbox.unavailable_reason()}", pytrace=False)

@@ -310,6 +310,7 @@ def _plain(lines) -> str:
     return re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(lines))
 
 
+@pytest.mark.kernel
 def test_a_known_mistake_is_one_short_message(shown):
     error = _error(shown["test_forward"])
     text = _plain(error.traceback)
@@ -322,12 +323,14 @@ def test_a_known_mistake_is_one_short_message(shown):
     assert "mismatch" not in error.evalue and "Traceback" not in text
 
 
+@pytest.mark.kernel
 def test_a_failed_check_says_what_was_expected(shown):
     text = _plain(_error(shown["test_factor"]).traceback)
     assert text == ("Test failed: double(x)\n  expected 1 at index (0,), got 2: 2× the reference\n"
                     "  likely mistake: a missing ½ (e.g. 2h in a central difference, ½ in ½‖·‖²)?")
 
 
+@pytest.mark.kernel
 def test_the_stub_says_not_implemented_yet(shown):
     error = _error(shown["test_stub"])
     assert _plain(error.traceback) == ("Test failed: `grad_quadratic` is not implemented yet\n"
@@ -335,6 +338,7 @@ def test_the_stub_says_not_implemented_yet(shown):
     assert error.ename == "NotImplementedError" and error.evalue.endswith("(check: not-implemented)")
 
 
+@pytest.mark.kernel
 def test_a_syntax_error_is_named_in_the_test_that_needs_the_function(shown):
     assert _error(shown["broken"]).ename == "SyntaxError"  # the answer cell itself, as Python says
     error = _error(shown["test_broken"])
@@ -344,6 +348,7 @@ def test_a_syntax_error_is_named_in_the_test_that_needs_the_function(shown):
     assert error.ename == "NameError" and error.evalue.endswith("(check: syntax-error)")
 
 
+@pytest.mark.kernel
 def test_other_errors_keep_their_traceback(shown):
     assert _error(shown["other_error"]).ename == "ZeroDivisionError"
     assert "1 / 0" in _plain(_error(shown["other_error"]).traceback)

@@ -23,6 +23,8 @@ from gradlab_grader.demo import write_inbox
 
 from conftest import REPO
 
+pytestmark = pytest.mark.kernel   # grades, or starts kernels (make test-fast leaves it out)
+
 ASSIGNMENTS = sorted(p.name for p in (REPO / "solutions").iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
 NOTEBOOKS = sorted((REPO / "solutions").glob("*/*.ipynb"))
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)

@@ -21,6 +21,8 @@ from gradlab_grader.cells import grade_id, nbgrader_meta
 
 from conftest import REPO
 
+pytestmark = pytest.mark.kernel   # grades, or starts kernels (make test-fast leaves it out)
+
 COURSE = sorted((REPO / "course").glob("*/*.ipynb"))
 SOURCES = sorted((REPO / "solutions").glob("*/*.ipynb"))
 # math mode with a command, sub- or superscript: `$\lambda = 1$`, `$x_1$`, `$2/\lambda_{max}$`
