@@ -111,8 +111,11 @@ def pytest_runtest_setup(item):
     _current["item"] = item
 
 
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item):
+    result = yield  # the fixtures are torn down first
     _current["item"] = None
     what = _current["started"].pop(item.nodeid, None)
     if what:
         pytest.fail(f"{item.nodeid} started {what}: mark it `kernel` (the fast lane leaves it out)", pytrace=False)
+    return result

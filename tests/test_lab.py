@@ -20,6 +20,8 @@ import pytest
 from browser import harness
 from conftest import REPO
 
+pytestmark = pytest.mark.kernel   # serves JupyterLab (make test-fast leaves it out)
+
 NBGRADER_PLUGINS = {"@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment",
                     "@jupyter/nbgrader:assignment-list", "@jupyter/nbgrader:course-list",
                     "@jupyter/nbgrader:validate-assignment", "@jupyter/nbgrader:menu"}
