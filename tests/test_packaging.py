@@ -57,7 +57,9 @@ def test_readme_opens_with_the_two_commands():
 
 
 def test_ci_runs_the_readme_test_command():
-    assert "make test" in (REPO / ".ci" / "run").read_text()
+    ci = (REPO / ".ci" / "run").read_text()
+    assert "make test" in ci
+    assert "make lint" in ci and ci.index("make lint") < ci.index("make test"), "CI lints before the suite"
 
 
 
