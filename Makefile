@@ -64,8 +64,7 @@ test-fast: install
 
 ## make lint: ruff (style, bugs, import order) on everything, mypy on the grader (pyproject.toml)
 lint: install
-	$(BIN)/ruff check .
-	$(BIN)/mypy
+	@status=0; $(BIN)/ruff check . || status=1; $(BIN)/mypy || status=1; exit $$status
 
 ## make lab: JupyterLab for students on course/: Validate, widgets and ipympl, none of nbgrader's
 ## instructor tools (the settings the library's wheel installs for students, lib/jupyter-config,
