@@ -57,7 +57,7 @@ import numpy as np
 __all__ = [
     "sgd", "momentum", "momentum_velocity", "nesterov", "adagrad", "rmsprop", "adam", "adamw",
     "l2_penalty", "OPTIMIZERS", "Optimizer", "step_decay", "plateau_lr", "Plateau", "cyclical_lr",
-    "lr_range_test", "clip_by_value", "clip_by_norm", "minimize",
+    "lr_range_test", "early_stopping", "clip_by_value", "clip_by_norm", "minimize",
 ]
 
 
@@ -617,6 +617,37 @@ def cyclical_lr(base_lr=1e-3, max_lr=6e-3, step_size=2000, mode="triangular", ga
         return float(base_lr + (max_lr - base_lr) * max(0.0, 1.0 - x) * scale(t, cycle))
 
     return schedule
+
+
+def early_stopping(val_losses, patience):
+    """Where early stopping on the validation loss ends a run, and which epoch it keeps.
+
+    After every epoch the validation loss is compared with the best so far; a strictly lower
+    one is a new best (its parameters are saved).  Once ``patience`` epochs in a row brought no
+    new best, training stops and the saved parameters of the best epoch are restored (Prechelt
+    1998, "Early stopping — but when?"; the number of epochs, a hyperparameter in deck 004's
+    pragmatics, is then chosen by the validation set).
+
+    Inputs:
+    - val_losses: the validation loss after each epoch 0, 1, 2, ... (a sequence of floats)
+    - patience: epochs without a new best that end the run, >= 1
+
+    Returns a tuple of ints:
+    - best: the epoch of the lowest loss up to ``stop`` (the first of equal ones)
+    - stop: the epoch after which training stops: the first epoch ``patience`` epochs past
+      the best, or the last epoch, ``len(val_losses) - 1``, if that never happens
+    """
+    if patience < 1:
+        raise ValueError(f"early_stopping: patience must be at least 1, got {patience}")
+    if len(val_losses) == 0:
+        raise ValueError("early_stopping: no validation losses")
+    best = 0
+    for epoch, loss in enumerate(val_losses):
+        if loss < val_losses[best]:
+            best = epoch
+        if epoch - best >= patience:
+            return best, epoch
+    return best, len(val_losses) - 1
 
 
 def lr_range_test(step, lr_min=1e-5, lr_max=10.0, steps=100, diverge=4.0):

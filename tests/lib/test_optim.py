@@ -752,3 +752,35 @@ def test_lr_range_test_stops_on_nan_and_checks_its_arguments():
         lr_range_test(step, 1.0, 0.1)
     with pytest.raises(ValueError, match="at least 2"):
         lr_range_test(step, 0.1, 1.0, steps=1)
+
+
+# ------------------------------------------------------------------------------------------
+# Early stopping
+# ------------------------------------------------------------------------------------------
+
+def _early_stopping_by_brute_force(losses, patience):
+    """From the definition: the first epoch e with min(losses[:e+1]) first reached ≥ patience
+    epochs before e; the best is the first argmin of losses[:stop+1]."""
+    for e in range(len(losses)):
+        first_min = int(np.argmin(losses[:e + 1]))
+        if e - first_min >= patience:
+            return first_min, e
+    return int(np.argmin(losses)), len(losses) - 1
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("patience", [1, 3, 10])
+def test_early_stopping_matches_its_definition(seed, patience):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 40))
+    losses = list(np.round(np.cumsum(rng.normal(scale=0.3, size=n)) + 5, 1))   # ties happen
+    assert optim.early_stopping(losses, patience) == _early_stopping_by_brute_force(losses, patience)
+
+
+def test_early_stopping_worked_cases():
+    assert optim.early_stopping([1.0, 0.8, 0.7, 0.75, 0.72, 0.71, 0.9], 3) == (2, 5)
+    assert optim.early_stopping([1.0, 1.0, 1.0], 2) == (0, 2)            # a tie is no progress
+    assert optim.early_stopping([3.0, 2.0, 1.0], 1) == (2, 2)            # never stops early
+    assert optim.early_stopping([0.5], 5) == (0, 0)
+    with pytest.raises(ValueError, match="patience"):
+        optim.early_stopping([1.0], 0)
