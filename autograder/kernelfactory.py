@@ -130,6 +130,9 @@ def _child(req, close_fds, launcher_path):
         for fd in close_fds:
             os.close(fd)
         os.setsid()
+        for procs in req.get("cgroup", []):   # the kernel's own cgroup, before anything runs
+            with open(procs, "w") as f:
+                f.write(str(os.getpid()))
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != req["template"]:   # the template died between fork and prctl
             os._exit(1)

@@ -141,6 +141,13 @@ class Limits:
     output_bytes: int | None = 2 * MiB
     # No core dumps: a segfaulting submission must not write hundreds of MB to the working copy.
     core_bytes: int | None = 0
+    # Resident memory of all the kernel's processes together (its tmpfs files included), where a
+    # cgroup bounds it (gradlab_grader.kernellimits): the same 2 GiB as one process may map, so
+    # forked children share the kernel's budget instead of multiplying it.
+    kernel_memory_bytes: int | None = 2 * GiB
+    # Size of the working copy (a tmpfs, where kernellimits can mount one): a submission's
+    # notebooks and data are a few MB; 128 MiB holds a few files of file_bytes, no disk bomb.
+    workdir_bytes: int | None = 128 * MiB
 
     def rlimits(self) -> dict[str, tuple[int, int]]:
         """The (soft, hard) rlimits the prelude sets inside the sandbox, by resource name."""
@@ -299,12 +306,13 @@ def _inside(path: str, dirs) -> bool:
 
 
 def bwrap_args(workdir: str, rundir: str, home: str, limits: Limits, hidden=(),
-               expose=(), python: str = sys.executable, caps=()) -> list[str]:
+               expose=(), python: str = sys.executable, caps=(), writable=()) -> list[str]:
     """The bubblewrap command line (without the command): see the module docstring.
 
     hidden: paths masked (an empty directory, an empty file); expose: extra read-only paths;
     caps: capabilities kept beyond CAP_SETUID/CAP_SETGID (root only: the kernel template's
-    CAP_SYS_ADMIN, see gradlab_grader.kernelfactory).
+    CAP_SYS_ADMIN, see gradlab_grader.kernelfactory); writable: host paths bound read-write
+    at their place (the template's cgroup folders).
     """
     size = ["--size", str(limits.tmpfs_bytes)] if limits.tmpfs_bytes else []
     args = [shutil.which("bwrap") or "bwrap", *_bind_system(),
@@ -355,6 +363,8 @@ def bwrap_args(workdir: str, rundir: str, home: str, limits: Limits, hidden=(),
             args += ["--ro-bind", empty, h]
     for p in dict.fromkeys((rundir, workdir)):
         args += parents(p) + ["--bind", p, p]
+    for p in writable:
+        args += ["--bind", p, p]
     return args + ["--chdir", workdir]
 
 
@@ -413,7 +423,10 @@ class SandboxedKernelManager(AsyncKernelManager):
         # unix sockets + connection file in a short private directory (socket paths < 108 bytes)
         self.rundir = tempfile.mkdtemp(prefix="gradlab-k-",
                                        dir=factory.base if factory is not None else "/tmp")
-        self._finalizer = weakref.finalize(self, shutil.rmtree, self.rundir, True)
+        # the kernel's own cgroup and its working copy's tmpfs (gradlab_grader.kernellimits)
+        self.held = _Held()
+        self._oom_seen = 0
+        self._finalizer = weakref.finalize(self, _release, self.rundir, self.held)
         self.transport = "ipc"
         self.ip = os.path.join(self.rundir, "k")
         self.connection_file = os.path.join(self.rundir, "kernel.json")
@@ -421,6 +434,28 @@ class SandboxedKernelManager(AsyncKernelManager):
             os.chown(self.rundir, self.sandbox_uid, self.sandbox_uid)
             _chown_tree(self.workdir, self.sandbox_uid)
         self.home = os.path.realpath(os.path.expanduser("~"))
+        self._whole_kernel_limits(factory)
+
+    def _whole_kernel_limits(self, factory) -> None:
+        """The working copy on a tmpfs of its size and a cgroup of the kernel's own, where the
+        machine allows them (gradlab_grader.kernellimits)."""
+        from . import kernellimits
+
+        if not kernellimits.available():
+            return
+        if self.limits.workdir_bytes is not None:
+            kernellimits.mount_workdir(self.workdir, self.limits.workdir_bytes,
+                                       self.sandbox_uid or 0)
+            self.held.mounted = self.workdir
+        if self.limits.kernel_memory_bytes is not None or self.limits.processes is not None:
+            self.held.cgroup = kernellimits.Cgroup(getattr(factory, "cgroup", None),
+                                              self.limits.kernel_memory_bytes,
+                                              self.limits.processes)
+
+    @property
+    def cgroup(self):
+        """The kernel's own cgroup (gradlab_grader.kernellimits), or None."""
+        return self.held.cgroup
 
     def kernel_env(self, env: dict | None) -> dict:
         """The kernel's environment: an allowlist of ``env``, a private $HOME and /tmp."""
@@ -452,7 +487,8 @@ class SandboxedKernelManager(AsyncKernelManager):
         env = {k: v for k, v in env.items() if k != "JPY_PARENT_PID"}
         req = {"argv": list(argv), "env": env, "cwd": cwd or self.workdir,
                "uid": self.sandbox_uid, "rlimits": self.limits.rlimits(),
-               "log": os.path.join(self.rundir, "kernel.log"), "isolate": self.isolate}
+               "log": os.path.join(self.rundir, "kernel.log"), "isolate": self.isolate,
+               "cgroup": self.cgroup.procs if self.cgroup is not None else []}
         if self.isolate:
             size = {"size": str(self.limits.tmpfs_bytes)} if self.limits.tmpfs_bytes else {}
             mine = [[self.rundir, False], [self.workdir, False]]
@@ -512,6 +548,9 @@ class SandboxedKernelManager(AsyncKernelManager):
         if self.isolate and not self.forked:
             cmd = [*bwrap_args(self.workdir, self.rundir, self.home, self.limits, self.hidden,
                                self.expose, python), *cmd]
+        if self.cgroup is not None and not self.forked:
+            cmd = join_cgroup(self.cgroup.procs) + cmd
+        self._oom_seen = self.cgroup.oom_kills() if self.cgroup is not None else 0
         try:
             return await super()._async_launch_kernel(cmd, **kw)
         finally:
@@ -531,6 +570,9 @@ class SandboxedKernelManager(AsyncKernelManager):
         proc = getattr(self.provisioner, "process", None)
         code = proc.poll() if proc is not None else None
         reason = describe_exit(code, self.limits)
+        if reason and self.cgroup is not None and self.cgroup.oom_kills() > self._oom_seen:
+            return (f"the kernel's processes together went past the kernel's memory limit "
+                    f"({_size(self.limits.kernel_memory_bytes)}) and the kernel was stopped")
         if reason and code not in (-signal.SIGKILL, 128 + signal.SIGKILL):
             tail = self.log_tail()
             if tail:
@@ -553,6 +595,33 @@ class SandboxedKernelManager(AsyncKernelManager):
             self._finalizer()
 
     cleanup_resources = _async_cleanup_resources
+
+
+def join_cgroup(procs) -> list[str]:
+    """A command prefix that puts itself (then, by exec, the command) into the cgroups whose
+    ``cgroup.procs`` files are ``procs``: everything the kernel starts stays inside."""
+    script = "".join(f'echo $$ > "${i + 1}" && ' for i in range(len(procs)))
+    return ["/bin/sh", "-c", script + f'shift {len(procs)} && exec "$@"', "sh", *procs]
+
+
+@dataclass
+class _Held:
+    mounted: str | None = None   # the working copy, when a tmpfs is mounted on it
+    cgroup: object = None         # kernellimits.Cgroup
+
+
+def _release(rundir, held: _Held) -> None:
+    """What a kernel manager leaves when its kernel has ended: the socket folder, the working
+    copy's tmpfs (its content goes), the cgroup (what is left in it is killed)."""
+    from . import kernellimits
+
+    shutil.rmtree(rundir, True)
+    if held.mounted is not None:
+        kernellimits.unmount(held.mounted)
+        held.mounted = None
+    if held.cgroup is not None:
+        held.cgroup.remove()
+        held.cgroup = None
 
 
 def _forkable(cmd, python) -> bool:
@@ -631,8 +700,19 @@ class KernelFactory:
                  python: str = sys.executable):
         from .kernelfactory import Factory
 
+        from . import kernellimits
+
         self.base = tempfile.mkdtemp(prefix="gradlab-f-", dir="/tmp")
         os.chmod(self.base, 0o711)
+        # whole-kernel limits (gradlab_grader.kernellimits): the kernels' tmpfs working copies,
+        # mounted below the base later, reach the template's sandbox through a shared mount;
+        # their cgroups lie in one of the worker's, bound read-write into the template's sandbox
+        # (a kernel joins its own as root, before it drops to its uid)
+        self.cgroup = None
+        self.shared = kernellimits.available()
+        if self.shared:
+            kernellimits.share(self.base)
+            self.cgroup = kernellimits.Cgroup()
         self.isolate = isolate
         self.preload = list(DEFAULT_PRELOAD if preload is None else preload)
         self.readonly = [p for p in python_paths(python)] + [os.path.realpath(p) for p in expose]
@@ -646,7 +726,8 @@ class KernelFactory:
         wrap = None
         if isolate:
             caps = ["CAP_SYS_ADMIN"]
-            args = bwrap_args(self.base, self.base, home, limits, hidden, expose, python, caps)
+            args = bwrap_args(self.base, self.base, home, limits, hidden, expose, python, caps,
+                              writable=self.cgroup.dirs.values() if self.cgroup else ())
             wrap = lambda cmd: [*args, *cmd]  # noqa: E731
         # matplotlib_inline hooks into IPython when imported in a shell; in the template there
         # was none, so each kernel's start-up line runs the hook (before the guard snapshots)
@@ -655,7 +736,8 @@ class KernelFactory:
         self.python = python
         self.factory = Factory(python, self.preload, wrap, env,
                                log=os.path.join(self.base, "template.log"), cwd=self.base)
-        self._finalizer = weakref.finalize(self, _close_factory, self.factory, self.base)
+        self._finalizer = weakref.finalize(self, _close_factory, self.factory, self.base,
+                                           self.shared, self.cgroup)
 
     def spawn(self, request):
         return self.factory.spawn(request)
@@ -667,8 +749,14 @@ class KernelFactory:
         self._finalizer()
 
 
-def _close_factory(factory, base):
+def _close_factory(factory, base, shared=False, cgroup=None):
+    from . import kernellimits
+
     factory.close()
+    if cgroup is not None:
+        cgroup.remove()
+    if shared:
+        kernellimits.unmount(base)
     if not os.environ.get("GRADLAB_SANDBOX_KEEP"):
         shutil.rmtree(base, ignore_errors=True)
 

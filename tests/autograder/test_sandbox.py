@@ -24,7 +24,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_code_cell, new_notebook
 
-from gradlab_grader import guard, sandbox
+from gradlab_grader import guard, kernellimits, sandbox
 
 from .conftest import processes_of
 
@@ -135,7 +135,9 @@ def test_only_the_working_copy_is_writable(workdir, tmp_path):
         "open('/etc/passwd', 'a')",
         "import os; os.getuid() != 0 and print('not root')",
     ], workdir, expose=[visible])
-    assert text(nb.cells[0]) == "ok\n" and (workdir / "mine.txt").read_text() == "ok"
+    assert text(nb.cells[0]) == "ok\n"
+    # the working copy is a tmpfs of its own where the machine allows it: nothing on the host disk
+    assert (workdir / "mine.txt").exists() == (not kernellimits.available())
     # the working copy's parent is an empty stand-in: the grader's file is not there at all
     assert error(nb.cells[1]).split(":")[0] in ("PermissionError", "FileNotFoundError")
     assert "Read-only" in error(nb.cells[2]) or error(nb.cells[2]).startswith("PermissionError")
@@ -273,7 +275,73 @@ def test_file_size_bomb_stops_at_the_limit(workdir):
         "print('alive')",
     ], workdir, limits)
     assert "File too large" in error(nb.cells[0])
-    assert (workdir / "big.bin").stat().st_size <= sandbox.MiB
+    big = workdir / "big.bin"
+    assert not big.exists() or big.stat().st_size <= sandbox.MiB
+    assert text(nb.cells[1]) == "alive\n"
+
+
+def needs_whole_kernel_limits():
+    """Skip on a machine without them (a user grader, no cgroup v1); CI (root) must have them."""
+    if not kernellimits.available():
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"CI needs whole-kernel limits: {kernellimits.unavailable_reason()}")
+        pytest.skip(kernellimits.unavailable_reason())
+
+
+def test_many_files_stop_at_the_working_copy_size(workdir):
+    """Files each below the file-size limit still stop at the working copy's size, with
+    ENOSPC in the cell; the host disk gets none of it, and the kernel goes on."""
+    needs_whole_kernel_limits()
+    (workdir / "given.txt").write_text("submitted")   # what the grader put there is kept
+    limits = sandbox.Limits(file_bytes=16 * sandbox.MiB, workdir_bytes=32 * sandbox.MiB)
+    nb, _, _ = run([
+        "print(open('given.txt').read())",
+        "written = 0\ntry:\n    for i in range(6):\n"
+        "        with open(f'big{i}.bin', 'wb') as f:\n"
+        "            f.write(b'0' * (12 * 2**20))\n"
+        "        written += 1\n"
+        "finally:\n    print(written)",
+        "import os; os.remove('big0.bin'); open('small.txt', 'w').write('room again'); print('alive')",
+    ], workdir, limits)
+    assert text(nb.cells[0]) == "submitted\n"
+    assert error(nb.cells[1]) == "OSError: [Errno 28] No space left on device"
+    assert text(nb.cells[1]) == "2\n"        # 2 x 12 MiB fit in 32 MiB, a third does not
+    assert text(nb.cells[2]) == "alive\n"
+    assert sorted(p.name for p in workdir.iterdir()) == ["given.txt"]
+
+
+# a kernel's children each hold 200 MiB and wait; the cell prints how many held at once
+HOLD = ("import os\n"
+        "r, w = os.pipe(); hold_r, hold_w = os.pipe()\n"
+        "for _ in range(4):\n"
+        "    if os.fork() == 0:\n"
+        "        os.close(r); os.close(hold_w)\n"
+        "        block = b'1' * (200 * 2**20)\n"
+        "        os.write(w, b'+'); os.close(w)\n"
+        "        os.read(hold_r, 1)\n"
+        "        os._exit(0)\n"
+        "os.close(w); os.close(hold_r)\n"
+        "held = 0\n"
+        "while chunk := os.read(r, 16):\n"
+        "    held += len(chunk)\n"
+        "os.close(hold_w)\n"
+        "codes = sorted(os.waitstatus_to_exitcode(os.wait()[1]) for _ in range(4))\n"
+        "print(held, codes)")
+
+
+def test_children_share_the_kernels_memory_limit(workdir):
+    """Four children of 200 MiB each fit their address-space limit one by one, but not the
+    kernel's 512 MiB together: the children past it are stopped, and the kernel goes on (or,
+    were it the one stopped, the reason names the limit)."""
+    needs_whole_kernel_limits()
+    limits = sandbox.Limits(kernel_memory_bytes=512 * sandbox.MiB)
+    nb, km, notes = run([HOLD, "print('alive')"], workdir, limits, timeout=60)
+    if "died" in notes:
+        assert "memory limit (512 MiB)" in notes["died"], notes["died"]
+        return
+    held, codes = text(nb.cells[0]).split(" ", 1)
+    assert int(held) * 200 < 512, text(nb.cells[0])
+    assert codes.count("-9") == 4 - int(held), codes    # the others were killed (SIGKILL)
     assert text(nb.cells[1]) == "alive\n"
 
 
