@@ -818,8 +818,29 @@ def launcher(required: bool = False, limits: Limits | None = None, hidden=(), ex
     return Launcher(limits, hidden, expose, required, isolate, preload, factory)
 
 
-class OutputCap:
-    """NotebookClient mixin: keep at most ``output_limit`` bytes of output per cell.
+class LimitNote:
+    """NotebookClient mixin: a cell during which the kernel's cgroup stopped one of the kernel's
+    processes for memory (gradlab_grader.kernellimits) ends with a note naming the limit (the
+    cell may have lost only a child process, or the kernel itself)."""
+
+    async def async_execute_cell(self, cell, cell_index, *args, **kw):
+        group = getattr(self.km, "cgroup", None)
+        before = group.oom_kills() if group is not None else 0
+        try:
+            return await super().async_execute_cell(cell, cell_index, *args, **kw)
+        finally:
+            if group is not None and group.oom_kills() > before:
+                from nbformat.v4 import new_output
+
+                limit = _size(self.km.limits.kernel_memory_bytes)
+                cell.outputs.append(new_output("stream", name="stderr", text=(
+                    f"\n[gradlab: this kernel's processes together went past its memory limit "
+                    f"({limit}); one of them was stopped]\n")))
+
+
+class OutputCap(LimitNote):
+    """NotebookClient mixin: keep at most ``output_limit`` bytes of output per cell (and the
+    :class:`LimitNote` of a cell that went past the kernel's memory limit).
 
     ``class Client(OutputCap, NotebookClient)``; set ``client.output_limit`` (bytes, default
     ``Limits().output_bytes``).  Outputs past the limit are dropped as they arrive — the grader's

@@ -339,9 +339,11 @@ def test_children_share_the_kernels_memory_limit(workdir):
     if "died" in notes:
         assert "memory limit (512 MiB)" in notes["died"], notes["died"]
         return
-    held, codes = text(nb.cells[0]).split(" ", 1)
+    held, rest = text(nb.cells[0]).split(" ", 1)
+    codes, note = rest.split("\n", 1)
     assert int(held) * 200 < 512, text(nb.cells[0])
     assert codes.count("-9") == 4 - int(held), codes    # the others were killed (SIGKILL)
+    assert "went past its memory limit (512 MiB)" in note
     assert text(nb.cells[1]) == "alive\n"
 
 
