@@ -22,16 +22,25 @@ gets:
 :func:`unavailable_reason` says, in one paragraph the CLI prints once per run, what holds when
 either is missing (a grader run as a user, a container without the right to mount, cgroup v2
 only): the per-process limits alone.
+
+A grader killed before it cleans up (``kill -9``, out of memory) would leave its tmpfs and
+cgroups behind: each is also registered with a *janitor*, a small process of the grader's own
+(:func:`janitor`), which removes what is still registered when the grader's end of its pipe
+closes, however the grader ended.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import secrets
 import shutil
 import signal
+import subprocess
+import sys
 import tempfile
+import threading
 import time
 
 from .kernelfactory import MS_BIND, MS_NODEV, MS_NOSUID, MS_REC, _mount, _sys
@@ -42,6 +51,51 @@ MNT_DETACH = 2
 CONTROLLERS = ("memory", "pids")
 
 
+class _Janitor:
+    """This process's janitor (started on first use, again in a forked child)."""
+
+    def __init__(self):
+        self.proc, self.pid, self.lock = None, None, threading.Lock()
+
+    def tell(self, op: str, kind: str, path: str) -> None:
+        with self.lock:
+            if self.pid != os.getpid() or self.proc.poll() is not None:
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-c", "from gradlab_grader.kernellimits import janitor; janitor()"],
+                    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                    start_new_session=True)   # a Ctrl-C of the grader's terminal leaves it be
+                self.pid = os.getpid()
+            self.proc.stdin.write(json.dumps([op, kind, path]) + "\n")
+            self.proc.stdin.flush()
+
+
+_JANITOR = _Janitor()
+
+
+def janitor() -> None:
+    """The janitor's main loop: ``["hold" | "drop", "mount" | "cgroup", path]`` lines on stdin;
+    at end of file (the grader ended, however) remove what is still held, newest first."""
+    held = {}
+    for line in sys.stdin:
+        op, kind, path = json.loads(line)
+        if op == "hold":
+            held[kind, path] = True
+        else:
+            held.pop((kind, path), None)
+    for kind, path in reversed(list(held)):
+        if kind == "mount":
+            _detach(path)
+        else:
+            _remove_cgroup([path])
+
+
+def _detach(path: str) -> None:
+    try:
+        _sys("umount2", path.encode(), MNT_DETACH)
+    except OSError:
+        pass
+
+
 def mount_workdir(path: str, size: int, uid: int) -> None:
     """Mount a tmpfs of ``size`` bytes on ``path`` (owned by ``uid``, 0700), keeping what the
     folder held (copied in).  Root only; raises OSError where mounting is not allowed."""
@@ -49,6 +103,7 @@ def mount_workdir(path: str, size: int, uid: int) -> None:
     try:
         _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV,
                f"size={size},mode=0700,uid={uid},gid={uid}")
+        _JANITOR.tell("hold", "mount", path)
         below = f"/proc/self/fd/{fd}"   # the folder under the new mount
         if os.listdir(below):
             shutil.copytree(below, path, symlinks=True, dirs_exist_ok=True)
@@ -62,16 +117,15 @@ def mount_workdir(path: str, size: int, uid: int) -> None:
 
 def unmount(path: str) -> None:
     """Detach the mount at ``path`` (its tmpfs content is dropped); nothing if none is there."""
-    try:
-        _sys("umount2", path.encode(), MNT_DETACH)
-    except OSError:
-        pass
+    _detach(path)
+    _JANITOR.tell("drop", "mount", path)
 
 
 def share(path: str) -> None:
     """Make ``path`` a shared mount of its own, so that mounts made below it later reach the
     sandboxes that bind it (bubblewrap makes its mounts slaves of the host's)."""
     _mount(path, path, None, MS_BIND | MS_REC)
+    _JANITOR.tell("hold", "mount", path)
     _mount(None, path, None, MS_SHARED)
 
 
@@ -113,6 +167,7 @@ class Cgroup:
                 path = os.path.join(base, name)
                 os.mkdir(path)
                 self.dirs[controller] = path
+                _JANITOR.tell("hold", "cgroup", path)
             if memory is not None:
                 self._write("memory", "memory.limit_in_bytes", memory)
                 try:   # swap counted too, where the kernel accounts it
@@ -147,32 +202,41 @@ class Cgroup:
         return 0
 
     def remove(self) -> None:
-        """Kill what is left in the group, then remove it (a few tries while the dead are
-        reaped; an empty group left behind holds nothing)."""
-        for _ in range(50):
-            for path in list(self.dirs.values()):
+        """Kill what is left in the group, then remove it."""
+        dirs, self.dirs = list(self.dirs.values()), {}
+        _remove_cgroup(dirs)
+        for path in dirs:
+            _JANITOR.tell("drop", "cgroup", path)
+
+
+def _remove_cgroup(dirs) -> None:
+    """Kill the processes in cgroup folders ``dirs``, then remove them (a few tries while the
+    dead are reaped; an empty group left behind holds nothing)."""
+    dirs = list(dirs)
+    for _ in range(50):
+        for path in list(dirs):
+            try:
+                os.rmdir(path)
+                dirs.remove(path)
+                continue
+            except FileNotFoundError:
+                dirs.remove(path)
+                continue
+            except OSError:
+                pass
+            try:
+                with open(os.path.join(path, "cgroup.procs")) as f:
+                    pids = [int(p) for p in f.read().split()]
+            except OSError:
+                pids = []
+            for pid in pids:
                 try:
-                    os.rmdir(path)
-                    self.dirs = {k: v for k, v in self.dirs.items() if v != path}
-                    continue
-                except FileNotFoundError:
-                    self.dirs = {k: v for k, v in self.dirs.items() if v != path}
-                    continue
+                    os.kill(pid, signal.SIGKILL)
                 except OSError:
                     pass
-                try:
-                    with open(os.path.join(path, "cgroup.procs")) as f:
-                        pids = [int(p) for p in f.read().split()]
-                except OSError:
-                    pids = []
-                for pid in pids:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except OSError:
-                        pass
-            if not self.dirs:
-                return
-            time.sleep(0.02)
+        if not dirs:
+            return
+        time.sleep(0.02)
 
 
 @functools.lru_cache(maxsize=None)

@@ -258,11 +258,17 @@ def test_killing_the_worker_takes_template_and_kernels_with_it(tmp_path):
         km = launcher.kernel_manager(workdir)
         asyncio.run(km.start_kernel(cwd=str(workdir)))
         print(launcher.factory.factory.proc.pid, km.sandbox_uid, flush=True)
+        # what the whole-kernel limits made (gradlab_grader.kernellimits), if anything
+        held = [km.workdir, launcher.factory.base, *(km.cgroup.dirs.values() if km.cgroup else [])]
+        print(" ".join(held) if km.cgroup else "", flush=True)
         time.sleep(600)
     """)
     worker = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         template, uid = map(int, worker.stdout.readline().split())
+        held = worker.stdout.readline().split()
+        if held:
+            assert _mounted(held[0])
         for _ in range(100):                 # the kernel is running
             if processes_of(uid):
                 break
@@ -276,9 +282,20 @@ def test_killing_the_worker_takes_template_and_kernels_with_it(tmp_path):
             time.sleep(0.1)
         assert processes_of(uid) == 0, "a kernel outlived its worker"
         assert not _alive(template), "the template outlived its worker"
+        # the working copy's tmpfs, the template's shared base and the kernel's cgroups go too
+        for _ in range(100):
+            if not any(_mounted(p) or os.path.exists(p) and p.startswith("/sys/") for p in held):
+                break
+            time.sleep(0.1)
+        assert [p for p in held if _mounted(p) or os.path.exists(p) and p.startswith("/sys/")] == []
     finally:
         worker.kill()
         worker.wait()
+
+
+def _mounted(path: str) -> bool:
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == path for line in f)
 
 
 def _alive(pid: int) -> bool:
