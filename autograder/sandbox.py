@@ -42,6 +42,9 @@ What the sandbox is, when ``bwrap`` works (Linux with user namespaces, the norma
   (``RLIMIT_NPROC``), file size, core dumps, the size of the private tmpfs, and output kept per cell
   (client side, :class:`OutputCap`).  The rlimits are set *inside* the sandbox by a prelude
   (util-linux's ``prlimit`` and ``setpriv``, a few milliseconds) that then execs the kernel.
+  Where the machine allows it (root, cgroup v1), the kernel as a whole is bounded too
+  (:mod:`gradlab_grader.kernellimits`): its working copy is a tmpfs of ``workdir_bytes``, and a
+  cgroup of its own holds all its processes to ``kernel_memory_bytes`` and ``processes``.
 
 Why the kernel runs as an unprivileged uid.  ``RLIMIT_NPROC`` is not enforced for root (Linux
 skips the check for uid 0, also inside a user namespace that maps onto root).  So:
@@ -82,10 +85,12 @@ ipykernel and the preload list, instead of starting an interpreter per kernel, w
 - **a user with bubblewrap** (a laptop): one bubblewrap per kernel as described above, no template:
   in one user namespace all kernels would share a uid and could reach each other.
 
-What it does not do: rlimits are per process, so a fork bomb whose every child allocates memory
-can use up to ``processes x memory_bytes`` (a cgroup would bound the sum; cgroups are not used so
-that the same code works as root, as a user, and in containers without cgroup delegation).  CPU
-time is shared with the grader (the per-cell timeouts of the engine bound it in wall time).
+What it does not do: where :func:`gradlab_grader.kernellimits.available` is False (a grader run
+as a user, no cgroup v1 memory controller, no right to mount) the limits are per process only: a
+fork bomb whose every child allocates memory can use up to ``processes x memory_bytes``, and the
+working copy lies on the host disk (each file bounded, not their number); the CLI says so once per
+run.  CPU time is shared with the grader (the per-cell timeouts of the engine bound it in wall
+time).
 
 Without bubblewrap (macOS, a container without user namespaces) the kernel still gets the limits
 (except the process limit, when the grader is root) but no namespaces: it can read what the
