@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -26,7 +27,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from gradlab_grader import guard, kernellimits, sandbox
 
-from .conftest import processes_of
+from .conftest import HOLD, processes_of
 
 if not sandbox.available():
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
@@ -310,25 +311,6 @@ def test_many_files_stop_at_the_working_copy_size(workdir):
     assert sorted(p.name for p in workdir.iterdir()) == ["given.txt"]
 
 
-# a kernel's children each hold 200 MiB and wait; the cell prints how many held at once
-HOLD = ("import os\n"
-        "r, w = os.pipe(); hold_r, hold_w = os.pipe()\n"
-        "for _ in range(4):\n"
-        "    if os.fork() == 0:\n"
-        "        os.close(r); os.close(hold_w)\n"
-        "        block = b'1' * (200 * 2**20)\n"
-        "        os.write(w, b'+'); os.close(w)\n"
-        "        os.read(hold_r, 1)\n"
-        "        os._exit(0)\n"
-        "os.close(w); os.close(hold_r)\n"
-        "held = 0\n"
-        "while chunk := os.read(r, 16):\n"
-        "    held += len(chunk)\n"
-        "os.close(hold_w)\n"
-        "codes = sorted(os.waitstatus_to_exitcode(os.wait()[1]) for _ in range(4))\n"
-        "print(held, codes)")
-
-
 def test_children_share_the_kernels_memory_limit(workdir):
     """Four children of 200 MiB each fit their address-space limit one by one, but not the
     kernel's 512 MiB together: the children past it are stopped, and the kernel goes on (or,
@@ -381,6 +363,24 @@ def test_without_bubblewrap_limits_still_hold_and_it_says_so(workdir, monkeypatc
     assert not km.isolate
     assert error(nb.cells[0]).startswith("MemoryError")
     assert "gradlab.checks.assert_close was replaced" in notes[2] and error(nb.cells[2])
+
+
+def test_without_whole_kernel_limits_per_process_limits_hold_and_it_says_so(workdir, monkeypatch):
+    """A user grader (or no cgroup v1): the run warns once and its summary says so; the
+    per-process limits still hold, and the working copy is the host folder."""
+    from gradlab_grader import pipeline
+    from gradlab_grader.pool import RunStats
+
+    why = "the grader does not run as root (only root may mount a tmpfs and make a cgroup)"
+    monkeypatch.setattr(kernellimits, "_probe", lambda: why)
+    with pytest.warns(sandbox.SandboxUnavailable, match=re.escape("limits hold per process only: " + why)):
+        pipeline.say_once_if_unsandboxed(None)
+    assert "sandbox on, limits per process only" in RunStats(sandboxed=True, whole_kernel=False).summary()
+    assert "sandbox on, limits per kernel" in RunStats(sandboxed=True, whole_kernel=True).summary()
+    nb, km, _ = run(["open('mine.txt', 'w').write('ok')", "x = bytearray(4 * 2**30)"], workdir,
+                    sandbox.Limits(memory_bytes=int(1.5 * sandbox.GiB)))
+    assert km.cgroup is None and (workdir / "mine.txt").read_text() == "ok"
+    assert error(nb.cells[1]).startswith("MemoryError")
 
 
 # -- the guard -----------------------------------------------------------------------------------
