@@ -261,6 +261,13 @@ def _probe() -> str | None:
     return None
 
 
+# The warning when the limits hold per process only ({why}: the probe's one line)
+WARNING = ("WARNING: limits hold per process only: {why}. A kernel's processes together may use "
+           "their memory limit each, and its working copy lies on the host disk (each file is "
+           "limited, not their number). Grade as root on Linux with the cgroup v1 memory "
+           "controller to bound each kernel as a whole.")
+
+
 def available() -> bool:
     """True when kernels get a working copy of a set size and a memory cgroup of their own."""
     return _probe() is None
@@ -268,10 +275,4 @@ def available() -> bool:
 
 def unavailable_reason() -> str | None:
     """None when the limits hold per kernel; else the warning to print once per grading run."""
-    why = _probe()
-    if why is None:
-        return None
-    return (f"WARNING: limits hold per process only: {why}. A kernel's processes together may use "
-            "their memory limit each, and its working copy lies on the host disk (each file is "
-            "limited, not their number). Grade as root on Linux with the cgroup v1 memory "
-            "controller to bound each kernel as a whole.")
+    return None if available() else WARNING.format(why=_probe())
