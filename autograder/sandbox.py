@@ -575,10 +575,11 @@ class SandboxedKernelManager(AsyncKernelManager):
         proc = getattr(self.provisioner, "process", None)
         code = proc.poll() if proc is not None else None
         reason = describe_exit(code, self.limits)
-        if reason and self.cgroup is not None and self.cgroup.oom_kills() > self._oom_seen:
+        killed = code in (-signal.SIGKILL, 128 + signal.SIGKILL)
+        if killed and self.cgroup is not None and self.cgroup.oom_kills() > self._oom_seen:
             return (f"the kernel's processes together went past the kernel's memory limit "
                     f"({_size(self.limits.kernel_memory_bytes)}) and the kernel was stopped")
-        if reason and code not in (-signal.SIGKILL, 128 + signal.SIGKILL):
+        if reason and not killed:
             tail = self.log_tail()
             if tail:
                 reason += "; its last words: " + tail
@@ -703,9 +704,8 @@ class KernelFactory:
 
     def __init__(self, limits: Limits, hidden=(), expose=(), isolate=True, preload=None,
                  python: str = sys.executable):
-        from .kernelfactory import Factory
-
         from . import kernellimits
+        from .kernelfactory import Factory
 
         self.base = tempfile.mkdtemp(prefix="gradlab-f-", dir="/tmp")
         os.chmod(self.base, 0o711)

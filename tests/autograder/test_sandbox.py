@@ -311,6 +311,16 @@ def test_many_files_stop_at_the_working_copy_size(workdir):
     assert sorted(p.name for p in workdir.iterdir()) == ["given.txt"]
 
 
+def test_a_kernel_past_its_memory_limit_is_stopped_with_the_reason(workdir):
+    """600 MiB fit the address-space limit (2 GiB) but not the kernel's 512 MiB: the kernel is
+    stopped, and both its cell and the reason name the limit."""
+    needs_whole_kernel_limits()
+    limits = sandbox.Limits(kernel_memory_bytes=512 * sandbox.MiB)
+    nb, _, notes = run(["x = b'1' * (600 * 2**20)", "print('never')"], workdir, limits, timeout=60)
+    assert "past the kernel's memory limit (512 MiB)" in notes["died"], notes["died"]
+    assert "went past its memory limit (512 MiB)" in text(nb.cells[0])
+
+
 def test_children_share_the_kernels_memory_limit(workdir):
     """Four children of 200 MiB each fit their address-space limit one by one, but not the
     kernel's 512 MiB together: the children past it are stopped, and the kernel goes on (or,
