@@ -31,6 +31,7 @@ import functools
 import itertools
 import math
 import struct
+import threading
 import time
 import traceback
 import zlib
@@ -69,14 +70,49 @@ REDRAW_EVERY = 0.3
 FIGURE_DPI = 100
 
 
-def _schedule_on_loop(callback):
-    """Run ``callback`` soon on the running event loop (the kernel's), or now if there is none."""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        callback()
-    else:
-        loop.call_soon(callback)
+class _KernelLoop:
+    """Runs callbacks on the event loop a widget was built on: the kernel's main loop.
+
+    JupyterLab sends widget messages to a kernel *subshell* when the kernel has them
+    (ipykernel 7), so trait observers, button clicks and ipympl's canvas messages run in
+    another thread than the cells.  Two threads drawing one figure (or sharing matplotlib's
+    font cache) send half-drawn frames to the browser.  Everything a widget does is therefore
+    handed to the loop it was built on, where the cells run, one thing at a time.  Built
+    outside a running loop (a script, the tests), callbacks run at once.
+    """
+
+    def __init__(self):
+        try:
+            self.loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.loop = None
+
+    def here(self):
+        """True when called on the widget's loop (or when it has none)."""
+        if self.loop is None:
+            return True
+        try:
+            return asyncio.get_running_loop() is self.loop
+        except RuntimeError:
+            return False
+
+    def call(self, callback, *args):
+        """Run ``callback(*args)``: now when on the widget's loop, else soon on it."""
+        if self.here() or self.loop.is_closed():
+            callback(*args)
+        else:
+            self.loop.call_soon_threadsafe(callback, *args)
+
+    def soon(self, callback):
+        """Run ``callback()`` on the widget's loop after what it is doing now."""
+        if self.loop is None or self.loop.is_closed():
+            callback()
+        else:
+            self.loop.call_soon_threadsafe(callback)
+
+    def handler(self, callback):
+        """``callback`` wrapped to run on the widget's loop (for observe / on_click)."""
+        return lambda *args: self.call(callback, *args)
 
 
 def _widgets():
@@ -125,13 +161,22 @@ def _live_canvas():
         return None
 
     class WholeFrameCanvas(Canvas):
+        def __init__(self, figure, *args, **kwargs):
+            self._kernel_loop = _KernelLoop()
+            super().__init__(figure, *args, **kwargs)
+
+        def _handle_message(self, object, content, buffers):
+            # the front end's requests (draw, refresh, resize, mouse) draw the figure: on the
+            # loop that draws it, never beside an update in a subshell's thread
+            self._kernel_loop.call(super()._handle_message, object, content, buffers)
+
         def get_diff_image(self):
-            if not self._png_is_old:
+            if not self._png_is_old or self.syncing_data_url:
+                # nothing new, or no front end yet (its "refresh" will ask for a frame; a
+                # notebook run without one shows the static PNG of the display bundle)
                 return None
             rgba = np.asarray(self.get_renderer().buffer_rgba())
             self.set_image_mode("full")              # the front end clears, then paints
-            # ipympl builds the static picture (no front end yet) from the last frame
-            self._last_buff = rgba.view(np.uint32)[..., 0].copy()
             self._png_is_old = self._force_full = False
             return _png(rgba)
 
@@ -178,10 +223,13 @@ def _is_widget(obj):
 
 
 def _log_slider(value, description, highest, style, layout):
-    """A learning-rate slider, 10^LR_RANGE[0] to 10^highest, showing ``value`` exactly."""
+    """A learning-rate slider, 10^LR_RANGE[0] to 10^highest, showing ``value`` exactly.
+
+    Its readout format ".3" is d3-format's ".3~g": three significant digits without trailing
+    zeros, as Python's ".3g" prints the same number in the playground's text."""
     slider = _widgets().FloatLogSlider(value=10.0 ** LR_RANGE[0], base=10, min=LR_RANGE[0],
                                        max=highest, step=LR_STEP, description=description,
-                                       readout_format=".3g", style=style, layout=layout)
+                                       readout_format=".3", style=style, layout=layout)
     _set_log_value(slider, value)
     return slider
 
@@ -204,23 +252,29 @@ def _set_log_value(slider, value):
 
 
 class _Coalescer:
-    """Latest value wins: many ``request()`` calls before the loop runs give one ``flush``."""
+    """Latest value wins: many ``request()`` calls before the loop runs give one ``flush``.
 
-    def __init__(self, flush, schedule=None):
+    ``request`` may come from any thread; ``schedule(run)`` must run ``run`` later, once."""
+
+    def __init__(self, flush, schedule):
         self._flush = flush
-        self._schedule = schedule or _schedule_on_loop
+        self._schedule = schedule
+        self._lock = threading.Lock()
         self._scheduled = False
         self.requests = 0                     # how many changes were asked for
         self.flushes = 0                      # how many updates actually ran
 
     def request(self, *_):
-        self.requests += 1
-        if not self._scheduled:
+        with self._lock:
+            self.requests += 1
+            if self._scheduled:
+                return
             self._scheduled = True
-            self._schedule(self._run)
+        self._schedule(self._run)
 
     def _run(self):
-        self._scheduled = False
+        with self._lock:
+            self._scheduled = False
         self.flushes += 1
         self._flush()
 
@@ -251,7 +305,8 @@ class Playground:
     - condition: κ of the quadratic.  Default 10 (the default of ``landscapes.quadratic``).
     - start: (2,) start; default the surface's own.  Click on the contour to move it.
     - schedule: how control changes are coalesced; the default runs one update per turn of the
-      kernel's event loop.  Tests pass a list's ``append`` to run the updates by hand.
+      kernel's main event loop (:class:`_KernelLoop`).  Tests pass a list's ``append`` to run
+      the updates by hand.
     - figsize: inches at :data:`FIGURE_DPI`; the default, 1000 × 340 pixels, fits the notebook.
 
     Attributes worth reading: ``reference``, ``yours`` (:class:`gradlab.playground.Trajectory`),
@@ -272,7 +327,8 @@ class Playground:
         self.full_draws = self.layer_draws = self.blits = 0
         self.update_seconds = collections.deque(maxlen=1000)
         self.message = ""
-        self._coalesce = _Coalescer(self._safe_update, schedule)
+        self._loop = _KernelLoop()
+        self._coalesce = _Coalescer(self._safe_update, schedule or self._loop.soon)
         self._surface_key = self._phase_key = self._lam = self._shown = None
         self._build_controls(optimizer, surface, lr, momentum, steps, condition)
         self.start = None if start is None else np.asarray(start, dtype=float)
@@ -300,10 +356,10 @@ class Playground:
                                    style=style, layout=W.Layout(width="400px"))
         self.w_condition = W.FloatLogSlider(value=condition, base=10, min=CONDITION_RANGE[0],
                                             max=CONDITION_RANGE[1], step=0.05,
-                                            description="condition κ", readout_format=".3g",
+                                            description="condition κ", readout_format=".3",
                                             style=style, layout=wide)
         self.w_best = W.Button(description="use η*, β*")
-        self.w_best.on_click(lambda _: self.use_optimal())
+        self.w_best.on_click(self._loop.handler(lambda _: self.use_optimal()))
         self.w_message = W.HTML()
         left = W.VBox([self.w_optimizer, self.w_surface, self.w_steps])
         right = W.VBox([self.w_lr, self.w_momentum, self.w_condition])
@@ -387,6 +443,15 @@ class Playground:
     @property
     def surface(self):
         return self._surface
+
+    def settings(self):
+        """The inputs that rebuild this state: ``Playground(**pg.settings())`` draws afresh
+        what ``pg`` shows now."""
+        return {"update": self.update_rule, "optimizer": self.optimizer,
+                "surface": self.w_surface.value, "lr": self.w_lr.value,
+                "momentum": self.w_momentum.value, "steps": self.w_steps.value,
+                "condition": self.w_condition.value, "start": self.start.copy(),
+                "figsize": tuple(self.fig.get_size_inches())}
 
     def set_start(self, x, y):
         """Move the start to (x, y) (what a click on the contour does) and redraw."""
@@ -696,6 +761,7 @@ class TrainingPanel:
         self.net.optimizer = self.opt
         self.running = False
         self.errors = []
+        self._loop = _KernelLoop()
         self._task = None
         self._last_draw = -np.inf
         self._order, self._pos = None, 0
@@ -719,11 +785,12 @@ class TrainingPanel:
         self.w_run = W.ToggleButton(value=False, description="start", icon="play")
         self.w_reset = W.Button(description="reset", icon="refresh")
         self.w_status = W.HTML()
-        self.w_lr.observe(self._on_hyper, names="value")
-        self.w_momentum.observe(self._on_hyper, names="value")
-        self.w_optimizer.observe(self._on_method, names="value")
-        self.w_run.observe(self._on_run, names="value")
-        self.w_reset.on_click(lambda _: self.reset())
+        on_loop = self._loop.handler            # never mid-step, from another thread
+        self.w_lr.observe(on_loop(self._on_hyper), names="value")
+        self.w_momentum.observe(on_loop(self._on_hyper), names="value")
+        self.w_optimizer.observe(on_loop(self._on_method), names="value")
+        self.w_run.observe(on_loop(self._on_run), names="value")
+        self.w_reset.on_click(on_loop(lambda _: self.reset()))
         self.controls = W.VBox([W.HBox([W.VBox([self.w_optimizer, self.w_lr, self.w_momentum]),
                                         W.VBox([self.w_run, self.w_reset])]), self.w_status])
 

@@ -300,7 +300,8 @@ class FrontEnd:
         self.canvas, self.loads = canvas, loads
         self.image, self.pending, self.received, self.painted = None, None, 0, 0
         canvas.send_binary = self.receive               # what the figure manager calls
-        canvas._force_full = True                       # the front end's "refresh" on connect
+        canvas._handle_message(canvas, {"type": "initialized"}, [])   # the front end is up
+        canvas._force_full = True                       # its "refresh" asks for a whole frame
         canvas.draw()
         self.settle()
 
@@ -328,11 +329,7 @@ class FrontEnd:
 
 def fresh_render(pg):
     """A new playground in the same state, drawn in full: what the browser must show."""
-    fresh = Playground(update=pg.update_rule, optimizer=pg.optimizer, surface=pg.w_surface.value,
-                       lr=pg.w_lr.value, momentum=pg.w_momentum.value, steps=pg.w_steps.value,
-                       condition=pg.w_condition.value, start=pg.start)
-    image = np.asarray(fresh.fig.canvas.buffer_rgba())
-    return image.copy()
+    return np.asarray(Playground(**pg.settings()).fig.canvas.buffer_rgba()).copy()
 
 
 def ghost_scenario(pg, browser):
@@ -518,6 +515,38 @@ def test_a_value_sent_back_unchanged_costs_no_update(figures):
     pg.w_lr.value = 0.05 * (1 + 2e-16)          # the browser's echo, rounded in its last bit
     pg.w_momentum.value = 0.9000000000000001
     assert pg.n_updates == runs
+
+
+def test_changes_from_another_thread_are_drawn_on_the_loop_that_built_the_widget(figures):
+    """JupyterLab hands widget messages to a kernel subshell: another thread.  The updates and
+    the canvas's own requests must still run on the kernel's loop, one at a time."""
+    import asyncio
+    import threading
+
+    seen = []
+
+    async def kernel():
+        pg = Playground()
+        pg.fig.canvas.mpl_connect("draw_event", lambda _: seen.append(threading.current_thread()))
+        update = pg._update
+        pg._update = lambda: seen.append(threading.current_thread()) or update()
+
+        def subshell():
+            for lr in (0.01, 0.02, 0.03):
+                pg.w_lr.value = lr
+            pg.fig.canvas._handle_message(None, {"type": "draw"}, [])    # the front end asks
+
+        worker = threading.Thread(target=subshell)
+        worker.start()
+        worker.join()
+        assert seen == []                              # nothing ran in the subshell's thread
+        await asyncio.sleep(0.05)
+        return pg
+
+    pg = asyncio.run(kernel())
+    assert len(seen) >= 2 and set(seen) == {threading.main_thread()}
+    expected = plain_loop(pg.surface, optim.momentum, pg.start, 100, lr=0.03, beta=0.9)
+    np.testing.assert_allclose(np.column_stack(pg.line_ref.get_data()), expected)
 
 
 def test_a_drag_is_coalesced_latest_value_wins(figures):
