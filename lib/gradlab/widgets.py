@@ -155,10 +155,18 @@ def _live_canvas():
     long as the figure lives (matplotlib issue 19116).  A whole frame does not depend on the
     frames before it, so a frame the browser skips costs nothing but that frame.
     """
+    import matplotlib
+
+    # ipympl's package __init__ calls matplotlib.use(ipympl) when matplotlib is loaded (an
+    # import then acts as %matplotlib widget): every later plt.subplots of the notebook would
+    # become a live figure at full size, clipped by the page.  Only its canvas is wanted here.
+    use, matplotlib.use = matplotlib.use, lambda *args, **kwargs: None
     try:
         from ipympl.backend_nbagg import Canvas, FigureManager
     except ImportError:
         return None
+    finally:
+        matplotlib.use = use
 
     class WholeFrameCanvas(Canvas):
         def __init__(self, figure, *args, **kwargs):

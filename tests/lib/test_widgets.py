@@ -396,6 +396,23 @@ def test_the_widgets_leave_pyplot_and_the_backend_alone_and_fit_the_page(figures
     assert "image/png" in bundle and "application/vnd.jupyter.widget-view+json" in bundle
 
 
+@pytest.mark.parametrize("backend", ["agg", "module://matplotlib_inline.backend_inline"])
+def test_building_a_widget_keeps_the_notebooks_backend(backend):
+    """Importing ipympl switches matplotlib to its backend (what ``%matplotlib widget`` does):
+    every later ``plt.subplots`` would be a live figure of its full size, clipped by the page.
+    A fresh interpreter, as a kernel is: the backend chosen before is the backend after."""
+    import subprocess
+    import sys
+
+    code = (f"import matplotlib; matplotlib.use({backend!r}); import matplotlib.pyplot as plt\n"
+            "from gradlab.widgets import Playground, TrainingPanel\n"
+            "Playground(); TrainingPanel()\n"
+            "fig = plt.figure(); print(matplotlib.get_backend(), type(fig.canvas).__module__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True).stdout.split()
+    assert out[0] == backend and "ipympl" not in out[1]
+
+
 def snapped(slider, value):
     """The value the browser's log slider shows and sends for ``value``: noUiSlider keeps only
     the points min + k·step of the exponent (ipywidgets' FloatLogSliderView)."""
