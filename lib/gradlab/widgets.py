@@ -425,6 +425,12 @@ class Playground:
         self.phase_title = px.set_title("", fontsize=8)
         self.phase_note = px.text(0.5, 0.5, "", transform=px.transAxes, ha="center",
                                   va="center", fontsize=8.5, linespacing=1.6)
+        # fewer glyphs and tick marks to draw on a full redraw (a surface change): text is most
+        # of its time; every other decade labelled, no minor ticks on the log axes
+        from matplotlib.ticker import LogLocator, NullLocator
+        lx.yaxis.set_major_locator(LogLocator(numticks=6))
+        for axis in (lx.yaxis, px.xaxis, self._colorbar.ax.yaxis):
+            axis.set_minor_locator(NullLocator())
         fig.subplots_adjust(left=0.065, right=0.93, bottom=0.15, top=0.9, wspace=0.36)
         # Three layers, cheapest first.  What moves with η and β is repainted at every update;
         # the phase diagram of the current method (which changes with the optimizer menu) is
@@ -569,9 +575,9 @@ class Playground:
         if self._lam is None or method is None:
             self.phase_image.set_visible(False)
             self.phase_title.set_text("")
-            self.phase_note.set_text("no linear theory:\n" + (
-                f"{_optimizer_label(name)}'s step is not linear" if self._lam is not None
-                else f"{self._surface_key[0]} is not a quadratic"))
+            self.phase_note.set_text("no linear theory:\n" + (    # three short lines: the
+                f"{_optimizer_label(name)}'s step\nis not linear" if self._lam is not None
+                else f"{self._surface_key[0]} is\nnot a quadratic"))   # axes are narrow
             self.phase_best.set_data([], [])
             return
         self.phase_title.set_text(PHASE_TITLES[method])
