@@ -121,7 +121,7 @@ def jupyter_lab(root: Path, timeout: float = 180.0, python: str | None = None,
            "JUPYTERLAB_SETTINGS_DIR": str(settings),
            "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
            "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
-    env.pop("MPLBACKEND", None)            # the notebook chooses its backend (%matplotlib widget)
+    env.pop("MPLBACKEND", None)            # the kernel chooses its backend (inline)
     if config_path is not None:
         env["JUPYTER_CONFIG_PATH"] = str(config_path)
     log = home / "server.log"
