@@ -26,6 +26,7 @@ NumPy); this module only draws them.  What makes it right and fast in the browse
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 import functools
 import itertools
@@ -87,28 +88,13 @@ class _KernelLoop:
         except RuntimeError:
             self.loop = None
 
-    def here(self):
-        """True when called on the widget's loop (or when it has none)."""
-        if self.loop is None:
-            return True
-        try:
-            return asyncio.get_running_loop() is self.loop
-        except RuntimeError:
-            return False
-
     def call(self, callback, *args):
-        """Run ``callback(*args)``: now when on the widget's loop, else soon on it."""
-        if self.here() or self.loop.is_closed():
+        """Run ``callback(*args)`` on the widget's loop, after what it is doing now (in the
+        order of the calls, from whichever thread they come)."""
+        if self.loop is None or self.loop.is_closed():
             callback(*args)
         else:
             self.loop.call_soon_threadsafe(callback, *args)
-
-    def soon(self, callback):
-        """Run ``callback()`` on the widget's loop after what it is doing now."""
-        if self.loop is None or self.loop.is_closed():
-            callback()
-        else:
-            self.loop.call_soon_threadsafe(callback)
 
     def handler(self, callback):
         """``callback`` wrapped to run on the widget's loop (for observe / on_click)."""
@@ -178,10 +164,16 @@ def _live_canvas():
             # loop that draws it, never beside an update in a subshell's thread
             self._kernel_loop.call(super()._handle_message, object, content, buffers)
 
+        def send_binary(self, data):
+            # ipympl keeps the frame for a front end still to come as its picture; its own
+            # send_binary stores it without the "data:image/png;base64," prefix, and the
+            # browser, loading that as a URL, logs a "broken" image
+            if self.syncing_data_url:
+                self._data_url = "data:image/png;base64," + base64.b64encode(data).decode()
+            self.send({"data": '{"type": "binary"}'}, buffers=[data])
+
         def get_diff_image(self):
-            if not self._png_is_old or self.syncing_data_url:
-                # nothing new, or no front end yet (its "refresh" will ask for a frame; a
-                # notebook run without one shows the static PNG of the display bundle)
+            if not self._png_is_old:
                 return None
             rgba = np.asarray(self.get_renderer().buffer_rgba())
             self.set_image_mode("full")              # the front end clears, then paints
@@ -336,7 +328,7 @@ class Playground:
         self.update_seconds = collections.deque(maxlen=1000)
         self.message = ""
         self._loop = _KernelLoop()
-        self._coalesce = _Coalescer(self._safe_update, schedule or self._loop.soon)
+        self._coalesce = _Coalescer(self._safe_update, schedule or self._loop.call)
         self._surface_key = self._phase_key = self._lam = self._shown = None
         self._build_controls(optimizer, surface, lr, momentum, steps, condition)
         self.start = None if start is None else np.asarray(start, dtype=float)
