@@ -325,7 +325,9 @@ def write_playground_notebook(folder: Path, name: str = "playground.ipynb") -> P
             "import numpy as np\n"
             "ms = np.asarray(pg.update_seconds) * 1e3\n"
             "q = np.percentile(ms, [50, 95]) if ms.size else [np.nan, np.nan]\n"
-            "print(f'PLAYGROUND-STATUS errors={len(pg.errors)} updates={pg.n_updates} '\n"
+            "statuses = globals().get('statuses', 0) + 1     # a new line each run\n"
+            "print(f'PLAYGROUND-STATUS run={statuses} errors={len(pg.errors)} '\n"
+            "      f'updates={pg.n_updates} '\n"
             "      f'blits={pg.blits} layers={pg.layer_draws} full={pg.full_draws} '\n"
             "      f'lr={pg.w_lr.value:.6g} p50={q[0]:.2f} p95={q[1]:.2f}')\n"
             "print('PLAYGROUND-TIMES', ' '.join(f'{t:.2f}' for t in ms))"),
