@@ -69,6 +69,9 @@ REDRAW_EVERY = 0.3
 #: Pixels per inch of the widgets' figures: with it their sizes below are pixel sizes, chosen
 #: to fit JupyterLab's notebook column (about 1000 pixels wide in a 1280-pixel window).
 FIGURE_DPI = 100
+#: Backgrounds the playground keeps, one per frame (surface, κ, steps, start) drawn recently:
+#: going back to one costs a repaint, not a full draw (1.4 MB each at 1000 × 340; our choice).
+BACKGROUNDS_KEPT = 8
 
 
 class _KernelLoop:
@@ -427,8 +430,8 @@ class Playground:
         # Three layers, cheapest first.  What moves with η and β is repainted at every update;
         # the phase diagram of the current method (which changes with the optimizer menu) is
         # painted once per method over the background; the rest (contours, axes, ticks,
-        # colour bar) is the background, rendered in full only when the frame itself changes:
-        # surface, κ, steps, start.
+        # colour bar) is the background, rendered in full only when the frame itself changes
+        # (surface, κ, steps, start) to one not drawn recently.
         self._moving = [self.line_ref, self.line_yours, self.mark_start, self.mark_end,
                         self.text_status, self.loss_ref, self.loss_yours, self.loss_part,
                         self.phase_now]
@@ -437,6 +440,7 @@ class Playground:
         for artist in self._moving + self._method_layer:
             artist.set_animated(True)
         self._background = self._with_method = None
+        self._backgrounds = collections.OrderedDict()    # (frame, size) -> background pixels
         self._frame_key = None
         fig.canvas.mpl_connect("draw_event", self._on_draw)
         fig.canvas.mpl_connect("button_press_event", self._on_click)
@@ -687,6 +691,9 @@ class Playground:
             return
         self._background = canvas.copy_from_bbox(self.fig.bbox)
         self._background_size = canvas.get_width_height(physical=True)
+        self._backgrounds[self._frame_key, self._background_size] = self._background
+        while len(self._backgrounds) > BACKGROUNDS_KEPT:
+            self._backgrounds.popitem(last=False)        # the least recently drawn
         self._paint_method_layer()
         for artist in self._moving:
             self.fig.draw_artist(artist)
@@ -700,8 +707,14 @@ class Playground:
         """Repaint what changed, on the cached layers below it; a full draw only when the
         frame itself changed.  The live canvas sends the frame to the browser either way."""
         canvas = self.fig.canvas
-        if (self._background is None
-                or self._background_size != canvas.get_width_height(physical=True)):
+        size = canvas.get_width_height(physical=True)
+        if self._background is None or self._background_size != size:
+            # a frame drawn before (the student goes back to a surface): its pixels are kept
+            self._background = self._backgrounds.get((self._frame_key, size))
+            self._background_size, self._with_method = size, None
+            if self._background is not None:
+                self._backgrounds.move_to_end((self._frame_key, size))
+        if self._background is None:
             self.full_draws += 1
             canvas.draw()                                # -> _on_draw paints the layers
             return

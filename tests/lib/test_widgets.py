@@ -526,6 +526,20 @@ def test_an_optimizer_change_repaints_the_method_layer_not_the_frame(figures):
         np.testing.assert_array_equal(pixels(pg), after)
 
 
+def test_going_back_to_a_surface_repaints_its_kept_background(figures):
+    pg = Playground()
+    for surface in ("rosenbrock", "saddle", "quadratic"):
+        pg.w_surface.value = surface
+    full = pg.full_draws
+    for surface in ("rosenbrock", "saddle", "quadratic", "rosenbrock"):
+        pg.w_surface.value = surface
+        pg.w_lr.value = 0.001 if surface == "rosenbrock" else 0.03
+        after = pixels(pg)
+        pg.fig.canvas.draw()                           # the same state drawn in full
+        np.testing.assert_array_equal(pixels(pg), after)
+    assert pg.full_draws == full
+
+
 def test_a_value_sent_back_unchanged_costs_no_update(figures):
     pg = Playground(lr=0.05)
     runs = pg.n_updates
