@@ -252,6 +252,10 @@ def _set_log_value(slider, value):
     with slider.hold_sync():
         slider.min = lowest
         slider.value = value
+        # the grid must move before the value lands: the browser snaps a value that arrives
+        # first to the old grid (and sends that back); hold_sync's own message (sent after this
+        # one, the same values) orders its keys as a set does
+        slider.send_state(["min", "value"])
 
 
 class _Coalescer:

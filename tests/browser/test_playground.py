@@ -51,30 +51,27 @@ OPTION_FIT_JS = """(select) => {
 def assert_shows_a_fresh_render(page, lab, what, artifacts, timeout=60.0):
     """The canvas on the page equals a fresh render of the state the controls show.
 
-    The kernel may still be working through the input (ipywidgets holds back a value while the
-    kernel is busy), so the fresh render is asked for again until the kernel's state is the
-    page's; the canvas may still be decoding the last frame, so it is read again until it
-    matches or ``timeout`` passes.  A ghost never goes away, so waiting cannot hide one."""
+    The kernel may still be working through the input (ipywidgets holds a value back while the
+    kernel is busy; the browser's slider sends a value back), and the canvas may still be
+    decoding the last frame: the kernel renders afresh and the canvas is read again until they
+    agree or ``timeout`` passes.  A ghost never goes away, so waiting cannot hide one."""
     deadline = time.monotonic() + timeout
     while True:
         fresh, state = harness.fresh_render(page, lab)
-        if state == harness.controls_state(page) or time.monotonic() > deadline:
+        shown = harness.canvas_pixels(page)
+        agree = state == harness.controls_state(page)
+        differ = (np.ones(1, bool) if shown.shape != fresh.shape
+                  else np.any(shown[..., :3] != fresh[..., :3], axis=-1))
+        if (agree and not differ.any()) or time.monotonic() > deadline:
             break
         page.wait_for_timeout(500)
-    assert state == harness.controls_state(page), f"after {what}: the kernel never got there"
-    while True:
-        shown = harness.canvas_pixels(page)
-        differ = (shown.shape != fresh.shape
-                  or np.any(shown[..., :3] != fresh[..., :3], axis=-1))
-        if not np.any(differ) or time.monotonic() > deadline:
-            break
-        page.wait_for_timeout(300)
-    if np.any(differ):
+    if differ.any():
         page.screenshot(path=str(artifacts / f"playground-{what}.png"), full_page=True)
         for name, image in (("canvas", shown), ("fresh", fresh)):
             Image.fromarray(image).save(artifacts / f"playground-{what}-{name}.png")
+    assert agree, f"after {what}: the kernel never got to what the page shows"
     assert shown.shape == fresh.shape, f"after {what}: canvas {shown.shape}, figure {fresh.shape}"
-    assert differ.sum() == 0, (f"after {what}: {differ.sum()} pixels differ from a fresh render {page.errors_seen} "
+    assert differ.sum() == 0, (f"after {what}: {differ.sum()} pixels differ from a fresh render "
                                f"of the same state (rows {np.flatnonzero(differ.any(1))[[0, -1]]})")
 
 

@@ -440,6 +440,18 @@ def test_the_learning_rate_slider_holds_every_value_the_program_sets(figures):
                 assert f"β* = {pg.w_momentum.value:.2f}" in pg.message
 
 
+def test_the_browser_gets_the_slider_grid_before_the_value(figures):
+    """Were the value first, the browser would snap it to the old grid and send that back."""
+    pg = Playground()
+    sent = []
+    pg.w_lr.comm.send = lambda data=None, metadata=None, buffers=None: sent.append(data)
+    for lr in (0.2309, 0.05, 0.0123):
+        sent.clear()
+        widgets._set_log_value(pg.w_lr, lr)
+        first = next(m["state"] for m in sent if m.get("method") == "update")
+        assert list(first) == ["min", "value"] and first["value"] == lr
+
+
 @pytest.mark.parametrize("name", ["sgd", "momentum", "momentum_velocity", "nesterov"])
 @pytest.mark.parametrize("kappa", [10.0, 50.0])
 def test_use_optimal_applies_the_methods_own_optimum(figures, name, kappa):
