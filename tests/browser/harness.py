@@ -12,6 +12,7 @@ Plain functions and context managers (no pytest here), shared by the browser tes
   side-traffic.
 * :func:`open_notebook`, :func:`run_all`, :func:`wait_for_text`, :func:`watch_pixels` are the
   page-side helpers.
+* :func:`make_venv` and :func:`pip_install` make a student's environment from a bundle's wheel.
 
 Why a browser is missing is explained by :func:`browser_problem`; the tests turn that into a
 skip, or a failure when ``CI=true``.
@@ -38,6 +39,10 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run",
                  "--disable-quic", "--disable-dev-shm-usage"]
 TOKEN = "gradlab-browser-test"
+REPO = Path(__file__).resolve().parents[2]
+#: the students' settings as ``make lab`` gives them (JUPYTER_CONFIG_PATH): what the library's
+#: wheel installs for students, and an nbgrader_config.py for Validate
+STUDENT_CONFIG = os.pathsep.join(str(REPO / p) for p in ("lib/jupyter-config", "lab/student"))
 
 # JupyterLab settings for a test run: no news / update checks (they would call the internet and
 # pop up a toast over the notebook).
@@ -93,14 +98,15 @@ class Lab:
 
 @contextlib.contextmanager
 def jupyter_lab(root: Path, timeout: float = 180.0, python: str | None = None,
-                config_path: Path | None = None, cwd: Path | None = None):
+                config_path: Path | str | None = None, cwd: Path | None = None):
     """Serve ``root`` with JupyterLab on a free loopback port; yields a :class:`Lab`.
 
     The server is this interpreter's ``jupyter lab`` (the kernels are this environment's
     python3).  Its output goes to a log file, shown in the error if it does not come up.
-    ``config_path`` is a settings folder given as ``JUPYTER_CONFIG_PATH``, as ``make lab``
-    gives ``lab/student``; ``cwd`` the folder the server starts in (``make lab-instructor``
-    starts in the grading workspace, where nbgrader finds its ``nbgrader_config.py``).
+    ``config_path`` is a settings folder (or several, joined by ``os.pathsep``) given as
+    ``JUPYTER_CONFIG_PATH``, as ``make lab`` gives :data:`STUDENT_CONFIG`; ``cwd`` the folder
+    the server starts in (``make lab-instructor`` starts in the grading workspace, where
+    nbgrader finds its ``nbgrader_config.py``).
     """
     root = Path(root).resolve()
     home = Path(tempfile.mkdtemp(prefix="gradlab-lab-"))
@@ -150,6 +156,24 @@ def jupyter_lab(root: Path, timeout: float = 180.0, python: str | None = None,
             process.kill()
             process.wait()
         shutil.rmtree(home, ignore_errors=True)
+
+
+def make_venv(folder: Path) -> Path:
+    """A fresh virtual environment in ``folder`` (this Python's version, with pip and nothing
+    else), as a student makes one; returns its ``python``."""
+    subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
+    return Path(folder) / "bin" / "python"
+
+
+def pip_install(python: Path, *args: str) -> float:
+    """``pip install args`` into ``python``'s environment with this machine's pip settings (its
+    package index and warm cache), as INSTALL.txt says; returns the seconds it took."""
+    start = time.perf_counter()
+    done = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                           *args], capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"pip install {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return time.perf_counter() - start
 
 
 @contextlib.contextmanager
