@@ -306,13 +306,17 @@ def hidden_paths(ws: Workspace) -> list[Path]:
 
 
 def say_once_if_unsandboxed(sandbox: bool | None) -> None:
-    """Warn (once per process, loudly) when student code will run with limits only."""
+    """Warn (once per process, loudly) when student code will run with limits only, or with
+    limits per process only (no per-kernel memory bound and working copy size)."""
     import warnings
 
+    from . import kernellimits
     from . import sandbox as sandbox_module
 
     if sandbox is None and not sandbox_module.available():
         warnings.warn(sandbox_module.unavailable_reason(), sandbox_module.SandboxUnavailable, stacklevel=3)
+    if not kernellimits.available():   # memory and working copy bounded per process only
+        warnings.warn(kernellimits.unavailable_reason(), sandbox_module.SandboxUnavailable, stacklevel=3)
 
 
 def _check_gradable(ws: Workspace, assignment: str) -> None:

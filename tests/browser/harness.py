@@ -127,7 +127,7 @@ def jupyter_lab(root: Path, timeout: float = 180.0, python: str | None = None,
            "JUPYTERLAB_SETTINGS_DIR": str(settings),
            "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
            "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
-    env.pop("MPLBACKEND", None)            # the notebook chooses its backend (%matplotlib widget)
+    env.pop("MPLBACKEND", None)            # the kernel chooses its backend (inline)
     if config_path is not None:
         env["JUPYTER_CONFIG_PATH"] = str(config_path)
     log = home / "server.log"
@@ -319,11 +319,18 @@ def wait_for_stable_canvas(page, selector: str = FIGURE_CANVAS, quiet: float = 0
            }""", arg=[selector, quiet * 1000], polling=100, timeout=timeout * 1000)
 
 
+#: The cells of the playground notebook, by what they do (indices for :func:`run_cell`).
+PLAYGROUND_CELLS = {"static": 0, "playground": 1, "status": 2, "fresh": 3}
+
+
 def write_playground_notebook(folder: Path, name: str = "playground.ipynb") -> Path:
     """The playground notebook the browser test and the benchmark drive.
 
-    Its last cell prints one status line (``PLAYGROUND-STATUS errors=… updates=…``) that the
-    harness reads back after interacting, to check the kernel side.
+    Cells (see :data:`PLAYGROUND_CELLS`): a static figure wider than the page (it must still
+    fit after the playground; ``STATIC-FIGURE`` and a counter), the playground, a status cell printing one line
+    (``PLAYGROUND-STATUS errors=… updates=…``) and the kernel's update times in ms
+    (``PLAYGROUND-TIMES …``), and a cell that renders the playground's current state afresh
+    into ``fresh.png`` beside the notebook (``FRESH-RENDER`` and a counter when done).
     """
     import nbformat
 
@@ -331,16 +338,33 @@ def write_playground_notebook(folder: Path, name: str = "playground.ipynb") -> P
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
     nb.cells = [
-        nbformat.v4.new_code_cell("%matplotlib widget"),
+        nbformat.v4.new_code_cell("import matplotlib.pyplot as plt\n"
+                                  "fig, ax = plt.subplots(figsize=(14, 3))\n"
+                                  "ax.plot([0, 1], [0, 1])\n"
+                                  "ax.set_title('a static figure 1400 pixels wide')\n"
+                                  "plt.show()\n"
+                                  "statics = globals().get('statics', 0) + 1\n"
+                                  "print(f'STATIC-FIGURE {statics}')"),
         nbformat.v4.new_code_cell("from gradlab.widgets import Playground\n"
                                   "pg = Playground()\npg"),
         nbformat.v4.new_code_cell(
             "import numpy as np\n"
             "ms = np.asarray(pg.update_seconds) * 1e3\n"
             "q = np.percentile(ms, [50, 95]) if ms.size else [np.nan, np.nan]\n"
-            "print(f'PLAYGROUND-STATUS errors={len(pg.errors)} updates={pg.n_updates} '\n"
-            "      f'blits={pg.blits} full={pg.full_draws} lr={pg.w_lr.value:.6g} '\n"
-            "      f'p50={q[0]:.2f} p95={q[1]:.2f}')"),
+            "statuses = globals().get('statuses', 0) + 1     # a new line each run\n"
+            "print(f'PLAYGROUND-STATUS run={statuses} errors={len(pg.errors)} '\n"
+            "      f'updates={pg.n_updates} '\n"
+            "      f'blits={pg.blits} layers={pg.layer_draws} full={pg.full_draws} '\n"
+            "      f'lr={pg.w_lr.value:.6g} p50={q[0]:.2f} p95={q[1]:.2f}')\n"
+            "print('PLAYGROUND-TIMES', ' '.join(f'{t:.2f}' for t in ms))"),
+        nbformat.v4.new_code_cell(
+            "from PIL import Image\n"
+            "fresh = Playground(**pg.settings())\n"
+            "Image.fromarray(np.asarray(fresh.fig.canvas.buffer_rgba())).save('fresh.png')\n"
+            "renders = globals().get('renders', 0) + 1\n"
+            "print(f'FRESH-RENDER {renders}')\n"
+            "print('FRESH-STATE', pg.w_optimizer.label, '|', pg.w_surface.value, '|', "
+            "f'{pg.w_lr.value:.3g}', '|', f'{pg.w_momentum.value:.2f}')"),
     ]
     path = Path(folder) / name
     nbformat.write(nb, path)
@@ -348,20 +372,80 @@ def write_playground_notebook(folder: Path, name: str = "playground.ipynb") -> P
 
 
 def playground_status(text: str) -> dict:
-    """The fields of a ``PLAYGROUND-STATUS`` line as a dict of numbers."""
-    line = next(l for l in text.splitlines() if l.startswith("PLAYGROUND-STATUS"))
-    return {k: float(v) for k, v in (item.split("=") for item in line.split()[1:])}
+    """The fields of a ``PLAYGROUND-STATUS`` line as a dict of numbers, and the kernel's
+    update times (``PLAYGROUND-TIMES``, ms) under "times"."""
+    lines = text.splitlines()
+    line = next(l for l in lines if l.startswith("PLAYGROUND-STATUS"))
+    status = {k: float(v) for k, v in (item.split("=") for item in line.split()[1:])}
+    times = next((l for l in lines if l.startswith("PLAYGROUND-TIMES")), "PLAYGROUND-TIMES")
+    status["times"] = [float(t) for t in times.split()[1:]]
+    return status
 
 
-def rerun_status(page, index: int = 2, timeout: float = 60.0) -> dict:
-    """Run the playground notebook's status cell again and return its fresh numbers."""
-    before = page.locator(".jp-OutputArea-output", has_text="PLAYGROUND-STATUS").last.inner_text()
+def rerun_marked(page, index: int, marker: str, timeout: float = 60.0) -> str:
+    """Run cell ``index`` again and wait for its new output holding ``marker``; return it."""
+    before = page.evaluate(
+        "(m) => [...document.querySelectorAll('.jp-OutputArea-output')]"
+        ".filter(e => e.innerText.includes(m)).map(e => e.innerText).join('\\n')", marker)
     run_cell(page, index)
     page.wait_for_function(
-        "(before) => [...document.querySelectorAll('.jp-OutputArea-output')].some("
-        "e => e.innerText.includes('PLAYGROUND-STATUS') && e.innerText !== before)",
-        arg=before, timeout=timeout * 1000)
-    return playground_status(wait_for_text(page, "PLAYGROUND-STATUS"))
+        "([m, before]) => { const now = [...document.querySelectorAll('.jp-OutputArea-output')]"
+        ".filter(e => e.innerText.includes(m)).map(e => e.innerText).join('\\n');"
+        " return now && now !== before; }", arg=[marker, before], timeout=timeout * 1000)
+    return wait_for_text(page, marker)
+
+
+def rerun_status(page, timeout: float = 60.0) -> dict:
+    """Run the playground notebook's status cell again and return its fresh numbers."""
+    return playground_status(rerun_marked(page, PLAYGROUND_CELLS["status"],
+                                          "PLAYGROUND-STATUS", timeout))
+
+
+def canvas_pixels(page, selector: str = FIGURE_CANVAS):
+    """The (first) figure canvas's pixels as the page shows them: an (h, w, 4) uint8 array."""
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    url = page.evaluate("(s) => document.querySelector(s).toDataURL('image/png')", selector)
+    data = base64.b64decode(url.split(",", 1)[1])
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGBA"))
+
+
+def fresh_render(page, lab: Lab):
+    """The kernel renders the playground's current state afresh (a new figure, drawn in
+    full).  Returns its pixels, an (h, w, 4) uint8 array, and the state it rendered as the
+    controls on the page show it (see :func:`controls_state`)."""
+    import numpy as np
+    from PIL import Image
+
+    text = rerun_marked(page, PLAYGROUND_CELLS["fresh"], "FRESH-RENDER")
+    line = next(l for l in text.splitlines() if l.startswith("FRESH-STATE"))
+    state = tuple(part.strip() for part in line[len("FRESH-STATE"):].split("|"))
+    return np.asarray(Image.open(lab.root / "fresh.png").convert("RGBA")), state
+
+
+def controls_state(page) -> tuple:
+    """What the playground's controls on the page show: optimizer, surface, η, β."""
+    chosen = "(s) => s.options[s.selectedIndex].text.replace(/\\u00a0/g, ' ')"  # ipywidgets: nbsp
+    return (dropdown(page, "optimizer").evaluate(chosen), dropdown(page, "surface").evaluate(chosen),
+            readout(page, "learning rate"), readout(page, "momentum"))
+
+
+def dropdown(page, description: str):
+    """The ``<select>`` of the ipywidgets Dropdown whose label is ``description``."""
+    return page.locator(".widget-dropdown", has=page.locator(".widget-label",
+                                                             has_text=description)).first \
+        .locator("select")
+
+
+def readout(page, description: str) -> str:
+    """The text a slider shows beside it (its readout)."""
+    slider = page.locator(".widget-slider", has=page.locator(".widget-label",
+                                                             has_text=description)).first
+    return slider.locator(".widget-readout").inner_text()
 
 
 def drag_handle(page, handle, dx_total: float, moves: int):
