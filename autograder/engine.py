@@ -664,7 +664,7 @@ def check_source(source) -> list[str]:
     release to refuse: a limit that is not a positive number, a skip on a test, an answer or an
     unlocked cell, a skipped cell a later cell needs, or one that changes what it did not bind."""
     from . import dataflow
-    from .cells import GRADING_SKIP, gradlab_meta, grade_id, is_answer, is_test, nbgrader_meta, time_limit
+    from .cells import GRADING_SKIP, grade_id, gradlab_meta, is_answer, is_test, nbgrader_meta, time_limit
 
     problems = []
     for node, key, where in [(source, "cell_timeout", "the notebook")] + [

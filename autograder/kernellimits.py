@@ -138,7 +138,7 @@ def _own_cgroups() -> dict[str, str]:
             _, names, path = line.rstrip("\n").split(":", 2)
             for name in names.split(","):
                 groups[name] = path
-    found = {}
+    found: dict[str, str] = {}
     with open("/proc/self/mountinfo") as f:
         for line in f:
             fields = line.split()
@@ -147,9 +147,9 @@ def _own_cgroups() -> dict[str, str]:
             if fstype != "cgroup":
                 continue
             for name in set(fields[sep + 3].split(",")) & set(CONTROLLERS):
-                path = groups.get(name)
-                if path is not None and (path + "/").startswith(root.rstrip("/") + "/"):
-                    found.setdefault(name, point + path[len(root.rstrip("/")):])
+                own = groups.get(name)
+                if own is not None and (own + "/").startswith(root.rstrip("/") + "/"):
+                    found.setdefault(name, point + own[len(root.rstrip("/")):])
     return found
 
 
@@ -161,7 +161,7 @@ class Cgroup:
                  processes: int | None = None, prefix: str = "gradlab-"):
         bases = parent.dirs if parent is not None else _own_cgroups()
         name = prefix + secrets.token_hex(6)
-        self.dirs = {}
+        self.dirs: dict[str, str] = {}
         try:
             for controller, base in bases.items():
                 path = os.path.join(base, name)

@@ -22,13 +22,11 @@ from typing import NamedTuple
 import nbformat
 from tqdm.auto import tqdm
 
-from . import bundle, submissions
+from . import bundle, engine, ledger, pool, submissions
 from .cells import LEAK_MARKERS
 from .mistakes import MISTAKES_DIR
-from . import engine, ledger, pool
 from .results import FAILED, REJECTED, SubmissionResult, read_result
 from .workspace import GradlabError, Workspace, nbgrader_calls
-
 
 
 def _check(outcome: dict, what: str) -> None:

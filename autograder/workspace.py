@@ -34,13 +34,14 @@ from __future__ import annotations
 import os
 import sys
 import sysconfig
+import tomllib
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import tomllib
 from traitlets.config import Config
+
 
 class GradlabError(RuntimeError):
     """A problem the user can fix; the message says what happened and what to do."""

@@ -22,9 +22,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
-from browser import harness  # noqa: E402
-
 from gradlab_grader import bundle  # noqa: E402
+
+from browser import harness  # noqa: E402
 
 # what the grader's wheel is built from (the library's: bundle.PACKAGE_SOURCES inside lib/)
 GRADER_SOURCES = ("pyproject.toml", "README.md", "autograder", "lab/instructor", "lib/gradlab/__init__.py")

@@ -24,8 +24,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "autograder"))
 
-from gradlab_grader import similarity as sim  # noqa: E402
 from synthetic_answers import disguise, honest_class  # noqa: E402
+
+from gradlab_grader import similarity as sim  # noqa: E402
 
 EXERCISE = "numerical_gradient"
 

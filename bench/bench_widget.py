@@ -210,21 +210,21 @@ def browser_side(moves):
         slider.focus()
         for i in range(moves + 2):                       # the first two warm up
             measure("slider", lambda: page.keyboard.press(
-                "ArrowRight" if (i // 5) % 2 == 0 else "ArrowLeft"))
+                "ArrowRight" if (i // 5) % 2 == 0 else "ArrowLeft"))  # noqa: B023 (called at once)
         delays["slider"] = delays["slider"][2:]
         seen = kernel_times("slider", seen + 2)
         for i in range(max(moves // 3, 4)):
             measure("optimizer", lambda: page.evaluate(
-                CHOOSE_JS, [selects, [0, [3, 0, 6, 1][i % 4]]]))   # never the same twice
+                CHOOSE_JS, [selects, [0, [3, 0, 6, 1][i % 4]]]))  # noqa: B023 (called at once; never the same twice)
         seen = kernel_times("optimizer", seen)
         for i in range(max(moves // 4, 4)):
             measure("surface", lambda: page.evaluate(
-                CHOOSE_JS, [selects, [1, (i + 1) % options[1]]]))
+                CHOOSE_JS, [selects, [1, (i + 1) % options[1]]]))  # noqa: B023 (called at once)
         seen = kernel_times("surface", seen)
         page.evaluate(CHOOSE_JS, [selects, [1, 0]])          # the quadratic again
         harness.wait_for_stable_canvas(page, quiet=0.5)
         button = page.locator("button", has_text="use η*")
-        for i in range(max(moves // 4, 4)):
+        for _ in range(max(moves // 4, 4)):
             slider.focus()
             page.keyboard.press("PageDown")                  # away from the optimum
             harness.wait_for_stable_canvas(page, quiet=0.25)

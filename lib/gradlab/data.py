@@ -32,7 +32,7 @@ def digits():
       (the raw values are integer counts 0..16).
     - y: int64 array of shape (1797,): the digit 0..9 shown in each image (about 180 per class).
     """
-    from sklearn.datasets import load_digits   # imported lazily: scikit-learn is slow to import
+    from sklearn.datasets import load_digits  # imported lazily: scikit-learn is slow to import
 
     bunch = load_digits()
     X = np.asarray(bunch.data, dtype=np.float64) / 16.0

@@ -11,7 +11,6 @@ import sys
 import zipfile
 
 import nbformat
-
 import pytest
 
 from gradlab_grader import bundle
@@ -64,6 +63,7 @@ def test_the_wheel_is_the_course_library_alone(zipped):
 def two_bundles(tmp_path_factory):
     """Two assignments of one course, released: their bundles."""
     from gradlab_grader import Workspace, pipeline
+
     from .conftest import toy_notebook
 
     repo = tmp_path_factory.mktemp("course")

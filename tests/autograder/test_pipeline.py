@@ -11,9 +11,8 @@ from gradlab_grader import GradlabError, Workspace, cli, pipeline
 from gradlab_grader.cells import is_answer, nbgrader_meta
 from gradlab_grader.results import format_table, read_results
 
-from conftest import gradebook_url
-
 from .conftest import HIDDEN_CHECK, answer, write_inbox
+from conftest import gradebook_url
 
 pytestmark = pytest.mark.kernel   # grades, or starts kernels (make test-fast leaves it out)
 

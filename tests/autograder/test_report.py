@@ -16,7 +16,6 @@ from gradlab_grader.similarity import Pair
 
 from . import unforeseen_class as unforeseen
 
-
 HINTS = {"shape": "transposed? (rows and columns swapped)", "factor": "a missing factor 2 (or an extra ½)?"}
 
 

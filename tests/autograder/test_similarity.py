@@ -7,8 +7,8 @@ import pytest
 
 from gradlab_grader import similarity as sim
 
-from conftest import REPO
 from .synthetic_answers import disguise, honest_class
+from conftest import REPO
 
 EXERCISE = "numerical_gradient"
 

@@ -28,12 +28,12 @@ import zipfile
 import nbformat
 import pytest
 
-from browser import harness
 from gradlab_grader import Workspace, pipeline
 from gradlab_grader.cells import grade_id, nbgrader_meta
 
 from .conftest import REPO
 from .test_student_lab import CELLS_JS, INSTRUCTOR_TOOLS, menu_labels, run_all_and_wait
+from browser import harness
 
 pytestmark = pytest.mark.browser
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from autograder import unforeseen_class as unforeseen
 from gradlab_grader import report
 from gradlab_grader.results import CellResult, SubmissionResult
 from gradlab_grader.similarity import Pair
-
-from autograder import unforeseen_class as unforeseen
 
 pytestmark = pytest.mark.browser
 

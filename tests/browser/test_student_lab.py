@@ -15,11 +15,11 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from browser import harness
 from gradlab_grader import mistakes
 from gradlab_grader.cells import exercise_of_cells, grade_id, is_answer
 
 from .conftest import REPO
+from browser import harness
 
 pytestmark = pytest.mark.browser
 

@@ -9,9 +9,7 @@ import numpy as np
 import pytest
 
 from gradlab import init
-from gradlab.init import (
-    INITIALIZERS, as_rng, constant, glorot_uniform, he, normal, relu_bias, xavier, zeros,
-)
+from gradlab.init import INITIALIZERS, as_rng, constant, glorot_uniform, he, normal, relu_bias, xavier, zeros
 
 SHAPES = [(1, 1), (3, 7), (64, 10), (10, 64)]
 Z = 5.0   # tolerance in standard errors

@@ -14,8 +14,23 @@ import pytest
 
 from gradlab import optim
 from gradlab.optim import (
-    OPTIMIZERS, adagrad, adam, adamw, clip_by_norm, l2_penalty, lr_range_test, clip_by_value, cyclical_lr, minimize, momentum,
-    momentum_velocity, nesterov, plateau_lr, rmsprop, sgd, step_decay,
+    OPTIMIZERS,
+    adagrad,
+    adam,
+    adamw,
+    clip_by_norm,
+    clip_by_value,
+    cyclical_lr,
+    l2_penalty,
+    lr_range_test,
+    minimize,
+    momentum,
+    momentum_velocity,
+    nesterov,
+    plateau_lr,
+    rmsprop,
+    sgd,
+    step_decay,
 )
 
 SHAPES = [(1,), (5,), (3, 4), (2, 3, 2)]
@@ -671,7 +686,7 @@ def test_adamw_three_steps_by_the_paper(seed, shape):
     w, state = w0, None
     for k, g in enumerate(gs):
         w, state = adamw(w, g, state, weight_decay=0.3, **hyper)
-        want = np.vectorize(lambda th, *gg: _adamw_by_the_paper(th, gg, lam=0.3, **hyper)[k])(w0, *gs)
+        want = np.vectorize(lambda th, *gg, k=k: _adamw_by_the_paper(th, gg, lam=0.3, **hyper)[k])(w0, *gs)
         np.testing.assert_allclose(w, want, rtol=1e-12, atol=1e-14)
 
 

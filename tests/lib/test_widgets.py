@@ -23,9 +23,11 @@ import pytest  # noqa: E402
 from matplotlib.backend_bases import MouseEvent  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from gradlab import optim  # noqa: E402
+from gradlab import (
+    optim,  # noqa: E402
+    widgets,  # noqa: E402
+)
 from gradlab import playground as model  # noqa: E402
-from gradlab import widgets  # noqa: E402
 from gradlab.widgets import Playground  # noqa: E402
 
 HYPER = {  # a converging, non-trivial setting per optimizer (rates scaled to each method)
