@@ -85,8 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--to", type=Path, default=None, help="CSV path (default: <workspace>/exports/grades.csv)")
     p.add_argument("assignments", nargs="*", help="only these assignments")
     p.add_argument("--lms", choices=["canvas", "moodle"], help="write the gradebook CSV this LMS "
-                   "imports (one assignment; needs --roster)")
-    p.add_argument("--roster", type=Path, help="roster CSV with the students' LMS ids")
+                   "imports (one assignment; the column is [lms.<assignment>] of gradlab.toml)")
+    p.add_argument("--roster", type=Path, help="roster CSV with the students' LMS ids (default: the "
+                   "roster given at collect, <workspace>/roster.csv)")
 
     p = command("report", help="write the class report (HTML) and print its summary")
     p.add_argument("assignment")
@@ -158,10 +159,17 @@ def _command(args, ws, progress: bool) -> int:
         for assignment in args.assignments:
             pipeline.check_assignment(ws, assignment)
         if args.lms:
-            if not args.roster or len(args.assignments) != 1:
-                raise pipeline.GradlabError("--lms needs one assignment and --roster, e.g. "
+            if len(args.assignments) != 1:
+                raise pipeline.GradlabError("--lms needs one assignment, e.g. "
                                             "gradlab export --lms canvas --roster roster.csv week1")
-            print(f"wrote {lms.export_lms(ws, args.assignments[0], args.lms, args.roster, args.to)}")
+            out = lms.export_lms(ws, args.assignments[0], args.lms, args.roster, args.to)
+            print(f"wrote {out.path}: {len(out.written)} students")
+            for student, why in out.left_out.items():
+                print(f"left out {student}: {why}")
+            if args.lms == "canvas" and not lms.lms_column(ws, args.assignments[0], 0).id:
+                print(f"note: no Canvas assignment id for {args.assignments[0]} in {ws.policy_file} "
+                      f"([lms.{args.assignments[0]}] title and id): Canvas matches the column by its "
+                      "exact title, or creates a new assignment")
         else:
             print(f"wrote {pipeline.export(ws, args.to, args.assignments or None)}")
     elif args.command == "report":

@@ -29,9 +29,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from . import engine
+from .status import FAILED, GRADED, PENDING, Status
 from .workspace import GradlabError, Workspace
-
-GRADED, FAILED, PENDING = "graded", "failed", "pending"
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -86,12 +85,12 @@ class Ledger:
         record = self.get(student)
         return record is not None and record.get("fingerprints") != self.fingerprints(student)
 
-    def state(self, student: str) -> str:
-        """graded, failed or pending (never recorded, or its files or the source changed since)."""
+    def state(self, student: str) -> Status:
+        """GRADED, FAILED or PENDING (never recorded, or its files or the source changed since)."""
         record = self.get(student)
         if record is None or record.get("fingerprints") != self.fingerprints(student):
             return PENDING
-        return record["status"]
+        return Status(record["status"])
 
 
 class _SharedGradebook:

@@ -23,9 +23,10 @@ from tqdm.auto import tqdm
 
 from . import bundle, submissions
 from .cells import LEAK_MARKERS
+from .csvout import write_csv
 from .mistakes import MISTAKES_DIR
 from . import engine, ledger, pool
-from .results import FAILED, REJECTED, SubmissionResult, read_result
+from .results import SubmissionResult, read_result
 from .workspace import GradlabError, Workspace, nbgrader_calls
 
 
@@ -393,22 +394,15 @@ def feedback(ws: Workspace, assignment: str, students: list[str] | None = None,
 
 
 def status(ws: Workspace, assignments: list[str] | None = None) -> dict[str, dict[str, int]]:
-    """Per assignment with submissions: how many are collected, graded, failed, flagged, pending."""
+    """Per assignment with submissions: collected, graded, pending, failed, rejected, flagged
+    (:func:`results.count_statuses`: the summary's own rules)."""
+    from .results import count_statuses, read_results
+
     counts = {}
     for assignment in assignments or ws.assignments():
-        students = ws.students(assignment)
-        if not students and not assignments:
-            continue
-        book = ledger.Ledger(ws, assignment)
-        row = dict.fromkeys(("collected", "graded", "failed", "flagged", "pending"), 0)
-        row["collected"] = len(students)
-        for student in students:
-            state = book.state(student)
-            row[state] += 1
-            record = book.get(student)
-            if state == ledger.GRADED and (record["problems"] or record.get("flags")):
-                row["flagged"] += 1
-        counts[assignment] = row
+        results = read_results(ws, assignment) if ws.source(assignment).is_dir() else []
+        if results or assignments:
+            counts[assignment] = count_statuses(results)
     return counts
 
 
@@ -421,8 +415,6 @@ def export(ws: Workspace, to: Path | None = None, assignments: list[str] | None 
     ``max_score``, one column per exercise (its points), ``needs_review`` and
     ``review_reason`` (what the summary lists under "needs a human look").
     """
-    import csv
-
     from .results import read_results
 
     for assignment in assignments or []:
@@ -438,19 +430,12 @@ def export(ws: Workspace, to: Path | None = None, assignments: list[str] | None 
             rows.append({"assignment": assignment, "student_id": result.student, "status": result.status,
                          "timestamp": result.submitted_at,
                          # no score for what could not be graded: never mistaken for a real zero
-                         "score": f"{result.final:g}" if result.status not in (REJECTED, FAILED) else "",
+                         "score": f"{result.final:g}" if result.has_score else "",
                          "late_penalty": f"{result.late_penalty:g}" if result.late_penalty else "",
                          "max_score": f"{result.max_score:g}" if result.max_score else "",
                          **{e: f"{got:g}" for e, (got, _) in scores.items()},
-                         "needs_review": "yes" if result.problems else "no",
+                         "needs_review": "yes" if result.needs_review else "no",
                          "review_reason": "; ".join(result.problems)})
     columns = ["assignment", "student_id", "status", "timestamp", "score", "late_penalty", "max_score", *exercises,
                "needs_review", "review_reason"]
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    with tmp.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(dest)
-    return dest
+    return write_csv(dest, columns, ([row.get(c, "") for c in columns] for row in rows))

@@ -20,6 +20,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 from . import engine
+from .status import FAILED, Status
 
 _WORKER: dict = {}
 
@@ -75,7 +76,7 @@ class RunStats:
 
     def finished(self, student: str, record: dict, on_record=None, progress=None) -> None:
         """Count one recorded submission and tell the callers that want to know."""
-        if record["status"] == "failed":
+        if Status(record["status"]) == FAILED:
             self.failed += 1
         else:
             self.graded += 1

@@ -69,7 +69,7 @@ def analyse(results, pairs: list[Pair] | None = None, history: dict[str, list] |
     """The report's numbers for one assignment's ``results`` (SubmissionResult list).
 
     ``history`` maps other assignment ids to their results, for the across-assignments part."""
-    if not results:
+    if not any(r.has_score for r in results):
         raise ValueError("no graded submissions to report on; run `gradlab autograde` first")
     assignment = results[0].assignment
     lost_ex, lost_test = Counter(), Counter()
@@ -86,14 +86,14 @@ def analyse(results, pairs: list[Pair] | None = None, history: dict[str, list] |
     for code, hits in sorted(by_code.items(), key=lambda kv: (-len(kv[1]), kv[0])):
         misconceptions.append(Misconception(code, len(hits), len({s for s, _ in hits}),
                                             sorted({c.exercise for _, c in hits}), _example(hits)))
-    review = {r.student: list(r.problems) for r in results if r.problems}
+    review = {r.student: list(r.problems) for r in results if r.needs_review}
     seconds = {r.student: r.seconds for r in results if getattr(r, "seconds", None)}
     totals: dict[str, dict[str, float]] = defaultdict(dict)
     for name, res in {**(history or {}), assignment: results}.items():
         for r in res:
             totals[r.student][name] = r.percent
     return ClassReport(assignment, max(r.max_score for r in results),
-                       {r.student: r.final for r in results}, dict(lost_ex), dict(lost_test),
+                       {r.student: r.final for r in results if r.has_score}, dict(lost_ex), dict(lost_test),
                        misconceptions, review, seconds, list(pairs or []), dict(totals))
 
 
