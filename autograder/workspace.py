@@ -305,7 +305,8 @@ class Workspace:
                             "max_percent": float(late.get("max_percent", 100.0))},
             "ClearSolutions": {"code_stub": {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}},
             # feedback: tests named in the contents, hidden tests removed, paths relative to the
-            # course, math as MathML (nothing loaded from the internet when a page is viewed)
+            # course, math as MathML (nothing loaded from the internet when a page is viewed),
+            # the student's HTML cleaned (nothing of theirs runs in the page)
             "GenerateFeedback": {
                 "preprocessors": [
                     "nbgrader.preprocessors.GetGrades",
@@ -314,6 +315,7 @@ class Workspace:
                     "gradlab_grader.preprocessors.RelativePaths",
                     "gradlab_grader.preprocessors.FigureNotes",
                     "gradlab_grader.preprocessors.RenderMath",
+                    "gradlab_grader.preprocessors.SanitizeHTML",
                     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
                 ],
             },

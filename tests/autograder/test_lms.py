@@ -102,22 +102,3 @@ def test_not_a_zip_is_a_clear_error(tmp_path):
     bad.write_text("not a zip")
     with pytest.raises(ValueError, match="not a zip file"):
         lms.unpack(bad, ROSTER, tmp_path / "out")
-
-
-@pytest.mark.parametrize("kind", ["canvas", "moodle"])
-def test_lms_csv_columns_and_blank_for_ungraded(tmp_path, kind):
-    rows = [{"student": "s001", "score": 38.0, "status": "graded"},
-            {"student": "s002", "score": None, "status": "could not be graded"},
-            {"student": "s003", "score": 0.0, "status": "graded"}]
-    path = lms.write_lms_csv(rows, ROSTER, kind, tmp_path / f"{kind}.csv", "01_derivatives", 40)
-    table = list(csv.reader(path.open()))
-    if kind == "canvas":
-        assert table[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "01_derivatives"]
-        assert table[1][0] == "Points Possible" and table[1][-1] == "40"
-        body = {r[2]: r for r in table[2:]}
-        assert body["s001"][1] == "1001" and body["s001"][-1] == "38"
-    else:
-        assert table[0] == ["Full name", "Email address", "ID number", "01_derivatives"]
-        body = {r[2]: r for r in table[1:]}
-        assert body["s001"][1] == "jane@uni.example" and body["s001"][-1] == "38"
-    assert body["s002"][-1] == "" and body["s003"][-1] == "0"   # could-not-grade is not zero
