@@ -1,0 +1,37 @@
+"""A feedback page of a submission full of attacks, opened in a real Chromium: nothing of the
+student's ran, the page asked for nothing outside itself, and its math and styles render."""
+
+from __future__ import annotations
+
+from autograder.conftest import released, toy_repo  # noqa: F401  (fixtures)
+from autograder.test_feedback_safety import page_of_attacks  # noqa: F401  (fixture)
+
+
+def test_attacks_do_not_run_and_math_and_styles_render(page_of_attacks, page, artifacts):  # noqa: F811
+    html, _ = page_of_attacks
+    requests, dialogs = [], []
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(html.as_uri())
+    page.wait_for_load_state("load")
+    for link in page.locator("a", has_text="a link").all() + page.locator("a", has_text="click me").all():
+        link.click()  # a javascript: link that survived would run now
+    assert page.title() == "toy", "a student's script changed the page"
+    assert page.evaluate("() => document.scripts.length") == 0
+    assert dialogs == []
+    # the page's own math: MathML laid out by the browser, not raw LaTeX
+    boxes = page.evaluate("() => [...document.querySelectorAll('math')].map(m => m.getBoundingClientRect().width)")
+    assert boxes and all(w > 5 for w in boxes), boxes
+    assert "\\frac" not in page.inner_text("body")
+    # the page's own styles: nbgrader's (body 14px) and gradlab's (wrapped output)
+    assert page.evaluate("() => getComputedStyle(document.body).fontSize") == "14px"
+    assert page.evaluate("() => getComputedStyle(document.querySelector('div.output_subarea pre') || "
+                         "document.body).whiteSpace") in ("pre-wrap", "normal")
+    assert "kept bold" in page.inner_text("body") and "md bold" in page.inner_text("body")
+    assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
+    # the student's <img src=x> is refused by the policy; nothing of the page's own is (bootstrap's
+    # icon font is not shipped beside the page: it never loaded, with or without the policy)
+    violations = [e for e in page.errors_seen if "Content Security Policy" in e and "/toy/x'" not in e
+                  and "glyphicons-halflings" not in e]
+    assert violations == [], violations
+    page.screenshot(path=str(artifacts / "feedback-attacks.png"), full_page=True)
