@@ -104,7 +104,42 @@ def release(ws: Workspace, assignments: list[str] | None = None, course: Path | 
                 bundle.write_bundle(ws, assignment)
             except bundle.BundleError as exc:
                 raise GradlabError(str(exc)) from None
+    if not ws.policy_file.exists():
+        ws.policy_file.write_text(policy_template(released(ws)))
     return written
+
+
+def policy_template(assignments: list[str]) -> str:
+    """``gradlab.toml`` with every option commented out at its default, and what it means; the
+    first release writes it (an existing file is never replaced)."""
+    deadlines = "\n".join(f"# {a} = 2026-11-20T23:59:00Z" for a in assignments) or "# week1 = 2026-11-20T23:59:00Z"
+    lms = "\n".join(f'# [lms.{a}]\n# title = "{a}"\n# id = 4711           # an example: yours is in the address'
+                     for a in assignments[:1] or ["week1"])
+    return f"""\
+# gradlab.toml: the course's policy for this grading workspace.  Every option is commented out
+# at its default; remove the "# " before an option (and its [section]) to change it.
+
+# Late submissions lose a share of their score (nbgrader's late-penalty plugin).
+# [late]
+# percent_per_day = 0    # percent of the score per started day late (0: no penalty)
+# max_percent = 100      # the most a submission can lose, in percent of its score
+
+# Due dates (TOML date-times, UTC with Z or with an offset); no deadline: nothing is late.
+# [deadlines]
+{deadlines}
+
+# Grading.
+# [grading]
+# figures = "auto"       # draw matplotlib figures while grading: "auto" (only where a cell is
+#                        # graded by hand), "draw" (always) or "skip" (never); no score depends on them
+
+# The LMS assignment each assignment's grades go to (gradlab export --lms canvas|moodle A).
+# title: its name in the LMS (default: the assignment id); id: Canvas's assignment number, the
+# last number in the assignment's address (.../courses/1234/assignments/4711 -> 4711): the
+# Canvas column is then "title (id)", which Canvas matches exactly; without an id Canvas
+# matches the title, or creates a new assignment.  One [lms.<assignment>] table each.
+{lms}
+"""
 
 
 # -- collect -----------------------------------------------------------------------------------

@@ -179,3 +179,29 @@ def test_export_lms_takes_the_column_from_gradlab_toml_and_the_roster_from_colle
     (ws.root / "roster.csv").unlink()
     code = cli.main(["export", "--lms", "moodle", "toy", "--workspace", str(ws.root), "--repo", str(ws.repo)])
     assert code == 2 and "--roster" in capsys.readouterr().err
+
+
+# -- gradlab.toml, written at the first release ------------------------------------------------
+
+def test_release_writes_a_commented_policy_template_once(released, tmp_path):
+    import tomllib
+
+    ws = Workspace(tmp_path / "ws", repo=released.repo)
+    pipeline.release(ws, ["toy"], course=tmp_path / "course", bundles=False)
+    text = ws.policy_file.read_text()
+    assert tomllib.loads(text) == {} and ws.policy() == {}, "everything commented: the defaults hold"
+    # every option is there with its default; uncommented, the workspace takes each of them
+    options = [line[2:] for line in text.splitlines() if line.startswith("# ") and
+               (line[2:].startswith("[") or " = " in line[2:].split("#")[0])]
+    policy = tomllib.loads("\n".join(options))
+    assert set(policy) == {"late", "deadlines", "grading", "lms"}
+    assert policy["late"] == {"percent_per_day": 0, "max_percent": 100}
+    assert set(policy["deadlines"]) == {"toy"} and policy["grading"] == {"figures": "auto"}
+    assert set(policy["lms"]["toy"]) == {"title", "id"}
+    ws.policy_file.write_text("\n".join(options))
+    assert ws.policy()["late"]["max_percent"] == 100 and not ws.draws_figures("toy")
+    assert lms.lms_column(ws, "toy", 3).canvas_header.startswith(policy["lms"]["toy"]["title"])
+    # an instructor's own file is never replaced
+    ws.policy_file.write_text("[late]\npercent_per_day = 5\n")
+    pipeline.release(ws, ["toy"], course=tmp_path / "course", bundles=False)
+    assert ws.policy_file.read_text() == "[late]\npercent_per_day = 5\n"
