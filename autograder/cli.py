@@ -150,8 +150,12 @@ def _command(args, ws, progress: bool) -> int:
     elif args.command == "feedback":
         ws = dataclasses.replace(ws, hidden_test_feedback=args.hidden_tests)
         pages, failed = pipeline.feedback(ws, args.assignment, args.student, progress=progress)
+        graded = args.student or [s for s in ws.students(args.assignment)
+                                  if ws.autograded(s, args.assignment).is_dir()]
+        current = len(graded) - len({p.parent.parent.name for p in pages}) - len(failed)
         print(f"wrote {len(pages)} feedback page{'' if len(pages) == 1 else 's'} under "
-              f"{ws.step_root('feedback')}")
+              f"{ws.step_root('feedback')}" + (f"; {current} unchanged (same graded notebook and "
+                                               "grades as their page)" if current else ""))
         for student, why in failed.items():
             print(f"no feedback for {student}: {why}")
         return 1 if failed else 0

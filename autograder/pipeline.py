@@ -404,7 +404,10 @@ def _generate_feedback(ws: Workspace, api, assignment: str, student: str) -> dic
 
 def feedback(ws: Workspace, assignment: str, students: list[str] | None = None,
              progress: bool = True) -> tuple[list[Path], dict[str, str]]:
-    """Write HTML feedback (hidden tests removed) for each graded submission.
+    """Write HTML feedback (hidden tests removed) for each graded submission whose page is not
+    current: its graded notebook, its grades in the gradebook (a manual grade, a comment) or the
+    feedback setting changed since its page was written.  Students named in ``students`` get
+    a new page whatever.
 
     Returns ``(pages, failed)``: the HTML files written, and for each submission whose feedback
     could not be written, why.  One failure never stops the feedback of the others.  A grade
@@ -412,6 +415,7 @@ def feedback(ws: Workspace, assignment: str, students: list[str] | None = None,
     """
     check_assignment(ws, assignment)
     api = ws.api()
+    named = bool(students)
     students = students or [s for s in ws.students(assignment) if ws.autograded(s, assignment).is_dir()]
     written, failed = [], {}
     book = ledger.Ledger(ws, assignment)
@@ -420,12 +424,35 @@ def feedback(ws: Workspace, assignment: str, students: list[str] | None = None,
             failed[student] = (f"its newest submission is not graded yet; run `gradlab autograde "
                                f"{assignment}` first")
             continue
+        stamp = _feedback_stamp(ws, assignment, student)
+        stamp_file = ws.feedback(student, assignment) / FEEDBACK_STAMP
+        if not named and stamp_file.is_file() and stamp_file.read_text() == stamp:
+            continue
         outcome = _generate_feedback(ws, api, assignment, student)
         if outcome.get("success"):
             written += sorted(ws.feedback(student, assignment).glob("*.html"))
+            stamp_file.write_text(stamp)
         else:
             failed[student] = failure_reason(outcome)
     return written, failed
+
+
+FEEDBACK_STAMP = ".gradlab-feedback"  # what a feedback folder's pages were written from
+
+
+def _feedback_stamp(ws: Workspace, assignment: str, student: str) -> str:
+    """A fingerprint of what a feedback page shows: the graded notebooks, the grades and
+    comments in the gradebook, the late penalty, and the hidden-test setting."""
+    import hashlib
+
+    with ws.gradebook() as gb:
+        submission = gb.find_submission(assignment, student)
+        grades = sorted((nb.name, g.name, g.score, g.max_score) for nb in submission.notebooks for g in nb.grades)
+        comments = sorted((nb.name, c.name, c.comment) for nb in submission.notebooks for c in nb.comments)
+        late = submission.late_submission_penalty
+    seen = repr((engine.digest(ws.autograded(student, assignment)), grades, comments, late,
+                 ws.hidden_test_feedback))
+    return hashlib.sha256(seen.encode()).hexdigest()
 
 
 def status(ws: Workspace, assignments: list[str] | None = None) -> dict[str, dict[str, int]]:

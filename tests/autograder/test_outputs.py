@@ -205,3 +205,34 @@ def test_release_writes_a_commented_policy_template_once(released, tmp_path):
     ws.policy_file.write_text("[late]\npercent_per_day = 5\n")
     pipeline.release(ws, ["toy"], course=tmp_path / "course", bundles=False)
     assert ws.policy_file.read_text() == "[late]\npercent_per_day = 5\n"
+
+
+# -- feedback, round two ----------------------------------------------------------------------
+
+def test_round_two_feedback_rewrites_only_what_changed(fresh, released, tmp_path, capsys):
+    HALF = "def double(x):\n    return np.asarray(x, dtype=float)"
+    ws = fresh
+    pipeline.collect(ws, "toy", write_inbox(tmp_path / "a", {"ann": answer(released, HALF),
+                                                             "bob": answer(released, GOOD)}))
+    pipeline.autograde(ws, "toy", progress=False, sandbox=False)
+    pages, failed = pipeline.feedback(ws, "toy", progress=False)
+    assert len(pages) == 2 and not failed
+    stamps = {p.parent.parent.name: p.stat().st_mtime_ns for p in pages}
+    pipeline.collect(ws, "toy", write_inbox(tmp_path / "b", {"ann": answer(released, GOOD)}))  # ann resubmits
+    pipeline.autograde(ws, "toy", progress=False, sandbox=False)
+    pages, failed = pipeline.feedback(ws, "toy", progress=False)
+    assert [p.parent.parent.name for p in pages] == ["ann"] and not failed
+    assert ws.feedback("bob", "toy").joinpath("toy.html").stat().st_mtime_ns == stamps["bob"]
+    assert "Score: 3.0 / 3.0" in pages[0].read_text()
+    # a grade changed by hand in the gradebook (the formgrader) changes the page too
+    with ws.gradebook() as gb:
+        grade = gb.find_grade("test_double_hidden", "toy", "toy", "bob")
+        grade.manual_score = 1.0
+        gb.db.commit()
+    pages, _ = pipeline.feedback(ws, "toy", progress=False)
+    assert [p.parent.parent.name for p in pages] == ["bob"] and "Score: 2.0 / 3.0" in pages[0].read_text()
+    assert pipeline.feedback(ws, "toy", progress=False) == ([], {})
+    code = cli.main(["feedback", "toy", "--workspace", str(ws.root), "--repo", str(ws.repo), "--quiet"])
+    assert code == 0 and "wrote 0 feedback pages under" in (out := capsys.readouterr().out) and "2 unchanged" in out
+    pages, _ = pipeline.feedback(ws, "toy", ["bob"], progress=False)  # asked for by name: written
+    assert len(pages) == 1
