@@ -236,3 +236,17 @@ def test_round_two_feedback_rewrites_only_what_changed(fresh, released, tmp_path
     assert code == 0 and "wrote 0 feedback pages under" in (out := capsys.readouterr().out) and "2 unchanged" in out
     pages, _ = pipeline.feedback(ws, "toy", ["bob"], progress=False)  # asked for by name: written
     assert len(pages) == 1
+
+
+# -- nbgrader's own tools on the workspace (the formgrader of make lab-instructor) --------------
+
+def test_nbgrader_finds_its_exchange_in_the_workspace(fresh, caplog):
+    """Without one, every NbGraderAPI (17 on one formgrader page) logs "Unwritable directory" and
+    the formgrader shows an exchange-directory banner."""
+    from gradlab_grader.workspace import nbgrader_calls
+
+    with nbgrader_calls():
+        api = fresh.api()
+    assert not api.exchange_missing and api.exchange_root == str(fresh.root / "exchange")
+    assert "Unwritable directory" not in caplog.text
+    assert "c.Exchange.root = " in (fresh.root / "nbgrader_config.py").read_text()
