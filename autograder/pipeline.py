@@ -273,7 +273,7 @@ def grade_submission(ws: Workspace, assignment: str, student: str, sandbox: bool
 
             result = asyncio.run(execute())
         writer.record(unit, result, problems, fingerprints)
-    return read_result(ws, assignment, student)
+    return mark_flagged(ws, [read_result(ws, assignment, student)])[0]
 
 
 EXCEPTION_LINE = re.compile(r"^\s*(?:[\w.]+\.)?(\w+(?:Error|Exception|Exit)): (.*)$")
@@ -383,7 +383,24 @@ def autograde(ws: Workspace, assignment: str, students: list[str] | None = None,
     echo = echo or ((lambda line: print(line, file=sys.stderr)) if progress else None)
     if echo:
         echo(stats.summary())
-    return [read_result(ws, assignment, s) for s in chosen]
+    return mark_flagged(ws, [read_result(ws, assignment, s) for s in chosen])
+
+
+def mark_flagged(ws: Workspace, results: list[SubmissionResult]) -> list[SubmissionResult]:
+    """Set nbgrader's "flagged" state of each graded notebook (the formgrader's "Flagged?"
+    column) to what the summary says: needs a human look, or not.  Returns ``results``."""
+    from nbgrader.api import MissingEntry
+
+    with ws.gradebook() as gb:
+        for r in results:
+            try:
+                notebooks = gb.find_submission(r.assignment, r.student).notebooks
+            except MissingEntry:
+                continue
+            for notebook in notebooks:
+                notebook.flagged = r.needs_review
+        gb.db.commit()
+    return results
 
 
 # -- feedback and export -----------------------------------------------------------------------

@@ -66,6 +66,9 @@ def test_status_counts_as_flagged_what_the_summary_lists(fresh, released, tmp_pa
     pipeline.collect(ws, "toy", write_inbox(tmp_path / "a", {"ann": answer(released, GOOD),
                                                              "bob": answer(released, os_answer)}))
     pipeline.autograde(ws, "toy", progress=False, sandbox=False)
+    with ws.gradebook() as gb:  # the formgrader's "Flagged?" column shows the same rule
+        assert {s: gb.find_submission_notebook("toy", "toy", s).flagged for s in ("ann", "bob")} == \
+            {"ann": False, "bob": True}
     pipeline.collect(ws, "toy", write_inbox(tmp_path / "b", {"cyd": answer(released, GOOD), "dan": "{"}))
     results = read_results(ws, "toy")
     listed = [r.student for r in results if r.problems]
