@@ -35,3 +35,46 @@ def test_attacks_do_not_run_and_math_and_styles_render(page_of_attacks, page, ar
                   and "glyphicons-halflings" not in e]
     assert violations == [], violations
     page.screenshot(path=str(artifacts / "feedback-attacks.png"), full_page=True)
+
+
+def test_formgrader_of_lab_instructor_works_offline(page_of_attacks, page, monkeypatch):  # noqa: F811
+    """make lab-instructor's formgrader on a graded workspace: no exchange banner, no
+    "Unwritable directory", the student's math typeset by MathJax from this server, none of the
+    student's HTML run, and the gradebook's flag shown (the submission imports IPython: a flag)."""
+    from pathlib import Path
+
+    from browser import harness
+
+    from gradlab_grader import Workspace
+
+    html, graded = page_of_attacks
+    root = graded.parents[3]
+    repo = Path(__file__).resolve().parents[2]
+    ws = Workspace(root, repo=repo)
+    with ws.gradebook() as gb:
+        notebook = gb.find_submission_notebook("toy", "toy", "mallory")
+        submission_id, flagged = notebook.id, notebook.flagged
+    assert flagged, "autograde set nbgrader's flag"
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    monkeypatch.setenv("JUPYTER_PATH", str(repo / "lab" / "instructor" / "share"))  # as the Makefile
+    with harness.jupyter_lab(root, config_path=repo / "lab" / "instructor", cwd=root) as lab:
+        page.goto(f"{lab.url}/formgrader/manage_assignments/?token={lab.token}")
+        page.wait_for_selector("#main-table, table", timeout=60_000)
+        assert page.locator("#warning-exchange").count() == 0
+        # what the Manual Grading table's "Flagged?" column shows
+        (row,) = lab.api("/formgrader/api/submitted_notebooks/toy/toy")
+        assert row["student"] == "mallory" and row["flagged"] is True
+        page.goto(f"{lab.url}/formgrader/submissions/{submission_id}/?token={lab.token}")
+        page.wait_for_function("() => document.querySelector('.MathJax, .MathJax_CHTML, mjx-container')",
+                               timeout=60_000)
+        # the student's HTML does not run in the instructor's lab either (it could call the
+        # server's API as the instructor): nbconvert's sanitizer is on for the formgrader
+        assert "pwned" not in page.title(), page.title()
+        for link in page.locator("a", has_text="a link").all() + page.locator("a", has_text="click me").all():
+            link.click()
+        assert "pwned" not in page.title() and page.locator("iframe").count() == 0
+        assert page.evaluate("() => [...document.scripts].filter(s => s.textContent.includes('pwned')).length") == 0
+        log = lab.server_log(200_000)
+    assert "Unwritable directory" not in log, log[-2000:]
+    assert [u for u in requests if not u.startswith(lab.url)] == [], "nothing from the internet"
