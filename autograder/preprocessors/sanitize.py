@@ -20,6 +20,7 @@ that forbids scripts (templates/gradlab_feedback), so anything missed here still
 from __future__ import annotations
 
 import nh3
+from jinja2 import pass_context
 from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 from nbgrader.preprocessors import NbGraderPreprocessor
 
@@ -59,6 +60,14 @@ def markdown_to_html(source: str, attachments: dict | None = None) -> str:
     """Markdown as the feedback page renders it (nbconvert's renderer, math left as it is)."""
     renderer = IPythonRenderer(escape=False, attachments=attachments or {}, anchor_link_text="¶")
     return MarkdownWithMath(renderer=renderer).render(source)
+
+
+@pass_context
+def markdown2html_clean(context, source: str) -> str:
+    """nbconvert's ``markdown2html`` template filter, cleaned: the instructor's lab puts it in
+    place of nbconvert's (``HTMLExporter.filters`` in lab/instructor), since nbgrader's formgrader
+    page renders markdown cells with it whatever ``HTMLExporter.sanitize_html`` says."""
+    return clean(markdown_to_html(source, context.get("cell", {}).get("attachments")))
 
 
 def as_html_block(html: str) -> str:

@@ -6,6 +6,11 @@ from __future__ import annotations
 from autograder.conftest import released, toy_repo  # noqa: F401  (fixtures)
 from autograder.test_feedback_safety import page_of_attacks  # noqa: F401  (fixture)
 
+# what could still run, counted in the page's DOM (independent of when an event would fire)
+# (scripts: none at all in a feedback page; none holding the student's text in the formgrader)
+LIVE_ATTACKS = ("() => document.querySelectorAll('[onerror], iframe, [srcdoc], "
+                "a[href^=\"javascript:\" i]').length")
+
 
 def test_attacks_do_not_run_and_math_and_styles_render(page_of_attacks, page, artifacts):  # noqa: F811
     html, _ = page_of_attacks
@@ -17,6 +22,7 @@ def test_attacks_do_not_run_and_math_and_styles_render(page_of_attacks, page, ar
     for link in page.locator("a", has_text="a link").all() + page.locator("a", has_text="click me").all():
         link.click()  # a javascript: link that survived would run now
     assert page.title() == "toy", "a student's script changed the page"
+    assert page.evaluate(LIVE_ATTACKS) == 0
     assert page.evaluate("() => document.scripts.length") == 0
     assert dialogs == []
     # the page's own math: MathML laid out by the browser, not raw LaTeX
@@ -71,6 +77,7 @@ def test_formgrader_of_lab_instructor_works_offline(page_of_attacks, page, monke
         # the student's HTML does not run in the instructor's lab either (it could call the
         # server's API as the instructor): nbconvert's sanitizer is on for the formgrader
         assert "pwned" not in page.title(), page.title()
+        assert page.evaluate(LIVE_ATTACKS) == 0
         for link in page.locator("a", has_text="a link").all() + page.locator("a", has_text="click me").all():
             link.click()
         assert "pwned" not in page.title() and page.locator("iframe").count() == 0
