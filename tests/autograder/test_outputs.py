@@ -4,7 +4,6 @@ human look" rule, every CSV safe to open in a spreadsheet, and LMS CSVs as the L
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
