@@ -29,7 +29,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from . import engine
-from .status import FAILED, GRADED, PENDING, Status
+from .status import FAILED, GRADED, PENDING, Status, could_not_grade, is_failure
 from .workspace import GradlabError, Workspace
 
 
@@ -185,9 +185,9 @@ class Writer:
                     notebooks.append(engine.prepare_notebook(nb, name, self.assignment, student,
                                                              self.ws.db_url, self._sanitize))
                 except engine.PreparationError as exc:
-                    problems.append(f"could not be graded: {exc}; ask the student to re-download and resubmit")
+                    problems.append(could_not_grade(f"{exc}; ask the student to re-download and resubmit"))
                 except Exception as exc:
-                    problems.append(f"could not be graded: {name}.ipynb: {explain(exc)}")
+                    problems.append(could_not_grade(f"{name}.ipynb: {explain(exc)}"))
         return engine.WorkUnit(self.assignment, student, notebooks, self._files(folder), self.limits), problems
 
     def _files(self, folder: Path) -> dict[str, bytes]:
@@ -238,7 +238,7 @@ class Writer:
                         problems += [f"helpers tampered with: {f}" for f in executed[name].findings]
                         continue
                     if name in executed:
-                        problems.append(f"could not be graded: {name}.ipynb: {executed[name].error}")
+                        problems.append(could_not_grade(f"{name}.ipynb: {executed[name].error}"))
                     elif name not in handed_in and not (self.ws.submission(student, self.assignment)
                                                         / f"{name}.ipynb").exists():
                         problems.append(f"{name}.ipynb was not handed in: scored 0")
@@ -252,7 +252,7 @@ class Writer:
             dest.rename(old)
         staging.rename(dest)
         shutil.rmtree(old, ignore_errors=True)
-        failed = any(p.startswith("could not be graded") for p in problems)
+        failed = any(map(is_failure, problems))
         flags = self._integrity(student)
         record = {"student": student, "assignment": self.assignment, "status": FAILED if failed else GRADED,
                   "problems": problems, "flags": flags, "fingerprints": fingerprints, "recorded_at": time.time(),

@@ -20,7 +20,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 from . import engine
-from .status import FAILED, Status
+from .status import FAILED, Status, could_not_grade
 
 _WORKER: dict = {}
 
@@ -143,12 +143,12 @@ def run(writer, students: list[str], workers: int | None = None, sandbox=None, h
                         queue.appendleft(unit.student)
                     else:
                         finish(unit.student, writer.record(unit, None, problems + [
-                            "could not be graded: the grading worker died twice while running this "
-                            "submission (the machine ran out of memory?)"], fingerprints))
+                            could_not_grade("the grading worker died twice while running this "
+                                            "submission (the machine ran out of memory?)")], fingerprints))
                     continue
                 except Exception as exc:
                     finish(unit.student, writer.record(unit, None, problems + [
-                        f"could not be graded: the grader failed: {type(exc).__name__}: {exc}"], fingerprints))
+                        could_not_grade(f"the grader failed: {type(exc).__name__}: {exc}")], fingerprints))
                     continue
                 stats.sandboxed = result.sandboxed
                 stats.notebook_seconds.append(result.seconds)

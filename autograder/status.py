@@ -31,3 +31,13 @@ class Status(StrEnum):
 
 
 GRADED, SUPERSEDED, NOT_GRADED, FAILED, REJECTED, PENDING = Status
+
+
+def could_not_grade(why: str) -> str:
+    """The problem line of a submission that could not be graded: ``could not be graded: <why>``
+    (the ledger marks a submission FAILED by it)."""
+    return f"{FAILED}: {why}"
+
+
+def is_failure(problem: str) -> bool:
+    return problem.startswith(f"{FAILED}:")
