@@ -43,6 +43,7 @@ OPTIMIZER_CHOICES = {
     "AdaGrad": "adagrad",
     "RMSProp": "rmsprop",
     "Adam": "adam",
+    "AdamW (decoupled weight decay 0.01)": "adamw",
 }
 
 # Slider ranges (our choices): η from 1e-4 to 10 covers Adam's 1e-3 and the divergent rates of

@@ -73,7 +73,8 @@ def test_status_counts_as_flagged_what_the_summary_lists(fresh, released, tmp_pa
     listed = [r.student for r in results if r.problems]
     assert sorted(listed) == ["bob", "cyd", "dan"], [(r.student, r.problems) for r in results]
     table = pipeline.status(ws, ["toy"])["toy"]
-    assert table == {"collected": 3, "graded": 2, "pending": 1, "failed": 0, "rejected": 1, "flagged": 3}
+    assert table == {"collected": 3, "graded": 2, "pending": 1, "failed": 0, "rejected": 1, "flagged": 3,
+                     "unmatched": 0}
     summary = [line for line in format_table(results).splitlines()
                if line.startswith("  ")]
     assert len(summary) == table["flagged"]

@@ -25,6 +25,7 @@ HYPER = {  # a converging, non-trivial setting per optimizer (rates scaled to ea
     "sgd": {"lr": 0.05}, "momentum": {"lr": 0.02, "beta": 0.8},
     "momentum_velocity": {"lr": 0.02, "alpha": 0.8}, "nesterov": {"lr": 0.02, "alpha": 0.7},
     "adagrad": {"lr": 0.3}, "rmsprop": {"lr": 0.01, "rho": 0.9}, "adam": {"lr": 0.05},
+    "adamw": {"lr": 0.05, "weight_decay": 0.1},
 }
 
 
