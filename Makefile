@@ -78,7 +78,8 @@ lab: install
 WORKSPACE ?= grading
 lab-instructor: install
 	test -f $(WORKSPACE)/nbgrader_config.py || $(BIN)/gradlab --workspace $(WORKSPACE) release
-	cd $(WORKSPACE) && JUPYTER_CONFIG_PATH=$(CURDIR)/lab/instructor $(CURDIR)/$(BIN)/jupyter lab $(AS_ROOT)
+	cd $(WORKSPACE) && JUPYTER_CONFIG_PATH=$(CURDIR)/lab/instructor JUPYTER_PATH=$(CURDIR)/lab/instructor/share \
+	  $(CURDIR)/$(BIN)/jupyter lab $(AS_ROOT)
 
 ## make bench: speed against the tools a user would otherwise run, side by side
 bench: install browser

@@ -96,8 +96,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--to", type=Path, default=None, help="CSV path (default: <workspace>/exports/grades.csv)")
     p.add_argument("assignments", nargs="*", help="only these assignments")
     p.add_argument("--lms", choices=["canvas", "moodle"], help="write the gradebook CSV this LMS "
-                   "imports (one assignment; needs --roster)")
-    p.add_argument("--roster", type=Path, help="roster CSV with the students' LMS ids")
+                   "imports (one assignment; the column is [lms.<assignment>] of gradlab.toml)")
+    p.add_argument("--roster", type=Path, help="roster CSV with the students' LMS ids (default: the "
+                   "roster given at collect, <workspace>/roster.csv)")
 
     p = command("report", help="write the class report (HTML) and print its summary")
     p.add_argument("assignment")
@@ -206,8 +207,12 @@ def _command(args, ws, progress: bool) -> int:
     elif args.command == "feedback":
         ws = dataclasses.replace(ws, hidden_test_feedback=args.hidden_tests)
         pages, failed = pipeline.feedback(ws, args.assignment, args.student, progress=progress)
+        graded = args.student or [s for s in ws.students(args.assignment)
+                                  if ws.autograded(s, args.assignment).is_dir()]
+        current = len(graded) - len({p.parent.parent.name for p in pages}) - len(failed)
         print(f"wrote {len(pages)} feedback page{'' if len(pages) == 1 else 's'} under "
-              f"{ws.step_root('feedback')}")
+              f"{ws.step_root('feedback')}" + (f"; {current} unchanged (same graded notebook and "
+                                               "grades as their page)" if current else ""))
         for student, why in failed.items():
             print(f"no feedback for {student}: {why}")
         return 1 if failed else 0
@@ -215,10 +220,17 @@ def _command(args, ws, progress: bool) -> int:
         for assignment in args.assignments:
             pipeline.check_assignment(ws, assignment)
         if args.lms:
-            if not args.roster or len(args.assignments) != 1:
-                raise pipeline.GradlabError("--lms needs one assignment and --roster, e.g. "
+            if len(args.assignments) != 1:
+                raise pipeline.GradlabError("--lms needs one assignment, e.g. "
                                             "gradlab export --lms canvas --roster roster.csv week1")
-            print(f"wrote {lms.export_lms(ws, args.assignments[0], args.lms, args.roster, args.to)}")
+            out = lms.export_lms(ws, args.assignments[0], args.lms, args.roster, args.to)
+            print(f"wrote {out.path}: {len(out.written)} students")
+            for student, why in out.left_out.items():
+                print(f"left out {student}: {why}")
+            if args.lms == "canvas" and not lms.lms_column(ws, args.assignments[0], 0).id:
+                print(f"note: no Canvas assignment id for {args.assignments[0]} in {ws.policy_file} "
+                      f"([lms.{args.assignments[0]}] title and id): Canvas matches the column by its "
+                      "exact title, or creates a new assignment")
         else:
             print(f"wrote {pipeline.export(ws, args.to, args.assignments or None)}")
     elif args.command == "report":

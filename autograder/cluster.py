@@ -46,6 +46,7 @@ from collections import deque
 
 from . import engine
 from .pool import RunStats
+from .status import could_not_grade
 
 # Seconds the head waits for the scheduler to answer, and for the first workers to join.
 CONNECT_TIMEOUT = 30
@@ -261,16 +262,16 @@ def run(writer, students: list[str], scheduler: str, workers: int | None = None,
                 result = future.result()
             except KilledWorker as exc:
                 finish(unit.student, writer.record(unit, None, problems + [
-                    f"could not be graded: it stopped {exc.allowed_failures + 1} workers (each worker "
-                    "process died while running this submission: out of memory, or killed); review it "
-                    f"by hand, or grade it alone with `gradlab autograde {unit.assignment} -s "
-                    f"{unit.student}`"], fingerprints))
+                    could_not_grade(f"it stopped {exc.allowed_failures + 1} workers (each worker "
+                                    "process died while running this submission: out of memory, or "
+                                    "killed); review it by hand, or grade it alone with `gradlab "
+                                    f"autograde {unit.assignment} -s {unit.student}`")], fingerprints))
             except CancelledError:
                 lost.append(unit.student)  # the scheduler forgot it: left pending, never a grade
             except Exception as exc:
                 finish(unit.student, writer.record(unit, None, problems + [
-                    f"could not be graded: the grader failed on a Dask worker: "
-                    f"{type(exc).__name__}: {exc}"], fingerprints))
+                    could_not_grade(f"the grader failed on a Dask worker: {type(exc).__name__}: {exc}")],
+                    fingerprints))
             else:
                 # "sandbox on" only when every worker sandboxed its kernels
                 stats.sandboxed = result.sandboxed and stats.sandboxed is not False

@@ -11,10 +11,12 @@ human look, and the summary names it:
   copy of a released cell): ignored, graded as a plain cell (``cells.drop_foreign_cells``);
 * execution tags (``skip-execution``, ``raises-exception``) the release did not give a cell
   (ignored: every cell runs; the release itself tags each test ``raises-exception``);
-* answer code that rewrites imported modules or switches off the checks' call tracing
-  (``checks.compare = …``, ``setattr(np, …)``, ``sys.setprofile``, ``exec``), reads files
-  (``open``), or imports what no answer needs (``os``, ``sqlite3``, ``threading`` …): the tests
-  could be fooled or the workspace read.
+* answer code, each line saying what was seen: it rewrites imported modules
+  (``checks.compare = …``, ``setattr(np, …)``, ``sys.modules[…] = …``), switches call tracing
+  (``sys.setprofile``), runs code built at run time (``exec``), reaches into the interpreter's
+  internals (frames, ``__code__``, ``__globals__``), reads files (``open``), or imports what no
+  answer needs (``os``, ``sqlite3``, ``threading`` …; ``sys`` for ``setrecursionlimit``, ``time``
+  or ``warnings`` are no finding): the tests could be fooled or the workspace read.
 """
 
 from __future__ import annotations
@@ -48,9 +50,11 @@ def inspect_submission(released, submitted) -> list[str]:
                         "ignored, run as plain cells")
     if copied:
         findings.append(f"cells copied with their nbgrader id ({_few(copied)}): only the last copy is graded")
-    patches = sorted({p for gid in answers if gid in handed_in for p in monkeypatches(handed_in[gid].source)})
-    if patches:
-        findings.append(f"answer code rewrites library or test code at run time ({_few(patches)})")
+    seen: dict[str, list[str]] = {}
+    for gid in answers:
+        for kind, what in code_findings(handed_in[gid].source if gid in handed_in else ""):
+            seen.setdefault(kind, []).append(what)
+    findings += [f"answer code {kind} ({_few(sorted(set(what)))})" for kind, what in seen.items()]
     # the release tags each test cell raises-exception (Run All goes on past a failing test):
     # only tags the release did not give a cell are the student's doing
     added = [execution_tags(c) - execution_tags(given.get(grade_id(c), {})) for c in submitted.cells]
@@ -72,20 +76,34 @@ def _few(ids: list[str], shown: int = 3) -> str:
     return ", ".join(ids[:shown]) + (f" and {len(ids) - shown} more" if len(ids) > shown else "")
 
 
-TRACE_CALLS = {"setprofile", "settrace", "setattr", "delattr", "exec", "eval", "compile", "vars",
-               "globals", "__import__", "open"}
-DUNDERS = {"__code__", "__dict__", "__globals__", "__builtins__", "__subclasses__", "__closure__"}
-# What an answer in this course may import; anything else (os, sqlite3, threading, ctypes, …)
+# What an answer's code is flagged for, by what was seen (each kind is one line of findings):
+REWRITES = "rewrites library or test code at run time"
+TRACING = "switches call tracing"
+DYNAMIC = "runs code built at run time"
+INTERNALS = "reaches into the interpreter's internals"
+FILES = "reads files"
+IMPORTS = "imports what no answer needs"
+CALLS = {"setattr": REWRITES, "delattr": REWRITES, "setprofile": TRACING, "settrace": TRACING,
+         "exec": DYNAMIC, "eval": DYNAMIC, "compile": DYNAMIC, "__import__": DYNAMIC,
+         "vars": INTERNALS, "globals": INTERNALS, "open": FILES}
+INTERNAL_ATTRIBUTES = {"__code__", "__dict__", "__globals__", "__builtins__", "__subclasses__", "__closure__",
+                       "_getframe", "f_back", "f_locals", "f_globals", "gi_frame", "cr_frame", "tb_frame"}
+# What an answer in this course may import: the numerical stack and harmless standard modules
+# (``sys`` for ``setrecursionlimit``, ``time``, ``warnings`` …; what ``sys`` could be used for
+# beyond that is flagged by its use, above).  Anything else (os, sqlite3, threading, ctypes, …)
 # has no business in a derivative or a gradient and is named for a human to look at.
 ALLOWED_IMPORTS = {"numpy", "math", "cmath", "itertools", "functools", "collections", "typing",
                    "dataclasses", "operator", "fractions", "decimal", "statistics", "random",
-                   "copy", "matplotlib", "scipy", "gradlab", "autograd", "__future__"}
+                   "copy", "matplotlib", "scipy", "gradlab", "autograd", "__future__",
+                   "sys", "time", "warnings", "re", "string", "heapq", "bisect", "enum", "abc",
+                   "numbers", "contextlib", "textwrap", "pprint"}
 
 
-def monkeypatches(source: str) -> list[str]:
-    """Places where ``source`` assigns to an attribute of an imported module, or calls
-    ``setattr``/``sys.setprofile``-like functions.  Code that does not parse yields nothing
-    (it fails on its own when it runs)."""
+def code_findings(source: str) -> list[tuple[str, str]]:
+    """(kind, what was seen) for each place in ``source`` worth a human look: an attribute of
+    an imported module assigned (or ``sys.modules[…]``), tracing switched, code built at run time,
+    the interpreter's internals (frames, ``__code__``, ``__globals__``), files read, an import no
+    answer needs.  Code that does not parse yields nothing (it fails on its own when it runs)."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -100,20 +118,25 @@ def monkeypatches(source: str) -> list[str]:
         if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
             targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
         for target in targets:
-            if isinstance(target, ast.Attribute) and _root(target) in modules:
-                found.append(f"{ast.unparse(target)} = …")
-            if isinstance(target, ast.Attribute) and target.attr == "__code__":
-                found.append(f"{ast.unparse(target)} = …")
+            if isinstance(target, ast.Attribute) and (_root(target) in modules or target.attr == "__code__"):
+                found.append((REWRITES, f"{ast.unparse(target)} = …"))
+            if isinstance(target, ast.Subscript) and ast.unparse(target.value) == "sys.modules":
+                found.append((REWRITES, "sys.modules[…] = …"))
         if isinstance(node, ast.Call):
             name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
-            if name in TRACE_CALLS:
-                found.append(f"{ast.unparse(node.func)}(…)")
-        if isinstance(node, ast.Attribute) and node.attr in DUNDERS and isinstance(node.ctx, ast.Load):
-            found.append(ast.unparse(node))
+            if name in CALLS:
+                found.append((CALLS[name], f"{ast.unparse(node.func)}(…)"))
+        if isinstance(node, ast.Attribute) and node.attr in INTERNAL_ATTRIBUTES and isinstance(node.ctx, ast.Load):
+            found.append((INTERNALS, ast.unparse(node)))
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
-            found += [f"import {n}" for n in names if n.split(".")[0] not in ALLOWED_IMPORTS]
+            found += [(IMPORTS, f"import {n}") for n in names if n.split(".")[0] not in ALLOWED_IMPORTS]
     return list(dict.fromkeys(found))
+
+
+def monkeypatches(source: str) -> list[str]:
+    """What :func:`code_findings` saw in ``source``, without the kinds."""
+    return [what for _, what in code_findings(source)]
 
 
 def _root(node) -> str:

@@ -30,9 +30,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from . import engine
+from .status import FAILED, GRADED, PENDING, Status, could_not_grade, is_failure
 from .workspace import GradlabError, Workspace
-
-GRADED, FAILED, PENDING = "graded", "failed", "pending"
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -87,12 +86,12 @@ class Ledger:
         record = self.get(student)
         return record is not None and record.get("fingerprints") != self.fingerprints(student)
 
-    def state(self, student: str) -> str:
-        """graded, failed or pending (never recorded, or its files or the source changed since)."""
+    def state(self, student: str) -> Status:
+        """GRADED, FAILED or PENDING (never recorded, or its files or the source changed since)."""
         record = self.get(student)
         if record is None or record.get("fingerprints") != self.fingerprints(student):
             return PENDING
-        return record["status"]
+        return Status(record["status"])
 
 
 class _SharedGradebook:
@@ -201,9 +200,9 @@ class Writer:
                                                              self.ws.db_url, self._sanitize,
                                                              self._sources.get(name), self._known[name]))
                 except engine.PreparationError as exc:
-                    problems.append(f"could not be graded: {exc}; ask the student to re-download and resubmit")
+                    problems.append(could_not_grade(f"{exc}; ask the student to re-download and resubmit"))
                 except Exception as exc:
-                    problems.append(f"could not be graded: {name}.ipynb: {explain(exc)}")
+                    problems.append(could_not_grade(f"{name}.ipynb: {explain(exc)}"))
         return engine.WorkUnit(self.assignment, student, notebooks, self._files(folder), self.limits), problems
 
     def _files(self, folder: Path) -> dict[str, bytes]:
@@ -260,7 +259,7 @@ class Writer:
                         problems += [f"helpers tampered with: {f}" for f in executed[name].findings]
                         continue
                     if name in executed:
-                        problems.append(f"could not be graded: {name}.ipynb: {executed[name].error}")
+                        problems.append(could_not_grade(f"{name}.ipynb: {executed[name].error}"))
                     elif name not in handed_in and not (self.ws.submission(student, self.assignment)
                                                         / f"{name}.ipynb").exists():
                         problems.append(f"{name}.ipynb was not handed in: scored 0")
@@ -274,7 +273,7 @@ class Writer:
             dest.rename(old)
         staging.rename(dest)
         shutil.rmtree(old, ignore_errors=True)
-        failed = any(p.startswith("could not be graded") for p in problems)
+        failed = any(map(is_failure, problems))
         flags = self._integrity(student)
         record = {"student": student, "assignment": self.assignment, "status": FAILED if failed else GRADED,
                   "problems": problems, "notes": notes, "flags": flags, "fingerprints": fingerprints,

@@ -44,6 +44,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
+from .csvout import write_csv
+
 # Canvas, lib/content_zipper.rb: [sortable name, "LATE", user id] joined by "_", non-word
 # characters removed, then "_<attachment id>_<uploaded name>"
 CANVAS = re.compile(r"^(?P<name>\S+?)(?P<late>_LATE)?_(?P<lms_id>\d+)_(?P<attachment>\d+)_(?P<file>.+)$")
@@ -69,6 +71,8 @@ class Student:
     name: str = ""
     email: str = ""
     lms_id: str = ""
+    sis_id: str = ""     # the LMS's SIS user id (Canvas "SIS User ID", Moodle "ID number")
+    sis_login: str = ""  # Canvas's "SIS Login ID"
 
 
 @dataclass
@@ -94,7 +98,9 @@ ROSTER_COLUMNS = {"id": ("student_id", "id", "student id", "sis user id", "id nu
                          "sis login id", "email address"),
                   "name": ("name", "full name", "student", "student name"),
                   "email": ("email", "email address", "e-mail"),
-                  "lms_id": ("lms_id", "lms id", "canvas id", "moodle id", "user id", "participant id")}
+                  "lms_id": ("lms_id", "lms id", "canvas id", "moodle id", "user id", "participant id"),
+                  "sis_id": ("sis_id", "sis user id", "id number"),
+                  "sis_login": ("sis_login", "sis login id")}
 STUDENT_ID = re.compile(r"[\w.@+-]+")
 
 
@@ -141,7 +147,7 @@ def read_roster(path: Path) -> list[Student]:
     header = {h.strip().lower(): h for h in rows[0] if h}
     if "student" in header and "id" in header and ("sis login id" in header or "sis user id" in header):
         rows = list(_canvas_gradebook_rows(rows, header))
-        columns = {"id": "id", "name": "name", "email": "email", "lms_id": "lms_id"}
+        columns = {key: key for key in ROSTER_COLUMNS}
     else:
         if "first name" in header and "last name" in header and "name" not in header:  # Moodle's
             ids = [c for c in ("id number", "username", "email address") if c in header]
@@ -184,7 +190,8 @@ def _canvas_gradebook_rows(rows, header):
         last, comma, first = student.partition(",")
         name = f"{first.strip()} {last.strip()}" if comma else student
         yield {"_line": line, "id": sis_id or login, "name": name,
-               "email": login if "@" in login else "", "lms_id": canvas_id}
+               "email": login if "@" in login else "", "lms_id": canvas_id,
+               "sis_id": sis_id, "sis_login": login}
 
 
 def write_roster(students: list[Student], path: Path) -> Path:
@@ -194,8 +201,8 @@ def write_roster(students: list[Student], path: Path) -> Path:
     tmp = path.with_name(f".{path.name}.tmp")
     with tmp.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["student_id", "name", "email", "lms_id"])
-        writer.writerows([s.id, s.name, s.email, s.lms_id] for s in students)
+        writer.writerow(["student_id", "name", "email", "lms_id", "sis_id", "sis_login"])
+        writer.writerows([s.id, s.name, s.email, s.lms_id, s.sis_id, s.sis_login] for s in students)
     tmp.replace(path)
     return path
 
@@ -619,40 +626,101 @@ def _times_by_student(times: list[HandIn], matcher: Matcher) -> dict[str, tuple[
 
 
 # -- grades out --------------------------------------------------------------------------------
+#
+# What the LMS imports read (so that is what is written):
+# * Canvas, app/models/gradebook_importer.rb: the header starts ``Student, ID`` (the Canvas user
+#   id, matched first), then optionally ``SIS User ID, SIS Login ID`` (matched next, against the
+#   account's pseudonyms), and the last student column must be ``Section``; an assignment column
+#   is ``Title (id)`` (``Assignment.title_and_id``: ``/\A(.*)\s\((\d+)\)\z/``), else it is matched
+#   by its exact title or created as a new assignment; a row whose first cell includes
+#   ``Points Possible`` describes the assignments; a blank or ``-`` grade changes nothing.  A row
+#   with no match by id becomes an unknown student.  lib/gradebook_exporter.rb writes the same
+#   header and ``"    Points Possible"`` with numbers to two decimals (``I18n.n(x, precision: 2)``).
+# * Moodle, grade/import/csv/classes/load_data.php: the instructor maps one column to the users
+#   (id, ID number, email address or username) and one to the grade item; a row whose user is
+#   blank or unknown aborts the whole import ("usermappingerrorusernotfound"), a grade that is
+#   not a number aborts it too ("badgrade"); ``''`` or ``-`` is no grade.
+
+@dataclass(frozen=True)
+class LmsColumn:
+    """The LMS assignment the grades go to: ``[lms.<assignment>]`` in ``gradlab.toml``."""
+    title: str  # the assignment's name in the LMS
+    id: str = ""  # Canvas's assignment id (the number in the assignment's address)
+    points: float = 0.0  # points possible
+
+    @property
+    def canvas_header(self) -> str:
+        return f"{self.title} ({self.id})" if self.id else self.title
+
+
+def lms_column(ws, assignment: str, points: float) -> LmsColumn:
+    """The LMS assignment of ``assignment`` from ``gradlab.toml`` (``title``, ``id``); without
+    one, the title is the assignment id and there is no Canvas id."""
+    entry = ws.policy().get("lms", {}).get(assignment, {})
+    title, canvas_id = str(entry.get("title", assignment)).strip(), str(entry.get("id", "")).strip()
+    if canvas_id and not canvas_id.isdigit():
+        raise ValueError(f"{ws.policy_file}: [lms.{assignment}] id must be the LMS's assignment number "
+                         f"(digits, e.g. id = 4711), not {canvas_id!r}")
+    return LmsColumn(title or assignment, canvas_id, points)
+
+
+@dataclass
+class LmsExport:
+    """What :func:`write_lms_csv` wrote, and who it left out (student id -> why)."""
+    path: Path
+    written: list[str] = field(default_factory=list)
+    left_out: dict[str, str] = field(default_factory=dict)
+
+
+def _canvas_number(x: float) -> str:
+    return f"{x:.2f}"  # lib/gradebook_exporter.rb: format_numbers, I18n.n(number, precision: 2)
+
 
 def write_lms_csv(rows: list[dict], roster: list[Student], lms: str, path: Path,
-                  column: str, max_score: float) -> Path:
-    """Grades in the columns an LMS's gradebook import reads.
+                  column: LmsColumn) -> LmsExport:
+    """Grades in the columns an LMS's gradebook import reads (see the notes above).
 
-    ``rows`` are {"student": id, "score": float or None, "status": str} — ``score`` is None for
-    a submission that could not be graded, which is left blank (not zero) so the LMS keeps its
-    own value and the instructor sees the gap.
+    ``rows`` are {"student": gradlab id, "score": float or None}: ``None`` (nothing graded)
+    is left blank, which both imports take as "no change", never a zero.  Only students on the
+    roster with an id the LMS matches are written (Moodle aborts an import on one unknown user);
+    the others are listed in :attr:`LmsExport.left_out` with the reason.
 
-    * canvas: ``Student, ID, SIS User ID, SIS Login ID, Section, <column>`` with the Canvas
-      user id from the roster in ``ID`` (Canvas matches on it) and a ``Points Possible`` row;
-    * moodle: ``Full name, Email address, ID number, <column>`` (Moodle's CSV import maps the
-      email address or the ID number to its users).
+    * canvas: ``Student, ID, SIS User ID, SIS Login ID, Section, <Title (id)>`` with the Canvas
+      user id, SIS user id and SIS login id from the roster, and Canvas's ``Points Possible`` row;
+    * moodle: ``Full name, Email address, ID number, <Title>``: map the users by email address.
     """
+    if lms not in ("canvas", "moodle"):
+        raise ValueError(f"unknown LMS {lms!r}; choose canvas or moodle")
     by_id = {s.id: s for s in roster}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
+    result = LmsExport(Path(path))
+    body = []
+    for row in rows:
+        s = by_id.get(row["student"])
+        if s is None:
+            result.left_out[row["student"]] = "not on the roster"
+            continue
+        # the roster's SIS ids, where it has them (a Canvas gradebook export as the roster does)
+        sis_id, sis_login = s.sis_id, s.sis_login
+        score = row["score"]
         if lms == "canvas":
-            writer.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", column])
-            writer.writerow(["Points Possible", "", "", "", "", f"{max_score:g}"])
-        elif lms == "moodle":
-            writer.writerow(["Full name", "Email address", "ID number", column])
+            if not (s.lms_id or sis_id or sis_login):
+                result.left_out[s.id] = "the roster has no Canvas id, SIS user id or SIS login id"
+                continue
+            body.append([s.name or s.id, s.lms_id, sis_id, sis_login, "",
+                         "" if score is None else _canvas_number(score)])
         else:
-            raise ValueError(f"unknown LMS {lms!r}; choose canvas or moodle")
-        for row in rows:
-            s = by_id.get(row["student"], Student(row["student"]))
-            score = "" if row["score"] is None else f"{row['score']:g}"
-            if lms == "canvas":
-                writer.writerow([s.name or s.id, s.lms_id, s.id, s.email, "", score])
-            else:
-                writer.writerow([s.name or s.id, s.email, s.id, score])
-    return path
+            if not s.email:
+                result.left_out[s.id] = "the roster has no email address (Moodle matches users by it)"
+                continue
+            body.append([s.name or s.id, s.email, sis_id, "" if score is None else f"{score:g}"])
+        result.written.append(s.id)
+    if lms == "canvas":
+        header = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", column.canvas_header]
+        body.insert(0, ["    Points Possible", "", "", "", "", _canvas_number(column.points)])
+    else:
+        header = ["Full name", "Email address", "ID number", column.title]
+    write_csv(result.path, header, body)
+    return result
 
 
 # -- the workspace side ------------------------------------------------------------------------
@@ -699,13 +767,19 @@ def collect_download(ws, assignment: str, source: Path, roster_csv: Path, times:
     return unpacked, collected
 
 
-def export_lms(ws, assignment: str, lms: str, roster_csv: Path, to: Path | None = None) -> Path:
-    """The assignment's grades as the LMS imports them (see :func:`write_lms_csv`)."""
-    from .results import FAILED, NOT_GRADED, REJECTED, read_results
+def export_lms(ws, assignment: str, lms: str, roster_csv: Path | None = None,
+               to: Path | None = None) -> LmsExport:
+    """The assignment's grades as the LMS imports them (see :func:`write_lms_csv`); the roster
+    defaults to the one given at collect (``<workspace>/roster.csv``)."""
+    from .results import read_results
 
+    roster_csv = Path(roster_csv) if roster_csv else ws.root / "roster.csv"
+    if not roster_csv.is_file():
+        raise FileNotFoundError(f"no roster at {roster_csv}: pass --roster roster.csv (the LMS ids of "
+                                "the students come from it)")
     results = read_results(ws, assignment)
-    rows = [{"student": r.student, "status": r.status,
-             "score": None if r.status in (FAILED, NOT_GRADED, REJECTED) else r.final} for r in results]
-    max_score = max((r.max_score for r in results), default=0.0)
+    rows = [{"student": r.student, "score": r.final if r.has_score else None} for r in results]
+    with ws.gradebook() as gb:  # points possible: the released tests', whoever was graded
+        column = lms_column(ws, assignment, gb.find_assignment(assignment).max_score)
     dest = Path(to) if to else ws.exports / f"{assignment}-{lms}.csv"
-    return write_lms_csv(rows, read_roster(roster_csv), lms, dest, assignment, max_score)
+    return write_lms_csv(rows, read_roster(roster_csv), lms, dest, column)

@@ -24,8 +24,9 @@ from tqdm.auto import tqdm
 
 from . import bundle, engine, ledger, pool, submissions
 from .cells import LEAK_MARKERS
+from .csvout import write_csv
 from .mistakes import MISTAKES_DIR
-from .results import FAILED, REJECTED, SubmissionResult, read_result
+from .results import SubmissionResult, read_result
 from .workspace import GradlabError, Workspace, nbgrader_calls
 
 
@@ -107,7 +108,42 @@ def release(ws: Workspace, assignments: list[str] | None = None, course: Path | 
                 bundle.write_bundle(ws, assignment)
             except bundle.BundleError as exc:
                 raise GradlabError(str(exc)) from None
+    if not ws.policy_file.exists():
+        ws.policy_file.write_text(policy_template(released(ws)))
     return written
+
+
+def policy_template(assignments: list[str]) -> str:
+    """``gradlab.toml`` with every option commented out at its default, and what it means; the
+    first release writes it (an existing file is never replaced)."""
+    deadlines = "\n".join(f"# {a} = 2026-11-20T23:59:00Z" for a in assignments) or "# week1 = 2026-11-20T23:59:00Z"
+    lms = "\n".join(f'# [lms.{a}]\n# title = "{a}"\n# id = 4711           # an example: yours is in the address'
+                     for a in assignments[:1] or ["week1"])
+    return f"""\
+# gradlab.toml: the course's policy for this grading workspace.  Every option is commented out
+# at its default; remove the "# " before an option (and its [section]) to change it.
+
+# Late submissions lose a share of their score (nbgrader's late-penalty plugin).
+# [late]
+# percent_per_day = 0    # percent of the score per started day late (0: no penalty)
+# max_percent = 100      # the most a submission can lose, in percent of its score
+
+# Due dates (TOML date-times, UTC with Z or with an offset); no deadline: nothing is late.
+# [deadlines]
+{deadlines}
+
+# Grading.
+# [grading]
+# figures = "auto"       # draw matplotlib figures while grading: "auto" (only where a cell is
+#                        # graded by hand), "draw" (always) or "skip" (never); no score depends on them
+
+# The LMS assignment each assignment's grades go to (gradlab export --lms canvas|moodle A).
+# title: its name in the LMS (default: the assignment id); id: Canvas's assignment number, the
+# last number in the assignment's address (.../courses/1234/assignments/4711 -> 4711): the
+# Canvas column is then "title (id)", which Canvas matches exactly; without an id Canvas
+# matches the title, or creates a new assignment.  One [lms.<assignment>] table each.
+{lms}
+"""
 
 
 # -- collect -----------------------------------------------------------------------------------
@@ -266,7 +302,7 @@ def grade_submission(ws: Workspace, assignment: str, student: str, sandbox: bool
 
             result = asyncio.run(execute())
         writer.record(unit, result, problems, fingerprints)
-    return read_result(ws, assignment, student)
+    return mark_flagged(ws, [read_result(ws, assignment, student)])[0]
 
 
 EXCEPTION_LINE = re.compile(r"^\s*(?:[\w.]+\.)?(\w+(?:Error|Exception|Exit)): (.*)$")
@@ -380,7 +416,24 @@ def autograde(ws: Workspace, assignment: str, students: list[str] | None = None,
     echo = echo or ((lambda line: print(line, file=sys.stderr)) if progress else None)
     if echo:
         echo(stats.summary())
-    return [read_result(ws, assignment, s) for s in chosen]
+    return mark_flagged(ws, [read_result(ws, assignment, s) for s in chosen])
+
+
+def mark_flagged(ws: Workspace, results: list[SubmissionResult]) -> list[SubmissionResult]:
+    """Set nbgrader's "flagged" state of each graded notebook (the formgrader's "Flagged?"
+    column) to what the summary says: needs a human look, or not.  Returns ``results``."""
+    from nbgrader.api import MissingEntry
+
+    with ws.gradebook() as gb:
+        for r in results:
+            try:
+                notebooks = gb.find_submission(r.assignment, r.student).notebooks
+            except MissingEntry:
+                continue
+            for notebook in notebooks:
+                notebook.flagged = r.needs_review
+        gb.db.commit()
+    return results
 
 
 # -- feedback and export -----------------------------------------------------------------------
@@ -401,7 +454,10 @@ def _generate_feedback(ws: Workspace, api, assignment: str, student: str) -> dic
 
 def feedback(ws: Workspace, assignment: str, students: list[str] | None = None,
              progress: bool = True) -> tuple[list[Path], dict[str, str]]:
-    """Write HTML feedback (hidden tests removed) for each graded submission.
+    """Write HTML feedback (hidden tests removed) for each graded submission whose page is not
+    current: its graded notebook, its grades in the gradebook (a manual grade, a comment) or the
+    feedback setting changed since its page was written.  Students named in ``students`` get
+    a new page whatever.
 
     Returns ``(pages, failed)``: the HTML files written, and for each submission whose feedback
     could not be written, why.  One failure never stops the feedback of the others.  A grade
@@ -409,6 +465,7 @@ def feedback(ws: Workspace, assignment: str, students: list[str] | None = None,
     """
     check_assignment(ws, assignment)
     api = ws.api()
+    named = bool(students)
     students = students or [s for s in ws.students(assignment) if ws.autograded(s, assignment).is_dir()]
     written, failed = [], {}
     book = ledger.Ledger(ws, assignment)
@@ -417,33 +474,49 @@ def feedback(ws: Workspace, assignment: str, students: list[str] | None = None,
             failed[student] = (f"its newest submission is not graded yet; run `gradlab autograde "
                                f"{assignment}` first")
             continue
+        stamp = _feedback_stamp(ws, assignment, student)
+        stamp_file = ws.feedback(student, assignment) / FEEDBACK_STAMP
+        if not named and stamp_file.is_file() and stamp_file.read_text() == stamp:
+            continue
         outcome = _generate_feedback(ws, api, assignment, student)
         if outcome.get("success"):
             written += sorted(ws.feedback(student, assignment).glob("*.html"))
+            stamp_file.write_text(stamp)
         else:
             failed[student] = failure_reason(outcome)
     return written, failed
 
 
+FEEDBACK_STAMP = ".gradlab-feedback"  # what a feedback folder's pages were written from
+
+
+def _feedback_stamp(ws: Workspace, assignment: str, student: str) -> str:
+    """A fingerprint of what a feedback page shows: the graded notebooks, the grades and
+    comments in the gradebook, the late penalty, and the hidden-test setting."""
+    import hashlib
+
+    with ws.gradebook() as gb:
+        submission = gb.find_submission(assignment, student)
+        grades = sorted((nb.name, g.name, g.score, g.max_score) for nb in submission.notebooks for g in nb.grades)
+        comments = sorted((nb.name, c.name, c.comment) for nb in submission.notebooks for c in nb.comments)
+        late = submission.late_submission_penalty
+    seen = repr((engine.digest(ws.autograded(student, assignment)), grades, comments, late,
+                 ws.hidden_test_feedback))
+    return hashlib.sha256(seen.encode()).hexdigest()
+
+
 def status(ws: Workspace, assignments: list[str] | None = None) -> dict[str, dict[str, int]]:
-    """Per assignment with submissions: how many are collected, graded, failed, flagged, pending,
-    and how many LMS identities in the download matched no roster student (until mapped or dropped)."""
+    """Per assignment with submissions: collected, graded, pending, failed, rejected, flagged
+    (:func:`results.count_statuses`: the summary's own rules), and how many LMS identities in the
+    download matched no roster student (until mapped or dropped)."""
+    from .results import count_statuses, read_results
+
     counts = {}
     for assignment in assignments or ws.assignments():
-        students = ws.students(assignment)
+        results = read_results(ws, assignment) if ws.source(assignment).is_dir() else []
         unmatched = len(submissions.lms_state(ws, assignment)["unmatched"])
-        if not students and not unmatched and not assignments:
-            continue
-        book = ledger.Ledger(ws, assignment)
-        row = dict.fromkeys(("collected", "graded", "failed", "flagged", "pending", "unmatched"), 0)
-        row["collected"], row["unmatched"] = len(students), unmatched
-        for student in students:
-            state = book.state(student)
-            row[state] += 1
-            record = book.get(student)
-            if state == ledger.GRADED and (record["problems"] or record.get("flags")):
-                row["flagged"] += 1
-        counts[assignment] = row
+        if results or unmatched or assignments:
+            counts[assignment] = {**count_statuses(results), "unmatched": unmatched}
     return counts
 
 
@@ -456,8 +529,6 @@ def export(ws: Workspace, to: Path | None = None, assignments: list[str] | None 
     ``max_score``, one column per exercise (its points), ``needs_review`` and
     ``review_reason`` (what the summary lists under "needs a human look").
     """
-    import csv
-
     from .results import read_results
 
     for assignment in assignments or []:
@@ -473,19 +544,12 @@ def export(ws: Workspace, to: Path | None = None, assignments: list[str] | None 
             rows.append({"assignment": assignment, "student_id": result.student, "status": result.status,
                          "timestamp": result.submitted_at or submissions.UNKNOWN,
                          # no score for what could not be graded: never mistaken for a real zero
-                         "score": f"{result.final:g}" if result.status not in (REJECTED, FAILED) else "",
+                         "score": f"{result.final:g}" if result.has_score else "",
                          "late_penalty": f"{result.late_penalty:g}" if result.late_penalty else "",
                          "max_score": f"{result.max_score:g}" if result.max_score else "",
                          **{e: f"{got:g}" for e, (got, _) in scores.items()},
-                         "needs_review": "yes" if result.problems else "no",
+                         "needs_review": "yes" if result.needs_review else "no",
                          "review_reason": "; ".join(result.problems)})
     columns = ["assignment", "student_id", "status", "timestamp", "score", "late_penalty", "max_score", *exercises,
                "needs_review", "review_reason"]
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    with tmp.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(dest)
-    return dest
+    return write_csv(dest, columns, ([row.get(c, "") for c in columns] for row in rows))

@@ -20,6 +20,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 from . import engine, kernellimits
+from .status import FAILED, Status, could_not_grade
 
 _WORKER: dict = {}
 
@@ -76,7 +77,7 @@ class RunStats:
 
     def finished(self, student: str, record: dict, on_record=None, progress=None) -> None:
         """Count one recorded submission and tell the callers that want to know."""
-        if record["status"] == "failed":
+        if Status(record["status"]) == FAILED:
             self.failed += 1
         else:
             self.graded += 1
@@ -145,12 +146,12 @@ def run(writer, students: list[str], workers: int | None = None, sandbox=None, h
                         queue.appendleft(unit.student)
                     else:
                         finish(unit.student, writer.record(unit, None, problems + [
-                            "could not be graded: the grading worker died twice while running this "
-                            "submission (the machine ran out of memory?)"], fingerprints))
+                            could_not_grade("the grading worker died twice while running this "
+                                            "submission (the machine ran out of memory?)")], fingerprints))
                     continue
                 except Exception as exc:
                     finish(unit.student, writer.record(unit, None, problems + [
-                        f"could not be graded: the grader failed: {type(exc).__name__}: {exc}"], fingerprints))
+                        could_not_grade(f"the grader failed: {type(exc).__name__}: {exc}")], fingerprints))
                     continue
                 stats.sandboxed = result.sandboxed
                 stats.whole_kernel = kernellimits.available()   # the workers run on this machine

@@ -158,7 +158,7 @@ def analyse(results, pairs: list[Pair] | None = None, history: dict[str, list] |
             if missing > 0:
                 lost_ex[cell.exercise] += missing
                 lost_test[cell.grade_id] += missing
-    review = {r.student: list(r.problems) for r in results if r.problems}
+    review = {r.student: list(r.problems) for r in results if r.needs_review}
     totals: dict[str, dict[str, float]] = defaultdict(dict)
     for name, res in {**(history or {}), assignment: results}.items():
         for r in counted(res)[0]:

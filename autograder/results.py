@@ -19,14 +19,8 @@ from . import ledger, submissions
 from .cells import exercise_of_cells, grade_id
 from .integrity import inspect_submission
 from .latepenalty import penalty_now
+from .status import FAILED, GRADED, NOT_GRADED, PENDING, REJECTED, SUPERSEDED, Status  # noqa: F401
 from .workspace import Workspace
-
-# What a result's score is worth (SubmissionResult.status):
-GRADED = "graded"  # the grade of the newest submission
-SUPERSEDED = "superseded"  # the grade of an earlier submission; a newer one awaits grading
-NOT_GRADED = "not graded"  # collected, never graded
-FAILED = "could not be graded"  # grading ran but nbgrader could not score it
-REJECTED = "rejected"  # collect turned the hand-in away (problems says why); nothing to grade
 
 CHECK_CODE = re.compile(r"\(check: ([a-z-]+)\)\s*$")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -50,11 +44,22 @@ class SubmissionResult:
     max_score: float = 0.0
     cells: list[CellResult] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # why it needs a human look (none: it does not)
-    status: str = GRADED  # GRADED, SUPERSEDED, NOT_GRADED, FAILED or REJECTED (above)
+    status: Status = GRADED  # GRADED, SUPERSEDED, NOT_GRADED, FAILED or REJECTED (gradlab_grader.status)
     submitted_at: str = ""  # when the student handed in the graded submission (UTC)
     superseded_by: str = ""  # when the newer, not yet graded submission was handed in
     late_penalty: float = 0.0  # points nbgrader's late-penalty plugin took off (gradlab.toml's [late])
     seconds: float = 0.0  # how long grading it took (the ledger's record); 0 when not recorded
+
+    @property
+    def has_score(self) -> bool:
+        """Whether this result has a grade to show and export (see :attr:`Status.has_score`)."""
+        return Status(self.status).has_score
+
+    @property
+    def needs_review(self) -> bool:
+        """What "needs a human look" means everywhere (summary, status, export, report): a
+        result with something said about it (a flag, a crash, not graded, rejected)."""
+        return bool(self.problems)
 
     @property
     def final(self) -> float:
@@ -178,7 +183,7 @@ def read_result(ws: Workspace, assignment: str, student: str) -> SubmissionResul
     if record is not None:
         problems += [p for p in record.get("problems", []) if p not in problems]
         result.seconds = record.get("seconds") or 0.0
-        if record.get("status") == ledger.FAILED:
+        if Status(record.get("status")) == FAILED:
             result.status = FAILED
     if any(c.diagnostic == "tripwire" for c in result.cells):
         problems.append("calls gradlab's reference implementation (tripwire)")
@@ -242,7 +247,7 @@ def format_table(results: list[SubmissionResult], names: dict[str, str] | None =
     lines = [f"{'student':<{width}}  {'score':>11}  {'%':>5}  lost points in (hints fired)",
              f"{'-' * width}  {'-' * 11}  {'-' * 5}  {'-' * 40}"]
     for r in results:
-        if r.status in (REJECTED, NOT_GRADED):
+        if not r.has_score and r.status != FAILED:
             lines.append(f"{label[r.student]:<{width}}  {'—':>11}  {'—':>5}  {r.status.upper()}")
             continue
         lost = ", ".join(f"{ex} −{pts:g}" for ex, pts in r.lost().items()) or "—"
@@ -270,7 +275,7 @@ def format_table(results: list[SubmissionResult], names: dict[str, str] | None =
     if unknown:
         who = "every student" if len(unknown) == n > 3 else ", ".join(unknown)
         lines.append(f"hand-in {submissions.UNKNOWN} (no late penalty): {who}")
-    flagged = [r for r in results if r.problems]
+    flagged = [r for r in results if r.needs_review]
     if flagged:
         lines.append("needs a human look:")
         lines += [f"  {label[r.student]}: {'; '.join(r.problems)}" for r in flagged]
@@ -279,15 +284,33 @@ def format_table(results: list[SubmissionResult], names: dict[str, str] | None =
     return "\n".join(lines)
 
 
+STATUS_COLUMNS = ("collected", "graded", "pending", "failed", "rejected", "flagged", "unmatched")
+
+
+def count_statuses(results: list[SubmissionResult]) -> dict[str, int]:
+    """One assignment's row of ``gradlab status``: collected = graded + pending + failed (pending:
+    not graded yet, or resubmitted since); rejected: hand-ins collect turned away; flagged: what
+    the summary lists under "needs a human look" (:attr:`SubmissionResult.needs_review`)."""
+    row = dict.fromkeys(STATUS_COLUMNS, 0)
+    for r in results:
+        status = Status(r.status)
+        if status == REJECTED:
+            row["rejected"] += 1
+        else:
+            row["collected"] += 1
+            row[{GRADED: "graded", FAILED: "failed"}.get(status, "pending")] += 1
+        row["flagged"] += r.needs_review
+    return row
+
+
 def format_status(counts: dict[str, dict[str, int]]) -> str:
-    """One row an assignment: collected = graded + failed + pending; flagged is part of graded."""
+    """One row an assignment (see :func:`count_statuses`)."""
     if not counts:
         return "nothing collected yet: run `gradlab collect`"
     width = max(10, *(len(a) for a in counts))
-    columns = ("collected", "graded", "failed", "flagged", "pending", "unmatched")
-    lines = [f"{'assignment':<{width}}  " + "  ".join(f"{c:>9}" for c in columns)]
-    lines += [f"{a:<{width}}  " + "  ".join(f"{row.get(c, 0):>9}" for c in columns) for a, row in counts.items()]
-    lines.append("flagged: graded, with something for a human to look at (`gradlab summary`)")
+    lines = [f"{'assignment':<{width}}  " + "  ".join(f"{c:>9}" for c in STATUS_COLUMNS)]
+    lines += [f"{a:<{width}}  " + "  ".join(f"{row.get(c, 0):>9}" for c in STATUS_COLUMNS) for a, row in counts.items()]
+    lines.append("flagged: what `gradlab summary` lists under \"needs a human look\"")
     if any(row.get("unmatched") for row in counts.values()):
         lines.append("unmatched: files of the LMS download no roster student claims (`gradlab summary`)")
     return "\n".join(lines)

@@ -18,6 +18,7 @@ A workspace is an ordinary nbgrader course directory kept *outside* the source t
       bundles/<a>.zip        the student bundle (release, library wheel, INSTALL.txt)
       ledger/<a>/<s>.json    what grading recorded for each submission, once (see ledger.py)
       exports/               grades.csv and friends
+      exchange/              nbgrader's exchange folder (formgrader's Release and Collect)
       reports/<a>.html       the class report
       gradlab.toml           the course's policy, written by the instructor (optional):
 
@@ -269,6 +270,9 @@ class Workspace:
                 "feedback_directory": "feedback",
                 "ignore": [".ipynb_checkpoints", "*.pyc", "__pycache__", ".DS_Store"],
             },
+            # nbgrader's exchange (formgrader's Release and Collect) lives in the workspace: the
+            # system-wide default folder rarely exists, and every nbgrader call said so
+            "Exchange": {"root": str(self.root / "exchange")},
             "Execute": {"timeout": self.cell_timeout, "allow_errors": True, "interrupt_on_timeout": True,
                         # no history file per kernel; the kernel's start-up chatter (a TCP
                         # notice) is not the instructor's business
@@ -315,7 +319,8 @@ class Workspace:
                             "max_percent": float(late.get("max_percent", 100.0))},
             "ClearSolutions": {"code_stub": {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}},
             # feedback: tests named in the contents, hidden tests removed, paths relative to the
-            # course, math as MathML (nothing loaded from the internet when a page is viewed)
+            # course, math as MathML (nothing loaded from the internet when a page is viewed),
+            # the student's HTML cleaned (nothing of theirs runs in the page)
             "GenerateFeedback": {
                 "preprocessors": [
                     "nbgrader.preprocessors.GetGrades",
@@ -324,6 +329,7 @@ class Workspace:
                     "gradlab_grader.preprocessors.RelativePaths",
                     "gradlab_grader.preprocessors.FigureNotes",
                     "gradlab_grader.preprocessors.RenderMath",
+                    "gradlab_grader.preprocessors.SanitizeHTML",
                     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
                 ],
             },
@@ -357,7 +363,7 @@ class Workspace:
 
     def init(self) -> "Workspace":
         """Create the folders and an ``nbgrader_config.py`` mirroring :meth:`settings`."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "exchange").mkdir(parents=True, exist_ok=True)
         lines = ["# Written by gradlab: the settings `gradlab` grades with, for nbgrader's own tools.",
                  "c = get_config()  # noqa: F821", ""]
         for section, traits in self.settings().items():
@@ -378,6 +384,7 @@ class Workspace:
         :func:`nbgrader_calls`."""
         from nbgrader.apps import NbGraderAPI
 
+        (self.root / "exchange").mkdir(parents=True, exist_ok=True)
         return NbGraderAPI(coursedir=self.coursedir(), config=self.config())
 
     @contextmanager

@@ -7,7 +7,8 @@ from .hidetests import HideHiddenTests
 from .labeltests import LabelTests
 from .relativepaths import RelativePaths
 from .rendermath import RenderMath
+from .sanitize import SanitizeHTML
 from .tagtests import TagTestCells
 
 __all__ = ["CheckCellMetadata", "ClearExecutionTags", "FigureNotes", "HideHiddenTests", "LabelTests",
-           "RelativePaths", "RenderMath", "TagTestCells"]
+           "RelativePaths", "RenderMath", "SanitizeHTML", "TagTestCells"]

@@ -108,7 +108,7 @@ def test_monkeypatching_the_checks_is_flagged(hostile):
 @pytest.mark.parametrize("source, found", [
     ("from gradlab import checks\nchecks.compare = lambda *a, **k: None", ["checks.compare = …"]),
     ("import gradlab.calculus as c\nc.hessian = mine", ["c.hessian = …"]),
-    ("import sys\ndef f(x):\n    sys.setprofile(None)\n    return x", ["import sys", "sys.setprofile(…)"]),
+    ("import sys\ndef f(x):\n    sys.setprofile(None)\n    return x", ["sys.setprofile(…)"]),
     ("setattr(np, 'allclose', lambda *a: True)", ["setattr(…)"]),
     ("f.__code__ = g.__code__", ["f.__code__ = …", "g.__code__"]),
     ("vars(checks)['compare'] = None", ["vars(…)"]),
@@ -174,3 +174,24 @@ def test_only_execution_tags_the_release_did_not_give_are_flagged(released):
         "1 cells tagged to change how they run (raises-exception): ignored, every cell ran"]
     assert inspect_submission(given, answer(released, GOOD, edit=_skip_tests)) == [
         "2 cells tagged to change how they run (skip-execution): ignored, every cell ran"]
+
+
+@pytest.mark.parametrize("code, finding", [
+    # harmless: what a careful answer does
+    ("import sys\nsys.setrecursionlimit(10_000)", None),
+    ("import time, warnings, re, heapq\nfrom enum import Enum", None),
+    # each flag says what was seen
+    ("import os", "answer code imports what no answer needs (import os)"),
+    ("np.allclose = lambda *a, **k: True", "answer code rewrites library or test code at run time (np.allclose = …)"),
+    ("import sys\nsys.modules['gradlab.checks'] = fake", "answer code rewrites library or test code at run time "
+                                                         "(sys.modules[…] = …)"),
+    ("import sys\nsys.settrace(None)", "answer code switches call tracing (sys.settrace(…))"),
+    ("exec('x = 1')", "answer code runs code built at run time (exec(…))"),
+    ("import sys\nf = sys._getframe(1).f_locals", "answer code reaches into the interpreter's internals "
+                                                  "(sys._getframe, sys._getframe(1).f_locals)"),
+    ("text = open('x').read()", "answer code reads files (open(…))"),
+])
+def test_code_flags_say_what_was_seen_and_harmless_imports_are_none(released, code, finding):
+    given = nbformat.read(released.course / "toy" / "toy.ipynb", as_version=4)
+    findings = inspect_submission(given, answer(released, code + "\n" + GOOD))
+    assert findings == ([finding] if finding else []), findings
