@@ -6,6 +6,63 @@ message that names this mistake matches).  A message whose diagnostic names a ca
 not match ``names`` is misleading.
 """
 
+
+AFFINE = """
+def affine_forward(x, w, b):
+    return x @ w + b, (x, w)
+
+def affine_backward(dout, cache):
+    x, w = cache
+    dx = dout @ w.T
+    dw = x.T @ dout
+    db = dout.sum(axis=0)
+    return dx, dw, db
+"""
+RELU = """
+def relu_forward(x):
+    return np.maximum(x, 0.0), x
+
+def relu_backward(dout, cache):
+    x = cache
+    return dout * (x > 0)
+"""
+SIGMOID = """
+def sigmoid_forward(x):
+    x = np.asarray(x, dtype=float)
+    out = 1.0 / (1.0 + np.exp(-x))
+    return out, out
+
+def sigmoid_backward(dout, cache):
+    s = cache
+    return dout * s * (1.0 - s)
+"""
+TANH = """
+def tanh_forward(x):
+    out = np.tanh(np.asarray(x, dtype=float))
+    return out, out
+
+def tanh_backward(dout, cache):
+    t = cache
+    return dout * (1.0 - t * t)
+"""
+MSE = """
+def mse(pred, target):
+    N = pred.shape[0]
+    diff = pred - target
+    return float(np.sum(diff * diff)) / N, (2.0 / N) * diff
+"""
+SCE = """
+def softmax_cross_entropy(scores, labels):
+    N = scores.shape[0]
+    rows = np.arange(N)
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    loss = -float(log_p[rows, labels].sum()) / N
+    dscores = np.exp(log_p)
+    dscores[rows, labels] -= 1.0
+    return loss, dscores / N
+"""
+
 CORPUS = [
     # ---- 04_optimizers ---------------------------------------------------------------------
     ("sgd", "adds the gradient (ascent)", r"sign|uphill|ascen|−1×|-1×|negat", '''
@@ -181,13 +238,11 @@ def adam(w, dw, state=None, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
     v_hat = v / (1 - beta2 ** t)
     return w - lr * m_hat / (np.sqrt(v_hat) + eps), {"t": t, "m": m, "v": v}
 '''),
-    ("adam", "overflows on a list state (attribute error on a list)", r"line|raised|AttributeError|list", '''
+    ("adam", "starts from an empty state dict (KeyError)", r"line|raised|KeyError|'m'", '''
 def adam(w, dw, state=None, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
-    w = w.astype(float)
-    dw = np.asarray(dw, float)
-    if state is None:
-        state = {"t": 0, "m": np.zeros_like(w), "v": np.zeros_like(w)}
-    t = state["t"] + 1
+    w, dw = np.asarray(w, float), np.asarray(dw, float)
+    state = state or {}
+    t = state.get("t", 0) + 1
     m = beta1 * state["m"] + (1 - beta1) * dw
     v = beta2 * state["v"] + (1 - beta2) * dw * dw
     m_hat = m / (1 - beta1 ** t)
@@ -206,4 +261,23 @@ def adam(w, dw, state=None, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
     v_hat = v / (1 - beta2 ** t)
     return w - lr * m_hat / np.sqrt(v_hat + eps), {"t": t, "m": m, "v": v}
 '''),
+
+    # ---- 03_backprop ------------------------------------------------------------------------
+    ("affine", "dw transposed (dout.T @ x)", r"transpos", AFFINE.replace("dw = x.T @ dout", "dw = dout.T @ x")),
+    ("affine", "db summed over the wrong axis", r"axis", AFFINE.replace("db = dout.sum(axis=0)", "db = dout.sum(axis=1)")),
+    ("affine", "db is a mean over the batch", r"mean|1/N|N\b|batch", AFFINE.replace("db = dout.sum(axis=0)", "db = dout.mean(axis=0)")),
+    ("affine", "dx without the upstream gradient", r"dout|upstream", AFFINE.replace("dx = dout @ w.T", "dx = np.ones_like(dout) @ w.T")),
+    ("relu", "mask keeps x = 0", r"x = 0|x=0|>= ?0|≥ ?0|zero", RELU.replace("dout * (x > 0)", "dout * (x >= 0)")),
+    ("relu", "returns the mask without dout", r"dout|upstream", RELU.replace("dout * (x > 0)", "(x > 0).astype(float)")),
+    ("relu", "relu of dout", r"dout|mask", RELU.replace("dout * (x > 0)", "np.maximum(dout, 0)")),
+    ("sigmoid", "σ′ taken at the output (cache is already σ(x))", r"output|σ′\(a\)|σ'\(a\)|cache|twice",
+     SIGMOID.replace("s = cache", "s = 1 / (1 + np.exp(-cache))")),
+    ("tanh", "1 - tanh instead of 1 - tanh²", r"square|tanh²|tanh\^2|t \* t", TANH.replace("1.0 - t * t)", "1.0 - t)")),
+    ("tanh", "dout missing", r"dout|upstream", TANH.replace("dout * (1.0 - t * t)", "(1.0 - t * t)")),
+    ("mse", "gradient without the 2", r"\b2\b|½|factor", MSE.replace("(2.0 / N) * diff", "diff / N")),
+    ("mse", "loss and gradient summed, not averaged", r"\bN\b|mean|batch", MSE.replace("/ N, (2.0 / N) * diff", ", 2.0 * diff")),
+    ("softmax_cross_entropy", "gradient not divided by N", r"\bN\b|mean|batch",
+     SCE.replace("return loss, dscores / N", "return loss, dscores")),
+    ("softmax_cross_entropy", "probabilities minus one everywhere (no one-hot)", r"label|one-hot|row|class",
+     SCE.replace("dscores[rows, labels] -= 1.0", "dscores -= 1.0")),
 ]
