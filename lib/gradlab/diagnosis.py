@@ -246,7 +246,15 @@ def relations(runs, component, what: str, quantities: list[Quantity], inputs: li
     for q in quantities:
         def times(s, r, p, q=q, power=1):
             v = q.value(p)
-            return v not in (None, 0, 1) and close(s, np.asarray(r, dtype=float) * float(v) ** power)
+            return v not in (None, 0) and close(s, np.asarray(r, dtype=float) * float(v) ** power)
+        values = []
+        for p in runs:
+            try:
+                values.append(q.value(p))
+            except Exception:
+                values.append(None)
+        if sum(v not in (None, 1) for v in values) < 2:   # a factor of 1 proves nothing
+            continue
         if _holds(runs, component, times):
             return found(f"{q.label} × the expected value", q.cause, "factor")
         if _holds(runs, component, lambda s, r, p, q=q: times(s, r, p, q, -1)):
@@ -536,11 +544,11 @@ def update_ingredients(student, reference, probe0: Probe, what_w: str, call: str
         s_state = p.got[1] if isinstance(p.got, tuple) and len(p.got) == 2 else None
         if isinstance(s_state, dict) and "t" in s_state and "t" in p.expected[1]:
             if s_state["t"] == p.args[2]["t"]:
-                return Finding(f"{call} → state[\"t\"] stays at {s_state['t']} (expected "
+                return Finding(f"state[\"t\"] stays at {s_state['t']} (expected "
                                f"{p.expected[1]['t']})", "t is not advanced: each call counts one "
                                "step, t = state[\"t\"] + 1", "state-t")
             if s_state["t"] - p.args[2]["t"] >= 2:
-                return Finding(f"{call} → state[\"t\"] goes from {p.args[2]['t']} to {s_state['t']}",
+                return Finding(f"state[\"t\"] goes from {p.args[2]['t']} to {s_state['t']}",
                                "t is advanced twice in one call", "state-t")
     # the state written back, and read
     for key in state_keys:
@@ -548,7 +556,7 @@ def update_ingredients(student, reference, probe0: Probe, what_w: str, call: str
             s = p.got[1].get(key) if isinstance(p.got[1], dict) else None
             return s is not None and close(s, p.args[2][key]) and not close(p.expected[1][key], p.args[2][key])
         if all(same_as_given(p) for p in probes):
-            return Finding(f"{call} → state[\"{key}\"] comes back as it was given (on every input tried)",
+            return Finding(f"state[\"{key}\"] comes back as it was given (on every input tried)",
                            f"the new `{key}` is not written back: return it in the state dict", "state-write")
     if state_keys:
         zeroed = lambda p: Probe(p.label, (p.args[0], p.args[1], {k: (np.zeros_like(v) if k in state_keys else v)
@@ -573,22 +581,22 @@ def update_ingredients(student, reference, probe0: Probe, what_w: str, call: str
     try:
         still = run(student, Probe("", (w, grads[0], None), kw), swap={"lr": 0.0})[0] if "lr" in hyper_of(reference, kw) else w
         if not close(still, w):
-            return Finding(f"{call} with lr = 0 still moves w", "the learning rate η (lr) must "
+            return Finding("with lr = 0 the step still moves w", "the learning rate η (lr) must "
                            "multiply the whole step", "lr")
         flat = run(student, Probe("", (w, np.zeros_like(w), None), kw))[0]
         if not close(flat, w):
-            return Finding(f"{call} with dw = 0 (and no history) still moves w",
+            return Finding("with dw = 0 (and no history) the step still moves w",
                            "the step must come from the gradient dw alone (not from w)", "gradient")
     except Exception:
         pass
     # relations of the step w' − w and of each state entry
     step = lambda p, out: np.asarray(out[0], dtype=float) - np.asarray(p.args[0], dtype=float)
     hyper = hyper_of(reference, kw)
-    found = relations(probes, step, f"{what_w} − w (the step)", update_quantities(None, hyper), [])
+    found = relations(probes, step, what_w, update_quantities(None, hyper), [])
     if found:
         return found
     for key in state_keys:
-        found = relations(probes, lambda p, out, key=key: out[1][key], f'{call} → state["{key}"]',
+        found = relations(probes, lambda p, out, key=key: out[1][key], f'state["{key}"]',
                           update_quantities(key, hyper), [])
         if found:
             return found

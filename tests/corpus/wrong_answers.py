@@ -272,7 +272,7 @@ def adam(w, dw, state=None, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
     ("relu", "relu of dout", r"dout|mask", RELU.replace("dout * (x > 0)", "np.maximum(dout, 0)")),
     ("sigmoid", "σ′ taken at the output (cache is already σ(x))", r"output|σ′\(a\)|σ'\(a\)|cache|twice",
      SIGMOID.replace("s = cache", "s = 1 / (1 + np.exp(-cache))")),
-    ("tanh", "1 - tanh instead of 1 - tanh²", r"square|tanh²|tanh\^2|t \* t", TANH.replace("1.0 - t * t)", "1.0 - t)")),
+    ("tanh", "1 - tanh instead of 1 - tanh²", r"square|tanh²|tanh\^2|t \* t|\*\*2", TANH.replace("1.0 - t * t)", "1.0 - t)")),
     ("tanh", "dout missing", r"dout|upstream", TANH.replace("dout * (1.0 - t * t)", "(1.0 - t * t)")),
     ("mse", "gradient without the 2", r"\b2\b|½|factor", MSE.replace("(2.0 / N) * diff", "diff / N")),
     ("mse", "loss and gradient summed, not averaged", r"\bN\b|mean|batch", MSE.replace("/ N, (2.0 / N) * diff", ", 2.0 * diff")),

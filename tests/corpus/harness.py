@@ -1,0 +1,70 @@
+"""Run a notebook's test cells on a replaced answer cell, in this process (no kernel): what each
+failing test would show a student.  Used by the corpus measure and the generic wrong answers."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from functools import lru_cache
+
+import matplotlib
+import nbformat
+
+from gradlab import checks
+from gradlab_grader.cells import exercise_of_cells, grade_id, is_answer, is_test, solution_source
+
+from conftest import REPO
+
+matplotlib.use("Agg")
+NOTEBOOKS = {p.parent.name: p for p in (REPO / "solutions").glob("*/*.ipynb")}
+
+
+@lru_cache(maxsize=None)
+def _notebook(assignment):
+    return nbformat.read(NOTEBOOKS[assignment], as_version=4)
+
+
+def _assignment_of(exercise):
+    for name in sorted(NOTEBOOKS):
+        if exercise in {grade_id(c) for c in _notebook(name).cells if is_answer(c)}:
+            return name
+    raise KeyError(exercise)
+
+
+def outcomes(exercise: str, source: str):
+    """[(test id, None | CheckFailure | the raw exception)] for every test cell of ``exercise``
+    with its answer cell replaced by ``source`` (the other answers: the solutions)."""
+    nb = _notebook(_assignment_of(exercise))
+    owner = exercise_of_cells(nb)
+    ns = {"__name__": "__main__"}
+    results = []
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            gid = grade_id(cell)
+            if is_test(cell):
+                if owner.get(gid) != exercise:
+                    continue
+                try:
+                    exec(compile(cell.source, f"<{gid}>", "exec"), ns)
+                    results.append((gid, None))
+                except Exception as exc:  # noqa: BLE001 - what a student would see
+                    results.append((gid, shown(exc)))
+            elif is_answer(cell):
+                text = source if gid == exercise else solution_source(cell.source)
+                exec(compile(text, f"<{gid}>", "exec"), ns)
+            elif "BEGIN SOLUTION" not in cell.source and ("import" in cell.source[:400] and gid and "setup" in gid or gid in {"imports", "setup"}):
+                exec(compile(cell.source, f"<{gid}>", "exec"), ns)
+    return results
+
+
+def shown(exc):
+    """The CheckFailure a student's handler shows, or the raw exception (a traceback)."""
+    if isinstance(exc, checks.CheckFailure):
+        return exc
+    if isinstance(exc, NotImplementedError):
+        return checks._unfinished(exc) or exc
+    return exc
