@@ -298,6 +298,11 @@ CELLS = {
     "forward": FORWARD,
     "test_forward": LOOKS_FORWARD,
     "test_factor": 'checks.assert_close(2 * np.arange(1.0, 4.0), np.arange(1.0, 4.0), name="double(x)")',
+    # Run All ran the stub first; the student's edit since does not parse: the placeholder is stale
+    "stale_stub": "def jacobian(f, x):\n    raise NotImplementedError()",
+    "stale_broken": "def jacobian(f, x):\n    J = np.zeros((2, 2)\n    return J",
+    "test_stale_direct": "jacobian(np.sin, 1.0)",
+    "test_stale_compare": "checks.compare(jacobian, lambda f, x: np.eye(2), np.sin, 1.0)",
     "other_error": "1 / 0",
     "typo": "undefined_thing + 1",
     "after": "print('Run All reached the end')",
@@ -355,6 +360,15 @@ def test_a_syntax_error_is_named_in_the_test_that_needs_the_function(shown):
     assert text.startswith("Test failed: your `central_difference` cell has a syntax error on line 3")
     assert "NameError" not in text and len(error.traceback) == 2
     assert error.ename == "NameError" and error.evalue.endswith("(check: syntax-error)")
+
+
+@pytest.mark.parametrize("cell", ["test_stale_direct", "test_stale_compare"])
+def test_a_syntax_error_after_run_all_is_not_reported_as_not_implemented(shown, cell):
+    """The stub's placeholder from the first run still answers; the test names the broken cell."""
+    error = _error(shown[cell])
+    text = re.sub(r"\s+", " ", _plain(error.traceback))  # as wrapped for the screen
+    assert text.startswith("Test failed: your `jacobian` cell has a syntax error on line 2: '(' was never closed")
+    assert "not implemented" not in text and error.evalue.endswith("(check: syntax-error)")
 
 
 def test_other_errors_keep_their_traceback(shown):
