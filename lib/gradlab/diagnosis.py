@@ -519,6 +519,8 @@ def update_ingredients(student, reference, probe0: Probe, what_w: str, call: str
     rng = np.random.default_rng(seed)
     w = np.asarray(probe0.args[0], dtype=float)
     kw = dict(probe0.kwargs)
+    if "eps" in hyper_of(reference, kw):
+        kw["eps"] = 0.0   # the step's factors are exact without δ (gradients here are never 0)
     grads = [rng.normal(size=w.shape) + 0.3 for _ in range(3)]
     try:
         ref_run = _steps(reference, w, grads, None, kw)
@@ -579,12 +581,13 @@ def update_ingredients(student, reference, probe0: Probe, what_w: str, call: str
                        "with the new ones", "state-order")
     # lr = 0 and dw = 0 leave w where it is
     try:
-        still = run(student, Probe("", (w, grads[0], None), kw), swap={"lr": 0.0})[0] if "lr" in hyper_of(reference, kw) else w
-        if not close(still, w):
-            return Finding("with lr = 0 the step still moves w", "the learning rate η (lr) must "
-                           "multiply the whole step", "lr")
-        flat = run(student, Probe("", (w, np.zeros_like(w), None), kw))[0]
-        if not close(flat, w):
+        if "lr" in hyper_of(reference, kw):
+            still = Probe("", (w, grads[0], None), kw)
+            if close(run(reference, still, swap={"lr": 0.0})[0], w) and not close(run(student, still, swap={"lr": 0.0})[0], w):
+                return Finding("with lr = 0 the step still moves w", "the learning rate η (lr) must "
+                               "multiply the whole step", "lr")
+        flat = Probe("", (w, np.zeros_like(w), None), {**kw, **({"eps": 1e-8} if "eps" in kw else {})})
+        if close(run(reference, flat)[0], w) and not close(run(student, flat)[0], w):
             return Finding("with dw = 0 (and no history) the step still moves w",
                            "the step must come from the gradient dw alone (not from w)", "gradient")
     except Exception:
