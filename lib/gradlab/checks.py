@@ -42,6 +42,7 @@ import inspect
 import re
 import sys
 import threading
+import traceback
 from contextlib import contextmanager
 from types import FunctionType, ModuleType
 
@@ -649,6 +650,18 @@ def _undefined(shell, exc: NameError) -> CheckFailure | None:
     return _broken_definition(shell, name, shell.history_manager.input_hist_raw[:-1])  # not this cell
 
 
+def _plain_assert(exc: AssertionError) -> CheckFailure | None:
+    """A test's own ``assert condition, "message"`` as the message alone; None for an assert
+    without a message or raised elsewhere (a library's, the student's own: their traceback)."""
+    frames = list(traceback.walk_tb(exc.__traceback__))
+    if not frames or not str(exc):
+        return None
+    frame = frames[-1][0]
+    if frame.f_globals.get("__name__") != "__main__" or frame.f_code.co_name != "<module>":
+        return None
+    return CheckFailure(str(exc), "assert")
+
+
 def _show_failure(shell, etype, value, tb, tb_offset=None):
     """IPython's custom exception handler (see :func:`install_handler`)."""
     failure = value
@@ -658,6 +671,8 @@ def _show_failure(shell, etype, value, tb, tb_offset=None):
             failure = _broken_definition(shell, failure.function, shell.history_manager.input_hist_raw[:-1]) or failure
     elif isinstance(value, NameError):
         failure = _undefined(shell, value)
+    elif isinstance(value, AssertionError) and not isinstance(value, CheckFailure):
+        failure = _plain_assert(value)
     if not isinstance(failure, CheckFailure):  # not ours to explain: IPython's own traceback
         shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
         return None
@@ -673,9 +688,9 @@ def _show_failure(shell, etype, value, tb, tb_offset=None):
 def install_handler(shell=None) -> None:
     """Show failing tests in this IPython session as one short message each.
 
-    Called once in every notebook's setup cell.  From then on a :class:`CheckFailure`, the
-    stub's ``NotImplementedError`` and the ``NameError`` of a function whose cell does not
-    parse show as :meth:`CheckFailure.student_lines` instead of a traceback; any other error
+    Called once in every notebook's setup cell.  From then on a :class:`CheckFailure`, a test
+    cell's own ``assert condition, "message"``, the stub's ``NotImplementedError`` and the
+    ``NameError`` of a function whose cell does not parse show as :meth:`CheckFailure.student_lines` instead of a traceback; any other error
     keeps IPython's traceback.  The cell still fails (nbgrader scores it 0, Validate lists it)
     and the error output's evalue still carries the diagnostic code for the grader.
     It replaces any other custom exception handler of the session (IPython has one).
@@ -688,4 +703,4 @@ def install_handler(shell=None) -> None:
             return
         shell = get_ipython()
     if shell is not None:
-        shell.set_custom_exc((CheckFailure, NameError, NotImplementedError), _show_failure)
+        shell.set_custom_exc((CheckFailure, AssertionError, NameError, NotImplementedError), _show_failure)

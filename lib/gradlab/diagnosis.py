@@ -581,15 +581,20 @@ def update_ingredients(student, reference, probe0: Probe, what_w: str, call: str
                        "with the new ones", "state-order")
     # lr = 0 and dw = 0 leave w where it is
     try:
+        # the step must depend on lr and on dw: a step the same for two learning rates, or for
+        # two gradients, while the reference's differ, has lost that ingredient
+        probe = Probe("", (w, grads[0], None), kw)
         if "lr" in hyper_of(reference, kw):
-            still = Probe("", (w, grads[0], None), kw)
-            if close(run(reference, still, swap={"lr": 0.0})[0], w) and not close(run(student, still, swap={"lr": 0.0})[0], w):
-                return Finding("with lr = 0 the step still moves w", "the learning rate η (lr) must "
-                               "multiply the whole step", "lr")
-        flat = Probe("", (w, np.zeros_like(w), None), {**kw, **({"eps": 1e-8} if "eps" in kw else {})})
-        if close(run(reference, flat)[0], w) and not close(run(student, flat)[0], w):
-            return Finding("with dw = 0 (and no history) the step still moves w",
-                           "the step must come from the gradient dw alone (not from w)", "gradient")
+            lr = hyper_of(reference, kw)["lr"]
+            same = lambda fn: close(run(fn, probe)[0], run(fn, probe, swap={"lr": 2 * lr})[0])
+            if same(student) and not same(reference):
+                return Finding("the step is the same for lr and for 2 lr", "the learning rate η (lr) "
+                               "must multiply the step", "lr")
+        doubled = Probe("", (w, 2 * grads[0], None), kw)
+        if close(run(student, probe)[0], run(student, doubled)[0]) and not close(run(reference, probe)[0],
+                                                                                run(reference, doubled)[0]):
+            return Finding("the step is the same when dw doubles", "the step must come from the "
+                           "gradient dw (not from w alone)", "gradient")
     except Exception:
         pass
     # relations of the step w' − w and of each state entry

@@ -13,7 +13,7 @@ from gradlab import checks
 from .harness import outcomes
 from .wrong_answers import CORPUS
 
-NEUTRAL = {"mismatch", "shape", "type", "none", "nan", "dtype", "error", "not-implemented", "syntax-error"}
+NEUTRAL = {"mismatch", "shape", "type", "none", "nan", "dtype", "error", "assert", "not-implemented", "syntax-error"}
 
 
 def grade(entry):

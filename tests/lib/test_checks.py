@@ -303,6 +303,8 @@ CELLS = {
     "stale_broken": "def jacobian(f, x):\n    J = np.zeros((2, 2)\n    return J",
     "test_stale_direct": "jacobian(np.sin, 1.0)",
     "test_stale_compare": "checks.compare(jacobian, lambda f, x: np.eye(2), np.sin, 1.0)",
+    "test_bare_assert": 'x = np.ones(2)\nassert x.sum() == 3, f"the sum is {x.sum()}, not 3"',
+    "bare_assert_without_message": "assert 1 == 2",
     "other_error": "1 / 0",
     "typo": "undefined_thing + 1",
     "after": "print('Run All reached the end')",
@@ -369,6 +371,14 @@ def test_a_syntax_error_after_run_all_is_not_reported_as_not_implemented(shown, 
     text = re.sub(r"\s+", " ", _plain(error.traceback))  # as wrapped for the screen
     assert text.startswith("Test failed: your `jacobian` cell has a syntax error on line 2: '(' was never closed")
     assert "not implemented" not in text and error.evalue.endswith("(check: syntax-error)")
+
+
+def test_a_tests_own_assert_is_its_message_alone(shown):
+    error = _error(shown["test_bare_assert"])
+    assert _plain(error.traceback) == "Test failed: the sum is 2.0, not 3"
+    assert error.ename == "AssertionError" and error.evalue.endswith("(check: assert)")
+    assert "Traceback" in _plain(_error(shown["bare_assert_without_message"]).traceback) or \
+        "assert 1 == 2" in _plain(_error(shown["bare_assert_without_message"]).traceback)
 
 
 def test_other_errors_keep_their_traceback(shown):
