@@ -136,8 +136,7 @@ def _factor_hint(c: float, entries: int) -> tuple[str, str | None] | None:
     other causes after checking them on several inputs.  A single number is always *some*
     multiple of another, so for one entry only −1, 2, ½ and 1/k, k count as a finding."""
     if np.isclose(c, -1.0, rtol=1e-6):
-        return "−1× the expected value", ("a sign flip (a step along +∇, y − t written t − y)?"
-                                          if entries >= 2 else None)
+        return "−1× the expected value", diagnosis.SIGN_FLIP if entries >= 2 else None
     telling = [2.0, 0.5] + [float(k) for k in range(3, 257)] + [1.0 / k for k in range(3, 257)]
     if entries < 2 and not any(np.isclose(c, k, rtol=1e-6) for k in telling):
         return None
@@ -429,7 +428,12 @@ def _latest_cell_broken(fn) -> CheckFailure | None:
 
 
 def _describe_args(fn, args, kwargs) -> str:
-    parts = [_short(a, 30) for a in args] + [f"{k}={_short(v, 30)}" for k, v in kwargs.items()]
+    def show(v):
+        if callable(v) and not isinstance(v, np.ndarray):   # a function: its name, not its address
+            name = getattr(v, "__name__", "")
+            return "f" if not name or name == "<lambda>" else name
+        return _short(v, 30)
+    parts = [show(a) for a in args] + [f"{k}={show(v)}" for k, v in kwargs.items()]
     return ", ".join(parts)
 
 

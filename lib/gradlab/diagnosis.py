@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+SIGN_FLIP = "a sign flip (a step along +∇ instead of −∇, y − t written t − y, a minus sign dropped)?"
 RTOL, ATOL = 1e-6, 1e-9  # a relation must hold to this (the reference itself agrees to 1e-12)
 
 
@@ -149,6 +150,8 @@ def make_probes(args: tuple, kwargs: dict, seed: int = 20) -> list[Probe]:
             probes.append(Probe(f"a batch of {n}", _cut(copy.deepcopy(args), n, N), kwargs))
 
     def zeros(a):
+        if np.ndim(a) == 0:      # a step size, a learning rate: kept
+            return a
         b = np.array(a, dtype=float)
         b.reshape(-1)[::3] = 0.0
         return b
@@ -238,8 +241,14 @@ def relations(runs, component, what: str, quantities: list[Quantity], inputs: li
         return Finding(f"{what} is {rel} on every input tried", hint, code)
 
     if _holds(runs, component, lambda s, r, p: close(s, -np.asarray(r))):
-        return found("−1× the expected value", "a sign flip (a step along +∇ instead of −∇, "
-                     "y − t written t − y, a minus sign dropped)?", "sign")
+        return found("−1× the expected value", SIGN_FLIP, "sign")
+    def first_step_negated(s, r, p):   # a trajectory: the same start, the first step reversed
+        s, r = np.asarray(s, dtype=float), np.asarray(r, dtype=float)
+        return (r.ndim >= 1 and len(r) >= 2 and s.shape == r.shape and close(s[0], r[0])
+                and _nontrivial(r[1] - r[0]) and close(s[1] - s[0], -(r[1] - r[0])))
+    if _holds(runs, component, first_step_negated):
+        return Finding("the first step is −1× the expected step on every input tried",
+                       "the step goes uphill: descent moves against the gradient, θ ← θ − η ∇L", "sign")
     if _holds(runs, component, lambda s, r, p: np.ndim(r) == 2 and close(s, np.asarray(r).T)):
         return found("the transpose of the expected value", "the factors of a product in the "
                      "wrong order (Xᵀ·δ, not δᵀ·X)?", "transposed")
@@ -284,6 +293,8 @@ _MEANINGS = [
      "their .shape (a missing transpose, keepdims=True or a wrong axis?)"),
     (ValueError, r"matmul|shapes .* not aligned|mismatch in its core dimension", "the inner "
      "dimensions of a matrix product do not match: a transpose or the factors in the wrong order?"),
+    (ValueError, r"truth value of an array", "Python's max, min, `and`, `or` or `if` applied to an "
+     "array: use np.maximum, np.minimum, &, | or np.all / np.any"),
     (KeyError, r"", "the dict has no such key: on the first call (state None) create every entry "
                     "you read later"),
     (TypeError, r"'NoneType' object is not subscriptable|NoneType", "something is None: the state "
