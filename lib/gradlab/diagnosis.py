@@ -404,19 +404,31 @@ def wrap(text: str, width: int, indent: str) -> str:
 # ingredients: a backward pass (first parameter `dout`)
 # ---------------------------------------------------------------------------------------------
 
-def _scaled_dout(probe: Probe, c: float) -> Probe:
-    return Probe(probe.label, (np.asarray(probe.args[0], dtype=float) * c, *probe.args[1:]), probe.kwargs)
+UPSTREAM = ("dout", "dD", "dy", "dY", "dz", "dZ")  # how the exercises name the upstream gradient
 
 
-def backward_ingredients(student, reference, runs, component, what) -> Finding | None:
-    """Is ``dout`` multiplied in, is the result linear in it, which side of a mask is x = 0 on."""
+def upstream_index(reference) -> int | None:
+    """The position of the upstream gradient among the reference's parameters, if it has one."""
+    names = _params(reference)
+    return next((i for i, n in enumerate(names) if n in UPSTREAM), None)
+
+
+def _scaled_dout(probe: Probe, c: float, at: int = 0) -> Probe:
+    args = list(probe.args)
+    args[at] = np.asarray(args[at], dtype=float) * c
+    return Probe(probe.label, tuple(args), probe.kwargs)
+
+
+def backward_ingredients(student, reference, runs, component, what, at: int = 0) -> Finding | None:
+    """Is ``dout`` (argument ``at``) multiplied in, is the result linear in it, which side of a
+    mask is x = 0 on."""
     good = [p for p in runs if p.error is None]
     if len(good) < 2:
         return None
     unchanged = nonlinear = 0
     for p in good:
         try:
-            doubled = _scaled_dout(p, 2.0)
+            doubled = _scaled_dout(p, 2.0, at)
             s1, s2 = component(p, p.got), component(p, run(student, doubled))
             r1, r2 = component(p, p.expected), component(p, run(reference, doubled))
         except Exception:
@@ -427,14 +439,15 @@ def backward_ingredients(student, reference, runs, component, what) -> Finding |
             unchanged += 1
         elif not close(s2, 2 * np.asarray(s1, dtype=float)):
             nonlinear += 1
+    d = _params(reference)[at]
     if unchanged == len(good) or (unchanged >= 2 and not nonlinear):
-        return Finding(f"{what} does not change when `dout` doubles (on every input tried)",
-                       "the upstream gradient `dout` is not multiplied in: the result is `dout` "
+        return Finding(f"{what} does not change when `{d}` doubles (on every input tried)",
+                       f"the upstream gradient `{d}` is not multiplied in: the result is `{d}` "
                        "times the local derivative", "upstream")
     if nonlinear:
-        return Finding(f"{what} is not linear in `dout`: doubling `dout` does not double it",
-                       "a backward pass multiplies `dout` by the local derivative; it does not "
-                       "transform `dout` itself (max(dout, 0), dout², …)", "upstream")
+        return Finding(f"{what} is not linear in `{d}`: doubling `{d}` does not double it",
+                       f"a backward pass multiplies `{d}` by the local derivative; it does not "
+                       f"transform `{d}` itself (max({d}, 0), {d}², …)", "upstream")
     # the side of a mask: wrong only where an input of the result's shape is exactly 0
     zero_probes = [p for p in good if p.label.startswith("the input with every third")]
     others = [p for p in good if p not in zero_probes and p.label != "the test's input"]
@@ -443,7 +456,7 @@ def backward_ingredients(student, reference, runs, component, what) -> Finding |
         if s.shape != r.shape or close(s, r):
             continue
         wrong = ~np.isclose(s, r, rtol=RTOL, atol=ATOL)
-        for leaf in _leaves(p.args[1:]):
+        for leaf in _leaves(p.args[:at] + p.args[at + 1:]):
             if isinstance(leaf, np.ndarray) and leaf.shape == s.shape and np.all(leaf[wrong] == 0):
                 if all(close(component(q, q.got), component(q, q.expected)) for q in others):
                     return Finding(f"{what} differs from the expected value only where the input is "
@@ -710,8 +723,9 @@ def explain(student, reference, args, kwargs, path, call, describe, *, quantitie
             return Finding("", hint, "known-mistake")
     quantities = [*standard_quantities(None), *quantities]
     found = relations(runs, component, "it", quantities, _inputs(reference, args))
-    if found is None and _params(reference)[:1] == ["dout"]:
-        found = backward_ingredients(student, reference, runs, component, "it")
+    at = upstream_index(reference)
+    if found is None and at is not None:
+        found = backward_ingredients(student, reference, runs, component, "it", at)
     if found is None:
         errors = [p for p in runs if p.error is not None]
         text = _smallest_failure(runs, component, describe)
