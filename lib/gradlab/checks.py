@@ -203,7 +203,7 @@ def diagnose(actual, expected, name: str = "result", rtol: float = RTOL, atol: f
     if usable.any():
         ratios = gotf[usable] / want[usable]
         c = float(np.median(ratios))
-        hint = _factor_hint(c, int(usable.sum())) if c != 0 else None
+        hint = _factor_hint(c, int(usable.sum())) if abs(c) > 1e-6 else None  # ~0: no factor, a mismatch
         if hint and np.allclose(gotf, c * want, rtol=1e-6, atol=atol):
             where = tuple(np.argwhere(usable)[0])
             return CheckFailure(f"{_expected_got(want, gotf, where)}: {hint[0]}",

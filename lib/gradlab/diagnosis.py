@@ -276,10 +276,12 @@ def relations(runs, component, what: str, quantities: list[Quantity], inputs: li
             for how, reduce in (("summed", np.sum), ("averaged", np.mean)):
                 def reduced(s, r, p, pick=pick, axis=axis, reduce=reduce):
                     a = np.asarray(pick(p), dtype=float)
-                    return a.ndim == 2 and close(s, reduce(a, axis=axis)) and not close(r, reduce(a, axis=axis))
+                    return (a.ndim == 2 and close(s, reduce(a, axis=axis)) and not close(r, reduce(a, axis=axis))
+                            and close(r, reduce(a, axis=1 - axis)))   # the reference: the other axis
                 if _holds(runs, component, reduced):
                     return found(f"`{label}` {how} over axis {axis}",
-                                 f"the reduction over the other axis (axis {1 - axis})?", "axis")
+                                 f"{how} over the wrong axis: the expected value is `{label}` {how} over "
+                                 f"axis {1 - axis}", "axis")
     return None
 
 
