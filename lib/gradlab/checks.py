@@ -666,6 +666,20 @@ def _plain_assert(exc: AssertionError) -> CheckFailure | None:
     return CheckFailure(str(exc), "assert")
 
 
+def _raised_in_a_test(shell, exc: Exception) -> CheckFailure | None:
+    """An error raised inside a notebook function that a test cell (a cell using ``checks``)
+    called directly: which line of the student's function raised what, and what it usually
+    means.  None elsewhere: the student's own cells keep their traceback for debugging."""
+    history = shell.history_manager.input_hist_raw
+    if not history or not re.search(r"\bchecks\b", history[-1]):
+        return None
+    where = diagnosis._student_frame(exc, [])
+    if where is None or where[0] == "<module>":
+        return None
+    explained = diagnosis.student_error(exc, "", [])
+    return CheckFailure(explained[0], "error", call=f"{where[0]}(...)", hint=explained[1])
+
+
 def _show_failure(shell, etype, value, tb, tb_offset=None):
     """IPython's custom exception handler (see :func:`install_handler`)."""
     failure = value
@@ -677,6 +691,8 @@ def _show_failure(shell, etype, value, tb, tb_offset=None):
         failure = _undefined(shell, value)
     elif isinstance(value, AssertionError) and not isinstance(value, CheckFailure):
         failure = _plain_assert(value)
+    elif not isinstance(value, CheckFailure):
+        failure = _raised_in_a_test(shell, value)
     if not isinstance(failure, CheckFailure):  # not ours to explain: IPython's own traceback
         shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
         return None
@@ -694,8 +710,10 @@ def install_handler(shell=None) -> None:
 
     Called once in every notebook's setup cell.  From then on a :class:`CheckFailure`, a test
     cell's own ``assert condition, "message"``, the stub's ``NotImplementedError`` and the
-    ``NameError`` of a function whose cell does not parse show as :meth:`CheckFailure.student_lines` instead of a traceback; any other error
-    keeps IPython's traceback.  The cell still fails (nbgrader scores it 0, Validate lists it)
+    ``NameError`` of a function whose cell does not parse show as
+    :meth:`CheckFailure.student_lines` instead of a traceback, and so does an error raised inside
+    a notebook function that a test cell called (its line, what it usually means); any other
+    error keeps IPython's traceback.  The cell still fails (nbgrader scores it 0, Validate lists it)
     and the error output's evalue still carries the diagnostic code for the grader.
     It replaces any other custom exception handler of the session (IPython has one).
     Outside IPython it does nothing.
@@ -707,4 +725,4 @@ def install_handler(shell=None) -> None:
             return
         shell = get_ipython()
     if shell is not None:
-        shell.set_custom_exc((CheckFailure, AssertionError, NameError, NotImplementedError), _show_failure)
+        shell.set_custom_exc((CheckFailure, Exception), _show_failure)

@@ -303,6 +303,8 @@ _MEANINGS = [
      "is None on the first call, or a function without `return`"),
     (TypeError, r"unsupported operand|can't multiply|can only concatenate", "a list or tuple where "
      "an array is expected: convert with np.asarray"),
+    (AttributeError, r"Generator' object has no attribute", "a NumPy Generator (rng) names its "
+     "methods differently from np.random: rng.standard_normal, rng.normal, rng.uniform, rng.choice"),
     (AttributeError, r"'list' object|'tuple' object", "a list where an array is expected: convert "
      "with np.asarray(...)"),
     (AttributeError, r"'float' object|'int' object", "a plain number where an array is expected: "

@@ -11,7 +11,7 @@ from functools import lru_cache
 import matplotlib
 import nbformat
 
-from gradlab import checks
+from gradlab import checks, diagnosis
 from gradlab_grader.cells import exercise_of_cells, grade_id, is_answer, is_test, solution_source
 
 from conftest import REPO
@@ -93,4 +93,8 @@ def shown(exc):
         return checks._unfinished(exc) or exc
     if isinstance(exc, AssertionError):   # a test cell's own assert: the handler shows its message
         return checks._plain_assert(exc) or exc
+    where = diagnosis._student_frame(exc, [])   # as the handler: an error inside a notebook function
+    if where is not None and where[0] != "<module>":
+        problem, hint = diagnosis.student_error(exc, "", [])
+        return checks.CheckFailure(problem, "error", call=f"{where[0]}(...)", hint=hint)
     return exc

@@ -305,6 +305,8 @@ CELLS = {
     "test_stale_compare": "checks.compare(jacobian, lambda f, x: np.eye(2), np.sin, 1.0)",
     "test_bare_assert": 'x = np.ones(2)\nassert x.sum() == 3, f"the sum is {x.sum()}, not 3"',
     "bare_assert_without_message": "assert 1 == 2",
+    "indexes": "def first_row(W):\n    return W[10]",
+    "test_indexes": "from gradlab import checks\nfirst_row(np.zeros((2, 2)))",
     "other_error": "1 / 0",
     "typo": "undefined_thing + 1",
     "after": "print('Run All reached the end')",
@@ -379,6 +381,14 @@ def test_a_tests_own_assert_is_its_message_alone(shown):
     assert error.ename == "AssertionError" and error.evalue.endswith("(check: assert)")
     assert "Traceback" in _plain(_error(shown["bare_assert_without_message"]).traceback) or \
         "assert 1 == 2" in _plain(_error(shown["bare_assert_without_message"]).traceback)
+
+
+def test_an_error_in_a_function_a_test_calls_is_its_line(shown):
+    error = _error(shown["test_indexes"])
+    text = re.sub(r"\s+", " ", _plain(error.traceback))
+    assert text.startswith("Test failed: first_row(...) raised IndexError: index 10 is out of bounds for axis 0 "
+                           "with size 2 at line 2 of `first_row` (return W[10])")
+    assert "this usually means: an index past the end" in text and error.evalue.endswith("(check: error)")
 
 
 def test_other_errors_keep_their_traceback(shown):
