@@ -726,3 +726,79 @@ def install_handler(shell=None) -> None:
         shell = get_ipython()
     if shell is not None:
         shell.set_custom_exc((CheckFailure, Exception), _show_failure)
+
+
+# ---------------------------------------------------------------------------------------------
+# a whole built from the student's parts: which part broke it
+# ---------------------------------------------------------------------------------------------
+
+def _structure(got, template, where: str = "") -> str | None:
+    """How ``got`` differs from ``template`` in kind, keys, length or shape (values aside)."""
+    if template is None:
+        return None
+    if got is None:
+        return f"returned None{where}, expected {_kind(template)}"
+    if isinstance(template, dict):
+        if not isinstance(got, dict):
+            return f"returned {type(got).__name__}{where}, expected a dict"
+        missing = [k for k in template if k not in got]
+        if missing:
+            return f"returned{where} a dict without the keys {missing}"
+        return next((p for k in template if (p := _structure(got[k], template[k], f'{where}[{k!r}]'))), None)
+    if isinstance(template, tuple):
+        if not isinstance(got, (tuple, list)) or len(got) != len(template):
+            return f"returned {_short(got, 40)}{where}, expected {len(template)} values"
+        return next((p for i, (g, t) in enumerate(zip(got, template))
+                     if (p := _structure(g, t, f"{where} (value {i + 1})"))), None)
+    shape = np.shape(got) if not isinstance(got, (dict, str)) else None
+    if shape != np.shape(template):
+        wanted = f"shape {np.shape(template)}" if np.ndim(template) else "a number"
+        return f"returned{where} shape {shape}, expected {wanted}"
+    return None
+
+
+def _kind(template) -> str:
+    return ("a dict" if isinstance(template, dict) else f"{len(template)} values"
+            if isinstance(template, tuple) else f"shape {np.shape(template)}")
+
+
+def check_parts(parts) -> None:
+    """Before a whole is tried: each ``(label, fn, args, template)`` called on ``args`` must
+    return what ``template`` looks like (kinds, keys, shapes).  The first that does not fails
+    as "your `predict` returned shape (10,), expected shape (5,)", so that a failing whole names
+    the part that broke it instead of an error deep inside it."""
+    __tracebackhide__ = True
+    for label, fn, args, template in parts:
+        try:
+            got = _call(fn, copy.deepcopy(args), {})
+        except CheckFailure as failure:
+            if failure.diagnostic == "error":
+                raise CheckFailure(f"your `{label}` {failure.problem}", "part", hint=failure.hint) from None
+            raise
+        problem = _structure(got, template)
+        if problem:
+            raise CheckFailure(f"your `{label}` {problem}", "part",
+                               hint=f"the whole uses your `{label}`: fix it first (its own tests say more)")
+
+
+def capstone_parts(init_params, loss_and_grads, predict, adam_update, sizes=(64, 8, 10), n=5):
+    """:func:`check_parts` for the capstone's network: ``init_params``, ``loss_and_grads``,
+    ``predict`` and ``adam_update`` on a small network of ``sizes`` and ``n`` examples."""
+    __tracebackhide__ = True
+    rng = np.random.default_rng(0)
+    L = len(sizes) - 1
+    params, state = {}, {}
+    for l in range(1, L + 1):
+        params[f"W{l}"] = rng.normal(size=(sizes[l - 1], sizes[l]))
+        if l < L:
+            params[f"gamma{l}"], params[f"beta{l}"] = np.ones(sizes[l]), np.zeros(sizes[l])
+            state[f"mean{l}"], state[f"var{l}"] = np.zeros(sizes[l]), np.ones(sizes[l])
+        else:
+            params[f"b{l}"] = np.zeros(sizes[l])
+    X, y = rng.normal(size=(n, sizes[0])), np.arange(n) % sizes[-1]
+    check_parts([
+        ("init_params", init_params, (list(sizes), 0), (params, state)),
+        ("loss_and_grads", loss_and_grads, (params, state, X, y), (0.0, params, state)),
+        ("predict", predict, (params, state, X), np.zeros(n)),
+        ("adam_update", adam_update, (params, params, None), (params, None)),
+    ])

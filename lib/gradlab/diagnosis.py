@@ -297,10 +297,12 @@ _MEANINGS = [
      "dimensions of a matrix product do not match: a transpose or the factors in the wrong order?"),
     (ValueError, r"truth value of an array", "Python's max, min, `and`, `or` or `if` applied to an "
      "array: use np.maximum, np.minimum, &, | or np.all / np.any"),
-    (KeyError, r"", "the dict has no such key: on the first call (state None) create every entry "
-                    "you read later"),
+    (KeyError, r"", "the dict has no such key: print its keys() (a key spelled differently, an "
+                    "entry never created — say on a first call with state None — or the wrong dict passed)"),
     (TypeError, r"'NoneType' object is not subscriptable|NoneType", "something is None: the state "
      "is None on the first call, or a function without `return`"),
+    (TypeError, r"positional argument|keyword argument|required argument", "a function called with "
+     "other arguments than its def line takes: compare the call with the definition"),
     (TypeError, r"unsupported operand|can't multiply|can only concatenate", "a list or tuple where "
      "an array is expected: convert with np.asarray"),
     (AttributeError, r"Generator' object has no attribute", "a NumPy Generator (rng) names its "

@@ -32,11 +32,15 @@ def _assignment_of(exercise):
     raise KeyError(exercise)
 
 
-def outcomes(exercise: str, source: str):
-    """[(test id, None | CheckFailure | the raw exception)] for every test cell of ``exercise``
-    with its answer cell replaced by ``source`` (the other answers: the solutions)."""
+def outcomes(exercise: str, source: str, tests_of: str | None = None):
+    """[(test id, None | CheckFailure | the raw exception)] for every test cell of ``tests_of``
+    (default: ``exercise``) with the answer cell ``exercise`` replaced by ``source`` (the other
+    answers: the solutions)."""
     nb = _notebook(_assignment_of(exercise))
     owner = exercise_of_cells(nb)
+    ids = [grade_id(c) for c in nb.cells]
+    last = max(i for i, g in enumerate(ids) if owner.get(g) == (tests_of or exercise))
+    before_last = set(ids[:last])
     ns = {"__name__": "__main__"}
     results = []
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
@@ -46,7 +50,12 @@ def outcomes(exercise: str, source: str):
                 continue
             gid = grade_id(cell)
             if is_test(cell):
-                if owner.get(gid) != exercise:
+                if owner.get(gid) != (tests_of or exercise):
+                    if gid in before_last:   # an earlier test: its definitions (FORBIDDEN, helpers)
+                        try:
+                            exec(compile(cell.source, f"<{gid}>", "exec"), ns)
+                        except Exception:  # noqa: BLE001
+                            pass
                     continue
                 try:
                     exec(compile(cell.source, f"<{gid}>", "exec"), ns)
@@ -56,9 +65,10 @@ def outcomes(exercise: str, source: str):
             elif is_answer(cell):
                 text = source if gid == exercise else solution_source(cell.source)
                 exec(compile(text, f"<{gid}>", "exec"), ns)
-            elif _defines_only(cell.source):   # the setup and given code (classes, helpers)
+            else:   # the setup and given code (classes, helpers); a figure cell's definitions only
                 try:
-                    exec(compile(cell.source, f"<{gid}>", "exec"), ns)
+                    exec(compile(cell.source if _defines_only(cell.source) else _definitions(cell.source),
+                                 f"<{gid}>", "exec"), ns)
                 except Exception:  # noqa: BLE001 - a demonstration that needs an unfinished part
                     pass
     return results
@@ -83,6 +93,16 @@ def _defines_only(source: str) -> bool:
             continue
         return False
     return True
+
+
+def _definitions(source: str) -> str:
+    import ast
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return ""
+    keep = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)
+    return "\n".join(ast.unparse(node) for node in tree.body if isinstance(node, keep))
 
 
 def shown(exc):
