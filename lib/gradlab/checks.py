@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import linecache
 import re
 import sys
 import threading
@@ -666,12 +667,24 @@ def _plain_assert(exc: AssertionError) -> CheckFailure | None:
     return CheckFailure(str(exc), "assert")
 
 
+def _in_a_test_cell(shell, exc: BaseException) -> bool:
+    """Whether the cell ``exc`` came out of uses ``checks``: its source as IPython cached it for
+    the traceback (the outermost notebook frame's file), else the latest history entry."""
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        if frame.f_globals.get("__name__") == "__main__" and frame.f_code.co_name == "<module>":
+            source = "".join(linecache.getlines(frame.f_code.co_filename))
+            if source:
+                return bool(re.search(r"\bchecks\b", source))
+            break
+    history = shell.history_manager.input_hist_raw
+    return bool(history) and bool(re.search(r"\bchecks\b", history[-1]))
+
+
 def _raised_in_a_test(shell, exc: Exception) -> CheckFailure | None:
     """An error raised inside a notebook function that a test cell (a cell using ``checks``)
     called directly: which line of the student's function raised what, and what it usually
     means.  None elsewhere: the student's own cells keep their traceback for debugging."""
-    history = shell.history_manager.input_hist_raw
-    if not history or not re.search(r"\bchecks\b", history[-1]):
+    if not _in_a_test_cell(shell, exc):
         return None
     where = diagnosis._student_frame(exc, [])
     if where is None or where[0] == "<module>":
