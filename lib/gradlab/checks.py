@@ -668,16 +668,19 @@ def _plain_assert(exc: AssertionError) -> CheckFailure | None:
 
 
 def _in_a_test_cell(shell, exc: BaseException) -> bool:
-    """Whether the cell ``exc`` came out of uses ``checks``: its source as IPython cached it for
-    the traceback (the outermost notebook frame's file), else the latest history entry."""
+    """Whether ``exc`` came through test code: a notebook frame whose cell (its source as IPython
+    cached it for tracebacks) uses ``checks`` — the test cell, or a helper an earlier test cell
+    defined; else whether the latest history entry does."""
+    cached = False
     for frame, _ in traceback.walk_tb(exc.__traceback__):
-        if frame.f_globals.get("__name__") == "__main__" and frame.f_code.co_name == "<module>":
-            source = "".join(linecache.getlines(frame.f_code.co_filename))
-            if source:
-                return bool(re.search(r"\bchecks\b", source))
-            break
+        if frame.f_globals.get("__name__") != "__main__":
+            continue
+        source = "".join(linecache.getlines(frame.f_code.co_filename))
+        cached = cached or bool(source)
+        if re.search(r"\bchecks\b", source):
+            return True
     history = shell.history_manager.input_hist_raw
-    return bool(history) and bool(re.search(r"\bchecks\b", history[-1]))
+    return not cached and bool(history) and bool(re.search(r"\bchecks\b", history[-1]))
 
 
 def _raised_in_a_test(shell, exc: Exception) -> CheckFailure | None:
