@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 .PHONY: install browser services demo test lab lab-instructor bench release clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml lib/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "gradlab needs Python 3.11 or newer; run: make PYTHON=python3.11 ...")'
 	@# Debian's own python3 ships venv and ensurepip separately (python3-venv)
 	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { \
@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; \
 	  else echo "gradlab: $(PYTHON) cannot create virtual environments; install python3-venv (sudo apt-get install python3-venv)" >&2; exit 1; fi; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@# both distributions, editable: the course library (lib/) and the grader with its tests
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ./lib -e '.[test]'
 	touch $(STAMP)
 
 ## the grader runs student kernels under bubblewrap (gradlab_grader.sandbox); as root with apt,
@@ -57,10 +58,11 @@ test: install browser services
 	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 ## make lab: JupyterLab for students on course/: Validate, widgets and ipympl, none of nbgrader's
-## instructor tools (the settings are in lab/student)
+## instructor tools (the settings the library's wheel installs for students, lib/jupyter-config,
+## and lab/student's nbgrader_config.py)
 AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 lab: install
-	JUPYTER_CONFIG_PATH=$(CURDIR)/lab/student $(BIN)/jupyter lab --ServerApp.root_dir=course $(AS_ROOT)
+	JUPYTER_CONFIG_PATH=$(CURDIR)/lib/jupyter-config:$(CURDIR)/lab/student $(BIN)/jupyter lab --ServerApp.root_dir=course $(AS_ROOT)
 
 ## make lab-instructor: JupyterLab in the grading workspace (WORKSPACE, default ./grading, released
 ## first if new) with nbgrader's formgrader and Create Assignment (settings in lab/instructor)

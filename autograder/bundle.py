@@ -1,16 +1,22 @@
 """The student bundle: one assignment, ready to upload to an LMS or nbgrader's exchange.
 
-``gradlab release`` writes ``<workspace>/bundles/<a>.zip`` for each assignment::
+``gradlab release`` writes ``<workspace>/bundles/<a>.zip`` for each assignment, one folder::
 
-    <a>/<a>.ipynb ...                  the released notebook(s) and their files
-    gradlab-<version>-py3-none-any.whl the course library (and its checks), built here
-    INSTALL.txt                        the one line that installs it, and what to do next
+    <a>/<a>.ipynb ...                     the released notebook(s) and their files
+    <a>/INSTALL.txt                       the one install line, and how to open the course
+    <a>/gradlab-<version>-py3-none-any.whl  the course library (and its checks), built here
+
+Students unzip every bundle into one course folder: each assignment lands in a folder of its own,
+so a second bundle overwrites nothing, and ``jupyter lab`` started there serves them side by side.
+Every file is readable (mode 644, folders 755) whatever the workspace's own modes.
 
 Students never need the repository (which holds ``solutions/`` and its hidden tests).  The wheel
-is built with ``pip wheel --no-deps`` from a copy of the package sources alone (``lib/``,
-``autograder/``, ``pyproject.toml``), so no solution, hidden test or mistake set can ride along;
-:func:`check_bundle` refuses a bundle that holds one all the same.  The library's dependencies
-(NumPy, Matplotlib, JupyterLab …) come from the student's package index as usual.
+is the course library alone (``gradlab``, ``lib/pyproject.toml``; not the grader), built with
+``pip wheel --no-deps`` from a copy of ``lib/``'s package sources, so no solution, hidden test or
+mistake set can ride along; :func:`check_bundle` refuses a bundle that holds one all the same.
+The library's dependencies (NumPy, Matplotlib, JupyterLab, nbgrader for Validate …) come from
+the student's package index as usual; its wheel also sets up the students' JupyterLab (Validate,
+none of nbgrader's instructor tools: ``lib/jupyter-config``).
 """
 
 from __future__ import annotations
@@ -21,15 +27,17 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 
 from .cells import LEAK_MARKERS
 from .workspace import Workspace
 
-# what the wheel is built from; nothing else of the source tree is copied to build it
-PACKAGE_SOURCES = ("pyproject.toml", "README.md", "lib", "autograder")
-_built: dict[str, bytes] = {}  # sources digest -> wheel bytes, so one process builds it once
+# what the library's wheel is built from (inside lib/); nothing else is copied to build it
+PACKAGE_SOURCES = ("pyproject.toml", "README.md", "gradlab", "jupyter-config")
+FILE_MODE, FOLDER_MODE = 0o644, 0o755   # what unzip gives every file and folder of a bundle
+_built: dict[str, tuple[str, bytes]] = {}  # sources digest -> wheel, so one process builds it once
 
 
 class BundleError(RuntimeError):
@@ -37,19 +45,20 @@ class BundleError(RuntimeError):
 
 
 def package_tree(ws: Workspace) -> Path:
-    """The source tree of the gradlab package: the one this grader runs from when it has a
-    ``pyproject.toml`` (an editable install), else the workspace's repository."""
-    here = Path(__file__).resolve().parent.parent
-    for tree in (here, ws.repo):
-        if (tree / "pyproject.toml").is_file() and (tree / "lib" / "gradlab").is_dir():
+    """The source tree of the course library (``lib/``, with its ``pyproject.toml``): the one
+    beside this grader when it runs from the repository (an editable install), else the
+    workspace's repository's."""
+    here = Path(__file__).resolve().parent.parent / "lib"
+    for tree in (here, ws.repo / "lib"):
+        if (tree / "pyproject.toml").is_file() and (tree / "gradlab").is_dir():
             return tree
-    raise BundleError(f"no pyproject.toml beside lib/gradlab in {here} or {ws.repo}: the student "
-                      "bundle needs the gradlab sources to build the library's wheel")
+    raise BundleError(f"no pyproject.toml beside gradlab/ in {here} or {ws.repo / 'lib'}: the "
+                      "student bundle needs the course library's sources to build its wheel")
 
 
-def _sources(tree: Path) -> list[Path]:
+def _sources(tree: Path, names) -> list[Path]:
     files = []
-    for name in PACKAGE_SOURCES:
+    for name in names:
         path = tree / name
         files += [path] if path.is_file() else sorted(
             p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts
@@ -57,11 +66,11 @@ def _sources(tree: Path) -> list[Path]:
     return files
 
 
-def build_wheel(ws: Workspace) -> tuple[str, bytes]:
-    """``(file name, bytes)`` of the gradlab wheel, built from a copy of the package sources
-    (``pip wheel --no-deps --no-build-isolation``: offline, with the setuptools installed here)."""
-    tree = package_tree(ws)
-    files = _sources(tree)
+def wheel_of(tree: Path, sources=PACKAGE_SOURCES) -> tuple[str, bytes]:
+    """``(file name, bytes)`` of the wheel of the distribution whose ``pyproject.toml`` is in
+    ``tree``, built from a copy of ``sources`` (paths inside ``tree``) alone with ``pip wheel
+    --no-deps --no-build-isolation``: offline, with the setuptools installed here."""
+    files = _sources(tree, sources)
     digest = hashlib.sha256()
     for path in files:
         digest.update(str(path.relative_to(tree)).encode() + b"\0" + path.read_bytes())
@@ -75,26 +84,38 @@ def build_wheel(ws: Workspace) -> tuple[str, bytes]:
             done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
                                    "--no-index", "--quiet", "--disable-pip-version-check", "-w", str(out),
                                    str(stage)], capture_output=True, text=True)
-            wheels = sorted(out.glob("gradlab-*.whl"))
+            wheels = sorted(out.glob("*.whl"))
             if done.returncode or not wheels:
                 last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-                raise BundleError(f"building the gradlab wheel failed: {last}")
+                raise BundleError(f"building the wheel of {tree} failed: {last}")
             _built[key] = (wheels[0].name, wheels[0].read_bytes())
     return _built[key]
+
+
+def build_wheel(ws: Workspace) -> tuple[str, bytes]:
+    """``(file name, bytes)`` of the course library's wheel, the one a bundle carries."""
+    return wheel_of(package_tree(ws))
 
 
 INSTALL = """\
 {assignment} — gradlab course
 
-1. Install the course library, once, into the Python you run Jupyter with:
+Unzip every assignment of the course into one folder, your course folder: each one is a folder
+of its own beside the others.  In a terminal, in that course folder:
 
-       pip install {wheel}
+1. Install the course library into the Python you run Jupyter with (for each new assignment:
+   pip updates the library when this bundle's is newer, and otherwise leaves it as it is):
+
+       pip install {assignment}/{wheel}
 
    (its dependencies, NumPy, Matplotlib, JupyterLab and friends, come from your package index)
 
-2. Open the assignment and work top to bottom:
+2. Start JupyterLab in the course folder:
 
-       jupyter lab {assignment}/{first}
+       jupyter lab
+
+   then open {first} in the file browser on the left.
+   Work top to bottom; the Validate button above the notebook runs every test.
 
 3. Hand in {notebooks} the way your instructor asks.
 """
@@ -104,22 +125,37 @@ def bundle_path(ws: Workspace, assignment: str) -> Path:
     return ws.root / "bundles" / f"{assignment}.zip"
 
 
+def _entry(name: str, mode: int) -> zipfile.ZipInfo:
+    """A zip entry that unzips with ``mode`` (a folder when ``name`` ends in '/') on any system."""
+    info = zipfile.ZipInfo(name, date_time=time.localtime()[:6])
+    info.create_system = 3                               # Unix: unzip honours the mode bits
+    folder = name.endswith("/")
+    info.external_attr = ((0o040000 if folder else 0o100000) | mode) << 16 | (0x10 if folder else 0)
+    info.compress_type = zipfile.ZIP_STORED if folder else zipfile.ZIP_DEFLATED
+    return info
+
+
 def write_bundle(ws: Workspace, assignment: str) -> Path:
     """Write ``<workspace>/bundles/<assignment>.zip`` from the release of ``assignment``."""
     release = ws.release(assignment)
     files = sorted(p for p in release.rglob("*") if p.is_file())
     notebooks = [p.relative_to(release).as_posix() for p in files if p.suffix == ".ipynb"]
     wheel_name, wheel = build_wheel(ws)
+    install = INSTALL.format(
+        assignment=assignment, wheel=wheel_name,
+        first=f"{assignment}/{notebooks[0]}" if notebooks else f"{assignment}/",
+        notebooks=", ".join(f"{assignment}/{n}" for n in notebooks))
+    contents = {f"{assignment}/{p.relative_to(release).as_posix()}": p.read_bytes() for p in files}
+    contents |= {f"{assignment}/{wheel_name}": wheel, f"{assignment}/INSTALL.txt": install.encode()}
+    folders = {f"{assignment}/"} | {name[:name.rindex("/") + 1] for name in contents}
     dest = bundle_path(ws, assignment)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.tmp")
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as bundle:
-        for path in files:
-            bundle.write(path, f"{assignment}/{path.relative_to(release).as_posix()}")
-        bundle.writestr(wheel_name, wheel)
-        bundle.writestr("INSTALL.txt", INSTALL.format(
-            assignment=assignment, wheel=wheel_name, first=notebooks[0] if notebooks else "",
-            notebooks=", ".join(f"{assignment}/{n}" for n in notebooks)))
+    with zipfile.ZipFile(tmp, "w") as bundle:
+        for folder in sorted(folders):
+            bundle.writestr(_entry(folder, FOLDER_MODE), b"")
+        for name, data in sorted(contents.items()):
+            bundle.writestr(_entry(name, FILE_MODE), data)
     try:
         check_bundle(tmp)
     except BundleError:

@@ -22,7 +22,8 @@ SOLUTION_MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
 
 def nbgrader_meta(cell) -> dict:
     """A cell's nbgrader metadata, ``{}`` for a cell nbgrader does not manage."""
-    return cell.get("metadata", {}).get("nbgrader", {})
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return meta if isinstance(meta, dict) else {}
 
 
 def grade_id(cell) -> str | None:
@@ -46,6 +47,35 @@ def is_graded_by_hand(cell) -> bool:
     return bool(meta.get("task") or (meta.get("grade") and meta.get("solution")))
 
 
+# gradlab's own metadata, in the source notebook only (what a submission says is never read):
+#   notebook  "gradlab": {"cell_timeout": 120}   the time limit of each of its cells while grading
+#   cell      "gradlab": {"timeout": 300}        this cell's time limit while grading
+#   cell      "gradlab": {"grading": "skip"}     a lecture cell grading need not run (engine.plan_cells)
+GRADING_SKIP = "skip"
+
+
+def gradlab_meta(node) -> dict:
+    """gradlab's metadata of a cell or a notebook, ``{}`` when there is none."""
+    meta = node.get("metadata", {}).get("gradlab", {})
+    return meta if isinstance(meta, dict) else {}
+
+
+def skip_when_grading(cell) -> bool:
+    """Whether the source marks ``cell`` as a lecture cell grading need not run."""
+    return gradlab_meta(cell).get("grading") == GRADING_SKIP
+
+
+def time_limit(node, key: str = "timeout") -> float | None:
+    """A cell's own time limit (``key`` ``"cell_timeout"``: a notebook's limit for each cell),
+    in seconds, or None; a value that is not a positive number is a ValueError."""
+    value = gradlab_meta(node).get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f'"gradlab": {{"{key}": {value!r}}} is not a positive number of seconds')
+    return float(value)
+
+
 def execution_tags(cell) -> set[str]:
     return set(cell.get("metadata", {}).get("tags", [])) & set(EXECUTION_TAGS)
 
@@ -53,6 +83,44 @@ def execution_tags(cell) -> set[str]:
 def cells_by_id(notebook) -> dict:
     """``{grade_id: cell}`` for every cell with an nbgrader id."""
     return {grade_id(c): c for c in notebook.cells if grade_id(c) is not None}
+
+
+def _claimed_id(cell):
+    """The id a cell claims with nbgrader metadata: its ``grade_id`` when that is a string,
+    ``"(no id)"`` for metadata without a usable one, None for a cell without nbgrader metadata."""
+    if "nbgrader" not in cell.get("metadata", {}):
+        return None
+    meta = cell.metadata["nbgrader"]
+    gid = meta.get("grade_id") if isinstance(meta, dict) else None
+    return gid if isinstance(gid, str) else "(no id)"
+
+
+def foreign_cells(notebook, known) -> tuple[list[str], list[str]]:
+    """Cells with nbgrader metadata the release did not give them: the ids of cells whose id is
+    not ``known`` (``"(no id)"`` for a cell without one), and the ids more than one cell holds."""
+    unknown, seen, twice = [], set(), []
+    for cell in notebook.cells:
+        gid = _claimed_id(cell)
+        if gid is None:
+            continue
+        if gid not in known:
+            unknown.append(gid)
+        elif gid in seen:
+            twice.append(gid)
+        seen.add(gid)
+    return list(dict.fromkeys(unknown)), list(dict.fromkeys(twice))
+
+
+def drop_foreign_cells(notebook, known) -> None:
+    """Make the cells :func:`foreign_cells` finds plain cells of the student's (their nbgrader
+    metadata removed): a cell of an unknown id, and every copy of a duplicated id but the last
+    (the one nbgrader's own ``DeduplicateIds`` keeps).  nbgrader fails on either when it records
+    the grades (``KeyError: 'grade_id'``; ``SchemaTooOldError``)."""
+    claimed = [_claimed_id(cell) for cell in notebook.cells]
+    last = {gid: i for i, gid in enumerate(claimed) if gid is not None}
+    for i, (cell, gid) in enumerate(zip(notebook.cells, claimed)):
+        if gid is not None and (gid not in known or last[gid] != i):
+            del cell.metadata["nbgrader"]
 
 
 def answer_ids(notebook) -> list[str]:

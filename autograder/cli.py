@@ -2,6 +2,7 @@
 
     gradlab release [ASSIGNMENT ...]          solutions/ -> course/, the gradebook, a bundle per assignment
     gradlab collect ASSIGNMENT FOLDER         a folder per student -> the workspace
+    gradlab collect ASSIGNMENT ZIP --roster R [--times T] [--map KEY=STUDENT]   an LMS download
     gradlab autograde ASSIGNMENT [-s STUDENT] run and score what is new or changed (--force: all)
             [--scheduler tcp://HOST:PORT]     ... on the workers of a Dask cluster
     gradlab --db postgresql+psycopg2://... COMMAND   the gradebook in PostgreSQL
@@ -60,8 +61,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("assignment")
     p.add_argument("folder", type=Path, help="a folder per student; with --roster also a Canvas or "
                    "Moodle submissions zip (or the folder it unpacks to)")
-    p.add_argument("--roster", type=Path, help="roster CSV (student_id, name, email, lms_id) to match "
-                   "an LMS download against")
+    p.add_argument("--roster", type=Path, help="roster CSV to match an LMS download against: "
+                   "student_id,name,email,lms_id, or Canvas's gradebook export, or Moodle's grades export")
+    p.add_argument("--times", type=Path, help="the LMS's submission times: Canvas's submissions JSON "
+                   "(API), Moodle's grading worksheet CSV, or a CSV of student_id,submitted_at; without "
+                   "it a hand-in time is unknown (no late penalty)")
+    p.add_argument("--timezone", metavar="ZONE", help="the zone of --times' times when they carry none "
+                   "(Moodle's worksheet: the downloading teacher's), e.g. Europe/Berlin")
+    p.add_argument("--map", action="append", default=[], metavar="KEY=STUDENT",
+                   help="give the files of an LMS key (an anonymous id such as anon_x7Yz2, Participant_71, "
+                   "a Canvas user id) or one file of the download to a roster student (remembered; repeatable)")
+    p.add_argument("--drop", action="append", default=[], metavar="KEY",
+                   help="set aside the files of an LMS key (or one file) for good (remembered; repeatable)")
 
     p = command("autograde", help="run and score what is new or changed (a stopped run resumes)")
     p.add_argument("assignment")
@@ -113,37 +124,83 @@ def run(argv: list[str] | None = None) -> int:
     return code
 
 
+def _print_summary(ws, assignment: str) -> None:
+    """The grades table, then the LMS download's files that no roster student claims."""
+    from .submissions import unmatched_lines
+
+    print(format_table(read_results(ws, assignment), report.roster_names(ws)))
+    for line in unmatched_lines(ws, assignment):
+        print(line)
+
+
+def _mapping(pairs: list[str]) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs:
+        key, equals, student = pair.rpartition("=")
+        if not equals or not key or not student:
+            raise pipeline.GradlabError(f"--map takes KEY=STUDENT (e.g. --map anon_x7Yz2=s07), not {pair!r}")
+        mapping[key] = student
+    return mapping
+
+
+def _collect(args, ws) -> int:
+    """``gradlab collect``: a rejected hand-in is a normal outcome (exit 0, said); a download of
+    which nothing matched the roster is not (exit 1)."""
+    from . import submissions
+
+    pipeline.check_assignment(ws, args.assignment)
+    lms_only = [flag for flag, value in (("--times", args.times), ("--map", args.map), ("--drop", args.drop))
+                if value]
+    if lms_only and not args.roster:
+        raise pipeline.GradlabError(f"{', '.join(lms_only)} go with an LMS download and --roster")
+    unpacked = None
+    if args.roster:
+        unpacked, collected = lms.collect_download(ws.init(), args.assignment, args.folder, args.roster,
+                                                   times=args.times, tz=args.timezone,
+                                                   mapping=_mapping(args.map), drop=args.drop)
+        print(f"{unpacked.layout} download: {len(unpacked.students)} students matched the roster")
+        for student, older in unpacked.duplicates.items():
+            print(f"duplicate {student}: kept the latest, set aside {', '.join(older)}")
+        for name, why in unpacked.refused.items():
+            print(f"refused {name}: {why}")
+        for line in submissions.unmatched_lines(ws, args.assignment):
+            print(line)
+        if unpacked.late:
+            print(f"marked late by the LMS: {', '.join(unpacked.late)}")
+        unknown = sorted(s for s, when in unpacked.times.items() if when is None)
+        if unknown:
+            print(f"hand-in time unknown (no late penalty; pass --times to apply one): {', '.join(unknown)}")
+        if unpacked.missing:
+            print(f"no submission from: {', '.join(unpacked.missing)}")
+    else:
+        collected = pipeline.collect(ws.init(), args.assignment, args.folder)
+    print(collected.summary(args.assignment))
+    for student, change in collected.renamed.items():
+        print(f"renamed {student}: {change}")
+    for student, why in collected.rejected.items():
+        print(f"rejected {student}: {why}")
+    if collected.rejected:
+        print(f"{len(collected.rejected)} hand-in{'s were' if len(collected.rejected) > 1 else ' was'} rejected "
+              "(kept in the summary until the student hands in again)")
+    if unpacked is not None and not unpacked.students:
+        print("nothing in the download matched the roster: check the roster's LMS ids and names, "
+              "or map the files with --map", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _command(args, ws, progress: bool) -> int:
     if args.command == "release":
         for path in pipeline.release(ws, args.assignments or None):
             print(f"released {path}; student bundle {bundle.bundle_path(ws, path.name)}")
     elif args.command == "collect":
-        pipeline.check_assignment(ws, args.assignment)
-        if args.roster:
-            unpacked, collected = lms.collect_download(ws.init(), args.assignment, args.folder, args.roster)
-            print(f"{unpacked.layout} download: {len(unpacked.students)} students matched the roster")
-            for student, older in unpacked.duplicates.items():
-                print(f"duplicate {student}: kept the latest, set aside {', '.join(older)}")
-            for name in unpacked.unmatched:
-                print(f"unmatched file (no roster entry): {name}")
-            if unpacked.late:
-                print(f"marked late by the LMS: {', '.join(unpacked.late)}")
-            if unpacked.missing:
-                print(f"no submission from: {', '.join(unpacked.missing)}")
-        else:
-            collected = pipeline.collect(ws.init(), args.assignment, args.folder)
-        print(collected.summary(args.assignment))
-        for student, change in collected.renamed.items():
-            print(f"renamed {student}: {change}")
-        for student, why in collected.rejected.items():
-            print(f"rejected {student}: {why}")
-        return 1 if collected.rejected else 0
+        return _collect(args, ws)
     elif args.command == "autograde":
         pipeline.autograde(ws, args.assignment, args.student, progress=progress,
                            workers=args.workers, sandbox=args.sandbox, force=args.force,
                            scheduler=args.scheduler,   # the closing line, --quiet or not
                            echo=lambda line: print(line, file=sys.stderr))
-        print(format_table(read_results(ws, args.assignment)))
+        _print_summary(ws, args.assignment)
     elif args.command == "status":
         print(format_status(pipeline.status(ws, args.assignments or None)))
     elif args.command == "feedback":
@@ -170,7 +227,7 @@ def _command(args, ws, progress: bool) -> int:
         print(text)
     elif args.command == "summary":
         pipeline.check_assignment(ws, args.assignment)
-        print(format_table(read_results(ws, args.assignment)))
+        _print_summary(ws, args.assignment)
     elif args.command == "demo":
         demo.run_demo(ws, args.assignment, progress=progress)
     return 0

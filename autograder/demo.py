@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import nbformat
 
-from . import bundle, mistakes, pipeline, report
+from . import bundle, mistakes, pipeline, report, submissions
 from .cells import grade_id, is_answer, solution_source
 from .results import SubmissionResult, format_table, rejected_results
 from .workspace import Workspace
@@ -57,9 +58,11 @@ def build_submission(source_nb, release_nb, student: DemoStudent):
 
 
 def write_inbox(ws: Workspace, assignment: str, inbox: Path) -> list[DemoStudent]:
-    """Write the demo class's submissions as a folder per student (what `collect` reads)."""
+    """Write the demo class's submissions as a folder per student (what `collect` reads), each
+    with the ``timestamp.txt`` nbgrader's exchange writes at hand-in (now: nobody is late)."""
     class_ = students(ws.solutions / assignment)
     shutil.rmtree(inbox, ignore_errors=True)
+    handed_in = datetime.now(timezone.utc)
     for path in sorted((ws.solutions / assignment).glob("*.ipynb")):
         source_nb = nbformat.read(path, as_version=4)
         release_nb = nbformat.read(ws.course / assignment / path.name, as_version=4)
@@ -67,9 +70,11 @@ def write_inbox(ws: Workspace, assignment: str, inbox: Path) -> list[DemoStudent
             folder = inbox / student.name
             folder.mkdir(parents=True, exist_ok=True)
             nbformat.write(build_submission(source_nb, release_nb, student), folder / path.name)
+            submissions.write_timestamp(folder, handed_in)
         broken = inbox / BROKEN
         broken.mkdir(parents=True, exist_ok=True)
         (broken / path.name).write_text('{"cells": [ {"cell_type": "code", "source": "x = 1"')
+        submissions.write_timestamp(broken, handed_in)
     return class_
 
 

@@ -19,7 +19,12 @@ Execution runs cell by cell on nbclient, with gradlab's rules for what a cell ma
 * a cell that stops its kernel (``os._exit``, a segfault, memory exhaustion) or hangs ignoring
   interrupts scores zero with a message saying so; the kernel is replaced by a warm one, the
   earlier non-test cells are run again, and the remaining tests are still graded;
-* each cell has a time limit, and so has the notebook;
+* each cell has a time limit (the workspace's, or what the source notebook declares for the
+  notebook or the cell: :func:`plan_cells`), and so has the notebook;
+* a lecture cell the source marks ``"gradlab": {"grading": "skip"}`` is not run when no cell
+  that runs after it may read a name it binds (:mod:`gradlab_grader.dataflow`); a lecture cell
+  that no score depends on and fails or hangs is noted in the cell, never held against the
+  submission;
 * a cell's output is capped while it streams (a print bomb never reaches the grader's memory):
   past the cap the kernel is interrupted and the cell told why;
 * with a guard (:mod:`gradlab_grader.guard`), each test cell runs against pristine helpers: the
@@ -58,6 +63,10 @@ CELL_HUNG = "CellTimeoutError"  # nbgrader's own name for a cell past its time l
 OUTPUT_CUT = "OutputLimitExceeded"
 NOT_RUN = "NotRun"
 GUARD_FAILED = "HelpersUnverified"
+# what a lecture cell skipped while grading shows in the graded notebook and the feedback
+SKIPPED_NOTE = "[not run while grading: no test depends on this cell; your own notebook runs it]"
+# added to what a cell no score depends on says when it failed, hung or crashed
+UNSCORED_NOTE = "no test depends on this cell, so this changes no score"
 # What a failure usually means, for the reasons nbgrader and the executor give
 REMEDIES = {
     "DeadKernelError": "the notebook stopped its own kernel (os._exit, a crash, or out of memory)",
@@ -90,6 +99,9 @@ class NotebookWork:
     notebook: str  # the sanitised notebook as nbformat v4 JSON
     tests: list[int] = field(default_factory=list)  # indices of test (grade) cells
     answers: list[int] = field(default_factory=list)  # indices of answer (solution) cells
+    skip: list[int] = field(default_factory=list)  # lecture cells not run while grading
+    unscored: list[int] = field(default_factory=list)  # code cells no score depends on
+    timeouts: dict[int, float] = field(default_factory=dict)  # cell index -> its own time limit
 
 
 @dataclass
@@ -108,8 +120,9 @@ class CellOutcome:
     index: int
     grade_id: str | None
     kind: str  # "test", "answer" or "code"
-    status: str  # "ok", "error", "timeout", "crashed", "output-cut", "not-run", "untrusted"
+    status: str  # "ok", "error", "timeout", "crashed", "output-cut", "not-run", "untrusted", "skipped"
     message: str = ""
+    scored: bool = True  # False: no score depends on this cell (a lecture cell, dataflow.depended_on)
 
 
 @dataclass
@@ -356,16 +369,14 @@ async def execute_notebook(work: NotebookWork, files: dict[str, bytes], limits: 
         result.error = f"{type(exc).__name__}: {exc}"
         return result
     tests, answers = set(work.tests), set(work.answers)
+    skip, unscored = set(work.skip), set(work.unscored)
     runner = _cell_runner_class()(
         nb, km=None, timeout=max(1, int(limits.cell_timeout)), allow_errors=True,
         interrupt_on_timeout=True, raise_on_iopub_timeout=True, iopub_timeout=IOPUB_TIMEOUT,
         startup_timeout=STARTUP_TIMEOUT, record_timing=False,
         # not coalesce_streams: nbclient then runs a backtracking regex over each stream, quadratic
         # in a long line (a print bomb without newlines would hold the worker for hours)
-        coalesce_streams=False,
-        error_on_timeout={"ename": CELL_HUNG, "evalue": f"the cell ran past its time limit "
-                          f"({limits.cell_timeout:g} s) and was interrupted",
-                          "traceback": [f"\x1b[0;31m{CELL_HUNG}\x1b[0m: the cell ran past its time limit"]})
+        coalesce_streams=False)
     runner.output_limit = limits.output_bytes
     runner.reset_cell()
     await _use_kernel(runner, await kernels.take())
@@ -379,8 +390,16 @@ async def execute_notebook(work: NotebookWork, files: dict[str, bytes], limits: 
                 continue
             kind = "test" if index in tests else "answer" if index in answers else "code"
             gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-            outcome = CellOutcome(index, gid, kind, "ok")
+            outcome = CellOutcome(index, gid, kind, "ok", scored=index not in unscored)
             result.cells.append(outcome)
+            if index in skip:
+                cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=SKIPPED_NOTE + "\n")]
+                outcome.status = "skipped"
+                continue
+            limit = work.timeouts.get(index, limits.cell_timeout)
+            unscored_note = "" if outcome.scored else f"; {UNSCORED_NOTE}"
+            restarted = ("it scores 0 and the cells after it ran in a fresh kernel" if outcome.scored else
+                         f"the cells after it ran in a fresh kernel{unscored_note}")
             remaining = deadline - time.monotonic()
             if gave_up or remaining < 1:
                 gave_up = gave_up or (f"the notebook ran past its time limit "
@@ -388,7 +407,11 @@ async def execute_notebook(work: NotebookWork, files: dict[str, bytes], limits: 
                 cell.outputs = [error_output(NOT_RUN, f"not run: {gave_up}")]
                 outcome.status, outcome.message = "not-run", gave_up
                 continue
-            runner.timeout = max(1, int(min(limits.cell_timeout, remaining)))
+            runner.timeout = max(1, int(min(limit, remaining)))
+            runner.error_on_timeout = {
+                "ename": CELL_HUNG, "evalue": f"the cell ran past its time limit ({limit:g} s) and was "
+                f"interrupted{unscored_note}",
+                "traceback": [f"\x1b[0;31m{CELL_HUNG}\x1b[0m: the cell ran past its time limit{unscored_note}"]}
             runner.reset_cell()
             broken = ""
             if guard is not None and kind == "test":
@@ -405,17 +428,17 @@ async def execute_notebook(work: NotebookWork, files: dict[str, bytes], limits: 
                                        runner.timeout + IOPUB_TIMEOUT + 10)
             except DeadKernelError:
                 broken = (f"{KERNEL_DIED}: the cell stopped the Python kernel (os._exit, a crash, or "
-                          "running out of memory); it scores 0 and the cells after it ran in a fresh kernel")
+                          f"running out of memory); {restarted}")
                 outcome.status = "crashed"
             except (CellTimeoutError, asyncio.TimeoutError) if runner.output_cut else ():
                 # interrupted for its output, the cell left more queued than nbclient waits for
                 broken = (f"{OUTPUT_CUT}: the cell printed more than {_size(limits.output_bytes)}; its output "
-                          "was cut there, the cell stopped, and the cells after it ran in a fresh kernel")
+                          "was cut there, the cell stopped, and the cells after it ran in a fresh kernel"
+                          + unscored_note)
                 outcome.status = "output-cut"
             except (CellTimeoutError, asyncio.TimeoutError):
-                broken = (f"{CELL_HUNG}: the cell ran past its time limit ({limits.cell_timeout:g} s) and "
-                          "did not stop when interrupted; it scores 0 and the cells after it ran in a "
-                          "fresh kernel")
+                broken = (f"{CELL_HUNG}: the cell ran past its time limit ({limit:g} s) and "
+                          f"did not stop when interrupted; {restarted}")
                 outcome.status = "timeout"
             if broken:
                 ename, evalue = broken.split(": ", 1)
@@ -426,7 +449,8 @@ async def execute_notebook(work: NotebookWork, files: dict[str, bytes], limits: 
                 if result.restarts > limits.max_restarts:
                     gave_up = f"the kernel was replaced {limits.max_restarts} times"
                     continue
-                gave_up = await _replace_kernel(runner, kernels, files, nb, replayable, deadline)
+                gave_up = await _replace_kernel(runner, kernels, files, nb, replayable, deadline,
+                                                lambda i: work.timeouts.get(i, limits.cell_timeout))
                 continue
             if runner.output_cut:
                 message = (f"the cell printed more than {_size(limits.output_bytes)}; its output was cut "
@@ -474,7 +498,8 @@ def untrusted(note: str) -> bool:
     return guard_untrusted(note)
 
 
-async def _replace_kernel(runner, kernels: Kernels, files, nb, replayable: list[int], deadline: float) -> str:
+async def _replace_kernel(runner, kernels: Kernels, files, nb, replayable: list[int], deadline: float,
+                          limit_of) -> str:
     """A fresh kernel with the notebook's state rebuilt: the earlier non-test cells run again
     (their recorded outputs are kept).  Returns why the notebook must stop, or ""."""
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -486,7 +511,7 @@ async def _replace_kernel(runner, kernels: Kernels, files, nb, replayable: list[
         if remaining < 1:
             return "the notebook ran past its time limit while its earlier cells ran again"
         original = nb.cells[index]
-        runner.timeout = max(1, int(min(runner.timeout, remaining)))
+        runner.timeout = max(1, int(min(limit_of(index), remaining)))
         runner.reset_cell()
         try:
             await asyncio.wait_for(runner.async_execute_cell(copy.deepcopy(original), index),
@@ -571,18 +596,114 @@ def read_submitted_notebook(path: Path):
     return nb
 
 
-def prepare_notebook(nb, name: str, assignment: str, student: str, db_url: str, preprocessors) -> NotebookWork:
-    """Sanitise ``nb`` as nbgrader's Autograde does and note which cells are tests and answers."""
+def prepare_notebook(nb, name: str, assignment: str, student: str, db_url: str, preprocessors,
+                     source=None, known=None) -> NotebookWork:
+    """Sanitise ``nb`` as nbgrader's Autograde does and note which cells are tests and answers,
+    which are skipped and each cell's time limit (:func:`plan_cells`, from the ``source``
+    notebook).  ``known``: the ids the gradebook knows; a cell claiming another id, or a copy of
+    a cell, loses its nbgrader metadata first (``cells.drop_foreign_cells``)."""
     import nbformat
     from nbgrader import utils
 
+    from .cells import drop_foreign_cells
+
+    if known is not None:
+        drop_foreign_cells(nb, known)
     resources = {"nbgrader": {"notebook": name, "assignment": assignment, "student": student,
                               "db_url": db_url}, "unique_key": name}
     for pp in preprocessors:
         nb, resources = pp(nb, resources)
     tests = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and utils.is_grade(c)]
     answers = [i for i, c in enumerate(nb.cells) if utils.is_solution(c) and not utils.is_grade(c)]
-    return NotebookWork(name, nbformat.writes(nb), tests, answers)
+    skip, unscored, timeouts = plan_cells(nb, source)
+    return NotebookWork(name, nbformat.writes(nb), tests, answers, skip, unscored, timeouts)
+
+
+def _code_cells(nb) -> list:
+    return [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip()]
+
+
+def plan_cells(nb, source=None) -> tuple[list[int], list[int], dict[int, float]]:
+    """How grading runs the sanitised notebook ``nb``: the cells it skips, the code cells no
+    score depends on, and the cells with a time limit of their own (index -> seconds).
+
+    Only the ``source`` notebook (the instructor's) is read for this, by grade_id, never the
+    submission's own metadata.  A cell's limit is its source cell's ``"gradlab": {"timeout"}``,
+    else the source notebook's ``"gradlab": {"cell_timeout"}``, else the workspace's.  A cell is
+    skipped when its source cell says ``"gradlab": {"grading": "skip"}``, it is a locked lecture
+    cell with the source's code, and no cell that runs after it may read a name it binds — this
+    submission's cells included (:func:`gradlab_grader.dataflow.skipped`)."""
+    from . import dataflow
+    from .cells import cells_by_id, grade_id, is_answer, is_test, skip_when_grading, time_limit
+
+    given = cells_by_id(source) if source is not None else {}
+    code = _code_cells(nb)
+    facts = [dataflow.names(c.source) for _, c in code]
+    scored = {k for k, (_, c) in enumerate(code) if is_test(c) or is_answer(c)}
+
+    def lecture(cell) -> bool:
+        mine = given.get(grade_id(cell))
+        return (mine is not None and skip_when_grading(mine) and not (is_test(mine) or is_answer(mine))
+                and cell.metadata.get("nbgrader", {}).get("locked") and cell.source == mine.source)
+
+    skip = dataflow.skipped(facts, {k for k, (_, c) in enumerate(code) if k not in scored and lecture(c)})
+    needed = dataflow.depended_on(facts, scored, skip)
+    default = time_limit(source, "cell_timeout") if source is not None else None
+    timeouts = {}
+    for i, cell in code:
+        own = given.get(grade_id(cell))
+        limit = (time_limit(own) if own is not None else None) or default
+        if limit:
+            timeouts[i] = limit
+    return ([code[k][0] for k in sorted(skip)],
+            [code[k][0] for k in range(len(code)) if k not in needed and k not in skip], timeouts)
+
+
+def check_source(source) -> list[str]:
+    """What is wrong with the gradlab metadata of a source notebook (empty: nothing), for the
+    release to refuse: a limit that is not a positive number, a skip on a test, an answer or an
+    unlocked cell, a skipped cell a later cell needs, or one that changes what it did not bind."""
+    from . import dataflow
+    from .cells import (GRADING_SKIP, gradlab_meta, grade_id, is_answer, is_test, nbgrader_meta,
+                        skip_when_grading, time_limit)
+
+    problems = []
+    for node, key, where in [(source, "cell_timeout", "the notebook")] + [
+            (c, "timeout", f"cell {grade_id(c) or i}") for i, c in enumerate(source.cells)]:
+        try:
+            time_limit(node, key)
+        except ValueError as exc:
+            problems.append(f"{where}: {exc}")
+    code = _code_cells(source)
+    marked = set()
+    for k, (i, cell) in enumerate(code):
+        name = grade_id(cell) or f"cell {i}"
+        choice = gradlab_meta(cell).get("grading")
+        if choice is None:
+            continue
+        if choice != GRADING_SKIP:
+            problems.append(f'{name}: "gradlab": {{"grading": {choice!r}}} is not "{GRADING_SKIP}"')
+        elif is_test(cell) or is_answer(cell) or not nbgrader_meta(cell).get("locked"):
+            problems.append(f"{name}: only a locked lecture cell can be skipped while grading, not a test, "
+                            "an answer or an unlocked cell")
+        elif dataflow.effects_elsewhere(cell.source):
+            problems.append(f"{name} is skipped while grading but changes what it did not bind "
+                            f"({', '.join(dataflow.effects_elsewhere(cell.source)[:3])}): later cells would see "
+                            "the difference")
+        else:
+            marked.add(k)
+    facts = [dataflow.names(c.source) for _, c in code]
+    skip = dataflow.skipped(facts, marked)
+    running = set(range(len(code))) - skip
+    for k in sorted(marked - skip):
+        found = dataflow.users(facts, k, running)
+        readers = [grade_id(code[j][1]) or f"cell {code[j][0]}" for j in found]
+        shared = sorted(set().union(*(facts[j].reads | facts[j].later for j in found)) & facts[k].binds)
+        what = ", ".join(shared[:5]) or "any name: a cell that cannot be read statically"
+        problems.append(f"{grade_id(code[k][1])} is skipped while grading, but {', '.join(readers[:3])} "
+                        f"{'reads' if len(readers) == 1 else 'read'} what it binds ({what}): "
+                        "mark those cells to be skipped too, or do not skip it")
+    return problems
 
 
 def default_guard():

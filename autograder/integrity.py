@@ -7,6 +7,8 @@ human look, and the summary names it:
 * a test cell deleted, or its nbgrader metadata changed (nbgrader cannot score it: 0 points);
 * an answer cell whose nbgrader metadata was removed (its code is no longer recognised);
 * a test cell whose code was edited (restored before grading);
+* a cell with nbgrader metadata the release did not give it (an id it does not know, or a
+  copy of a released cell): ignored, graded as a plain cell (``cells.drop_foreign_cells``);
 * execution tags (``skip-execution``, ``raises-exception``) the release did not give a cell
   (ignored: every cell runs; the release itself tags each test ``raises-exception``);
 * answer code that rewrites imported modules or switches off the checks' call tracing
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import ast
 
-from .cells import cells_by_id, execution_tags, grade_id, is_answer, is_test, nbgrader_meta
+from .cells import cells_by_id, execution_tags, foreign_cells, grade_id, is_answer, is_test, nbgrader_meta
 
 
 def inspect_submission(released, submitted) -> list[str]:
@@ -40,6 +42,12 @@ def inspect_submission(released, submitted) -> list[str]:
     edited = [gid for gid in tests if gid in handed_in and _edited(handed_in[gid])]
     if edited:
         findings.append(f"test cells edited ({_few(edited)}): restored before grading")
+    unknown, copied = foreign_cells(submitted, set(given))
+    if unknown:
+        findings.append(f"cells with nbgrader ids the release does not have ({_few(unknown)}): "
+                        "ignored, run as plain cells")
+    if copied:
+        findings.append(f"cells copied with their nbgrader id ({_few(copied)}): only the last copy is graded")
     patches = sorted({p for gid in answers if gid in handed_in for p in monkeypatches(handed_in[gid].source)})
     if patches:
         findings.append(f"answer code rewrites library or test code at run time ({_few(patches)})")

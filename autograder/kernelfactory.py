@@ -6,7 +6,9 @@ the libraries).  A worker pays that once instead: it starts one *template* proce
 ``ipykernel.kernelapp`` and a preload list of modules, then forks a kernel per request.  The
 fork is the kernel: the child drops to the kernel's uid, sets its limits and runs
 ``IPKernelApp.launch_instance`` in-process, over the same connection file, extra arguments
-(the guard's start-up line included) and environment as a freshly launched kernel.
+(the guard's start-up line included) and environment as a freshly launched kernel.  First of
+all it joins the cgroups its request names (the kernel's own, :mod:`gradlab_grader.kernellimits`),
+so that everything it starts counts against the kernel's memory and process limits.
 
 Interface (what :mod:`gradlab_grader.sandbox` uses)::
 
@@ -130,6 +132,9 @@ def _child(req, close_fds, launcher_path):
         for fd in close_fds:
             os.close(fd)
         os.setsid()
+        for procs in req.get("cgroup", []):   # the kernel's own cgroup, before anything runs
+            with open(procs, "w") as f:
+                f.write(str(os.getpid()))
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != req["template"]:   # the template died between fork and prctl
             os._exit(1)

@@ -1,7 +1,8 @@
 """The writer: the one process that owns the gradebook prepares work units and records results,
 each exactly once, so that a grading run killed at any moment resumes without double counting.
 
-Recording one submission is, in this order:
+The writer gives the gradebook the assignment's deadline from ``gradlab.toml`` when it opens it,
+so every path to a grade meets it.  Recording one submission is, in this order:
 
 1. the executed notebooks and the working files are written to a fresh folder beside
    ``autograded/<s>/<a>/``;
@@ -136,11 +137,22 @@ class Writer:
         from nbgrader.api import MissingEntry
 
         try:
-            self.notebooks = [nb.name for nb in self.gb.find_assignment(self.assignment).notebooks]
+            notebooks = self.gb.find_assignment(self.assignment).notebooks
+            self.notebooks = [nb.name for nb in notebooks]
+            # the ids the release gave each notebook's cells (a cell claiming another is the student's)
+            self._known = {nb.name: {cell.name for cell in nb.source_cells} for nb in notebooks}
         except MissingEntry:
             self._gb_context.__exit__(None, None, None)
             raise GradlabError(f"the gradebook at {self.ws.db_name} knows no assignment {self.assignment}: "
                                f"run `gradlab release {self.assignment}` with this gradebook first") from None
+        try:  # gradlab.toml's deadline, whichever way the submissions came in
+            self.ws.apply_deadlines(self.gb, [self.assignment])
+        except BaseException:
+            self._gb_context.__exit__(None, None, None)
+            raise
+        # the instructor's notebooks: how each cell is run while grading (engine.plan_cells)
+        sources = {name: self.ws.source(self.assignment) / f"{name}.ipynb" for name in self.notebooks}
+        self._sources = {name: nbformat_read(path) for name, path in sources.items() if path.exists()}
         return self
 
     def __exit__(self, *exc):
@@ -184,7 +196,8 @@ class Writer:
                 try:
                     nb = engine.read_submitted_notebook(path)
                     notebooks.append(engine.prepare_notebook(nb, name, self.assignment, student,
-                                                             self.ws.db_url, self._sanitize))
+                                                             self.ws.db_url, self._sanitize,
+                                                             self._sources.get(name), self._known[name]))
                 except engine.PreparationError as exc:
                     problems.append(f"could not be graded: {exc}; ask the student to re-download and resubmit")
                 except Exception as exc:
@@ -210,7 +223,7 @@ class Writer:
         import nbformat
 
         student = unit.student
-        problems = list(problems)
+        problems, notes = list(problems), []
         dest = self.ws.autograded(student, self.assignment)
         staging = Path(tempfile.mkdtemp(dir=dest.parent if dest.parent.is_dir() else _mkdir(dest.parent),
                                         prefix=f".{self.assignment}."))
@@ -222,8 +235,8 @@ class Writer:
                 timestamp = self.ws.coursedir().get_existing_timestamp(
                     str(self.ws.submission(student, self.assignment)))
                 self.gb.update_or_create_student(student)
-                kwargs = {"timestamp": timestamp} if timestamp else {}
-                self.gb.update_or_create_submission(self.assignment, student, **kwargs)
+                # None when the hand-in time is unknown: no late penalty (an older time is cleared)
+                self.gb.update_or_create_submission(self.assignment, student, timestamp=timestamp)
                 handed_in = {w.name for w in unit.notebooks}
                 executed = {r.name: r for r in (result.notebooks if result else [])}
                 for name in self.notebooks:
@@ -232,10 +245,16 @@ class Writer:
                         resources = {"nbgrader": {"notebook": name, "assignment": self.assignment,
                                                   "student": student, "db_url": self.ws.db_url},
                                      "unique_key": name}
-                        for pp in self._record:
-                            nb, resources = pp(nb, resources)
+                        try:
+                            for pp in self._record:
+                                nb, resources = pp(nb, resources)
+                        except Exception as exc:  # nbgrader could not score it: this notebook only
+                            problems.append(f"could not be graded: {name}.ipynb: {explain(exc)}")
+                            self._zero(name, student)
+                            continue
                         (staging / f"{name}.ipynb").write_text(nbformat.writes(nb))
                         problems += cell_problems(executed[name])
+                        notes += cell_problems(executed[name], scored=False)
                         problems += [f"helpers tampered with: {f}" for f in executed[name].findings]
                         continue
                     if name in executed:
@@ -256,7 +275,8 @@ class Writer:
         failed = any(p.startswith("could not be graded") for p in problems)
         flags = self._integrity(student)
         record = {"student": student, "assignment": self.assignment, "status": FAILED if failed else GRADED,
-                  "problems": problems, "flags": flags, "fingerprints": fingerprints, "recorded_at": time.time(),
+                  "problems": problems, "notes": notes, "flags": flags, "fingerprints": fingerprints,
+                  "recorded_at": time.time(),
                   "seconds": round(result.seconds, 3) if result else 0.0,
                   "sandboxed": bool(result and result.sandboxed),
                   "cells": [asdict(c) for r in (result.notebooks if result else []) for c in r.cells
@@ -304,12 +324,13 @@ def _mkdir(path: Path) -> Path:
     return path
 
 
-def cell_problems(result: engine.NotebookResult) -> list[str]:
-    """What the executor did to cells that did not finish, for a human to read."""
+def cell_problems(result: engine.NotebookResult, scored: bool = True) -> list[str]:
+    """What the executor did to cells that did not finish, for a human to read: of the cells a
+    score depends on (a review flag), or with ``scored=False`` of the others (a note only)."""
     found = []
     by_status: dict[str, list[str]] = {}
     for cell in result.cells:
-        if cell.status in ("crashed", "timeout", "output-cut", "not-run", "untrusted"):
+        if cell.status in ("crashed", "timeout", "output-cut", "not-run", "untrusted") and cell.scored == scored:
             by_status.setdefault(cell.status, []).append(cell.grade_id or f"cell {cell.index}")
     words = {"crashed": "cells stopped the kernel (scored 0, the rest still graded)",
              "timeout": "cells ran past the time limit",
@@ -317,7 +338,8 @@ def cell_problems(result: engine.NotebookResult) -> list[str]:
              "not-run": "cells were not run",
              "untrusted": "tests scored 0: the helpers could not be verified before them"}
     for status, cells in by_status.items():
-        found.append(f"{words[status]} ({', '.join(cells[:4])}{' …' if len(cells) > 4 else ''})")
+        found.append(f"{words[status]} ({', '.join(cells[:4])}{' …' if len(cells) > 4 else ''})"
+                     + ("" if scored else f": {engine.UNSCORED_NOTE}"))
     return found
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import filecmp
 import functools
+import os
 import re
 import shutil
 import sys
@@ -85,6 +86,11 @@ def release(ws: Workspace, assignments: list[str] | None = None, course: Path | 
         # the mistake set stays in solutions/: nbgrader never sees it, students never get it
         shutil.copytree(src, staged, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__",
                                                                    MISTAKES_DIR))
+        for path in sorted(staged.glob("*.ipynb")):
+            wrong = engine.check_source(nbformat.read(path, as_version=4))
+            if wrong:
+                raise GradlabError(f"solutions/{assignment}/{path.name}: how grading runs its cells is "
+                                   f"unclear: {'; '.join(wrong)}")
         with nbgrader_calls():
             outcome = api.generate_assignment(assignment, force=True, create=True)
         _check(outcome, f"releasing {assignment}")
@@ -136,6 +142,17 @@ def _same_submission(dest: Path, notebooks: dict[str, Path]) -> bool:
                                              for name, path in notebooks.items())
 
 
+def _links(folder: Path) -> list[str]:
+    """The symbolic links in a student's folder (the folder itself included), as relative names."""
+    if folder.is_symlink():
+        return [folder.name]
+    found = []
+    for base, dirs, files in os.walk(folder):  # os.walk never descends into a linked folder
+        found += [os.path.relpath(os.path.join(base, n), folder) for n in dirs + files
+                  if os.path.islink(os.path.join(base, n))]
+    return sorted(found)
+
+
 def collect(ws: Workspace, assignment: str, inbox: Path) -> Collected:
     """Copy submissions from a folder into the workspace.
 
@@ -147,13 +164,16 @@ def collect(ws: Workspace, assignment: str, inbox: Path) -> Collected:
     One rejected submission never stops the others.  A hand-in identical to the one already
     collected is left alone (its grade stays current); a different one replaces it, and the
     earlier grade counts as superseded until the new one is graded.  The hand-in time is the
-    student's (``timestamp.txt`` in their folder, else the notebooks' modification time).
+    student's ``timestamp.txt`` (nbgrader's exchange writes one); without it the time is unknown
+    (a file's modification time is a copy's or a zip's, never the student's).  Symbolic links
+    are never followed: a folder holding one is rejected with the reason.
     """
     check_assignment(ws, assignment)
     inbox = Path(inbox)
     if not inbox.is_dir():
-        raise GradlabError(f"{inbox} is not a folder of student submissions")
-    folders = sorted(p for p in inbox.iterdir() if p.is_dir())
+        hint = "; an LMS download is collected with --roster ROSTER" if inbox.is_file() else ""
+        raise GradlabError(f"{inbox} is not a folder of student submissions{hint}")
+    folders = sorted(p for p in inbox.iterdir() if p.is_dir() or p.is_symlink())
     if not folders:
         raise GradlabError(f"{inbox} holds no student folders: collect expects one folder per student "
                            f"(e.g. {inbox}/<student>/{assignment}.ipynb); nothing was collected")
@@ -162,13 +182,21 @@ def collect(ws: Workspace, assignment: str, inbox: Path) -> Collected:
     handed_in = {}
     for folder in folders:
         student = folder.name
+        links = _links(folder)
+        if links:
+            result.rejected[student] = (f"{', '.join(links)} {'is a' if len(links) == 1 else 'are'} symbolic "
+                                        "link(s), which are never followed; hand in the files themselves")
+            continue
         notebooks_dir = folder / assignment if (folder / assignment).is_dir() else folder
         notebooks = {p.name: p for p in sorted(notebooks_dir.glob("*.ipynb"))}
         if not notebooks:
-            result.rejected[student] = f"no .ipynb files in {notebooks_dir}"
+            files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                           if p.is_file() and p.name != submissions.TIMESTAMP)
+            result.rejected[student] = (f"handed in {', '.join(files[:5]) + (' …' if len(files) > 5 else '')}"
+                                        f", no notebook" if files else "handed in nothing (an empty folder)")
             continue
         stamp_dir = notebooks_dir if (notebooks_dir / submissions.TIMESTAMP).is_file() else folder
-        when = submissions.handed_in_at(stamp_dir, list(notebooks.values()))
+        when = submissions.handed_in_at(stamp_dir)
         handed_in[student] = submissions.format_time(when)
         missing = [name for name in expected if name not in notebooks]
         if missing and len(expected) == 1 and len(notebooks) == 1:
@@ -194,14 +222,17 @@ def collect(ws: Workspace, assignment: str, inbox: Path) -> Collected:
         dest = ws.submission(student, assignment)
         if _same_submission(dest, notebooks):
             result.unchanged.append(student)
+            if when is not None and submissions.read_timestamp(dest) != when:
+                submissions.write_timestamp(dest, when)  # the time came later (an LMS's export)
             continue
         if dest.is_dir():
             result.resubmitted.append(student)
         shutil.rmtree(dest, ignore_errors=True)
         dest.mkdir(parents=True)
         for name, path in notebooks.items():
-            shutil.copy2(path, dest / name)
-        submissions.write_timestamp(dest, when)
+            shutil.copyfile(path, dest / name)
+        if when is not None:
+            submissions.write_timestamp(dest, when)
     submissions.record_rejections(ws, assignment, result.rejected, handed_in, result.students)
     return result
 
@@ -275,13 +306,17 @@ def hidden_paths(ws: Workspace) -> list[Path]:
 
 
 def say_once_if_unsandboxed(sandbox: bool | None) -> None:
-    """Warn (once per process, loudly) when student code will run with limits only."""
+    """Warn (once per process, loudly) when student code will run with limits only, or with
+    limits per process only (no per-kernel memory bound and working copy size)."""
     import warnings
 
+    from . import kernellimits
     from . import sandbox as sandbox_module
 
     if sandbox is None and not sandbox_module.available():
         warnings.warn(sandbox_module.unavailable_reason(), sandbox_module.SandboxUnavailable, stacklevel=3)
+    if not kernellimits.available():   # memory and working copy bounded per process only
+        warnings.warn(kernellimits.unavailable_reason(), sandbox_module.SandboxUnavailable, stacklevel=3)
 
 
 def _check_gradable(ws: Workspace, assignment: str) -> None:
@@ -393,15 +428,17 @@ def feedback(ws: Workspace, assignment: str, students: list[str] | None = None,
 
 
 def status(ws: Workspace, assignments: list[str] | None = None) -> dict[str, dict[str, int]]:
-    """Per assignment with submissions: how many are collected, graded, failed, flagged, pending."""
+    """Per assignment with submissions: how many are collected, graded, failed, flagged, pending,
+    and how many LMS identities in the download matched no roster student (until mapped or dropped)."""
     counts = {}
     for assignment in assignments or ws.assignments():
         students = ws.students(assignment)
-        if not students and not assignments:
+        unmatched = len(submissions.lms_state(ws, assignment)["unmatched"])
+        if not students and not unmatched and not assignments:
             continue
         book = ledger.Ledger(ws, assignment)
-        row = dict.fromkeys(("collected", "graded", "failed", "flagged", "pending"), 0)
-        row["collected"] = len(students)
+        row = dict.fromkeys(("collected", "graded", "failed", "flagged", "pending", "unmatched"), 0)
+        row["collected"], row["unmatched"] = len(students), unmatched
         for student in students:
             state = book.state(student)
             row[state] += 1
@@ -436,7 +473,7 @@ def export(ws: Workspace, to: Path | None = None, assignments: list[str] | None 
             scores = result.exercise_scores()
             exercises += [e for e in scores if e not in exercises]
             rows.append({"assignment": assignment, "student_id": result.student, "status": result.status,
-                         "timestamp": result.submitted_at,
+                         "timestamp": result.submitted_at or submissions.UNKNOWN,
                          # no score for what could not be graded: never mistaken for a real zero
                          "score": f"{result.final:g}" if result.status not in (REJECTED, FAILED) else "",
                          "late_penalty": f"{result.late_penalty:g}" if result.late_penalty else "",

@@ -19,7 +19,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
-from . import engine
+from . import engine, kernellimits
 
 _WORKER: dict = {}
 
@@ -70,6 +70,7 @@ class RunStats:
     seconds: float = 0.0
     workers: int = 0
     sandboxed: bool | None = None
+    whole_kernel: bool | None = None  # memory and working copy bounded per kernel (kernellimits)
     figures: bool = True
     notebook_seconds: list[float] = field(default_factory=list)
 
@@ -90,8 +91,10 @@ class RunStats:
         sandbox = {True: "sandbox on", False: "sandbox off", None: "nothing executed"}[self.sandboxed]
         skipped = f"; {self.skipped} already recorded, kept" if self.skipped else ""
         figures = "" if self.figures else ", figures not drawn"
+        limits = {True: ", limits per kernel", False: ", limits per process only",
+                  None: ""}[self.whole_kernel if self.sandboxed is not None else None]
         return (f"graded {self.graded}, could not grade {self.failed}{skipped} — {self.seconds:.1f} s wall "
-                f"time{rate} ({self.workers} workers, {sandbox}{figures})")
+                f"time{rate} ({self.workers} workers, {sandbox}{limits}{figures})")
 
 
 def run(writer, students: list[str], workers: int | None = None, sandbox=None, hidden=(),
@@ -150,6 +153,7 @@ def run(writer, students: list[str], workers: int | None = None, sandbox=None, h
                         f"could not be graded: the grader failed: {type(exc).__name__}: {exc}"], fingerprints))
                     continue
                 stats.sandboxed = result.sandboxed
+                stats.whole_kernel = kernellimits.available()   # the workers run on this machine
                 stats.notebook_seconds.append(result.seconds)
                 finish(unit.student, writer.record(unit, result, problems, fingerprints))
             if any(isinstance(f.exception(), BrokenProcessPool) for f in done if f.done()):

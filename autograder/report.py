@@ -3,13 +3,18 @@
 Built from graded results alone (``read_results``), so it can be written again at any time:
 
 * score distribution, and points lost per exercise and per test;
-* the misconceptions: the hints gradlab.checks raised, most frequent first, each with its count
-  and one anonymised example of the message students saw;
-* who needs a human look (integrity flags, crashes, timeouts), with the reason;
-* grading time per notebook, when the grader recorded it;
+* what the class got wrong: every failing test in exactly one cluster (:func:`cluster_key`),
+  most students first, each with its counts and one anonymised example of the message students
+  saw — the mistakes the course foresaw and the ones it did not;
+* who needs a human look (integrity flags, crashes, timeouts, rejected hand-ins), with the reason;
+* grading time per notebook, as the grader recorded it;
 * near-identical answers (:mod:`gradlab_grader.similarity`), side by side — a pointer for a
   human, never a penalty;
 * across assignments: each student's totals and the class's trend.
+
+Every number counts the same students as the summary's mean (:func:`results.counted`: current
+grades; the others are said, never counted as 0).  Students show as ``Name (id)`` where the
+workspace has the roster given at collect (``roster.csv``).
 
 Plots are matplotlib figures embedded as SVG: sharp on screen and in print, no files beside
 the page, no scripts, nothing fetched from the network.
@@ -26,18 +31,34 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .results import CHECK_CODE, counted, display_name, read_results
 from .similarity import Pair
 
 STUDENT_PLACEHOLDER = "<student>"
+SEPARATOR = " — "  # gradlab.checks' one-line message: "<call>: <problem> — <likely mistake>"
 
 
 @dataclass
-class Misconception:
-    code: str                  # gradlab.checks' diagnostic, e.g. "shape"
-    count: int                 # failing tests that raised it
-    students: int              # distinct students
+class Cluster:
+    """Failing tests that failed the same way (see :func:`cluster_key`)."""
+    title: str                          # what went wrong, in a few words
+    code: str                           # gradlab.checks' code, the exception's type, or ""
+    members: list[tuple[str, str]]      # (student, test) of every failing test in it
     exercises: list[str]
-    example: str               # one message as a student saw it, with the student's id removed
+    example: str                        # one message as a student saw it, anonymised
+    named: bool = False                 # the checks named the likely mistake (the title says it)
+
+    @property
+    def tests(self) -> list[str]:
+        return sorted({test for _, test in self.members})
+
+    @property
+    def count(self) -> int:
+        return len(self.members)
+
+    @property
+    def students(self) -> int:
+        return len({student for student, _ in self.members})
 
 
 @dataclass
@@ -48,53 +69,103 @@ class ClassReport:
     scores: dict[str, float]                        # student -> score
     lost_per_exercise: dict[str, float]             # exercise -> points lost over the class
     lost_per_test: dict[str, float]                 # grade_id -> points lost over the class
-    misconceptions: list[Misconception]
+    clusters: list[Cluster]                         # every failing test, each in one cluster
     review: dict[str, list[str]]                    # student -> reasons for a human look
     seconds: dict[str, float] = field(default_factory=dict)   # student -> grading time
     pairs: list[Pair] = field(default_factory=list)
     totals: dict[str, dict[str, float]] = field(default_factory=dict)  # student -> assignment -> %
+    left_out: str = ""                              # " (not counted: 1 rejected)", or ""
+    names: dict[str, str] = field(default_factory=dict)  # student -> name, from the roster
+
+    def who(self, student: str) -> str:
+        return display_name(student, self.names)
 
 
-def _example(hits) -> str:
-    """The most common message of ``hits`` [(student, cell)], preferring one that does not name
-    its student; a student's id left in a message is replaced by a placeholder."""
-    own = Counter(c.error for s, c in hits if c.error and not re.search(rf"\b{re.escape(s)}\b", c.error))
-    if own:
-        return own.most_common(1)[0][0]
-    named = Counter(re.sub(rf"\b{re.escape(s)}\b", STUDENT_PLACEHOLDER, c.error) for s, c in hits if c.error)
-    return named.most_common(1)[0][0] if named else ""
+def _anonymised(student: str, message: str) -> str:
+    """``message`` with the student's id replaced by a placeholder, up to the likely mistake
+    (the checks' own text, whatever the id)."""
+    head, separator, hint = message.partition(SEPARATOR)
+    return re.sub(rf"\b{re.escape(student)}\b", STUDENT_PLACEHOLDER, head) + separator + hint
 
 
-def analyse(results, pairs: list[Pair] | None = None, history: dict[str, list] | None = None) -> ClassReport:
-    """The report's numbers for one assignment's ``results`` (SubmissionResult list).
+def _example(hits: list[tuple[str, str]]) -> str:
+    """The most common message of ``hits`` [(student, message)], preferring one that does not
+    name its student; else one anonymised."""
+    own = Counter(m for s, m in hits if _anonymised(s, m) == m)
+    return (own or Counter(_anonymised(s, m) for s, m in hits)).most_common(1)[0][0]
 
-    ``history`` maps other assignment ids to their results, for the across-assignments part."""
-    if not results:
-        raise ValueError("no graded submissions to report on; run `gradlab autograde` first")
-    assignment = results[0].assignment
-    lost_ex, lost_test = Counter(), Counter()
-    by_code: dict[str, list] = defaultdict(list)
+
+def cluster_key(cell, problems=()) -> tuple[tuple, str, str, str]:
+    """``(key, title, code, message)`` of one failing test; tests with one key are one cluster.
+
+    * gradlab.checks named the likely mistake (``<problem> — <hint> (check: <code>)``): its code
+      and hint, whatever the test — the same misunderstanding wherever it shows;
+    * it gave a code but named no mistake (``mismatch``, a shape it cannot explain): the test
+      and the message — the same wrong result of the same call;
+    * the test raised something else (``OverflowError: math range error (raised inside
+      sigmoid(-1000.0))``): the test and the error line, with the call gradlab.checks notes;
+    * no error at all (a cell that did not run, partial credit): the test and the reason among
+      the submission's ``problems`` that names it.
+    """
+    error = cell.error
+    code = CHECK_CODE.search(error)
+    if code:
+        message = error[:code.start()].strip().split(": ", 1)[-1]  # without "<ename>: "
+        hint = message.split(SEPARATOR, 1)[1] if SEPARATOR in message else ""
+        if hint:
+            return ("named", code[1], hint), f"{code[1]}: {hint}", code[1], message
+        return ("test", cell.grade_id, message), f"{code[1]} in {cell.grade_id}, no mistake named", code[1], message
+    if error:
+        ename = error.split(":", 1)[0]
+        return ("test", cell.grade_id, error), f"{ename} in {cell.grade_id}", ename, error
+    why = next((re.sub(r"\s*\([^()]*\)$", "", p) for p in problems
+                if re.search(rf"\b{re.escape(cell.grade_id)}\b", p)), "no error shown")
+    return ("test", cell.grade_id, why), f"points lost in {cell.grade_id} without an error", "", why
+
+
+def clusters_of(results) -> list[Cluster]:
+    """Every failing test of ``results`` in exactly one :class:`Cluster`, most students first."""
+    groups: dict[tuple, list] = defaultdict(list)
     for r in results:
+        for cell in r.cells:
+            if cell.score < cell.max_score:
+                key, title, code, message = cluster_key(cell, r.problems)
+                groups[key].append((r.student, cell, title, code, message))
+    clusters = []
+    for key, hits in groups.items():
+        example = _example([(s, message) for s, *_, message in hits])
+        clusters.append(Cluster(hits[0][2], hits[0][3], [(s, c.grade_id) for s, c, *_ in hits],
+                                sorted({c.exercise for _, c, *_ in hits}), example, key[0] == "named"))
+    return sorted(clusters, key=lambda c: (-c.students, -c.count, c.title))
+
+
+def analyse(results, pairs: list[Pair] | None = None, history: dict[str, list] | None = None,
+            names: dict[str, str] | None = None) -> ClassReport:
+    """The report's numbers for one assignment's ``results`` (SubmissionResult list): the
+    current grades (:func:`results.counted`); the others are named under "needs a human look".
+
+    ``history`` maps other assignment ids to their results, for the across-assignments part;
+    ``names`` maps student ids to names (the roster)."""
+    kept, left_out = counted(results)
+    if not kept:
+        raise ValueError(f"no graded submissions to report on{left_out}; run `gradlab autograde` first")
+    assignment = kept[0].assignment
+    lost_ex, lost_test = Counter(), Counter()
+    for r in kept:
         for cell in r.cells:
             missing = cell.max_score - cell.score
             if missing > 0:
                 lost_ex[cell.exercise] += missing
                 lost_test[cell.grade_id] += missing
-                if cell.diagnostic:
-                    by_code[cell.diagnostic].append((r.student, cell))
-    misconceptions = []
-    for code, hits in sorted(by_code.items(), key=lambda kv: (-len(kv[1]), kv[0])):
-        misconceptions.append(Misconception(code, len(hits), len({s for s, _ in hits}),
-                                            sorted({c.exercise for _, c in hits}), _example(hits)))
     review = {r.student: list(r.problems) for r in results if r.problems}
-    seconds = {r.student: r.seconds for r in results if getattr(r, "seconds", None)}
     totals: dict[str, dict[str, float]] = defaultdict(dict)
     for name, res in {**(history or {}), assignment: results}.items():
-        for r in res:
+        for r in counted(res)[0]:
             totals[r.student][name] = r.percent
-    return ClassReport(assignment, max(r.max_score for r in results),
-                       {r.student: r.final for r in results}, dict(lost_ex), dict(lost_test),
-                       misconceptions, review, seconds, list(pairs or []), dict(totals))
+    return ClassReport(assignment, max(r.max_score for r in kept),
+                       {r.student: r.final for r in kept}, dict(lost_ex), dict(lost_test),
+                       clusters_of(kept), review, {r.student: r.seconds for r in kept if r.seconds},
+                       list(pairs or []), dict(totals), left_out, dict(names or {}))
 
 
 # -- plots -------------------------------------------------------------------------------------
@@ -138,11 +209,19 @@ def plot_lost(report: ClassReport) -> str:
     return _svg(fig)
 
 
-def plot_misconceptions(report: ClassReport) -> str:
-    items = report.misconceptions[:10][::-1]
+def _short(text: str, limit: int = 48) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def plot_clusters(report: ClassReport) -> str:
+    from matplotlib.ticker import MaxNLocator
+
+    items = report.clusters[:10][::-1]
     fig, ax = _figure(height=max(2.0, 0.35 * len(items) + 1))
-    ax.barh([m.code for m in items], [m.students for m in items], color="0.35")
-    ax.set(xlabel="students", title="Most frequent hints (misconceptions)")
+    ax.barh([f"{i}. {_short(c.title)}" for i, c in zip(range(len(items), 0, -1), items)],
+            [c.students for c in items], color="0.35")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set(xlabel="students", title="What the class got wrong (the most students first)")
     return _svg(fig)
 
 
@@ -185,16 +264,22 @@ def _table(header, rows) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _headline(report: ClassReport) -> str:
+    """'mean 3.9 / 6 of 7 current grades (not counted: 1 rejected), median 4, 1 full marks'."""
+    scores = list(report.scores.values())
+    n = len(scores)
+    return (f"mean {statistics.mean(scores):.1f} / {report.max_score:g} of {n} current grade"
+            f"{'' if n == 1 else 's'}{report.left_out}, median {statistics.median(scores):g}, "
+            f"{sum(s == report.max_score for s in scores)} full marks")
+
+
 def render(report: ClassReport) -> str:
     """The report as one self-contained HTML page."""
     e = html.escape
-    scores = list(report.scores.values())
-    n = len(scores)
+    n = len(report.scores)
     sections = [
         f"<h1>Class report: {e(report.assignment)}</h1>",
-        f"<p>{n} submissions · mean {statistics.mean(scores):.1f} / {report.max_score:g} · median "
-        f"{statistics.median(scores):g} · {sum(s == report.max_score for s in scores)} full marks · "
-        f"written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC</p>",
+        f"<p>{e(_headline(report))} · written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC</p>",
         '<section id="distribution"><h2>Score distribution</h2>'
         f"<figure>{plot_scores(report)}</figure></section>",
         '<section id="lost"><h2>Points lost per exercise and per test</h2>'
@@ -202,14 +287,18 @@ def render(report: ClassReport) -> str:
         + _table(["test", "points lost (class)", "per student"],
                  [(e(t), round(v, 2), round(v / n, 2)) for t, v in
                   sorted(report.lost_per_test.items(), key=lambda kv: -kv[1])]) + "</section>",
-        '<section id="misconceptions"><h2>Most frequent hints: what the class misunderstood</h2>'
-        + (f"<figure>{plot_misconceptions(report)}</figure>" + _table(
-            ["hint", "failing tests", "students", "exercises", "example (anonymised)"],
-            [(e(m.code), m.count, m.students, e(", ".join(m.exercises)), f"<pre>{e(m.example)}</pre>")
-             for m in report.misconceptions]) if report.misconceptions else "<p>No hints fired.</p>")
+        '<section id="clusters"><h2>What the class got wrong</h2><p>Every failing test is in '
+        "exactly one row: grouped by the likely mistake the checks named, or, where they named none, "
+        "by the test and what it raised or returned.</p>"
+        + (f"<figure>{plot_clusters(report)}</figure>" + _table(
+            ["", "what went wrong", "tests", "failing tests", "students", "exercises", "example (anonymised)"],
+            [(i, e(c.title), e(", ".join(c.tests)), c.count, c.students, e(", ".join(c.exercises)),
+              f"<pre>{e(c.example)}</pre>") for i, c in enumerate(report.clusters, start=1)])
+           if report.clusters else "<p>No test failed.</p>")
         + "</section>",
         '<section id="review"><h2>Needs a human look</h2>'
-        + (_table(["student", "why"], [(e(s), "<br>".join(map(e, why))) for s, why in sorted(report.review.items())])
+        + (_table(["student", "why"], [(e(report.who(s)), "<br>".join(map(e, why)))
+                                       for s, why in sorted(report.review.items())])
            if report.review else "<p>Nothing needs a human look.</p>") + "</section>",
         '<section id="timing"><h2>Grading time per notebook</h2>'
         + (f"<figure>{plot_seconds(report)}</figure><p>median {statistics.median(report.seconds.values()):.2f} s, "
@@ -217,14 +306,14 @@ def render(report: ClassReport) -> str:
            else "<p>The grader did not record grading times for this run.</p>") + "</section>",
         '<section id="similarity"><h2>Near-identical answers</h2><p>A pointer for a human, never a '
         "penalty: answers that match after renaming, recommenting and reformatting.</p>"
-        + ("".join(f"<h3>{e(p.exercise)}: {e(p.a)} ~ {e(p.b)} (score {p.score:.2f})</h3>"
+        + ("".join(f"<h3>{e(p.exercise)}: {e(report.who(p.a))} ~ {e(report.who(p.b))} (score {p.score:.2f})</h3>"
                    f'<div class="pair"><pre>{e(p.a_source)}</pre><pre>{e(p.b_source)}</pre></div>'
                    for p in report.pairs) if report.pairs else "<p>No pair above the threshold.</p>")
         + "</section>",
         '<section id="trend"><h2>Across assignments</h2>'
         f"<figure>{plot_trend(report)}</figure>" + _table(
             ["student", *sorted({a for per in report.totals.values() for a in per})],
-            [(e(s), *[round(per.get(a, float("nan")), 1) for a in sorted({a for p in report.totals.values() for a in p})])
+            [(e(report.who(s)), *[round(per.get(a, float("nan")), 1) for a in sorted({a for p in report.totals.values() for a in p})])
              for s, per in sorted(report.totals.items())]) + "</section>",
     ]
     return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>Class report: "
@@ -232,22 +321,33 @@ def render(report: ClassReport) -> str:
             + "\n".join(sections) + "</body></html>\n")
 
 
+SHOWN = 5  # clusters and pairs the text summary names; the page has them all
+
+
 def summary(report: ClassReport, path=None) -> str:
-    """One screen of text: the headline numbers, the top misconceptions, who needs a look."""
-    scores = list(report.scores.values())
-    lines = [f"class report {report.assignment}" + (f": {path}" if path else ""),
-             f"  {len(scores)} submissions, mean {statistics.mean(scores):.1f} / {report.max_score:g}, "
-             f"median {statistics.median(scores):g}, {sum(s == report.max_score for s in scores)} full marks"]
+    """One screen of text: the headline numbers, what most students got wrong, who needs a look,
+    which students' answers look alike and in which exercises."""
+    lines = [f"class report {report.assignment}" + (f": {path}" if path else ""), f"  {_headline(report)}"]
     worst = sorted(report.lost_per_exercise.items(), key=lambda kv: -kv[1])[:3]
     if worst:
         lines.append("  most points lost in: " + ", ".join(f"{ex} ({v:g})" for ex, v in worst))
-    for m in report.misconceptions[:5]:
-        where = ", ".join(m.exercises[:3]) + (f" and {len(m.exercises) - 3} more" if len(m.exercises) > 3 else "")
-        lines.append(f"  hint {m.code}: {m.students} student{'s' if m.students != 1 else ''} ({where})")
+    if report.clusters:
+        more = len(report.clusters) - SHOWN
+        lines.append(f"  what went wrong ({len(report.clusters)} kinds"
+                     + (f"; {more} more in the report" if more > 0 else "") + "):")
+    for c in report.clusters[:SHOWN]:
+        what = c.title if c.named else f"{c.title}: {c.example}"
+        lines.append(f"    {c.students} student{'s' if c.students != 1 else ''}: {_short(what, 110)}")
     if report.review:
-        lines.append(f"  needs a human look: {', '.join(sorted(report.review))}")
+        lines.append(f"  needs a human look: {', '.join(map(report.who, sorted(report.review)))}")
     if report.pairs:
-        lines.append("  near-identical answers: " + ", ".join(f"{p.a}~{p.b}" for p in report.pairs[:5]))
+        where: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for p in report.pairs:
+            where[p.a, p.b].append(p.exercise)
+        shown = [f"{report.who(a)} ~ {report.who(b)} ({', '.join(sorted(set(ex)))})"
+                 for (a, b), ex in list(where.items())[:SHOWN]]
+        more = len(where) - SHOWN
+        lines.append("  near-identical answers: " + ", ".join(shown) + (f" and {more} more pairs" if more > 0 else ""))
     return "\n".join(lines)
 
 
@@ -288,10 +388,30 @@ def reference_sources(ws) -> dict[str, str]:
     return found
 
 
+def _notebook_bytes(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(folder.glob("*.ipynb"))}
+
+
+ROSTER = "roster.csv"  # the roster given at collect, kept in the workspace
+
+
+def roster_names(ws) -> dict[str, str]:
+    """Student id -> name from the workspace's roster (``{}`` without one, or for a roster that
+    cannot be read: the ids are shown then)."""
+    from .lms import RosterError, read_roster
+
+    path = ws.root / ROSTER
+    if not path.is_file():
+        return {}
+    try:
+        return {s.id: s.name for s in read_roster(path) if s.name}
+    except RosterError:
+        return {}
+
+
 def write_report(ws, assignment: str) -> tuple[Path, str]:
     """Write ``<workspace>/reports/<assignment>.html``; return its path and the text summary."""
-    from .results import read_results
-    from .similarity import find_similar
+    from .similarity import find_similar, identical_files
 
     results = read_results(ws, assignment)
     history = {}
@@ -300,7 +420,9 @@ def write_report(ws, assignment: str) -> tuple[Path, str]:
             history[other] = read_results(ws, other)
     answers, scaffold = class_answers(ws, assignment)
     pairs = find_similar(answers, reference=reference_sources(ws), scaffold=scaffold)
-    numbers = analyse(results, pairs, history)
+    pairs += identical_files({s: _notebook_bytes(ws.submission(s, assignment)) for s in ws.students(assignment)},
+                             _notebook_bytes(ws.release(assignment)))
+    numbers = analyse(results, pairs, history, roster_names(ws))
     path = ws.root / "reports" / f"{assignment}.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".html.partial")

@@ -18,6 +18,7 @@ import nbformat
 from . import ledger, submissions
 from .cells import exercise_of_cells, grade_id
 from .integrity import inspect_submission
+from .latepenalty import penalty_now
 from .workspace import Workspace
 
 # What a result's score is worth (SubmissionResult.status):
@@ -53,6 +54,7 @@ class SubmissionResult:
     submitted_at: str = ""  # when the student handed in the graded submission (UTC)
     superseded_by: str = ""  # when the newer, not yet graded submission was handed in
     late_penalty: float = 0.0  # points nbgrader's late-penalty plugin took off (gradlab.toml's [late])
+    seconds: float = 0.0  # how long grading it took (the ledger's record); 0 when not recorded
 
     @property
     def final(self) -> float:
@@ -84,15 +86,25 @@ class SubmissionResult:
 
 
 def _failures(notebook) -> dict[str, str]:
-    """grade_id -> last error line, for every cell with an nbgrader id that raised."""
+    """grade_id -> last error line, for every cell with an nbgrader id that raised; the notes
+    the traceback shows after it are kept (gradlab.checks notes the call that raised)."""
     failures = {}
     for cell in notebook.cells:
         if grade_id(cell) is None or cell.cell_type != "code":
             continue
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
-                failures[grade_id(cell)] = ANSI.sub("", f"{output.get('ename')}: {output.get('evalue')}")
+                error = ANSI.sub("", f"{output.get('ename')}: {output.get('evalue')}")
+                # a checks' message ends in its code; any other error gets its notes
+                failures[grade_id(cell)] = error if CHECK_CODE.search(error) else " ".join([error, *_notes(output)])
     return failures
+
+
+def _notes(output) -> list[str]:
+    """The lines a traceback shows after its ``<ename>: <evalue>`` line (an exception's notes)."""
+    lines = [ANSI.sub("", line).strip() for line in output.get("traceback", [])]
+    ends = [i for i, line in enumerate(lines) if line.startswith(f"{output.get('ename')}:")]
+    return [line for line in lines[ends[-1] + 1:] if line] if ends else []
 
 
 def _diagnostic(error: str) -> str:
@@ -119,6 +131,7 @@ def read_result(ws: Workspace, assignment: str, student: str) -> SubmissionResul
     from nbgrader.api import MissingEntry
 
     result = SubmissionResult(student, assignment)
+    result.problems += submissions.lms_state(ws, assignment)["notes"].get(student, [])  # from collect
     handed_in = submissions.format_time(submissions.read_timestamp(ws.submission(student, assignment)))
     with ws.gradebook() as gb:
         try:
@@ -128,7 +141,7 @@ def read_result(ws: Workspace, assignment: str, student: str) -> SubmissionResul
             result.problems.append(f"not graded yet: run `gradlab autograde {assignment}`")
             return result
         result.score, result.max_score = submission.score, submission.max_score
-        result.late_penalty = submission.late_submission_penalty or 0.0
+        result.late_penalty = penalty_now(ws, submission)  # on the scores now, hand grades included
         result.submitted_at = submissions.format_time(submission.timestamp) or handed_in
         grades = {(g.notebook.name, g.name): (g.score, g.max_score)
                   for nb in submission.notebooks for g in nb.grades}
@@ -164,6 +177,7 @@ def read_result(ws: Workspace, assignment: str, student: str) -> SubmissionResul
     record = book.get(student)
     if record is not None:
         problems += [p for p in record.get("problems", []) if p not in problems]
+        result.seconds = record.get("seconds") or 0.0
         if record.get("status") == ledger.FAILED:
             result.status = FAILED
     if any(c.diagnostic == "tripwire" for c in result.cells):
@@ -197,21 +211,43 @@ def read_results(ws: Workspace, assignment: str) -> list[SubmissionResult]:
     return results + rejected_results(ws, assignment)
 
 
-def format_table(results: list[SubmissionResult]) -> str:
+def counts_in_mean(r: SubmissionResult) -> bool:
+    """Who a class's numbers count (the summary's mean, the report's every number): a current
+    grade.  A superseded grade, a submission not graded or that could not be graded and a
+    rejected hand-in are said, never counted as a 0."""
+    return r.status == GRADED
+
+
+def counted(results: list[SubmissionResult]) -> tuple[list[SubmissionResult], str]:
+    """The results a class's numbers count, and what that leaves out, said as
+    ``" (not counted: 1 rejected)"`` (``""`` when nothing is)."""
+    left = Counter(r.status for r in results if not counts_in_mean(r))
+    said = ", ".join(f"{k} {status}" for status, k in left.items())
+    return [r for r in results if counts_in_mean(r)], f" (not counted: {said})" if said else ""
+
+
+def display_name(student: str, names: dict[str, str] | None = None) -> str:
+    """``Name (id)`` where the roster names the student, else the id."""
+    name = (names or {}).get(student)
+    return f"{name} ({student})" if name else student
+
+
+def format_table(results: list[SubmissionResult], names: dict[str, str] | None = None) -> str:
     """A plain-text grades table, one row a student (a grade that is not current says so), then
-    what needs a human look."""
+    what needs a human look; ``names``: student id -> name from the roster."""
     if not results:
         return "no submissions graded"
-    width = max(7, *(len(r.student) for r in results))
+    label = {r.student: display_name(r.student, names) for r in results}
+    width = max(7, *map(len, label.values()))
     lines = [f"{'student':<{width}}  {'score':>11}  {'%':>5}  lost points in (hints fired)",
              f"{'-' * width}  {'-' * 11}  {'-' * 5}  {'-' * 40}"]
     for r in results:
         if r.status in (REJECTED, NOT_GRADED):
-            lines.append(f"{r.student:<{width}}  {'—':>11}  {'—':>5}  {r.status.upper()}")
+            lines.append(f"{label[r.student]:<{width}}  {'—':>11}  {'—':>5}  {r.status.upper()}")
             continue
         lost = ", ".join(f"{ex} −{pts:g}" for ex, pts in r.lost().items()) or "—"
         hints = ", ".join(f"{code}×{n}" if n > 1 else code for code, n in r.diagnostics().most_common())
-        row = f"{r.student:<{width}}  {r.final:>5g} / {r.max_score:<3g}  {r.percent:>5.1f}  {lost}"
+        row = f"{label[r.student]:<{width}}  {r.final:>5g} / {r.max_score:<3g}  {r.percent:>5.1f}  {lost}"
         row += f" ({hints})" if hints else ""
         row += f" (late −{r.late_penalty:g})" if r.late_penalty else ""
         if r.status == SUPERSEDED:
@@ -220,19 +256,24 @@ def format_table(results: list[SubmissionResult]) -> str:
         elif r.status != GRADED:
             row += f"  {r.status.upper()}"
         lines.append(row)
-    current = [r.percent for r in results if r.status == GRADED]
-    counts = Counter(r.status for r in results if r.status != GRADED)
+    kept, left_out = counted(results)
+    current = [r.percent for r in kept]
     n = len(results)
-    summary = f"\n{n} student{'' if n == 1 else 's'}"
+    summary = f"\n{n} student{'' if n == 1 else 's'} · "
     if current:
-        summary += (f" · mean {sum(current) / len(current):.1f}% of {len(current)} current grade"
-                    f"{'' if len(current) == 1 else 's'} · {sum(s == 100 for s in current)} full marks")
-    summary += "".join(f" · {k} {status}" for status, k in counts.items())
+        summary += (f"mean {sum(current) / len(current):.1f}% of {len(current)} current grade"
+                    f"{'' if len(current) == 1 else 's'}{left_out} · {sum(s == 100 for s in current)} full marks")
+    else:
+        summary += f"no current grade{left_out}"
     lines.append(summary)
+    unknown = [label[r.student] for r in results if not r.submitted_at and r.status != REJECTED]
+    if unknown:
+        who = "every student" if len(unknown) == n > 3 else ", ".join(unknown)
+        lines.append(f"hand-in {submissions.UNKNOWN} (no late penalty): {who}")
     flagged = [r for r in results if r.problems]
     if flagged:
         lines.append("needs a human look:")
-        lines += [f"  {r.student}: {'; '.join(r.problems)}" for r in flagged]
+        lines += [f"  {label[r.student]}: {'; '.join(r.problems)}" for r in flagged]
     else:
         lines.append("nothing needs a human look")
     return "\n".join(lines)
@@ -243,8 +284,10 @@ def format_status(counts: dict[str, dict[str, int]]) -> str:
     if not counts:
         return "nothing collected yet: run `gradlab collect`"
     width = max(10, *(len(a) for a in counts))
-    columns = ("collected", "graded", "failed", "flagged", "pending")
+    columns = ("collected", "graded", "failed", "flagged", "pending", "unmatched")
     lines = [f"{'assignment':<{width}}  " + "  ".join(f"{c:>9}" for c in columns)]
-    lines += [f"{a:<{width}}  " + "  ".join(f"{row[c]:>9}" for c in columns) for a, row in counts.items()]
+    lines += [f"{a:<{width}}  " + "  ".join(f"{row.get(c, 0):>9}" for c in columns) for a, row in counts.items()]
     lines.append("flagged: graded, with something for a human to look at (`gradlab summary`)")
+    if any(row.get("unmatched") for row in counts.values()):
+        lines.append("unmatched: files of the LMS download no roster student claims (`gradlab summary`)")
     return "\n".join(lines)

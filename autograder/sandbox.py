@@ -42,6 +42,9 @@ What the sandbox is, when ``bwrap`` works (Linux with user namespaces, the norma
   (``RLIMIT_NPROC``), file size, core dumps, the size of the private tmpfs, and output kept per cell
   (client side, :class:`OutputCap`).  The rlimits are set *inside* the sandbox by a prelude
   (util-linux's ``prlimit`` and ``setpriv``, a few milliseconds) that then execs the kernel.
+  Where the machine allows it (root, cgroup v1), the kernel as a whole is bounded too
+  (:mod:`gradlab_grader.kernellimits`): its working copy is a tmpfs of ``workdir_bytes``, and a
+  cgroup of its own holds all its processes to ``kernel_memory_bytes`` and ``processes``.
 
 Why the kernel runs as an unprivileged uid.  ``RLIMIT_NPROC`` is not enforced for root (Linux
 skips the check for uid 0, also inside a user namespace that maps onto root).  So:
@@ -82,10 +85,12 @@ ipykernel and the preload list, instead of starting an interpreter per kernel, w
 - **a user with bubblewrap** (a laptop): one bubblewrap per kernel as described above, no template:
   in one user namespace all kernels would share a uid and could reach each other.
 
-What it does not do: rlimits are per process, so a fork bomb whose every child allocates memory
-can use up to ``processes x memory_bytes`` (a cgroup would bound the sum; cgroups are not used so
-that the same code works as root, as a user, and in containers without cgroup delegation).  CPU
-time is shared with the grader (the per-cell timeouts of the engine bound it in wall time).
+What it does not do: where :func:`gradlab_grader.kernellimits.available` is False (a grader run
+as a user, no cgroup v1 memory controller, no right to mount) the limits are per process only: a
+fork bomb whose every child allocates memory can use up to ``processes x memory_bytes``, and the
+working copy lies on the host disk (each file bounded, not their number); the CLI says so once per
+run.  CPU time is shared with the grader (the per-cell timeouts of the engine bound it in wall
+time).
 
 Without bubblewrap (macOS, a container without user namespaces) the kernel still gets the limits
 (except the process limit, when the grader is root) but no namespaces: it can read what the
@@ -141,6 +146,13 @@ class Limits:
     output_bytes: int | None = 2 * MiB
     # No core dumps: a segfaulting submission must not write hundreds of MB to the working copy.
     core_bytes: int | None = 0
+    # Resident memory of all the kernel's processes together (its tmpfs files included), where a
+    # cgroup bounds it (gradlab_grader.kernellimits): the same 2 GiB as one process may map, so
+    # forked children share the kernel's budget instead of multiplying it.
+    kernel_memory_bytes: int | None = 2 * GiB
+    # Size of the working copy (a tmpfs, where kernellimits can mount one): a submission's
+    # notebooks and data are a few MB; 128 MiB holds a few files of file_bytes, no disk bomb.
+    workdir_bytes: int | None = 128 * MiB
 
     def rlimits(self) -> dict[str, tuple[int, int]]:
         """The (soft, hard) rlimits the prelude sets inside the sandbox, by resource name."""
@@ -299,12 +311,13 @@ def _inside(path: str, dirs) -> bool:
 
 
 def bwrap_args(workdir: str, rundir: str, home: str, limits: Limits, hidden=(),
-               expose=(), python: str = sys.executable, caps=()) -> list[str]:
+               expose=(), python: str = sys.executable, caps=(), writable=()) -> list[str]:
     """The bubblewrap command line (without the command): see the module docstring.
 
     hidden: paths masked (an empty directory, an empty file); expose: extra read-only paths;
     caps: capabilities kept beyond CAP_SETUID/CAP_SETGID (root only: the kernel template's
-    CAP_SYS_ADMIN, see gradlab_grader.kernelfactory).
+    CAP_SYS_ADMIN, see gradlab_grader.kernelfactory); writable: host paths bound read-write
+    at their place (the template's cgroup folders).
     """
     size = ["--size", str(limits.tmpfs_bytes)] if limits.tmpfs_bytes else []
     args = [shutil.which("bwrap") or "bwrap", *_bind_system(),
@@ -355,6 +368,8 @@ def bwrap_args(workdir: str, rundir: str, home: str, limits: Limits, hidden=(),
             args += ["--ro-bind", empty, h]
     for p in dict.fromkeys((rundir, workdir)):
         args += parents(p) + ["--bind", p, p]
+    for p in writable:
+        args += ["--bind", p, p]
     return args + ["--chdir", workdir]
 
 
@@ -413,7 +428,10 @@ class SandboxedKernelManager(AsyncKernelManager):
         # unix sockets + connection file in a short private directory (socket paths < 108 bytes)
         self.rundir = tempfile.mkdtemp(prefix="gradlab-k-",
                                        dir=factory.base if factory is not None else "/tmp")
-        self._finalizer = weakref.finalize(self, shutil.rmtree, self.rundir, True)
+        # the kernel's own cgroup and its working copy's tmpfs (gradlab_grader.kernellimits)
+        self.held = _Held()
+        self._oom_seen = 0
+        self._finalizer = weakref.finalize(self, _release, self.rundir, self.held)
         self.transport = "ipc"
         self.ip = os.path.join(self.rundir, "k")
         self.connection_file = os.path.join(self.rundir, "kernel.json")
@@ -421,6 +439,28 @@ class SandboxedKernelManager(AsyncKernelManager):
             os.chown(self.rundir, self.sandbox_uid, self.sandbox_uid)
             _chown_tree(self.workdir, self.sandbox_uid)
         self.home = os.path.realpath(os.path.expanduser("~"))
+        self._whole_kernel_limits(factory)
+
+    def _whole_kernel_limits(self, factory) -> None:
+        """The working copy on a tmpfs of its size and a cgroup of the kernel's own, where the
+        machine allows them (gradlab_grader.kernellimits)."""
+        from . import kernellimits
+
+        if not kernellimits.available():
+            return
+        if self.limits.workdir_bytes is not None:
+            kernellimits.mount_workdir(self.workdir, self.limits.workdir_bytes,
+                                       self.sandbox_uid or 0)
+            self.held.mounted = self.workdir
+        if self.limits.kernel_memory_bytes is not None or self.limits.processes is not None:
+            self.held.cgroup = kernellimits.Cgroup(getattr(factory, "cgroup", None),
+                                              self.limits.kernel_memory_bytes,
+                                              self.limits.processes)
+
+    @property
+    def cgroup(self):
+        """The kernel's own cgroup (gradlab_grader.kernellimits), or None."""
+        return self.held.cgroup
 
     def kernel_env(self, env: dict | None) -> dict:
         """The kernel's environment: an allowlist of ``env``, a private $HOME and /tmp."""
@@ -452,7 +492,8 @@ class SandboxedKernelManager(AsyncKernelManager):
         env = {k: v for k, v in env.items() if k != "JPY_PARENT_PID"}
         req = {"argv": list(argv), "env": env, "cwd": cwd or self.workdir,
                "uid": self.sandbox_uid, "rlimits": self.limits.rlimits(),
-               "log": os.path.join(self.rundir, "kernel.log"), "isolate": self.isolate}
+               "log": os.path.join(self.rundir, "kernel.log"), "isolate": self.isolate,
+               "cgroup": self.cgroup.procs if self.cgroup is not None else []}
         if self.isolate:
             size = {"size": str(self.limits.tmpfs_bytes)} if self.limits.tmpfs_bytes else {}
             mine = [[self.rundir, False], [self.workdir, False]]
@@ -512,6 +553,9 @@ class SandboxedKernelManager(AsyncKernelManager):
         if self.isolate and not self.forked:
             cmd = [*bwrap_args(self.workdir, self.rundir, self.home, self.limits, self.hidden,
                                self.expose, python), *cmd]
+        if self.cgroup is not None and not self.forked:
+            cmd = join_cgroup(self.cgroup.procs) + cmd
+        self._oom_seen = self.cgroup.oom_kills() if self.cgroup is not None else 0
         try:
             return await super()._async_launch_kernel(cmd, **kw)
         finally:
@@ -531,7 +575,11 @@ class SandboxedKernelManager(AsyncKernelManager):
         proc = getattr(self.provisioner, "process", None)
         code = proc.poll() if proc is not None else None
         reason = describe_exit(code, self.limits)
-        if reason and code not in (-signal.SIGKILL, 128 + signal.SIGKILL):
+        killed = code in (-signal.SIGKILL, 128 + signal.SIGKILL)
+        if killed and self.cgroup is not None and self.cgroup.oom_kills() > self._oom_seen:
+            return (f"the kernel's processes together went past the kernel's memory limit "
+                    f"({_size(self.limits.kernel_memory_bytes)}) and the kernel was stopped")
+        if reason and not killed:
             tail = self.log_tail()
             if tail:
                 reason += "; its last words: " + tail
@@ -553,6 +601,33 @@ class SandboxedKernelManager(AsyncKernelManager):
             self._finalizer()
 
     cleanup_resources = _async_cleanup_resources
+
+
+def join_cgroup(procs) -> list[str]:
+    """A command prefix that puts itself (then, by exec, the command) into the cgroups whose
+    ``cgroup.procs`` files are ``procs``: everything the kernel starts stays inside."""
+    script = "".join(f'echo $$ > "${i + 1}" && ' for i in range(len(procs)))
+    return ["/bin/sh", "-c", script + f'shift {len(procs)} && exec "$@"', "sh", *procs]
+
+
+@dataclass
+class _Held:
+    mounted: str | None = None   # the working copy, when a tmpfs is mounted on it
+    cgroup: object = None         # kernellimits.Cgroup
+
+
+def _release(rundir, held: _Held) -> None:
+    """What a kernel manager leaves when its kernel has ended: the socket folder, the working
+    copy's tmpfs (its content goes), the cgroup (what is left in it is killed)."""
+    from . import kernellimits
+
+    shutil.rmtree(rundir, True)
+    if held.mounted is not None:
+        kernellimits.unmount(held.mounted)
+        held.mounted = None
+    if held.cgroup is not None:
+        held.cgroup.remove()
+        held.cgroup = None
 
 
 def _forkable(cmd, python) -> bool:
@@ -629,10 +704,20 @@ class KernelFactory:
 
     def __init__(self, limits: Limits, hidden=(), expose=(), isolate=True, preload=None,
                  python: str = sys.executable):
+        from . import kernellimits
         from .kernelfactory import Factory
 
         self.base = tempfile.mkdtemp(prefix="gradlab-f-", dir="/tmp")
         os.chmod(self.base, 0o711)
+        # whole-kernel limits (gradlab_grader.kernellimits): the kernels' tmpfs working copies,
+        # mounted below the base later, reach the template's sandbox through a shared mount;
+        # their cgroups lie in one of the worker's, bound read-write into the template's sandbox
+        # (a kernel joins its own as root, before it drops to its uid)
+        self.cgroup = None
+        self.shared = kernellimits.available()
+        if self.shared:
+            kernellimits.share(self.base)
+            self.cgroup = kernellimits.Cgroup()
         self.isolate = isolate
         self.preload = list(DEFAULT_PRELOAD if preload is None else preload)
         self.readonly = [p for p in python_paths(python)] + [os.path.realpath(p) for p in expose]
@@ -646,7 +731,8 @@ class KernelFactory:
         wrap = None
         if isolate:
             caps = ["CAP_SYS_ADMIN"]
-            args = bwrap_args(self.base, self.base, home, limits, hidden, expose, python, caps)
+            args = bwrap_args(self.base, self.base, home, limits, hidden, expose, python, caps,
+                              writable=self.cgroup.dirs.values() if self.cgroup else ())
             wrap = lambda cmd: [*args, *cmd]  # noqa: E731
         # matplotlib_inline hooks into IPython when imported in a shell; in the template there
         # was none, so each kernel's start-up line runs the hook (before the guard snapshots)
@@ -655,7 +741,8 @@ class KernelFactory:
         self.python = python
         self.factory = Factory(python, self.preload, wrap, env,
                                log=os.path.join(self.base, "template.log"), cwd=self.base)
-        self._finalizer = weakref.finalize(self, _close_factory, self.factory, self.base)
+        self._finalizer = weakref.finalize(self, _close_factory, self.factory, self.base,
+                                           self.shared, self.cgroup)
 
     def spawn(self, request):
         return self.factory.spawn(request)
@@ -667,8 +754,14 @@ class KernelFactory:
         self._finalizer()
 
 
-def _close_factory(factory, base):
+def _close_factory(factory, base, shared=False, cgroup=None):
+    from . import kernellimits
+
     factory.close()
+    if cgroup is not None:
+        cgroup.remove()
+    if shared:
+        kernellimits.unmount(base)
     if not os.environ.get("GRADLAB_SANDBOX_KEEP"):
         shutil.rmtree(base, ignore_errors=True)
 
@@ -730,8 +823,29 @@ def launcher(required: bool = False, limits: Limits | None = None, hidden=(), ex
     return Launcher(limits, hidden, expose, required, isolate, preload, factory)
 
 
-class OutputCap:
-    """NotebookClient mixin: keep at most ``output_limit`` bytes of output per cell.
+class LimitNote:
+    """NotebookClient mixin: a cell during which the kernel's cgroup stopped one of the kernel's
+    processes for memory (gradlab_grader.kernellimits) ends with a note naming the limit (the
+    cell may have lost only a child process, or the kernel itself)."""
+
+    async def async_execute_cell(self, cell, cell_index, *args, **kw):
+        group = getattr(self.km, "cgroup", None)
+        before = group.oom_kills() if group is not None else 0
+        try:
+            return await super().async_execute_cell(cell, cell_index, *args, **kw)
+        finally:
+            if group is not None and group.oom_kills() > before:
+                from nbformat.v4 import new_output
+
+                limit = _size(self.km.limits.kernel_memory_bytes)
+                cell.outputs.append(new_output("stream", name="stderr", text=(
+                    f"\n[gradlab: this kernel's processes together went past its memory limit "
+                    f"({limit}); one of them was stopped]\n")))
+
+
+class OutputCap(LimitNote):
+    """NotebookClient mixin: keep at most ``output_limit`` bytes of output per cell (and the
+    :class:`LimitNote` of a cell that went past the kernel's memory limit).
 
     ``class Client(OutputCap, NotebookClient)``; set ``client.output_limit`` (bytes, default
     ``Limits().output_bytes``).  Outputs past the limit are dropped as they arrive — the grader's

@@ -17,6 +17,13 @@ weighted by how exclusive it is: a run that only the two answers share counts fu
 next to runs of their own, score low; a copied answer scores near 1 with its source (and a
 group that passes one answer round scores near 1 pairwise: each pair is listed).
 
+Identical hand-ins are always listed, with score 1, however many students share the code:
+rarity weighs the evidence of look-alikes, an identical copy needs none (three honest students
+who write the reference's code would otherwise hide a fourth who copies one of them).  That is
+byte-identical notebook files (:func:`identical_files`; the untouched release aside) and answers
+identical to the character that are a few lines long (``IDENTICAL_SHINGLES``; a one-line formula
+that many write the same way is no evidence).
+
 Candidates come from an inverted index of the rare runs only, so the work grows with the number
 of pairs that share something rare, not with the square of the class: a class of a thousand is
 compared in seconds.  The reference library's functions join the index as documents of their
@@ -26,6 +33,7 @@ own, so an answer copied from the reference shows up as a pair with it.
 from __future__ import annotations
 
 import ast
+import hashlib
 import io
 import math
 import re
@@ -39,6 +47,7 @@ K = 6                 # tokens per shingle: long enough that a run says somethin
 THRESHOLD = 0.8       # pairs scoring at least this are listed (honest look-alikes in a generated class of 1,000 stay below 0.75)
 COMMON = 0.05         # a run found in more than this fraction of the documents is no evidence
 MIN_SHINGLES = 8      # answers with fewer rare runs than this are too short to compare
+IDENTICAL_SHINGLES = 24  # an identical answer with this many runs besides the scaffold's is listed however common
 REFERENCE = "reference:"  # prefix of the reference library's documents
 
 
@@ -218,15 +227,47 @@ def _pairs_of(exercise, docs, sources, threshold, common, min_shingles) -> list[
             shared[pair] += w
     total = {doc: sum(weight.get(r, 0.0) for r in runs) for doc, runs in docs.items()}
     count = {doc: sum(r in weight for r in runs) for doc, runs in docs.items()}
-    found = []
+    found = {}
     for (a, b), common_weight in shared.items():
-        if a.startswith(REFERENCE) and b.startswith(REFERENCE):
-            continue
         if min(count[a], count[b]) < min_shingles:
             continue
         score = common_weight / (total[a] + total[b] - common_weight)
         if score >= threshold:
-            if a.startswith(REFERENCE):
-                a, b = b, a
-            found.append(Pair(exercise, a, b, round(score, 3), sources[a], sources[b]))
-    return sorted(found, key=lambda p: (-p.score, p.a, p.b))
+            found[a, b] = score
+    for group in _identical(docs, sources):
+        found.update(dict.fromkeys(combinations(group, 2), 1.0))
+    pairs = [_pair(exercise, a, b, score, sources) for (a, b), score in found.items()
+             if not (a.startswith(REFERENCE) and b.startswith(REFERENCE))]
+    return sorted(pairs, key=lambda p: (-p.score, p.a, p.b))
+
+
+def _identical(docs, sources) -> list[list[str]]:
+    """Groups (sorted) of two or more documents whose sources are identical and a few lines
+    long (``IDENTICAL_SHINGLES`` runs besides the scaffold's)."""
+    same: dict[str, list[str]] = defaultdict(list)
+    for doc in sorted(docs):
+        if len(docs[doc]) >= IDENTICAL_SHINGLES:
+            same[sources[doc].strip()].append(doc)
+    return [group for group in same.values() if len(group) > 1]
+
+
+def _pair(exercise, a, b, score, sources) -> Pair:
+    """The pair with the student first (a reference document is always ``b``)."""
+    if a.startswith(REFERENCE):
+        a, b = b, a
+    return Pair(exercise, a, b, round(score, 3), sources[a], sources[b])
+
+
+def identical_files(files: dict[str, dict[str, bytes]], released: dict[str, bytes]) -> list[Pair]:
+    """Pairs of students who handed in byte-identical files ({student: {file name: bytes}}), the
+    released files (``released``, handed back untouched) aside; ``exercise`` is the file's name."""
+    same: dict[tuple[str, bytes], list[str]] = defaultdict(list)
+    for student in sorted(files):
+        for name, data in files[student].items():
+            if data != released.get(name):
+                same[name, data].append(student)
+    pairs = []
+    for (name, data), group in sorted(same.items()):
+        said = f"{name}: byte-identical files ({len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()[:16]})"
+        pairs += [Pair(name, a, b, 1.0, said, said) for a, b in combinations(group, 2)]
+    return pairs

@@ -1,15 +1,20 @@
 """What the workspace knows about each hand-in beyond the gradebook's scores.
 
 * **When the student handed it in** (:func:`handed_in_at`): the ``timestamp.txt`` in the
-  student's folder, as nbgrader's exchange writes it, else the newest notebook's modification
-  time — never the time it was collected.  ``collect`` writes it into ``submitted/<s>/<a>/``,
-  where nbgrader's autograde reads it into the gradebook.
+  student's folder, as nbgrader's exchange writes it (an LMS download gets one from the LMS's
+  submission-times export, see :mod:`.lms`).  A file's modification time is never taken: an
+  LMS zip stamps every file with the moment the zip was built, and a copy with the moment it was
+  copied.  Without one the time is unknown: no late penalty, and the summary says so.
+  ``collect`` writes it into ``submitted/<s>/<a>/``, where the writer reads it into the gradebook.
 * **When it was graded** (:func:`graded_at`).  Whether a
   grade is current is the ledger's to say (:meth:`gradlab_grader.ledger.Ledger.state`: the
   files graded are the files collected).
 * **What collect turned away** (:func:`rejections`, :func:`record_rejections`): one small JSON
   file per assignment, ``rejected/<a>.json``, so a rejected hand-in shows in the summary and the
   export instead of vanishing; a later good hand-in of that student clears it.
+* **What an LMS download left open** (:func:`lms_state`, :func:`record_lms`): ``lms/<a>.json``
+  holds the files that matched no roster student (until the instructor maps or drops them), the
+  instructor's mapping and drops, and a note per student (a late marker without a known time).
 """
 
 from __future__ import annotations
@@ -32,20 +37,13 @@ def _newest(paths) -> float | None:
     return max(times) if times else None
 
 
-def handed_in_at(folder: Path, notebooks: list[Path]) -> datetime:
+def handed_in_at(folder: Path) -> datetime | None:
     """When the student handed in ``folder``: its ``timestamp.txt`` (nbgrader's exchange writes
-    one) if it parses, else the newest of ``notebooks``' modification times; in UTC."""
-    from nbgrader.utils import parse_utc
+    one) in UTC; None when there is none or it does not parse (the time is unknown)."""
+    return read_timestamp(folder)
 
-    stamp = Path(folder) / TIMESTAMP
-    if stamp.is_file():
-        try:
-            parsed = parse_utc(stamp.read_text().strip())
-        except (ValueError, OverflowError):
-            parsed = None
-        if parsed is not None:
-            return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
-    return datetime.fromtimestamp(_newest(notebooks), timezone.utc)
+
+UNKNOWN = "time unknown"  # what the summary and the export say of a hand-in without a time
 
 
 def format_time(when: datetime | None) -> str:
@@ -67,10 +65,15 @@ def read_timestamp(folder: Path) -> datetime | None:
     from nbgrader.utils import parse_utc
 
     stamp = Path(folder) / TIMESTAMP
-    try:
-        return parse_utc(stamp.read_text().strip()).replace(tzinfo=timezone.utc)
-    except (OSError, ValueError, AttributeError):
+    if stamp.is_symlink():
         return None
+    try:
+        parsed = parse_utc(stamp.read_text().strip())
+    except (OSError, ValueError, AttributeError, OverflowError, UnicodeDecodeError):
+        return None
+    if parsed is None:
+        return None
+    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
 
 
 def graded_at(ws: Workspace, student: str, assignment: str) -> float | None:
@@ -104,8 +107,48 @@ def record_rejections(ws: Workspace, assignment: str, rejected: dict[str, str],
     path = _rejections_path(ws, assignment)
     if not known and not path.exists():
         return
+    _write_json(path, dict(sorted(known.items())))
+
+
+def _write_json(path: Path, data) -> None:
+    """Write ``path`` atomically (a crash leaves the old file or the new one)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{assignment}.", suffix=".json")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".json")
     with os.fdopen(fd, "w") as fh:
-        json.dump(dict(sorted(known.items())), fh, indent=1)
+        json.dump(data, fh, indent=1, ensure_ascii=False)
     os.replace(tmp, path)
+
+
+# -- what an LMS download left open ------------------------------------------------------------
+
+def _lms_path(ws: Workspace, assignment: str) -> Path:
+    return ws.root / "lms" / f"{assignment}.json"
+
+
+def lms_state(ws: Workspace, assignment: str) -> dict:
+    """{"map": {key: student}, "dropped": [key], "unmatched": {key: {"files", "why"}},
+    "notes": {student: [note]}} of the assignment's LMS downloads (empty without one)."""
+    path = _lms_path(ws, assignment)
+    state = json.loads(path.read_text()) if path.is_file() else {}
+    return {"map": {}, "dropped": [], "unmatched": {}, "notes": {}, **state}
+
+
+def record_lms(ws: Workspace, assignment: str, mapping: dict[str, str], dropped: list[str],
+               unmatched: dict[str, dict], notes: dict[str, list[str]]) -> None:
+    """Keep what the latest download left unmatched, the instructor's mapping and drops, and the
+    notes of the students it collected (a student collected again without one loses the old)."""
+    state = lms_state(ws, assignment)
+    kept = {s: n for s, n in {**state["notes"], **notes}.items() if n}
+    _write_json(_lms_path(ws, assignment), {"map": dict(sorted(mapping.items())), "dropped": dropped,
+                                            "unmatched": dict(sorted(unmatched.items())), "notes": kept})
+
+
+def unmatched_lines(ws: Workspace, assignment: str) -> list[str]:
+    """What the summary says of files in the LMS download that no roster student claims."""
+    from shlex import quote
+
+    found = lms_state(ws, assignment)["unmatched"]
+    return [f"unmatched {key}: {', '.join(entry['files'][:3])}{' …' if len(entry['files']) > 3 else ''}"
+            f" — {entry['why']}; map it with `gradlab collect {assignment} DOWNLOAD --roster ROSTER "
+            f"--map {quote(key + '=STUDENT')}` or set it aside with --drop {quote(key)}"
+            for key, entry in found.items()]

@@ -13,6 +13,8 @@ A workspace is an ordinary nbgrader course directory kept *outside* the source t
       autograded/<s>/<a>/    executed and scored copies
       feedback/<s>/<a>/      HTML feedback, hidden tests removed
       rejected/<a>.json      hand-ins collect turned away, with the reason
+      lms/<a>.json           an LMS download's unmatched files, the instructor's mapping, notes
+      roster.csv             the roster given at collect (lms.read_roster reads it)
       bundles/<a>.zip        the student bundle (release, library wheel, INSTALL.txt)
       ledger/<a>/<s>.json    what grading recorded for each submission, once (see ledger.py)
       exports/               grades.csv and friends
@@ -22,7 +24,8 @@ A workspace is an ordinary nbgrader course directory kept *outside* the source t
         [late]                      # nbgrader's late-penalty plugin, gradlab_grader.latepenalty
         percent_per_day = 10        # of the score, per started day late
         max_percent = 100
-        [deadlines]                 # TOML datetimes; the gradebook's due dates follow them
+        [deadlines]                 # TOML datetimes (UTC without an offset); the gradebook writer
+                                    # gives them to the gradebook before it records a grade
         week1 = 2026-11-20T23:59:00Z
 """
 
@@ -229,18 +232,24 @@ class Workspace:
                    for path in sorted(self.source(assignment).glob("*.ipynb"))
                    for cell in nbformat.read(path, as_version=4).cells)
 
-    def apply_deadlines(self) -> dict:
-        """Give the gradebook the due dates of ``gradlab.toml`` (nbgrader measures lateness
-        against them when it grades).  Returns {assignment: due date}."""
+    def apply_deadlines(self, gb, assignments: list[str] | None = None) -> dict:
+        """Give the open gradebook ``gb`` the due dates of ``gradlab.toml`` (of ``assignments``,
+        default all), which nbgrader measures lateness against.  The gradebook writer calls it
+        before it records grades, so every path to a grade — a plain folder, an LMS download, a
+        regrade — meets the deadline.  A TOML date-time without an offset is UTC.  Returns
+        {assignment: due date} of those applied."""
         from datetime import timezone
 
-        deadlines = self.policy().get("deadlines", {})
-        if deadlines:
-            with self.gradebook() as gb:
-                for assignment, due in deadlines.items():
-                    if due.tzinfo is not None:   # the gradebook keeps naive UTC
-                        due = due.astimezone(timezone.utc).replace(tzinfo=None)
-                    gb.update_or_create_assignment(assignment, duedate=due)
+        deadlines = {a: due for a, due in self.policy().get("deadlines", {}).items()
+                     if assignments is None or a in assignments}
+        for assignment, due in deadlines.items():
+            if not hasattr(due, "hour"):  # a bare date: the end of that day
+                from datetime import datetime, time
+
+                due = datetime.combine(due, time(23, 59, 59))
+            if due.tzinfo is not None:   # the gradebook keeps naive UTC
+                due = due.astimezone(timezone.utc).replace(tzinfo=None)
+            gb.update_or_create_assignment(assignment, duedate=due)
         return deadlines
 
     # -- nbgrader ------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 the instructor's; `make lab-instructor` serves a grading workspace with nbgrader's formgrader.
 
 Each lab is started as the Makefile starts it (with the browser tests' server harness, no
-browser needed): ``JUPYTER_CONFIG_PATH`` names its settings folder in the repository
-(``lab/student``, ``lab/instructor``).
+browser needed): ``JUPYTER_CONFIG_PATH`` names its settings folders in the repository
+(``lib/jupyter-config`` and ``lab/student``, ``lab/instructor``).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ NBGRADER_PLUGINS = {"@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-as
 
 @pytest.fixture(scope="module")
 def lab():
-    """The student lab (make lab): course/ served with lab/student's settings."""
-    with harness.jupyter_lab(REPO / "course", config_path=REPO / "lab" / "student", cwd=REPO) as server:
+    """The student lab (make lab): course/ served with the students' settings."""
+    with harness.jupyter_lab(REPO / "course", config_path=harness.STUDENT_CONFIG, cwd=REPO) as server:
         yield server.url, server.log
 
 

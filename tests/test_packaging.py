@@ -1,4 +1,6 @@
-"""The two package lists (pyproject.toml for pip, environment.yml for conda) stay in step."""
+"""The package lists stay in step: the two distributions' (lib/pyproject.toml, the course library;
+pyproject.toml, the grader) for pip, environment.yml for conda; the grader needs the library of
+its own version, and the library needs nothing of the grader's."""
 
 import re
 import tomllib
@@ -12,16 +14,37 @@ def _name(requirement: str) -> str:
     return re.split(r"[<>=!~\[; ]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
 
 
-def test_environment_yml_mirrors_pyproject():
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    pip_side = {_name(r) for r in project["dependencies"]}
-    for extra in project["optional-dependencies"].values():
-        pip_side |= {_name(r) for r in extra}
+LIBRARY, GRADER = REPO / "lib" / "pyproject.toml", REPO / "pyproject.toml"
+
+
+def _project(path):
+    return tomllib.loads(path.read_text())["project"]
+
+
+def test_environment_yml_mirrors_both_pyprojects():
+    ours = {_project(LIBRARY)["name"], _project(GRADER)["name"]}
+    pip_side = set()
+    for path in (LIBRARY, GRADER):
+        project = _project(path)
+        pip_side |= {_name(r) for r in project["dependencies"]}
+        for extra in project.get("optional-dependencies", {}).values():
+            pip_side |= {_name(r) for r in extra}
+    pip_side -= ours
     env = yaml.safe_load((REPO / "environment.yml").read_text())
     conda_side = {_name(d) for d in env["dependencies"] if isinstance(d, str)} - {"python", "pip"}
     assert pip_side == conda_side, (
         f"only in pyproject.toml: {sorted(pip_side - conda_side)}; "
         f"only in environment.yml: {sorted(conda_side - pip_side)}")
+
+
+def test_the_grader_depends_on_the_library_of_its_version_and_not_the_other_way():
+    library, grader = _project(LIBRARY), _project(GRADER)
+    version = re.search(r'__version__ = "([^"]+)"', (REPO / "lib" / "gradlab" / "__init__.py").read_text())[1]
+    assert f"{library['name']}=={version}" in [r.split("#")[0].strip() for r in grader["dependencies"]]
+    assert grader["version"] == version
+    heavy = {_name(r) for r in grader["dependencies"]} - {_name(r) for r in library["dependencies"]}
+    assert {"dask", "psycopg2-binary", "setuptools", "tqdm"} <= heavy
+    assert "scripts" not in library, "the `gradlab` command is the grader's"
 
 
 def test_readme_opens_with_the_two_commands():

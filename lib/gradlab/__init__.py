@@ -10,11 +10,12 @@ module         holds
 calculus       difference quotients, numerical gradient, Jacobian, Hessian, gradient check
 autodiff       a tiny reverse-mode scalar engine and forward-mode dual numbers
 activations    sigmoid, tanh, ReLU, leaky ReLU, ELU as forward/backward pairs
-layers         affine, activation and batch-norm layers with caches
+layers         affine, activation, batch-norm, layer-norm and dropout layers with caches
 losses         half-SSE, MSE, softmax cross-entropy, logistic loss
 network        an MLP whose backward pass is BP1-BP4
-optim          SGD, momentum, Nesterov, AdaGrad, RMSProp, Adam, the Optimizer that owns
-               their state, schedules, clipping, minimize
+optim          SGD, momentum, Nesterov, AdaGrad, RMSProp, Adam, AdamW, the L2 penalty, the
+               Optimizer that owns their state, schedules, early stopping, the learning-rate
+               range test, clipping, minimize
 init           weight and bias initialisers (Xavier, He, Glorot ...)
 landscapes     two-dimensional loss surfaces for drawing optimizer trajectories
 data           small offline data sets (scikit-learn's digits, synthetic sets)

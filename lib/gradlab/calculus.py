@@ -44,6 +44,7 @@ __all__ = [
     "central_difference",
     "numerical_gradient",
     "numerical_gradient_array",
+    "numerical_gradients",
     "jacobian",
     "hessian",
     "relative_error",
@@ -279,6 +280,25 @@ def relative_error(a, b):
     if a.size == 0:
         return 0.0
     return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))))
+
+
+def numerical_gradients(f, params, h=H_FIRST):
+    """Central differences of a whole model's loss with respect to every parameter array.
+
+    The check of a whole network (deck 002: compare backprop with numerical derivatives) rather
+    than of one layer: ``f`` computes the loss from a dict of parameter arrays, and every entry
+    of every array is perturbed in turn, (f(θ + h e_i) − f(θ − h e_i)) / 2h.
+
+    Inputs:
+    - f: function f(params) -> scalar loss, reading the arrays from the dict it is given
+    - params: dict name -> array (W1, b1, W2, ...); never modified
+    - h: step size (default 1e-5)
+
+    Returns:
+    - dict name -> float64 array of that parameter's shape
+    """
+    return {name: numerical_gradient(lambda v, name=name: f({**params, name: v}), theta, h)
+            for name, theta in params.items()}
 
 
 def gradient_check(f, x, analytic_grad, h=H_FIRST):

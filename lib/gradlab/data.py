@@ -21,7 +21,7 @@ import numpy as np
 
 from gradlab.init import as_rng
 
-__all__ = ["digits", "split", "one_hot", "two_moons", "spirals", "linear_regression"]
+__all__ = ["digits", "shifted_copies", "split", "one_hot", "two_moons", "spirals", "linear_regression"]
 
 
 def digits():
@@ -38,6 +38,38 @@ def digits():
     X = np.asarray(bunch.data, dtype=np.float64) / 16.0
     y = np.asarray(bunch.target, dtype=np.int64)
     return X, y
+
+
+def shifted_copies(X, y):
+    """The digits of X and four copies moved by one pixel (down, up, right, left): more data.
+
+    Moving a digit by a pixel does not change which digit it is, so each shifted copy is a new
+    training example with the same label (data augmentation).  The row or column that moves in
+    is blank (0), not wrapped around from the other edge.
+
+    Inputs:
+    - X: (N, 64) 8×8 images flattened row by row (as :func:`digits` returns them)
+    - y: (N,) labels
+
+    Returns a tuple of:
+    - X_more: (5N, 64) the originals first, then one block of N per shift, in the order
+      down, up, right, left
+    - y_more: (5N,) the labels, repeated in the same order
+    """
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[1] != 64:
+        raise ValueError(f"shifted_copies: X must hold 8×8 images as rows of 64, got shape {X.shape}")
+    images = X.reshape(-1, 8, 8)
+    copies = [images]
+    for axis, step in [(1, 1), (1, -1), (2, 1), (2, -1)]:
+        moved = np.roll(images, step, axis=axis)
+        edge = 0 if step == 1 else -1              # np.roll wraps around: blank what came in
+        if axis == 1:
+            moved[:, edge, :] = 0
+        else:
+            moved[:, :, edge] = 0
+        copies.append(moved)
+    return np.concatenate(copies).reshape(-1, 64), np.tile(np.asarray(y), len(copies))
 
 
 def split(X, y, test_fraction=0.2, seed=0, stratify=False):

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
-    "as_rng", "zeros", "normal", "xavier", "he", "glorot_uniform", "constant", "relu_bias",
+    "as_rng", "zeros", "normal", "xavier", "lecun_normal", "he", "glorot_uniform", "constant", "relu_bias",
     "INITIALIZERS",
 ]
 
@@ -80,12 +80,13 @@ def normal(m, n, std=0.01, rng=None):
 
 
 def xavier(m, n, rng=None):
-    """Xavier initialisation W_ij ~ N(0, 1/m), shape (m, n) (deck 001).
+    """LeCun initialisation W_ij ~ N(0, 1/m), shape (m, n), under deck 001's name "Xavier".
 
     Deck 001: a heuristic so that every output has unit variance: with m independent inputs
-    of unit variance, Var(Σᵢ xᵢ Wᵢⱼ) = m · Var(W) = 1  ⇒  Var(W) = 1/m.  (The 1/fan-in variance
-    goes back to LeCun et al. 1998, "Efficient BackProp"; Glorot & Bengio 2010 give the uniform
-    fan-in/fan-out compromise in :func:`glorot_uniform`.)  Suited to tanh / sigmoid layers.
+    of unit variance, Var(Σᵢ xᵢ Wᵢⱼ) = m · Var(W) = 1  ⇒  Var(W) = 1/m.  The 1/fan-in variance
+    is LeCun et al. 1998, "Efficient BackProp" (:data:`lecun_normal` is this function under that
+    name).  Deck 001's naming is not the libraries': there "Xavier" is Glorot (Xavier Glorot),
+    Var(W) = 2/(m+n), as in :func:`glorot_uniform`.  Suited to tanh / sigmoid layers.
 
     Inputs:
     - m: fan-in; n: fan-out.
@@ -96,6 +97,10 @@ def xavier(m, n, rng=None):
     """
     m, n = _check_shape(m, n)
     return as_rng(rng).standard_normal((m, n)) * np.sqrt(1.0 / m)   # σ² = 1/m  (deck 001)
+
+
+#: N(0, 1/m) under its usual name (LeCun et al. 1998); the course's exercises keep deck 001's ``xavier``.
+lecun_normal = xavier
 
 
 def he(m, n, rng=None):
@@ -166,6 +171,7 @@ INITIALIZERS = {
     "zeros": zeros,
     "normal": normal,
     "xavier": xavier,
+    "lecun_normal": lecun_normal,
     "he": he,
     "glorot_uniform": glorot_uniform,
 }

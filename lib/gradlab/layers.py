@@ -1,9 +1,11 @@
-"""Layers as forward/backward pairs: affine, activation, batch normalisation.
+"""Layers as forward/backward pairs: affine, activation, batch and layer normalisation, dropout.
 
 Mirrors deck 000's "a layer is sigma(Wx + b)" (split into its linear and its activation part),
 deck 000's matrix chain rule dL/dW = X^T dL/dD for D = XW, and deck 001's batch normalisation
 (mini-batch statistics, learnable gamma and beta, running averages at test time,
-back-propagating through the normalisation).
+back-propagating through the normalisation), and the two regularising and normalising layers
+every later course adds: inverted dropout (Srivastava et al. 2014) and layer normalisation (Ba,
+Kiros & Hinton 2016).
 
 Every layer is a pair::
 
@@ -25,12 +27,15 @@ from __future__ import annotations
 import numpy as np
 
 from gradlab.activations import ACTIVATIONS
+from gradlab.init import as_rng
 
 __all__ = [
     "BN_EPS", "BN_MOMENTUM",
     "affine_forward", "affine_backward",
     "activation_pair", "activation_forward", "activation_backward",
     "batchnorm_forward", "batchnorm_backward",
+    "LN_EPS", "layernorm_forward", "layernorm_backward",
+    "dropout_forward", "dropout_backward",
 ]
 
 # epsilon added to the mini-batch variance before the square root: the constant of Ioffe &
@@ -248,3 +253,130 @@ def batchnorm_backward(dout, cache):
     N = dout.shape[0]
     dx = (inv_std / N) * (N * g - g.sum(axis=0) - x_hat * (g * x_hat).sum(axis=0))
     return dx, dgamma, dbeta
+
+
+# ---------------------------------------------------------------------------------------------
+# layer normalisation  (Ba, Kiros & Hinton 2016): batch norm's formula along the other axis
+# ---------------------------------------------------------------------------------------------
+
+# epsilon of layer normalisation: PyTorch's LayerNorm default (Ba et al. 2016 leave it open).
+LN_EPS = 1e-5
+
+
+def _normalize_rows(x, eps):
+    """x_hat and 1/sqrt(var + eps) of every row of x (statistics over the last axis)."""
+    mu = x.mean(axis=1, keepdims=True)
+    xc = x - mu
+    inv_std = 1.0 / np.sqrt((xc * xc).mean(axis=1, keepdims=True) + eps)
+    return xc * inv_std, inv_std
+
+
+def layernorm_forward(x, gamma, beta, eps=LN_EPS):
+    """Layer normalisation, forward, per example (row).
+
+    Batch norm's equations with the mean taken over the *features* of one example instead of
+    over the batch (Ba et al. 2016, eq. 4):
+        mu_n    = (1/D) sum_d x_nd                  one mean per example
+        var_n   = (1/D) sum_d (x_nd - mu_n)^2       one variance per example (1/D)
+        x_hat   = (x - mu) / sqrt(var + eps)
+        out     = gamma * x_hat + beta              gamma, beta per feature, as in batch norm
+    No running averages and no modes: an example's output never depends on the rest of its
+    batch, so training and inference compute the same thing, at any batch size (even 1).
+
+    Inputs:
+    - x: (N, D) data
+    - gamma: (D,) scale
+    - beta: (D,) shift
+    - eps: added to each variance, default 1e-5 (see LN_EPS)
+
+    Returns:
+    - out: (N, D)
+    - cache: (x_hat (N, D), gamma (D,), inv_std (N, 1))
+    """
+    x_hat, inv_std = _normalize_rows(x, eps)
+    return gamma * x_hat + beta, (x_hat, gamma, inv_std)
+
+
+def layernorm_backward(dout, cache):
+    """Layer normalisation, backward.
+
+    :func:`batchnorm_backward`'s closed form with the roles of the axes swapped (transpose x and
+    the batch-norm derivation reads the same): with g = gamma * dout and s = 1/sqrt(var + eps)
+    per row,
+        dx_n = (s_n / D) (D g_n - sum_d g_nd - x_hat_n sum_d g_nd x_hat_nd)
+    while gamma and beta are still per feature, so their gradients still sum over the batch.
+
+    Inputs:
+    - dout: (N, D) upstream gradient
+    - cache: from :func:`layernorm_forward`
+
+    Returns:
+    - dx: (N, D)
+    - dgamma: (D,)
+    - dbeta: (D,)
+    """
+    x_hat, gamma, inv_std = cache
+    dbeta = dout.sum(axis=0)
+    dgamma = (dout * x_hat).sum(axis=0)
+    g = dout * gamma                                        # dC/dx_hat
+    D = dout.shape[1]
+    dx = (inv_std / D) * (D * g - g.sum(axis=1, keepdims=True)
+                          - x_hat * (g * x_hat).sum(axis=1, keepdims=True))
+    return dx, dgamma, dbeta
+
+
+# ---------------------------------------------------------------------------------------------
+# inverted dropout  (Srivastava, Hinton, Krizhevsky, Sutskever & Salakhutdinov 2014)
+# ---------------------------------------------------------------------------------------------
+
+def dropout_forward(x, p, mode="train", rng=None):
+    """Inverted dropout, forward.
+
+    mode "train": every unit is dropped (set to 0) with probability p, independently, and the
+    units kept are scaled by 1/(1 - p), so that E[out] = x and nothing changes at inference:
+        u    = rng.random(x.shape)                  one uniform number per unit, drawn once
+        mask = (u >= p) / (1 - p)                   0 where dropped, 1/(1 - p) where kept
+        out  = x * mask
+    mode "test": out = x (every unit, unscaled: the scaling already happened in training).
+
+    p is the probability of *dropping* a unit, as in PyTorch's ``nn.Dropout(p)``; Srivastava et
+    al. (2014) write p for the probability of *keeping* one, and scale the weights by p at test
+    time instead of the activations by 1/p in training (the same expectation, paid at the
+    other end).
+
+    Inputs:
+    - x: array of any shape, e.g. (N, M) activations
+    - p: drop probability, 0 <= p < 1
+    - mode: "train" or "test"
+    - rng: int seed or numpy Generator for the mask (see :func:`gradlab.init.as_rng`)
+
+    Returns:
+    - out: same shape as x
+    - cache: (mode, mask); mask has x's shape in train mode, None in test mode
+    """
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout: p is the probability of dropping a unit, 0 <= p < 1; got {p}")
+    if mode == "test":
+        return x, (mode, None)
+    if mode != "train":
+        raise ValueError(f'dropout: mode must be "train" or "test", got {mode!r}')
+    u = as_rng(rng).random(np.shape(x))
+    mask = (u >= p) / (1.0 - p)
+    return x * mask, (mode, mask)
+
+
+def dropout_backward(dout, cache):
+    """Inverted dropout, backward: out = x * mask is linear in x, so dx = dout * mask.
+
+    A dropped unit passes no gradient back; a kept one passes it scaled by 1/(1 - p).  In test
+    mode the layer is the identity and dx = dout.
+
+    Inputs:
+    - dout: upstream gradient, same shape as x
+    - cache: (mode, mask) from :func:`dropout_forward`
+
+    Returns:
+    - dx: same shape as x
+    """
+    mode, mask = cache
+    return dout if mode == "test" else dout * mask

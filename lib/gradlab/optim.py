@@ -55,9 +55,9 @@ from functools import partial
 import numpy as np
 
 __all__ = [
-    "sgd", "momentum", "momentum_velocity", "nesterov", "adagrad", "rmsprop", "adam",
-    "OPTIMIZERS", "Optimizer", "step_decay", "plateau_lr", "Plateau", "cyclical_lr",
-    "clip_by_value", "clip_by_norm", "minimize",
+    "sgd", "momentum", "momentum_velocity", "nesterov", "adagrad", "rmsprop", "adam", "adamw",
+    "l2_penalty", "OPTIMIZERS", "Optimizer", "step_decay", "plateau_lr", "Plateau", "cyclical_lr",
+    "lr_range_test", "early_stopping", "clip_by_value", "clip_by_norm", "minimize",
 ]
 
 
@@ -299,6 +299,60 @@ def adam(w, dw, state=None, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
     return next_w, state
 
 
+# --------------------------------------------------------------------------------------------
+# Weight decay: as a penalty in the loss, or decoupled from the gradient
+# --------------------------------------------------------------------------------------------
+
+def l2_penalty(weights, lam):
+    """The L2 penalty (weight regularization, deck 003) of a list of weight arrays, and its gradients.
+
+        R(W) = (λ/2) Σ_l ‖W^l‖²   (the sum of every squared entry),   ∂R/∂W^l = λ W^l
+
+    Added to the loss, C + R, it pulls every weight towards 0 by λW in each gradient step: with
+    plain SGD, θ ← θ − η(∇C + λθ) = (1 − ηλ)θ − η∇C, the weights *decay* by the factor
+    (1 − ηλ) per step, hence "weight decay".  Biases and batch-norm's γ, β are usually left out
+    (pass only the weight matrices): they do not multiply inputs, so they do not make the
+    function steep.
+
+    Inputs:
+    - weights: a list of arrays W^l (any shapes)
+    - lam: λ >= 0, the strength
+
+    Returns a tuple of:
+    - penalty: float, R(W)
+    - grads: list of arrays λ W^l, shaped like ``weights``
+    """
+    penalty = 0.5 * lam * sum(float(np.sum(np.square(w))) for w in weights)   # (λ/2) Σ ‖W‖²
+    return penalty, [lam * np.asarray(w, dtype=np.float64) for w in weights]  # λ W
+
+
+def adamw(w, dw, state=None, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2):
+    """AdamW (Loshchilov & Hutter 2019, "Decoupled weight decay regularization", Algorithm 2).
+
+    Adam's step on the gradient of the loss alone, and the decay applied to the weights
+    directly, outside the adaptive scaling::
+
+        θ ← θ − η m̂ / (√v̂ + δ) − η λ θ          (λ θ uses the θ before this step)
+
+    Adam with an L2 penalty instead adds λθ to the *gradient*; Adam then divides it by √v̂ like
+    the rest, so a weight with large gradients is decayed less, one with small gradients more,
+    and the decay is no longer the (1 − ηλ) of plain SGD.  AdamW keeps it at (1 − ηλ) per step
+    for every weight.  (Loshchilov & Hutter multiply the decay by a schedule factor η_t alone;
+    PyTorch's AdamW, followed here, by the learning rate.)
+
+    Inputs:
+    - w, dw, state, lr, beta1, beta2, eps: as in :func:`adam` (``dw`` holds no penalty term).
+    - weight_decay: λ.  Default 1e-2, PyTorch's AdamW default.
+
+    Returns a tuple of:
+    - next_w: updated parameters, same shape as ``w``.
+    - state: as :func:`adam`'s.
+    """
+    next_w, state = adam(w, dw, state, lr=lr, beta1=beta1, beta2=beta2, eps=eps)
+    next_w = next_w - lr * weight_decay * _as_float(w)   # − η λ θ, outside Adam's scaling
+    return next_w, state
+
+
 #: Every optimizer by name: the names :class:`Optimizer`, :func:`minimize` and ``MLP`` accept.
 OPTIMIZERS: dict[str, Callable] = {
     "sgd": sgd,
@@ -308,6 +362,7 @@ OPTIMIZERS: dict[str, Callable] = {
     "adagrad": adagrad,
     "rmsprop": rmsprop,
     "adam": adam,
+    "adamw": adamw,
 }
 
 
@@ -562,6 +617,74 @@ def cyclical_lr(base_lr=1e-3, max_lr=6e-3, step_size=2000, mode="triangular", ga
         return float(base_lr + (max_lr - base_lr) * max(0.0, 1.0 - x) * scale(t, cycle))
 
     return schedule
+
+
+def early_stopping(val_losses, patience):
+    """Where early stopping on the validation loss ends a run, and which epoch it keeps.
+
+    After every epoch the validation loss is compared with the best so far; a strictly lower
+    one is a new best (its parameters are saved).  Once ``patience`` epochs in a row brought no
+    new best, training stops and the saved parameters of the best epoch are restored (Prechelt
+    1998, "Early stopping — but when?"; the number of epochs, a hyperparameter in deck 004's
+    pragmatics, is then chosen by the validation set).
+
+    Inputs:
+    - val_losses: the validation loss after each epoch 0, 1, 2, ... (a sequence of floats)
+    - patience: epochs without a new best that end the run, >= 1
+
+    Returns a tuple of ints:
+    - best: the epoch of the lowest loss up to ``stop`` (the first of equal ones)
+    - stop: the epoch after which training stops: the first epoch ``patience`` epochs past
+      the best, or the last epoch, ``len(val_losses) - 1``, if that never happens
+    """
+    if patience < 1:
+        raise ValueError(f"early_stopping: patience must be at least 1, got {patience}")
+    if len(val_losses) == 0:
+        raise ValueError("early_stopping: no validation losses")
+    best = 0
+    for epoch, loss in enumerate(val_losses):
+        if loss < val_losses[best]:
+            best = epoch
+        if epoch - best >= patience:
+            return best, epoch
+    return best, len(val_losses) - 1
+
+
+def lr_range_test(step, lr_min=1e-5, lr_max=10.0, steps=100, diverge=4.0):
+    """The learning-rate range test (Smith 2017, "Cyclical learning rates for training neural
+    networks", section 3.3): train for a short while with a rate that grows at every step and
+    record the loss.  It falls slowly at tiny rates, fast at good ones, and blows up past the
+    largest rate training tolerates; a good η sits somewhat below where the fall is steepest.
+
+    The rates grow geometrically, η_k = η_min (η_max/η_min)^(k/(steps−1)) (Smith grows them
+    linearly over a few epochs; a geometric sweep covers decades in one short run, as most
+    libraries' "learning-rate finders" do).  The test stops early once the loss is not finite
+    or exceeds ``diverge`` times the best loss so far.
+
+    Inputs:
+    - step: a function step(lr) -> float that takes one training step at rate lr (on the next
+      mini-batch) and returns that mini-batch's loss.  It owns the model and the data.
+    - lr_min, lr_max: the first and the last rate, 0 < lr_min < lr_max.
+    - steps: number of rates (steps) at most, >= 2.
+    - diverge: stop once the loss exceeds diverge × the lowest loss seen.
+
+    Returns a tuple of:
+    - lrs: float array of the rates used, one per step taken
+    - losses: float array of the losses step returned, same length
+    """
+    if not 0 < lr_min < lr_max:
+        raise ValueError(f"lr_range_test: need 0 < lr_min < lr_max, got {lr_min} and {lr_max}")
+    if steps < 2:
+        raise ValueError(f"lr_range_test: need at least 2 steps, got {steps}")
+    rates = np.geomspace(lr_min, lr_max, steps)
+    losses, best = [], np.inf
+    for lr in rates:
+        loss = float(step(float(lr)))
+        losses.append(loss)
+        if not np.isfinite(loss) or loss > diverge * best:
+            break
+        best = min(best, loss)
+    return rates[:len(losses)], np.array(losses)
 
 
 # --------------------------------------------------------------------------------------------

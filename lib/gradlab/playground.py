@@ -9,9 +9,9 @@ Pure NumPy, no plotting and no widgets, so every number the playground shows can
   says so (:class:`Trajectory`).
 * :func:`compare` tells where a student's rule parts from the reference, and by how much.
 * For quadratics (the ill-conditioned bowl and the regression MSE) the linear theory of
-  gradient descent with momentum: :func:`optimal_settings` (η*, β*), :func:`predicted_rate`
-  (the spectral radius of one step, vectorized over a grid of settings, which is the phase
-  diagram) and :func:`measured_rate` (read off a trajectory).
+  gradient descent, the heavy ball and Nesterov: :func:`optimal_settings` (η*, β* of each),
+  :func:`predicted_rate` (the spectral radius of one step, vectorized over a grid of settings,
+  which is the phase diagram) and :func:`measured_rate` (read off a trajectory).
 
 Momentum, whatever its name
 ---------------------------
@@ -144,10 +144,14 @@ class Trajectory:
 
     @property
     def message(self):
-        """One plain sentence when something went wrong, else ''."""
+        """What went wrong, as a predicate for "your rule …" / "the reference …", else ''."""
         if self.error is not None:
             step, exc = self.error
-            return f"the update rule raised {type(exc).__name__} at step {step}: {exc}"
+            if isinstance(exc, NotImplementedError):       # the exercise's untouched stub
+                return ("is not implemented yet: replace `raise NotImplementedError()` with "
+                        "your code")
+            said = str(exc)
+            return f"raised {type(exc).__name__} at step {step}" + (f": {said}" if said else "")
         if self.diverged_at is not None:
             return (f"diverged at step {self.diverged_at}: the loss left every finite bound "
                     f"(lower the learning rate); the last finite point is step {self.n}")
@@ -258,9 +262,8 @@ def compare(yours, reference, rtol=1e-6, atol=1e-9):
         return Comparison(step=t, distance=float(gaps[t]), yours=a[t], reference=b[t])
     if len(a) != len(b):
         t = m                                     # one of them ended at step m - 1
-        note = (f"your rule parts from the reference at step {t}: "
-                + (yours.message or "it stopped") if len(a) < len(b)
-                else f"the reference stops at step {t} ({reference.message}); yours goes on")
+        note = (f"your rule {yours.message or f'stops at step {t}'}" if len(a) < len(b)
+                else f"the reference {reference.message or f'stops at step {t}'}; yours goes on")
         return Comparison(step=t, distance=float("inf"), yours=a[t] if t < len(a) else None,
                           reference=b[t] if t < len(b) else None, note=note)
     return Comparison(step=None, distance=float(gaps.max(initial=0.0)))
@@ -279,22 +282,36 @@ def hessian_eigenvalues(surface):
     return None
 
 
-def optimal_settings(lam_min, lam_max):
-    """The best fixed learning rate and momentum for the heavy ball on a quadratic.
+def optimal_settings(lam_min, lam_max, method="heavy_ball"):
+    """The best fixed learning rate and momentum of ``method`` on a quadratic.
 
-    Polyak (1964), as in Goh, "Why Momentum Really Works" (Distill, 2017):
-    η* = 4 / (√λmax + √λmin)²,  β* = ((√κ − 1)/(√κ + 1))²  with κ = λmax/λmin; the error then
-    shrinks by (√κ − 1)/(√κ + 1) per step.  Plain gradient descent's best rate is
-    2/(λmin + λmax), contracting by (κ − 1)/(κ + 1) (deck 000).
+    ``method`` is one of :data:`LINEAR_METHODS`' values (each has its own optimum; a setting
+    that is best for one can make another diverge).  With κ = λmax/λmin:
 
-    Returns a dict with ``lr``, ``momentum``, ``rate`` (heavy ball) and ``gd_lr``, ``gd_rate``.
+    - "sgd", gradient descent (deck 000): η* = 2/(λmin + λmax); the error shrinks by
+      (κ − 1)/(κ + 1) per step.
+    - "heavy_ball", Polyak (1964), as in Goh, "Why Momentum Really Works" (Distill, 2017):
+      η* = 4/(√λmax + √λmin)², β* = ((√κ − 1)/(√κ + 1))², rate (√κ − 1)/(√κ + 1).
+    - "nesterov", Lessard, Recht & Packard (SIAM J. Optim., 2016), section 4: η* = 4/(3λmax +
+      λmin), β* = (√(3κ + 1) − 2)/(√(3κ + 1) + 2), rate 1 − 2/√(3κ + 1).
+
+    Returns a dict with ``lr``, ``momentum`` (0 for "sgd") and ``rate``, the
+    :func:`predicted_rate` there.
     """
-    a, b = np.sqrt(lam_min), np.sqrt(lam_max)
     kappa = lam_max / lam_min
-    rk = np.sqrt(kappa)
-    return {"lr": 4.0 / (a + b) ** 2, "momentum": ((rk - 1) / (rk + 1)) ** 2,
-            "rate": (rk - 1) / (rk + 1), "gd_lr": 2.0 / (lam_min + lam_max),
-            "gd_rate": (kappa - 1) / (kappa + 1)}
+    if method == "sgd":
+        return {"lr": 2.0 / (lam_min + lam_max), "momentum": 0.0,
+                "rate": (kappa - 1) / (kappa + 1)}
+    if method == "heavy_ball":
+        rk = np.sqrt(kappa)
+        return {"lr": 4.0 / (np.sqrt(lam_min) + np.sqrt(lam_max)) ** 2,
+                "momentum": ((rk - 1) / (rk + 1)) ** 2, "rate": (rk - 1) / (rk + 1)}
+    if method == "nesterov":
+        r3 = np.sqrt(3 * kappa + 1)
+        return {"lr": 4.0 / (3 * lam_max + lam_min), "momentum": (r3 - 2) / (r3 + 2),
+                "rate": 1 - 2 / r3}
+    raise ValueError(f"no optimum known for {method!r}; choose one of "
+                     f"{sorted(set(LINEAR_METHODS.values()))}")
 
 
 def predicted_rate(lr, momentum, eigenvalues, method="heavy_ball"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,6 +31,8 @@ GOOD = "def double(x):\n    return 2.0 * np.asarray(x, dtype=float)"
 HALF = "def double(x):\n    return np.asarray(x, dtype=float)"
 # each unit runs for a couple of seconds, so that a worker can be killed while it runs one
 SLOW = "import time\ntime.sleep({})\n"
+# the poison never ends by itself (its cells have an hour): only the workers' deaths stop it
+ENDLESS = "import time\nwhile True:\n    time.sleep(1)\n"
 CLASS = {f"s{i}": (GOOD, 3) if i % 2 else (HALF, 0) for i in range(6)}
 POISON = "zpoison"  # sorted last: submitted once the batch is under way
 ALLOWED_FAILURES = 1  # the scheduler's: the poison stops 2 workers
@@ -119,14 +122,21 @@ class Run:
 @pytest.fixture(scope="module")
 def graded_on_cluster(dask_cluster, released, tmp_path_factory):
     root = tmp_path_factory.mktemp("class")
-    ws = Workspace(root / "ws", repo=released.repo)
+    repo = root / "repo"
+    shutil.copytree(released.repo / "solutions", repo / "solutions")
+    (repo / "lib" / "gradlab").mkdir(parents=True)
+    source = repo / "solutions" / "toy" / "toy.ipynb"
+    nb = nbformat.read(source, as_version=4)
+    nb.metadata["gradlab"] = {"cell_timeout": 3600}
+    nbformat.write(nb, source)
+    ws = Workspace(root / "ws", repo=repo)
     pipeline.release(ws, ["toy"], course=root / "course")
     bodies = {s: SLOW.format(2) + body for s, (body, _) in CLASS.items()}
-    bodies[POISON] = SLOW.format(120) + GOOD
+    bodies[POISON] = ENDLESS + GOOD
     for student, body in bodies.items():
         folder = ws.submission(student, "toy")
         folder.mkdir(parents=True)
-        nbformat.write(answer(ws, body), folder / "toy.ipynb")
+        nbformat.write(answer(released, body), folder / "toy.ipynb")
     out, err = (root / "out.txt").open("w+"), (root / "err.txt").open("w+")
     proc = subprocess.Popen([sys.executable, "-m", "gradlab_grader.cli", "--repo", str(ws.repo),
                              "--workspace", str(ws.root), "autograde", "toy", "--scheduler",

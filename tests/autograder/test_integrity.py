@@ -36,7 +36,8 @@ def _strip_metadata(cell, meta):
 
 @pytest.fixture(scope="module")
 def hostile(released, tmp_path_factory):
-    ws = Workspace(tmp_path_factory.mktemp("hostile"), repo=released.repo, cell_timeout=3)
+    # the one hang tested is endless; every other toy cell runs in milliseconds, with room for a loaded machine
+    ws = Workspace(tmp_path_factory.mktemp("hostile"), repo=released.repo, cell_timeout=15)
     pipeline.release(ws, ["toy"], course=ws.root / "course-copy")
     ws_course = released  # the toy release to start submissions from
     inbox = write_inbox(tmp_path_factory.mktemp("inbox"), {
@@ -45,7 +46,7 @@ def hostile(released, tmp_path_factory):
         "deletes_tests": _drop_tests(answer(ws_course, GOOD)),
         "strips_metadata": answer(ws_course, GOOD, edit=_strip_metadata),
         "kills_kernel": answer(ws_course, "import os\nos._exit(1)"),
-        "sleeps": answer(ws_course, "import time\ntime.sleep(300)"),
+        "sleeps": answer(ws_course, "import time\nwhile True:\n    time.sleep(1)"),
         "patches_checks": answer(ws_course, HALF + "\nchecks.assert_close = lambda *args, **kwargs: None"),
         "stray_marker": answer(ws_course, GOOD + "\n# ### BEGIN HIDDEN TESTS"),
     })

@@ -23,7 +23,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from gradlab_grader import sandbox
 
-from .conftest import processes_of
+from .conftest import HOLD, processes_of
 
 if not sandbox.available() or os.geteuid() != 0:
     why = sandbox.unavailable_reason() or "the kernel factory sandboxes kernels only for a root grader"
@@ -112,6 +112,36 @@ def test_two_kernels_cannot_reach_each_other(launcher):
     assert got["ptrace"][0].startswith("-1 "), got["ptrace"]
     assert got["proc"][0] == "False\n"          # hidepid: other uids' processes are not listed
     assert alive == "A alive\n"
+
+
+def test_a_kernel_past_its_memory_limit_costs_its_neighbour_nothing():
+    """Two kernels of one template: the children of one go past its 512 MiB and are stopped;
+    the other, holding memory of its own meanwhile, keeps it and runs on."""
+    from gradlab_grader import kernellimits
+
+    if not kernellimits.available():
+        pytest.skip(kernellimits.unavailable_reason())
+    launch = sandbox.launcher(required=True, factory=True, preload=["numpy"],
+                              limits=sandbox.Limits(kernel_memory_bytes=512 * sandbox.MiB))
+
+    async def scenario():
+        a, b = await Kernel(launch).start(), await Kernel(launch).start()
+        try:
+            await a.run("keep = b'1' * (150 * 2**20)")
+            bomb, _, _ = await b.run(HOLD)
+            alive, _, _ = await a.run("print(len(keep) // 2**20, 'MiB kept')")
+            return a, bomb, alive
+        finally:
+            await a.stop()
+            await b.stop()
+
+    try:
+        a, bomb, alive = go(scenario())
+    finally:
+        launch.close()
+    held, codes = bomb.split("\n")[0].split(" ", 1)
+    assert int(held) * 200 < 512 and codes.count("-9") == 4 - int(held), bomb
+    assert alive == "150 MiB kept\n"
 
 
 def test_files_left_in_tmp_home_and_shm_are_gone_for_the_next_kernel(launcher):
@@ -258,11 +288,17 @@ def test_killing_the_worker_takes_template_and_kernels_with_it(tmp_path):
         km = launcher.kernel_manager(workdir)
         asyncio.run(km.start_kernel(cwd=str(workdir)))
         print(launcher.factory.factory.proc.pid, km.sandbox_uid, flush=True)
+        # what the whole-kernel limits made (gradlab_grader.kernellimits), if anything
+        held = [km.workdir, launcher.factory.base, *(km.cgroup.dirs.values() if km.cgroup else [])]
+        print(" ".join(held) if km.cgroup else "", flush=True)
         time.sleep(600)
     """)
     worker = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         template, uid = map(int, worker.stdout.readline().split())
+        held = worker.stdout.readline().split()
+        if held:
+            assert _mounted(held[0])
         for _ in range(100):                 # the kernel is running
             if processes_of(uid):
                 break
@@ -276,9 +312,20 @@ def test_killing_the_worker_takes_template_and_kernels_with_it(tmp_path):
             time.sleep(0.1)
         assert processes_of(uid) == 0, "a kernel outlived its worker"
         assert not _alive(template), "the template outlived its worker"
+        # the working copy's tmpfs, the template's shared base and the kernel's cgroups go too
+        for _ in range(100):
+            if not any(_mounted(p) or os.path.exists(p) and p.startswith("/sys/") for p in held):
+                break
+            time.sleep(0.1)
+        assert [p for p in held if _mounted(p) or os.path.exists(p) and p.startswith("/sys/")] == []
     finally:
         worker.kill()
         worker.wait()
+
+
+def _mounted(path: str) -> bool:
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == path for line in f)
 
 
 def _alive(pid: int) -> bool:

@@ -85,7 +85,7 @@ def test_collect_reads_assignment_subfolders(released, tmp_path):
     for name in ("a.ipynb", "b.ipynb"):
         nbformat.write(answer(released, GOOD), inbox / "cyd" / name)
     collected, rejected, *_ = pipeline.collect(ws, "toy", inbox)
-    assert collected == ["ann"] and "no .ipynb" in rejected["bob"]
+    assert collected == ["ann"] and "handed in nothing" in rejected["bob"]
     assert "expected toy.ipynb but found a.ipynb, b.ipynb" in rejected["cyd"]
     assert (ws.submission("ann", "toy") / "toy.ipynb").is_file()
 

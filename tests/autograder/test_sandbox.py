@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -24,9 +25,9 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_code_cell, new_notebook
 
-from gradlab_grader import guard, sandbox
+from gradlab_grader import guard, kernellimits, sandbox
 
-from .conftest import processes_of
+from .conftest import HOLD, processes_of
 
 if not sandbox.available():
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
@@ -52,9 +53,11 @@ def kernel_mode(request):
     MODE["factory"] = False
 
 
-def run(cells, workdir: Path, limits=None, hidden=(), expose=(), output_limit=None, timeout=20,
+def run(cells, workdir: Path, limits=None, hidden=(), expose=(), output_limit=None, timeout=60,
         require=True):
-    """Execute ``cells``; returns (notebook, kernel manager, guard notes by cell index)."""
+    """Execute ``cells``; returns (notebook, kernel manager, guard notes by cell index).
+    ``timeout``: each cell's limit, generous (a loaded machine); only a test of the limit
+    itself shortens it, with an endless cell."""
     if MODE["factory"]:
         # a template per call (hidden and expose shape its sandbox); the kernel works in a
         # folder of the template's, copied back into ``workdir`` for the checks
@@ -135,7 +138,9 @@ def test_only_the_working_copy_is_writable(workdir, tmp_path):
         "open('/etc/passwd', 'a')",
         "import os; os.getuid() != 0 and print('not root')",
     ], workdir, expose=[visible])
-    assert text(nb.cells[0]) == "ok\n" and (workdir / "mine.txt").read_text() == "ok"
+    assert text(nb.cells[0]) == "ok\n"
+    # the working copy is a tmpfs of its own where the machine allows it: nothing on the host disk
+    assert (workdir / "mine.txt").exists() == (not kernellimits.available())
     # the working copy's parent is an empty stand-in: the grader's file is not there at all
     assert error(nb.cells[1]).split(":")[0] in ("PermissionError", "FileNotFoundError")
     assert "Read-only" in error(nb.cells[2]) or error(nb.cells[2]).startswith("PermissionError")
@@ -273,7 +278,66 @@ def test_file_size_bomb_stops_at_the_limit(workdir):
         "print('alive')",
     ], workdir, limits)
     assert "File too large" in error(nb.cells[0])
-    assert (workdir / "big.bin").stat().st_size <= sandbox.MiB
+    big = workdir / "big.bin"
+    assert not big.exists() or big.stat().st_size <= sandbox.MiB
+    assert text(nb.cells[1]) == "alive\n"
+
+
+def needs_whole_kernel_limits():
+    """Skip on a machine without them (a user grader, no cgroup v1); CI (root) must have them."""
+    if not kernellimits.available():
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"CI needs whole-kernel limits: {kernellimits.unavailable_reason()}")
+        pytest.skip(kernellimits.unavailable_reason())
+
+
+def test_many_files_stop_at_the_working_copy_size(workdir):
+    """Files each below the file-size limit still stop at the working copy's size, with
+    ENOSPC in the cell; the host disk gets none of it, and the kernel goes on."""
+    needs_whole_kernel_limits()
+    (workdir / "given.txt").write_text("submitted")   # what the grader put there is kept
+    limits = sandbox.Limits(file_bytes=16 * sandbox.MiB, workdir_bytes=32 * sandbox.MiB)
+    nb, _, _ = run([
+        "print(open('given.txt').read())",
+        "written = 0\ntry:\n    for i in range(6):\n"
+        "        with open(f'big{i}.bin', 'wb') as f:\n"
+        "            f.write(b'0' * (12 * 2**20))\n"
+        "        written += 1\n"
+        "finally:\n    print(written)",
+        "import os; os.remove('big0.bin'); open('small.txt', 'w').write('room again'); print('alive')",
+    ], workdir, limits)
+    assert text(nb.cells[0]) == "submitted\n"
+    assert error(nb.cells[1]) == "OSError: [Errno 28] No space left on device"
+    assert text(nb.cells[1]) == "2\n"        # 2 x 12 MiB fit in 32 MiB, a third does not
+    assert text(nb.cells[2]) == "alive\n"
+    assert sorted(p.name for p in workdir.iterdir()) == ["given.txt"]
+
+
+def test_a_kernel_past_its_memory_limit_is_stopped_with_the_reason(workdir):
+    """600 MiB fit the address-space limit (2 GiB) but not the kernel's 512 MiB: the kernel is
+    stopped, and both its cell and the reason name the limit."""
+    needs_whole_kernel_limits()
+    limits = sandbox.Limits(kernel_memory_bytes=512 * sandbox.MiB)
+    nb, _, notes = run(["x = b'1' * (600 * 2**20)", "print('never')"], workdir, limits, timeout=60)
+    assert "past the kernel's memory limit (512 MiB)" in notes["died"], notes["died"]
+    assert "went past its memory limit (512 MiB)" in text(nb.cells[0])
+
+
+def test_children_share_the_kernels_memory_limit(workdir):
+    """Four children of 200 MiB each fit their address-space limit one by one, but not the
+    kernel's 512 MiB together: the children past it are stopped, and the kernel goes on (or,
+    were it the one stopped, the reason names the limit)."""
+    needs_whole_kernel_limits()
+    limits = sandbox.Limits(kernel_memory_bytes=512 * sandbox.MiB)
+    nb, km, notes = run([HOLD, "print('alive')"], workdir, limits, timeout=60)
+    if "died" in notes:
+        assert "memory limit (512 MiB)" in notes["died"], notes["died"]
+        return
+    held, rest = text(nb.cells[0]).split(" ", 1)
+    codes, note = rest.split("\n", 1)
+    assert int(held) * 200 < 512, text(nb.cells[0])
+    assert codes.count("-9") == 4 - int(held), codes    # the others were killed (SIGKILL)
+    assert "went past its memory limit (512 MiB)" in note
     assert text(nb.cells[1]) == "alive\n"
 
 
@@ -288,7 +352,7 @@ def test_print_bomb_output_is_capped(workdir):
 
 
 def test_interrupt_and_restart(workdir):
-    nb, km, _ = run(["import time; time.sleep(60)", "print('after')"], workdir, timeout=2)
+    nb, km, _ = run(["import time\nwhile True:\n    time.sleep(1)", "print('after')"], workdir, timeout=10)
     assert error(nb.cells[0]).startswith("KeyboardInterrupt")
     assert text(nb.cells[1]) == "after\n"
 
@@ -311,6 +375,26 @@ def test_without_bubblewrap_limits_still_hold_and_it_says_so(workdir, monkeypatc
     assert not km.isolate
     assert error(nb.cells[0]).startswith("MemoryError")
     assert "gradlab.checks.assert_close was replaced" in notes[2] and error(nb.cells[2])
+
+
+def test_without_whole_kernel_limits_per_process_limits_hold_and_it_says_so(workdir, monkeypatch):
+    """A user grader (or no cgroup v1): the run warns once and its summary says so; the
+    per-process limits still hold, and the working copy is the host folder."""
+    from gradlab_grader import pipeline
+    from gradlab_grader.pool import RunStats
+
+    why = "the grader does not run as root (only root may mount a tmpfs and make a cgroup)"
+    monkeypatch.setattr(kernellimits, "_probe", lambda: why)
+    said = re.escape("limits hold per process only: " + why)
+    with pytest.warns(sandbox.SandboxUnavailable, match=said):
+        pipeline.say_once_if_unsandboxed(None)
+    summary = {whole: RunStats(sandboxed=True, whole_kernel=whole).summary() for whole in (True, False)}
+    assert "sandbox on, limits per process only" in summary[False]
+    assert "sandbox on, limits per kernel" in summary[True]
+    nb, km, _ = run(["open('mine.txt', 'w').write('ok')", "x = bytearray(4 * 2**30)"], workdir,
+                    sandbox.Limits(memory_bytes=int(1.5 * sandbox.GiB)))
+    assert km.cgroup is None and (workdir / "mine.txt").read_text() == "ok"
+    assert error(nb.cells[1]).startswith("MemoryError")
 
 
 # -- the guard -----------------------------------------------------------------------------------

@@ -68,3 +68,33 @@ def test_a_group_passing_one_answer_round_is_listed_pairwise():
         answers[s] = {EXERCISE: disguise(answers[group[0]][EXERCISE], rng)}
     pairs = {(p.a, p.b) if p.a < p.b else (p.b, p.a) for p in sim.find_similar(answers)}
     assert pairs == {(a, b) for i, a in enumerate(group) for b in group[i + 1:]}
+
+
+@pytest.mark.parametrize("sharing", [3, 5])
+def test_an_identical_copy_is_listed_however_many_share_the_code(sharing, reference):
+    """Students who write the reference's code share every run of it, so no run is rare; a
+    byte-identical copy among them is still listed (score 1), and nothing else is."""
+    rng = np.random.default_rng(sharing)
+    answers = honest_class(40, seed=sharing)
+    ref = reference[f"{sim.REFERENCE}calculus.numerical_gradient"]
+    close = [f"s{i:04d}" for i in range(sharing)]
+    for student in close:
+        answers[student] = {EXERCISE: disguise(ref, rng)}
+    answers["copier"] = {EXERCISE: answers[close[1]][EXERCISE]}
+    pairs = sim.find_similar(answers)
+    assert [({p.a, p.b}, p.score) for p in pairs if "copier" in (p.a, p.b)] == [({close[1], "copier"}, 1.0)]
+    assert all({p.a, p.b} <= set(close) | {"copier"} for p in pairs)
+
+
+def test_a_one_line_formula_many_write_alike_is_no_evidence():
+    answers = {f"s{i}": {"sigmoid": "def sigmoid(z):\n    return 1 / (1 + np.exp(-z))\n"} for i in range(30)}
+    assert sim.find_similar(answers) == []
+
+
+def test_identical_notebook_files_are_listed_and_the_untouched_release_is_not():
+    release, copy = b'{"cells": []}', b'{"cells": ["mine"]}'
+    files = {"ann": {"a.ipynb": copy}, "bob": {"a.ipynb": copy}, "cyd": {"a.ipynb": release},
+             "dan": {"a.ipynb": release}, "eli": {"a.ipynb": b'{"cells": ["own"]}'}}
+    pairs = sim.identical_files(files, {"a.ipynb": release})
+    assert [(p.exercise, p.a, p.b, p.score) for p in pairs] == [("a.ipynb", "ann", "bob", 1.0)]
+    assert "byte-identical" in pairs[0].a_source

@@ -3,7 +3,7 @@
 * ``lab_root``  — a session folder the lab serves; tests write or copy notebooks into it.
 * ``lab``       — one JupyterLab server per session serving ``lab_root`` (a :class:`Lab`), with
                   every extension installed (nbgrader's instructor tools too).
-* ``student_lab`` — the students' lab (``make lab``: ``lab/student`` settings) serving a copy
+* ``student_lab`` — the students' lab (``make lab``: the students' settings) serving a copy
                   of ``course/``.
 * ``browser``   — one headless Chromium per session.
 * ``page``      — a fresh browser context + page per test; ``page.errors_seen`` lists the page's
@@ -51,12 +51,12 @@ def lab(lab_root):
 
 @pytest.fixture(scope="session")
 def student_lab(tmp_path_factory):
-    """The students' lab as ``make lab`` starts it (settings from ``lab/student``), serving a
+    """The students' lab as ``make lab`` starts it (``harness.STUDENT_CONFIG``), serving a
     copy of ``course/`` that tests may change."""
     _require_browser()
     root = tmp_path_factory.mktemp("student-course")
     shutil.copytree(REPO / "course", root, dirs_exist_ok=True)
-    with harness.jupyter_lab(root, config_path=REPO / "lab" / "student") as server:
+    with harness.jupyter_lab(root, config_path=harness.STUDENT_CONFIG) as server:
         yield server
 
 

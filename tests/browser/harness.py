@@ -12,6 +12,7 @@ Plain functions and context managers (no pytest here), shared by the browser tes
   side-traffic.
 * :func:`open_notebook`, :func:`run_all`, :func:`wait_for_text`, :func:`watch_pixels` are the
   page-side helpers.
+* :func:`make_venv` and :func:`pip_install` make a student's environment from a bundle's wheel.
 
 Why a browser is missing is explained by :func:`browser_problem`; the tests turn that into a
 skip, or a failure when ``CI=true``.
@@ -38,6 +39,10 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run",
                  "--disable-quic", "--disable-dev-shm-usage"]
 TOKEN = "gradlab-browser-test"
+REPO = Path(__file__).resolve().parents[2]
+#: the students' settings as ``make lab`` gives them (JUPYTER_CONFIG_PATH): what the library's
+#: wheel installs for students, and an nbgrader_config.py for Validate
+STUDENT_CONFIG = os.pathsep.join(str(REPO / p) for p in ("lib/jupyter-config", "lab/student"))
 
 # JupyterLab settings for a test run: no news / update checks (they would call the internet and
 # pop up a toast over the notebook).
@@ -93,14 +98,15 @@ class Lab:
 
 @contextlib.contextmanager
 def jupyter_lab(root: Path, timeout: float = 180.0, python: str | None = None,
-                config_path: Path | None = None, cwd: Path | None = None):
+                config_path: Path | str | None = None, cwd: Path | None = None):
     """Serve ``root`` with JupyterLab on a free loopback port; yields a :class:`Lab`.
 
     The server is this interpreter's ``jupyter lab`` (the kernels are this environment's
     python3).  Its output goes to a log file, shown in the error if it does not come up.
-    ``config_path`` is a settings folder given as ``JUPYTER_CONFIG_PATH``, as ``make lab``
-    gives ``lab/student``; ``cwd`` the folder the server starts in (``make lab-instructor``
-    starts in the grading workspace, where nbgrader finds its ``nbgrader_config.py``).
+    ``config_path`` is a settings folder (or several, joined by ``os.pathsep``) given as
+    ``JUPYTER_CONFIG_PATH``, as ``make lab`` gives :data:`STUDENT_CONFIG`; ``cwd`` the folder
+    the server starts in (``make lab-instructor`` starts in the grading workspace, where
+    nbgrader finds its ``nbgrader_config.py``).
     """
     root = Path(root).resolve()
     home = Path(tempfile.mkdtemp(prefix="gradlab-lab-"))
@@ -121,7 +127,7 @@ def jupyter_lab(root: Path, timeout: float = 180.0, python: str | None = None,
            "JUPYTERLAB_SETTINGS_DIR": str(settings),
            "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
            "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
-    env.pop("MPLBACKEND", None)            # the notebook chooses its backend (%matplotlib widget)
+    env.pop("MPLBACKEND", None)            # the kernel chooses its backend (inline)
     if config_path is not None:
         env["JUPYTER_CONFIG_PATH"] = str(config_path)
     log = home / "server.log"
@@ -150,6 +156,24 @@ def jupyter_lab(root: Path, timeout: float = 180.0, python: str | None = None,
             process.kill()
             process.wait()
         shutil.rmtree(home, ignore_errors=True)
+
+
+def make_venv(folder: Path) -> Path:
+    """A fresh virtual environment in ``folder`` (this Python's version, with pip and nothing
+    else), as a student makes one; returns its ``python``."""
+    subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
+    return Path(folder) / "bin" / "python"
+
+
+def pip_install(python: Path, *args: str) -> float:
+    """``pip install args`` into ``python``'s environment with this machine's pip settings (its
+    package index and warm cache), as INSTALL.txt says; returns the seconds it took."""
+    start = time.perf_counter()
+    done = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                           *args], capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"pip install {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return time.perf_counter() - start
 
 
 @contextlib.contextmanager
@@ -293,11 +317,18 @@ def wait_for_stable_canvas(page, selector: str = FIGURE_CANVAS, quiet: float = 0
            }""", arg=[selector, quiet * 1000], polling=100, timeout=timeout * 1000)
 
 
+#: The cells of the playground notebook, by what they do (indices for :func:`run_cell`).
+PLAYGROUND_CELLS = {"static": 0, "playground": 1, "status": 2, "fresh": 3}
+
+
 def write_playground_notebook(folder: Path, name: str = "playground.ipynb") -> Path:
     """The playground notebook the browser test and the benchmark drive.
 
-    Its last cell prints one status line (``PLAYGROUND-STATUS errors=… updates=…``) that the
-    harness reads back after interacting, to check the kernel side.
+    Cells (see :data:`PLAYGROUND_CELLS`): a static figure wider than the page (it must still
+    fit after the playground; ``STATIC-FIGURE`` and a counter), the playground, a status cell printing one line
+    (``PLAYGROUND-STATUS errors=… updates=…``) and the kernel's update times in ms
+    (``PLAYGROUND-TIMES …``), and a cell that renders the playground's current state afresh
+    into ``fresh.png`` beside the notebook (``FRESH-RENDER`` and a counter when done).
     """
     import nbformat
 
@@ -305,16 +336,33 @@ def write_playground_notebook(folder: Path, name: str = "playground.ipynb") -> P
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
     nb.cells = [
-        nbformat.v4.new_code_cell("%matplotlib widget"),
+        nbformat.v4.new_code_cell("import matplotlib.pyplot as plt\n"
+                                  "fig, ax = plt.subplots(figsize=(14, 3))\n"
+                                  "ax.plot([0, 1], [0, 1])\n"
+                                  "ax.set_title('a static figure 1400 pixels wide')\n"
+                                  "plt.show()\n"
+                                  "statics = globals().get('statics', 0) + 1\n"
+                                  "print(f'STATIC-FIGURE {statics}')"),
         nbformat.v4.new_code_cell("from gradlab.widgets import Playground\n"
                                   "pg = Playground()\npg"),
         nbformat.v4.new_code_cell(
             "import numpy as np\n"
             "ms = np.asarray(pg.update_seconds) * 1e3\n"
             "q = np.percentile(ms, [50, 95]) if ms.size else [np.nan, np.nan]\n"
-            "print(f'PLAYGROUND-STATUS errors={len(pg.errors)} updates={pg.n_updates} '\n"
-            "      f'blits={pg.blits} full={pg.full_draws} lr={pg.w_lr.value:.6g} '\n"
-            "      f'p50={q[0]:.2f} p95={q[1]:.2f}')"),
+            "statuses = globals().get('statuses', 0) + 1     # a new line each run\n"
+            "print(f'PLAYGROUND-STATUS run={statuses} errors={len(pg.errors)} '\n"
+            "      f'updates={pg.n_updates} '\n"
+            "      f'blits={pg.blits} layers={pg.layer_draws} full={pg.full_draws} '\n"
+            "      f'lr={pg.w_lr.value:.6g} p50={q[0]:.2f} p95={q[1]:.2f}')\n"
+            "print('PLAYGROUND-TIMES', ' '.join(f'{t:.2f}' for t in ms))"),
+        nbformat.v4.new_code_cell(
+            "from PIL import Image\n"
+            "fresh = Playground(**pg.settings())\n"
+            "Image.fromarray(np.asarray(fresh.fig.canvas.buffer_rgba())).save('fresh.png')\n"
+            "renders = globals().get('renders', 0) + 1\n"
+            "print(f'FRESH-RENDER {renders}')\n"
+            "print('FRESH-STATE', pg.w_optimizer.label, '|', pg.w_surface.value, '|', "
+            "f'{pg.w_lr.value:.3g}', '|', f'{pg.w_momentum.value:.2f}')"),
     ]
     path = Path(folder) / name
     nbformat.write(nb, path)
@@ -322,20 +370,80 @@ def write_playground_notebook(folder: Path, name: str = "playground.ipynb") -> P
 
 
 def playground_status(text: str) -> dict:
-    """The fields of a ``PLAYGROUND-STATUS`` line as a dict of numbers."""
-    line = next(l for l in text.splitlines() if l.startswith("PLAYGROUND-STATUS"))
-    return {k: float(v) for k, v in (item.split("=") for item in line.split()[1:])}
+    """The fields of a ``PLAYGROUND-STATUS`` line as a dict of numbers, and the kernel's
+    update times (``PLAYGROUND-TIMES``, ms) under "times"."""
+    lines = text.splitlines()
+    line = next(l for l in lines if l.startswith("PLAYGROUND-STATUS"))
+    status = {k: float(v) for k, v in (item.split("=") for item in line.split()[1:])}
+    times = next((l for l in lines if l.startswith("PLAYGROUND-TIMES")), "PLAYGROUND-TIMES")
+    status["times"] = [float(t) for t in times.split()[1:]]
+    return status
 
 
-def rerun_status(page, index: int = 2, timeout: float = 60.0) -> dict:
-    """Run the playground notebook's status cell again and return its fresh numbers."""
-    before = page.locator(".jp-OutputArea-output", has_text="PLAYGROUND-STATUS").last.inner_text()
+def rerun_marked(page, index: int, marker: str, timeout: float = 60.0) -> str:
+    """Run cell ``index`` again and wait for its new output holding ``marker``; return it."""
+    before = page.evaluate(
+        "(m) => [...document.querySelectorAll('.jp-OutputArea-output')]"
+        ".filter(e => e.innerText.includes(m)).map(e => e.innerText).join('\\n')", marker)
     run_cell(page, index)
     page.wait_for_function(
-        "(before) => [...document.querySelectorAll('.jp-OutputArea-output')].some("
-        "e => e.innerText.includes('PLAYGROUND-STATUS') && e.innerText !== before)",
-        arg=before, timeout=timeout * 1000)
-    return playground_status(wait_for_text(page, "PLAYGROUND-STATUS"))
+        "([m, before]) => { const now = [...document.querySelectorAll('.jp-OutputArea-output')]"
+        ".filter(e => e.innerText.includes(m)).map(e => e.innerText).join('\\n');"
+        " return now && now !== before; }", arg=[marker, before], timeout=timeout * 1000)
+    return wait_for_text(page, marker)
+
+
+def rerun_status(page, timeout: float = 60.0) -> dict:
+    """Run the playground notebook's status cell again and return its fresh numbers."""
+    return playground_status(rerun_marked(page, PLAYGROUND_CELLS["status"],
+                                          "PLAYGROUND-STATUS", timeout))
+
+
+def canvas_pixels(page, selector: str = FIGURE_CANVAS):
+    """The (first) figure canvas's pixels as the page shows them: an (h, w, 4) uint8 array."""
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    url = page.evaluate("(s) => document.querySelector(s).toDataURL('image/png')", selector)
+    data = base64.b64decode(url.split(",", 1)[1])
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGBA"))
+
+
+def fresh_render(page, lab: Lab):
+    """The kernel renders the playground's current state afresh (a new figure, drawn in
+    full).  Returns its pixels, an (h, w, 4) uint8 array, and the state it rendered as the
+    controls on the page show it (see :func:`controls_state`)."""
+    import numpy as np
+    from PIL import Image
+
+    text = rerun_marked(page, PLAYGROUND_CELLS["fresh"], "FRESH-RENDER")
+    line = next(l for l in text.splitlines() if l.startswith("FRESH-STATE"))
+    state = tuple(part.strip() for part in line[len("FRESH-STATE"):].split("|"))
+    return np.asarray(Image.open(lab.root / "fresh.png").convert("RGBA")), state
+
+
+def controls_state(page) -> tuple:
+    """What the playground's controls on the page show: optimizer, surface, η, β."""
+    chosen = "(s) => s.options[s.selectedIndex].text.replace(/\\u00a0/g, ' ')"  # ipywidgets: nbsp
+    return (dropdown(page, "optimizer").evaluate(chosen), dropdown(page, "surface").evaluate(chosen),
+            readout(page, "learning rate"), readout(page, "momentum"))
+
+
+def dropdown(page, description: str):
+    """The ``<select>`` of the ipywidgets Dropdown whose label is ``description``."""
+    return page.locator(".widget-dropdown", has=page.locator(".widget-label",
+                                                             has_text=description)).first \
+        .locator("select")
+
+
+def readout(page, description: str) -> str:
+    """The text a slider shows beside it (its readout)."""
+    slider = page.locator(".widget-slider", has=page.locator(".widget-label",
+                                                             has_text=description)).first
+    return slider.locator(".widget-readout").inner_text()
 
 
 def drag_handle(page, handle, dx_total: float, moves: int):

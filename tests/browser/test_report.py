@@ -1,4 +1,5 @@
-"""The class report in a real browser: every section and plot renders, nothing is fetched."""
+"""The class report in a real browser: every section and plot renders, nothing is fetched, and
+every way a graded class failed is listed."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from gradlab_grader import report
 from gradlab_grader.results import CellResult, SubmissionResult
 from gradlab_grader.similarity import Pair
 
+from autograder import unforeseen_class as unforeseen
+
 pytestmark = pytest.mark.browser
 
-SECTIONS = ("distribution", "lost", "misconceptions", "review", "timing", "similarity", "trend")
+SECTIONS = ("distribution", "lost", "clusters", "review", "timing", "similarity", "trend")
 
 
 def _result(student, assignment, lost_jac, seconds):
@@ -48,5 +51,31 @@ def test_report_renders_every_section_and_plot(browser, tmp_path, artifacts):
     assert [u for u in requests if not u.startswith("file:")] == []   # self-contained
     shot = artifacts / "class-report.png"
     page.screenshot(path=str(shot), full_page=True)
+    print(f"screenshot: {shot}")
+    page.close()
+
+
+def test_every_failure_cluster_of_a_graded_class_is_listed(browser, tmp_path, artifacts):
+    """A class graded for real, whose wrong answers the course mostly did not foresee (an
+    overflowing sigmoid, a flipped exponent, a typo, a list repeated): each way the class failed
+    is one row of the report's table, with its students, its tests and an example."""
+    ws = unforeseen.grade_class(tmp_path)
+    path, _ = report.write_report(ws, unforeseen.ASSIGNMENT)
+
+    page = browser.new_page(viewport={"width": 1100, "height": 1400})
+    page.goto(path.as_uri())
+    rows = page.locator("section#clusters table tr")
+    texts = [rows.nth(i).inner_text() for i in range(1, rows.count())]  # row 0: the header
+    assert len(texts) == len(unforeseen.CLUSTERS)
+    for students, tests, text in unforeseen.CLUSTERS:
+        found = [t for t in texts if text in t and all(test in t for test in tests)]
+        assert len(found) == 1, f"no single row for {text!r} in {tests}"
+        cells = found[0].split("\t")
+        assert cells[4].strip() == str(len(students)), found[0]             # the students column
+        assert not any(s in found[0].split() for s in unforeseen.ANSWERS)   # anonymised
+    box = page.locator("section#clusters svg").bounding_box()
+    assert box and box["height"] > 100
+    shot = artifacts / "class-report-clusters.png"
+    page.locator("section#clusters").screenshot(path=str(shot))
     print(f"screenshot: {shot}")
     page.close()

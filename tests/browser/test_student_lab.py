@@ -34,19 +34,22 @@ CELLS_JS = """() => window.jupyterapp.shell.currentWidget.content.widgets
               kinds: c.model.outputs.toJSON().map(o => o.output_type),
               png: c.model.outputs.toJSON().some(o => o.data && o.data['image/png']),
               text: (c.node.querySelector('.jp-OutputArea') || {textContent: ''}).textContent}))"""
-# Run All is over when every code cell ran, or when the kernel has been idle for 5 s (Run All
-# stopped early: the cells below were never run)
+# Run All is over when every code cell ran, or when no cell is queued or running ('[*]') and the
+# kernel has been idle for 15 s (Run All stopped early: the cells below were never run).  On a
+# loaded machine the kernel can look idle for seconds between two cells of one Run All.
 DONE_JS = """() => { const w = window.jupyterapp.shell.currentWidget;
   const now = performance.now();
-  if (w.sessionContext.session.kernel.status !== 'idle') { window.__gradlab_busy = now; return false; }
-  return w.content.widgets.filter(c => c.model.type === 'code').every(c => c.model.executionCount !== null)
-         || now - window.__gradlab_busy > 5000; }"""
+  const code = w.content.widgets.filter(c => c.model.type === 'code');
+  const queued = code.some(c => c.model.executionState === 'running'
+                                || (c.node.querySelector('.jp-InputPrompt') || {textContent: ''}).textContent.includes('*'));
+  if (queued || w.sessionContext.session.kernel.status !== 'idle') { window.__gradlab_busy = now; return false; }
+  return code.every(c => c.model.executionCount !== null) || now - window.__gradlab_busy > 15000; }"""
 
 
 def run_all_and_wait(page):
     page.evaluate("() => { window.__gradlab_busy = performance.now(); }")
     harness.run_all(page)
-    page.wait_for_function(DONE_JS, polling=250, timeout=180_000)
+    page.wait_for_function(DONE_JS, polling=250, timeout=400_000)
 
 
 def menu_labels(page) -> dict[str, list[str]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import textwrap
+from functools import lru_cache
 
 import pytest
 
@@ -84,10 +85,17 @@ def _cases():
                 yield pytest.param(exercise, source + "\n" + wrapper, codes, id=f"{exercise}-{node.name}-{name}")
 
 
+@lru_cache(maxsize=None)
+def _needs_more_than_this_process(exercise):
+    """Tests that fail on the solution itself here (they read state a figure cell builds)."""
+    source = dict(_answers())[exercise]
+    return {gid for gid, shown in outcomes(exercise, source) if shown is not None}
+
+
 @pytest.mark.parametrize("exercise, source, codes", list(_cases()))
 def test_a_transformed_solution_is_never_blamed_on_another_cause(exercise, source, codes):
     for gid, shown in outcomes(exercise, source):
-        if shown is None:
+        if shown is None or gid in _needs_more_than_this_process(exercise):
             continue
         assert isinstance(shown, checks.CheckFailure), f"{gid}: a raw {shown!r}"
         assert shown.diagnostic in NEUTRAL | codes, f"{gid}: {shown}"

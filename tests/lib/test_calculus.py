@@ -375,3 +375,28 @@ def test_gradient_descent_divergence_is_optim_minimize_s():
     np.testing.assert_allclose(traj[:11, 0], (-2.0) ** np.arange(11))
     assert np.isfinite(traj[1000, 0]) and np.all(np.isnan(traj[1030:, 0]))
     np.testing.assert_array_equal(traj, optim.minimize(lambda th: 2 * th, [1.0], "sgd", 1100, lr=1.5))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_numerical_gradients_of_a_whole_model_match_autograd(seed):
+    """Every parameter of a two-layer tanh network with an L2 term, against autograd."""
+    import autograd.numpy as anp
+    from autograd import grad
+
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(5, 3))
+    params = {"W1": rng.normal(size=(3, 4)), "b1": rng.normal(size=4),
+              "W2": rng.normal(size=(4, 2)), "b2": rng.normal(size=(2,))}
+    before = {k: v.copy() for k, v in params.items()}
+
+    def f(P):
+        out = anp.tanh(X @ P["W1"] + P["b1"]) @ P["W2"] + P["b2"]
+        return anp.sum(out ** 2) / 2 + 0.1 * (anp.sum(P["W1"] ** 2) + anp.sum(P["W2"] ** 2))
+
+    got = C.numerical_gradients(f, params)
+    want = grad(f)(params)
+    assert set(got) == set(params)
+    for k in params:
+        assert got[k].shape == params[k].shape
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-6, atol=1e-8)
+        np.testing.assert_array_equal(params[k], before[k])

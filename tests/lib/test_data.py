@@ -186,3 +186,30 @@ def test_linear_regression_noise_and_given_weights():
 def test_module_header_documents_provenance():
     doc = data.__doc__
     assert "UCI" in doc and "BSD-3" in doc and "scikit-learn" in doc
+
+
+def test_shifted_copies_move_every_pixel_by_one_and_blank_the_edge():
+    rng = np.random.default_rng(0)
+    X = rng.integers(1, 17, size=(3, 64)).astype(float)      # no zero pixel: blanks are the edge
+    y = np.array([4, 7, 1])
+    X_more, y_more = data.shifted_copies(X, y)
+    assert X_more.shape == (15, 64) and y_more.tolist() == [4, 7, 1] * 5
+    img = X.reshape(3, 8, 8)
+    down, up, right, left = (X_more[3 * k:3 * k + 3].reshape(3, 8, 8) for k in range(1, 5))
+    np.testing.assert_array_equal(X_more[:3], X)
+    for n in range(3):
+        for i in range(8):
+            for j in range(8):                             # pixel (i, j) of each copy, by hand
+                assert down[n, i, j] == (img[n, i - 1, j] if i > 0 else 0)
+                assert up[n, i, j] == (img[n, i + 1, j] if i < 7 else 0)
+                assert right[n, i, j] == (img[n, i, j - 1] if j > 0 else 0)
+                assert left[n, i, j] == (img[n, i, j + 1] if j < 7 else 0)
+
+
+def test_shifted_copies_leave_the_input_alone_and_refuse_other_shapes():
+    X, y = data.digits()
+    X0 = X[:10].copy()
+    data.shifted_copies(X[:10], y[:10])
+    np.testing.assert_array_equal(X[:10], X0)
+    with pytest.raises(ValueError, match="64"):
+        data.shifted_copies(np.zeros((2, 63)), np.zeros(2))

@@ -138,3 +138,13 @@ def test_bad_arguments():
 
 def test_module_header_names_deck():
     assert "deck 001" in init.__doc__ and "fan-in" in init.__doc__
+
+
+def test_lecun_normal_is_deck_001s_xavier_not_the_libraries_xavier():
+    """Deck 001's "Xavier" N(0, 1/m) is LeCun's (1998); the libraries' Xavier is Glorot's 2/(m+n)."""
+    assert init.lecun_normal is xavier and INITIALIZERS["lecun_normal"] is xavier
+    m, n = 400, 50
+    W = init.lecun_normal(m, n, rng=2)
+    _check_moments(W, 1.0 / m)
+    # 2/(m+n) = 1/225 is far outside 5 standard errors of the sample variance around 1/400
+    assert abs(W.var(ddof=1) - 2.0 / (m + n)) > Z * (1.0 / m) * np.sqrt(2.0 / (W.size - 1))

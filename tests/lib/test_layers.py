@@ -286,3 +286,134 @@ def test_batchnorm_backward_test_mode(N, D, seed):
         np.testing.assert_allclose(got, num, rtol=RTOL_NUM, atol=ATOL_NUM)
     # in test mode the layer is affine in x: dx = dout * gamma / sqrt(rv + eps)
     np.testing.assert_allclose(dx, dout * gamma / np.sqrt(rv + 1e-5), rtol=1e-14)
+
+
+# ---------------------------------------------------------------------------------------------
+# layer normalisation: Ba, Kiros & Hinton (2016), eq. 4, per example
+# ---------------------------------------------------------------------------------------------
+
+LN_SHAPES = [(1, 3), (4, 5), (16, 2)]                 # (N, D); one example is enough
+
+
+def anp_layernorm(x, gamma, beta, eps):
+    """Layer norm written from Ba et al.'s equation 4, for autograd."""
+    mu = anp.mean(x, axis=1, keepdims=True)
+    var = anp.mean((x - mu) ** 2, axis=1, keepdims=True)
+    return gamma * (x - mu) / anp.sqrt(var + eps) + beta
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("N,D", LN_SHAPES)
+def test_layernorm_rows_are_normalised_then_scaled_and_shifted(N, D, seed):
+    x, gamma, beta = bn_data(N, D, seed)
+    x = x * np.random.default_rng(seed).uniform(0.5, 3, size=(N, 1))   # rows on different scales
+    out, _ = layers.layernorm_forward(x, np.ones(D), np.zeros(D), eps=0.0)
+    for n in range(N):                              # each row: mean 0, variance 1 (D >= 2)
+        assert out[n].mean() == pytest.approx(0.0, abs=1e-12)
+        assert out[n].var() == pytest.approx(1.0, rel=1e-10)
+    scaled, _ = layers.layernorm_forward(x, gamma, beta, eps=0.0)
+    np.testing.assert_allclose(scaled, gamma * out + beta, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("N,D", LN_SHAPES)
+def test_layernorm_is_batchnorm_of_the_transpose(N, D, seed):
+    """Normalising rows is normalising the columns of xᵀ: batch norm with γ = 1, β = 0."""
+    x, _, _ = bn_data(N, D, seed)
+    out, _ = layers.layernorm_forward(x, np.ones(D), np.zeros(D))
+    bn, _ = layers.batchnorm_forward(x.T, np.ones(N), np.zeros(N), {"mode": "train"})
+    np.testing.assert_allclose(out, bn.T, rtol=1e-12, atol=1e-12)
+
+
+def test_layernorm_of_an_example_does_not_depend_on_its_batch():
+    x, gamma, beta = bn_data(8, 4, 3)
+    whole, _ = layers.layernorm_forward(x, gamma, beta)
+    for n in range(8):
+        alone, _ = layers.layernorm_forward(x[n:n + 1], gamma, beta)
+        np.testing.assert_array_equal(alone[0], whole[n])
+    assert layers.LN_EPS == 1e-5                    # PyTorch's LayerNorm default
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("N,D", LN_SHAPES)
+def test_layernorm_backward_matches_central_differences_and_autograd(N, D, seed):
+    x, gamma, beta = bn_data(N, D, seed)
+    dout = np.random.default_rng(seed + 30).normal(size=(N, D))
+    x_before = x.copy()
+    _, cache = layers.layernorm_forward(x, gamma, beta)
+    dx, dgamma, dbeta = layers.layernorm_backward(dout, cache)
+    np.testing.assert_array_equal(x, x_before)
+
+    def f(x_=x, g_=gamma, b_=beta):
+        return layers.layernorm_forward(x_, g_, b_)[0]
+
+    for got, numeric in [(dx, numerical_gradient_array(lambda v: f(x_=v), x, dout, H)),
+                         (dgamma, numerical_gradient_array(lambda v: f(g_=v), gamma, dout, H)),
+                         (dbeta, numerical_gradient_array(lambda v: f(b_=v), beta, dout, H))]:
+        np.testing.assert_allclose(got, numeric, rtol=RTOL_NUM, atol=ATOL_NUM)
+
+    def L(x_, g_, b_):
+        return anp.sum(dout * anp_layernorm(x_, g_, b_, layers.LN_EPS))
+    for i, got in enumerate((dx, dgamma, dbeta)):
+        np.testing.assert_allclose(got, grad(L, i)(x, gamma, beta), rtol=RTOL_AG, atol=ATOL_AG)
+
+
+# ---------------------------------------------------------------------------------------------
+# inverted dropout: Srivastava et al. (2014), with the 1/(1 - p) scaling in training
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("p", [0.0, 0.2, 0.5, 0.9])
+@pytest.mark.parametrize("shape", [(3,), (4, 5), (2, 3, 4)])
+def test_dropout_mask_is_the_documented_draw(p, shape):
+    x = np.random.default_rng(1).normal(size=shape)
+    out, (mode, mask) = layers.dropout_forward(x, p, "train", rng=7)
+    u = np.random.default_rng(7).random(shape)          # the one draw the docstring names
+    keep = u >= p
+    np.testing.assert_array_equal(out == 0, ~keep | (x == 0))
+    np.testing.assert_allclose(out[keep], x[keep] / (1 - p), rtol=1e-15)
+    assert mode == "train" and mask.shape == shape
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
+def test_dropout_keeps_the_expectation_and_drops_a_fraction_p(p):
+    """E[out] = x: the point of the inverted scaling.  With 400 000 units the sample mean of
+    out/x is within 5 standard errors, sqrt(p/(1-p)/n), of 1; the dropped share within 5 of p."""
+    n = 400_000
+    x = np.full(n, 2.0)
+    out, _ = layers.dropout_forward(x, p, "train", rng=np.random.default_rng(5))
+    se = np.sqrt(p / (1 - p) / n)
+    assert abs(np.mean(out / x) - 1.0) < 5 * se
+    assert abs(np.mean(out == 0) - p) < 5 * np.sqrt(p * (1 - p) / n)
+
+
+def test_dropout_test_mode_is_the_identity_and_draws_nothing():
+    x = np.random.default_rng(2).normal(size=(5, 3))
+    rng = np.random.default_rng(3)
+    state = rng.bit_generator.state
+    out, cache = layers.dropout_forward(x, 0.5, "test", rng=rng)
+    np.testing.assert_array_equal(out, x)
+    assert rng.bit_generator.state == state
+    np.testing.assert_array_equal(layers.dropout_backward(x, cache), x)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("p", [0.0, 0.3, 0.75])
+@pytest.mark.parametrize("shape", [(1, 1), (4, 6), (3, 2, 5)])
+def test_dropout_backward_matches_central_differences_and_autograd(seed, p, shape):
+    rng = np.random.default_rng(seed)
+    x, dout = rng.normal(size=shape), rng.normal(size=shape)
+    _, cache = layers.dropout_forward(x, p, "train", rng=seed + 100)
+    dx = layers.dropout_backward(dout, cache)
+
+    def f(v):                                        # the same mask: the same seed every call
+        return layers.dropout_forward(v, p, "train", rng=seed + 100)[0]
+
+    np.testing.assert_allclose(dx, numerical_gradient_array(f, x, dout, H), rtol=RTOL_NUM, atol=ATOL_NUM)
+    mask = (np.random.default_rng(seed + 100).random(shape) >= p) / (1 - p)
+    np.testing.assert_allclose(dx, grad(lambda v: anp.sum(dout * v * mask))(x), rtol=RTOL_AG, atol=ATOL_AG)
+
+
+@pytest.mark.parametrize("p,mode", [(1.0, "train"), (-0.1, "train"), (0.5, "eval")])
+def test_dropout_rejects_bad_arguments(p, mode):
+    with pytest.raises(ValueError, match="dropout"):
+        layers.dropout_forward(np.ones(3), p, mode, rng=0)

@@ -14,7 +14,7 @@ import pytest
 
 from gradlab import optim
 from gradlab.optim import (
-    OPTIMIZERS, adagrad, adam, clip_by_norm, clip_by_value, cyclical_lr, minimize, momentum,
+    OPTIMIZERS, adagrad, adam, adamw, clip_by_norm, l2_penalty, lr_range_test, clip_by_value, cyclical_lr, minimize, momentum,
     momentum_velocity, nesterov, plateau_lr, rmsprop, sgd, step_decay,
 )
 
@@ -248,7 +248,7 @@ def test_optimizers_return_float64_for_int_input(name):
     assert w1.dtype == np.float64
 
 
-@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("name", sorted(set(OPTIMIZERS) - {"adamw"}))   # AdamW decays: see below
 def test_zero_gradient_keeps_parameters(name):
     w = np.array([0.5, -2.0, 3.0])
     w1, s = OPTIMIZERS[name](w, np.zeros(3))
@@ -257,7 +257,7 @@ def test_zero_gradient_keeps_parameters(name):
 
 def test_registry_names():
     assert set(OPTIMIZERS) == {"sgd", "momentum", "momentum_velocity", "nesterov", "adagrad",
-                               "rmsprop", "adam"}
+                               "rmsprop", "adam", "adamw"}
     assert OPTIMIZERS["adam"] is adam
 
 
@@ -368,7 +368,7 @@ def test_minimize_divergence_gives_nan_rows_without_warnings():
 
 def test_minimize_unknown_optimizer():
     with pytest.raises(ValueError, match="unknown optimizer"):
-        minimize(lambda th: th, [1.0], "adamw", 3)
+        minimize(lambda th: th, [1.0], "adamax", 3)
 
 
 # ------------------------------------------------------------------------------------------
@@ -529,8 +529,8 @@ def test_optimizer_same_method_keeps_state_another_starts_afresh_reset_forgets()
 
 
 def test_optimizer_errors_say_what_to_pass():
-    with pytest.raises(ValueError, match="unknown optimizer 'adamw'.*adam"):
-        optim.Optimizer("adamw")
+    with pytest.raises(ValueError, match="unknown optimizer 'adamax'.*adam"):
+        optim.Optimizer("adamax")
     with pytest.raises(TypeError, match="update"):
         optim.Optimizer(0.1)
 
@@ -613,3 +613,174 @@ def test_clip_by_value(c):
 
 def test_module_header_names_decks():
     assert "deck 000" in optim.__doc__ and "deck 001" in optim.__doc__
+
+
+# ------------------------------------------------------------------------------------------
+# Weight decay: the L2 penalty and decoupled decay (AdamW)
+# ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("lam", [0.0, 1e-3, 0.7])
+def test_l2_penalty_matches_autograd(seed, lam):
+    import autograd.numpy as anp
+    from autograd import grad
+
+    rng = np.random.default_rng(seed)
+    weights = [rng.standard_normal((3, 4)), rng.standard_normal((4,)), rng.standard_normal((2, 1, 5))]
+    penalty, grads = l2_penalty(weights, lam)
+    # the definition, entry by entry: (λ/2) Σ_l Σ_ij W_ij²
+    assert penalty == pytest.approx(0.5 * lam * sum(float(v) ** 2 for w in weights for v in w.ravel()),
+                                    rel=1e-12, abs=1e-15)
+    for i, w in enumerate(weights):
+        def R(wi, i=i):
+            return 0.5 * lam * sum(anp.sum((wi if j == i else wj) ** 2) for j, wj in enumerate(weights))
+        np.testing.assert_allclose(grads[i], grad(R)(w), rtol=1e-12, atol=1e-15)
+        assert grads[i].shape == w.shape
+
+
+def test_l2_penalty_of_no_weights_and_inputs_untouched():
+    w = np.array([[1.0, -2.0]])
+    penalty, grads = l2_penalty([w], 0.5)
+    assert penalty == pytest.approx(0.5 * 0.5 * 5.0)
+    np.testing.assert_array_equal(w, [[1.0, -2.0]])
+    assert grads[0] is not w
+    assert l2_penalty([], 0.3) == (0.0, [])
+
+
+def _adamw_by_the_paper(theta, grads, lr, beta1, beta2, eps, lam):
+    """Loshchilov & Hutter (2019), Algorithm 2, with the schedule factor η_t = 1 and PyTorch's
+    decay η λ θ, written out step by step as scalars per coordinate."""
+    m = v = 0.0
+    out = []
+    for t, g in enumerate(grads, start=1):
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        m_hat, v_hat = m / (1 - beta1 ** t), v / (1 - beta2 ** t)
+        theta = theta - lr * (m_hat / (np.sqrt(v_hat) + eps) + lam * theta)
+        out.append(theta)
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_adamw_three_steps_by_the_paper(seed, shape):
+    rng = np.random.default_rng(seed)
+    w0 = rng.standard_normal(shape)
+    gs = [rng.standard_normal(shape) for _ in range(3)]
+    hyper = dict(lr=0.05, beta1=0.8, beta2=0.99, eps=1e-8)
+    w, state = w0, None
+    for k, g in enumerate(gs):
+        w, state = adamw(w, g, state, weight_decay=0.3, **hyper)
+        want = np.vectorize(lambda th, *gg: _adamw_by_the_paper(th, gg, lam=0.3, **hyper)[k])(w0, *gs)
+        np.testing.assert_allclose(w, want, rtol=1e-12, atol=1e-14)
+
+
+def test_adamw_first_step_is_sign_step_plus_decay_and_zero_decay_is_adam():
+    w = np.array([2.0, -1.0, 0.5])
+    g = np.array([1e-3, 50.0, -7.0])
+    w1, _ = adamw(w, g, lr=0.1, weight_decay=0.2)
+    np.testing.assert_allclose(w1, w - 0.1 * np.sign(g) - 0.1 * 0.2 * w, rtol=1e-6)
+    np.testing.assert_allclose(adamw(w, g, lr=0.1, weight_decay=0.0)[0], adam(w, g, lr=0.1)[0], rtol=0, atol=0)
+
+
+def test_adamw_with_zero_gradient_decays_by_one_minus_lr_lambda():
+    w, state = np.array([1.0, -3.0]), None
+    for t in range(1, 6):
+        w, state = adamw(w, np.zeros(2), state, lr=0.1, weight_decay=0.5)
+        np.testing.assert_allclose(w, np.array([1.0, -3.0]) * (1 - 0.05) ** t, rtol=1e-12)
+    assert inspect_defaults(adamw)["weight_decay"] == 1e-2          # PyTorch's AdamW default
+
+
+def inspect_defaults(f):
+    import inspect
+    return {k: p.default for k, p in inspect.signature(f).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
+def test_adamw_is_not_adam_with_l2():
+    """L2 through Adam is divided by √v̂ like the rest of the gradient: a weight whose loss
+    gradient is tiny is pulled to the penalized minimum s/(s + λ), one whose gradient is large
+    hardly at all.  Decoupled decay treats both alike: Adam's normalized step on C meets the
+    same −ηλθ in every coordinate."""
+    lam, lr = 0.1, 0.01
+    scale = np.array([100.0, 0.01])                      # C(θ) = ½ Σ s_i (θ_i − 1)²
+    def grad_c(th):
+        return scale * (th - 1.0)
+    a = b = np.array([3.0, 3.0])
+    sa = sb = None
+    for _ in range(2000):
+        a, sa = adamw(a, grad_c(a), sa, lr=lr, weight_decay=lam)
+        b, sb = adam(b, grad_c(b) + lam * b, sb, lr=lr)        # Adam on C + (λ/2)‖θ‖²
+    # L2 + Adam: the minimum of C + (λ/2)‖θ‖², θ_i = s_i / (s_i + λ): 0.999 and 0.091
+    np.testing.assert_allclose(b, scale / (scale + lam), rtol=1e-3)
+    # AdamW: both coordinates alike, and the flat one far from L2's 0.091
+    assert abs(a[0] - a[1]) < 1e-3
+    assert a[1] > 0.9
+
+
+# ------------------------------------------------------------------------------------------
+# The learning-rate range test
+# ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("curvature", [0.5, 4.0, 40.0])
+def test_lr_range_test_stops_past_the_stability_limit(curvature):
+    """GD on C(θ) = (a/2)‖θ‖² multiplies θ by (1 − ηa) per step: the loss grows once η > 2/a.
+    The test must run past 2/a and stop soon after (the loss is multiplied by (1 − ηa)² ≥ 1)."""
+    theta = np.ones(3)
+    def step(lr):
+        nonlocal theta
+        loss = 0.5 * curvature * theta @ theta
+        theta = theta - lr * curvature * theta
+        return loss
+    lrs, losses = lr_range_test(step, lr_min=1e-4, lr_max=100.0, steps=200)
+    assert len(lrs) == len(losses) < 200
+    np.testing.assert_allclose(lrs, np.geomspace(1e-4, 100.0, 200)[:len(lrs)], rtol=1e-12)
+    assert lrs[-1] > 2 / curvature                       # stopped only past the limit
+    assert losses[-1] > 4 * losses.min()
+    assert lrs[-1] < 4 * (2 / curvature)                 # and not long after
+    assert np.all(np.diff(losses[lrs < 1 / curvature]) <= 0)   # below 1/a every step lowers C
+
+
+def test_lr_range_test_stops_on_nan_and_checks_its_arguments():
+    calls = []
+    def step(lr):
+        calls.append(lr)
+        return np.nan if len(calls) == 3 else 1.0
+    lrs, losses = lr_range_test(step, 1e-3, 1.0, steps=10)
+    assert len(lrs) == 3 and np.isnan(losses[-1])
+    with pytest.raises(ValueError, match="lr_min < lr_max"):
+        lr_range_test(step, 1.0, 0.1)
+    with pytest.raises(ValueError, match="at least 2"):
+        lr_range_test(step, 0.1, 1.0, steps=1)
+
+
+# ------------------------------------------------------------------------------------------
+# Early stopping
+# ------------------------------------------------------------------------------------------
+
+def _early_stopping_by_brute_force(losses, patience):
+    """From the definition: the first epoch e with min(losses[:e+1]) first reached ≥ patience
+    epochs before e; the best is the first argmin of losses[:stop+1]."""
+    for e in range(len(losses)):
+        first_min = int(np.argmin(losses[:e + 1]))
+        if e - first_min >= patience:
+            return first_min, e
+    return int(np.argmin(losses)), len(losses) - 1
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("patience", [1, 3, 10])
+def test_early_stopping_matches_its_definition(seed, patience):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 40))
+    losses = list(np.round(np.cumsum(rng.normal(scale=0.3, size=n)) + 5, 1))   # ties happen
+    assert optim.early_stopping(losses, patience) == _early_stopping_by_brute_force(losses, patience)
+
+
+def test_early_stopping_worked_cases():
+    assert optim.early_stopping([1.0, 0.8, 0.7, 0.75, 0.72, 0.71, 0.9], 3) == (2, 5)
+    assert optim.early_stopping([1.0, 1.0, 1.0], 2) == (0, 2)            # a tie is no progress
+    assert optim.early_stopping([3.0, 2.0, 1.0], 1) == (2, 2)            # never stops early
+    assert optim.early_stopping([0.5], 5) == (0, 0)
+    with pytest.raises(ValueError, match="patience"):
+        optim.early_stopping([1.0], 0)

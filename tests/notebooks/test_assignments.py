@@ -36,6 +36,11 @@ def test_solution_notebook_runs_cleanly(path, tmp_path):
     errors = [(i, o.get("ename"), o.get("evalue")) for i, c in enumerate(nb.cells) if c.cell_type == "code"
               for o in c.outputs if o.output_type == "error"]
     assert not errors
+    # a passing test cell shows its verdict (printed text) and nothing else: a test that ends
+    # on a bare expression would print its reference values into the graded notebook
+    shown = [(grade_id(c), o.output_type) for c in nb.cells if nbgrader_meta(c).get("grade")
+             and not nbgrader_meta(c).get("solution") for o in c.outputs if o.output_type != "stream"]
+    assert not shown, f"test cells that show more than their verdict: {shown}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.parent.name)
@@ -109,6 +114,12 @@ def test_perfect_submission_scores_full_marks(graded_class):
     assert perfect.max_score == sum(_points(assignment).values())
     assert perfect.score == perfect.max_score, perfect.lost()
     assert not perfect.problems
+
+
+def test_demo_class_hands_in_with_nbgraders_timestamp(graded_class):
+    # the demo class hands in as nbgrader's exchange does: every time known, nobody penalised
+    _, _, _, results, _ = graded_class
+    assert all(r.submitted_at and not r.late_penalty for r in results.values())
 
 
 def test_untouched_release_scores_zero(graded_class):
