@@ -10,7 +10,8 @@ lines, then the answer cell's full source as a student would type it::
         return (f(x + h) - f(x)) / h
 
 ``# costs: <points>`` is optional, for a mistake that deliberately costs less than its
-exercise's points.  A mistake replaces one answer cell and loses exactly that exercise's points
+exercise's points; ``# message: <text>`` is the likely mistake (the hint's words) its failing
+tests must show, word for word.  A mistake replaces one answer cell and loses exactly that exercise's points
 (or ``costs``) with exactly that hint in every failing test: the demo class and the notebook
 tests grade every mistake set to hold each assignment to that.  The folder is never released.
 """
@@ -27,7 +28,7 @@ from .cells import answer_ids
 
 MISTAKES_DIR = "mistakes"  # never leaves solutions/: the release stages the source without it
 REQUIRED = ("story", "exercise", "hint")
-OPTIONAL = ("costs",)
+OPTIONAL = ("costs", "message")
 HEADER_LINE = re.compile(r"^#\s*(\w+)\s*:\s*(.*?)\s*$")
 
 
@@ -43,6 +44,7 @@ class Mistake:
     hint: str  # the diagnostic code every failing test of the exercise shows
     source: str  # the answer cell as the student typed it
     costs: float | None = None  # points lost when not the exercise's full points
+    message: str | None = None  # the likely mistake its first failing test names, word for word
 
 
 def parse(path: Path, answers: set[str] | None = None) -> Mistake:
@@ -84,7 +86,8 @@ def parse(path: Path, answers: set[str] | None = None) -> Mistake:
     if answers is not None and header["exercise"] not in answers:
         raise MistakeError(f"{path}:{line_of['exercise']}: exercise {header['exercise']!r} is not an answer "
                            f"cell of the notebook (answer cells: {', '.join(sorted(answers)) or 'none'})")
-    return Mistake(path.stem, header["story"], header["exercise"], header["hint"], source, costs)
+    return Mistake(path.stem, header["story"], header["exercise"], header["hint"], source, costs,
+                   header.get("message"))
 
 
 def load(assignment_dir: Path) -> list[Mistake]:

@@ -39,17 +39,22 @@ from __future__ import annotations
 
 import copy
 import inspect
+import linecache
 import re
 import sys
 import threading
+import traceback
 from contextlib import contextmanager
 from types import FunctionType, ModuleType
 
 import numpy as np
 
+from . import diagnosis
+from .diagnosis import wrap
+
 __all__ = [
     "CheckFailure", "assert_close", "assert_not_mutated", "compare", "diagnose", "install_handler",
-    "tripwire",
+    "one_step", "trajectory", "tripwire",
 ]
 
 # Relative/absolute tolerances: results computed with the same formula in float64 agree to
@@ -75,19 +80,25 @@ class CheckFailure(AssertionError):
         return f"{text} — {self.hint}" if self.hint else text
 
     def student_lines(self) -> list[str]:
-        """The message as a student reads it: at most three short lines, no code."""
+        """The message as a student reads it: at most three parts (the call, what came back,
+        the likely mistake), each wrapped at word boundaries to :data:`WIDTH` columns (nbgrader's
+        Validate cuts longer lines), no code."""
+        head = "Test failed: "
         if self.call:
-            lines = [f"{_RED}Test failed:{_RESET} {self.call}", f"  {self.problem}"]
+            lines = [head + self.call, f"  {self.problem}"]
         else:
-            lines = [f"{_RED}Test failed:{_RESET} {self.problem}"]
+            lines = [head + self.problem]
         if self.hint:
-            label = "" if self.diagnostic in _INSTRUCTIONS else "likely mistake: "
+            label = _LABELS.get(self.diagnostic, "likely mistake: ")
             lines.append(f"  {label}{self.hint}")
+        lines = [wrap(line, WIDTH, "    ") for line in lines]
+        lines[0] = lines[0].replace(head, f"{_RED}Test failed:{_RESET} ", 1)
         return lines
 
 
-# codes whose hint says what to do rather than what probably went wrong
-_INSTRUCTIONS = {"not-implemented", "syntax-error"}
+# codes whose hint says what to do, or what an error means, rather than the likely mistake
+_LABELS = {"not-implemented": "", "syntax-error": "", "mismatch": "", "error": "this usually means: "}
+WIDTH = 84  # nbgrader's Validate prints 90 columns, 4 of indent, and cuts what is longer
 _RED, _RESET = "\x1b[0;31m", "\x1b[0m"  # IPython colours an error's name this way
 
 
@@ -119,28 +130,21 @@ def _short(value, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _factor_hint(c: float, entries: int) -> tuple[str, str] | None:
-    """``(how far off, the usual cause)`` of a result that is ``c`` times the reference.
-
-    A single number is always *some* multiple of another, so for one entry only the telling
-    factors (−1, 2, ½, k, 1/k) count as a diagnosis; from two entries on, any common factor does.
-    """
+def _factor_hint(c: float, entries: int) -> tuple[str, str | None] | None:
+    """``(how far off, the usual cause or None)`` of a result that is ``c`` times the reference
+    on one input.  One input proves the factor, not its cause (a factor 2 on one number is not a
+    missing ½): only a sign flip over several entries is named here; :func:`compare` names
+    other causes after checking them on several inputs.  A single number is always *some*
+    multiple of another, so for one entry only −1, 2, ½ and 1/k, k count as a finding."""
     if np.isclose(c, -1.0, rtol=1e-6):
-        return "−1× the reference", "a sign flip (descent goes along −∇, δ = y − t …)?"
-    if np.isclose(c, 0.5, rtol=1e-6):
-        return "0.5× the reference", "a missing factor 2 (or an extra ½)?"
-    if np.isclose(c, 2.0, rtol=1e-6):
-        return "2× the reference", "a missing ½ (e.g. 2h in a central difference, ½ in ½‖·‖²)?"
-    for k in range(3, 257):
-        if np.isclose(c, k, rtol=1e-6):
-            return f"{k}× the reference", f"a sum where a mean over {k} items (1/m) was expected?"
-        if np.isclose(c, 1.0 / k, rtol=1e-6):
-            return f"1/{k} of the reference", f"dividing by {k} (a mean) where a sum was expected?"
-    if np.isclose(c, -2.0, rtol=1e-6) or np.isclose(c, -0.5, rtol=1e-6):
-        return f"{c:g}× the reference", "a sign flip and a factor 2?"
-    if entries < 2:
+        return "−1× the expected value", diagnosis.SIGN_FLIP if entries >= 2 else None
+    telling = [2.0, 0.5] + [float(k) for k in range(3, 257)] + [1.0 / k for k in range(3, 257)]
+    if entries < 2 and not any(np.isclose(c, k, rtol=1e-6) for k in telling):
         return None
-    return f"{c:.6g}× the reference everywhere", "a constant factor is off"
+    for k in range(2, 257):
+        if np.isclose(c, 1.0 / k, rtol=1e-6):
+            return f"1/{k} of the expected value", None
+    return f"{c:.6g}× the expected value" + (" at every entry" if entries >= 2 else ""), None
 
 
 def _expected_got(want, got, where) -> str:
@@ -200,7 +204,7 @@ def diagnose(actual, expected, name: str = "result", rtol: float = RTOL, atol: f
     if usable.any():
         ratios = gotf[usable] / want[usable]
         c = float(np.median(ratios))
-        hint = _factor_hint(c, int(usable.sum())) if c != 0 else None
+        hint = _factor_hint(c, int(usable.sum())) if abs(c) > 1e-6 else None  # ~0: no factor, a mismatch
         if hint and np.allclose(gotf, c * want, rtol=1e-6, atol=atol):
             where = tuple(np.argwhere(usable)[0])
             return CheckFailure(f"{_expected_got(want, gotf, where)}: {hint[0]}",
@@ -229,32 +233,43 @@ def _structured(expected) -> bool:
         isinstance(expected, list) and not _is_numeric_sequence(expected))
 
 
-def first_failure(actual, expected, name: str = "result", rtol: float = RTOL, atol: float = ATOL):
+def first_failure(actual, expected, name: str = "result", rtol: float = RTOL, atol: float = ATOL,
+                  names: tuple[str, ...] | None = None, _path: tuple = ()):
     """Like :func:`diagnose`, entry by entry through tuples and lists of arrays (of any shapes,
-    nested): ``None`` when everything matches, else the first CheckFailure."""
+    nested) and dicts: ``None`` when everything matches, else the first CheckFailure, whose
+    ``path`` says where (``(1,)``, ``(1, "v")``) and whose call names that part of the result by
+    ``names`` (``affine_backward(...) → dw``, ``adam(...) → state["v"]``)."""
+    label = name + diagnosis.path_label(_path, names)
+    failure = None
     if isinstance(expected, dict):                     # an optimizer's state, say
         if not isinstance(actual, dict):
-            return CheckFailure(f"expected a dict with keys {sorted(expected)}, got {_short(actual)}",
-                                "type", call=name)
-        if set(actual) != set(expected):
-            return CheckFailure(f"expected the keys {sorted(expected)}, got {sorted(actual)}", "type",
-                                call=name)
-        for key in expected:
-            failure = first_failure(actual[key], expected[key], name=f"{name}[{key!r}]", rtol=rtol, atol=atol)
+            failure = CheckFailure(f"expected a dict with keys {sorted(expected)}, got {_short(actual)}",
+                                   "type", call=label)
+        elif set(actual) != set(expected):
+            failure = CheckFailure(f"expected the keys {sorted(expected)}, got {sorted(actual)}", "type",
+                                   call=label)
+        else:
+            for key in expected:
+                failure = first_failure(actual[key], expected[key], name, rtol, atol, names, (*_path, key))
+                if failure is not None:
+                    return failure
+            return None
+    elif not _structured(expected):
+        failure = diagnose(actual, expected, name=label, rtol=rtol, atol=atol)
+    elif actual is None:
+        failure = CheckFailure("returned None", "none", call=label, hint="did you forget `return`?")
+    elif not isinstance(actual, (tuple, list)) or len(actual) != len(expected):
+        what = f" ({', '.join(names)})" if names and not _path and len(names) == len(expected) else ""
+        failure = CheckFailure(f"expected {len(expected)} values{what}, got {_short(actual)}", "type", call=label)
+    else:
+        for i, (a, e) in enumerate(zip(actual, expected)):
+            failure = first_failure(a, e, name, rtol, atol, names, (*_path, i))
             if failure is not None:
                 return failure
         return None
-    if not _structured(expected):
-        return diagnose(actual, expected, name=name, rtol=rtol, atol=atol)
-    if actual is None:
-        return CheckFailure("returned None", "none", call=name, hint="did you forget `return`?")
-    if not isinstance(actual, (tuple, list)) or len(actual) != len(expected):
-        return CheckFailure(f"expected {len(expected)} values, got {_short(actual)}", "type", call=name)
-    for i, (a, e) in enumerate(zip(actual, expected)):
-        failure = first_failure(a, e, name=f"{name}[{i}]", rtol=rtol, atol=atol)
-        if failure is not None:
-            return failure
-    return None
+    if failure is not None and not hasattr(failure, "path"):
+        failure.path = _path
+    return failure
 
 
 def assert_close(actual, expected, name: str = "result", rtol: float = RTOL, atol: float = ATOL):
@@ -353,9 +368,14 @@ def tripwire(*targets):
 
 
 def _call(fn, args, kwargs, forbid=()):
-    """Call student code, turning the usual non-answers into hints."""
+    """Call student code, turning the usual non-answers into hints: an unfinished stub, a
+    function whose latest cell does not parse (the old definition still runs), and an error
+    raised inside the student's code (which line of their cell raised what)."""
     __tracebackhide__ = True  # students see the hint, not gradlab's frames
     name = getattr(fn, "__name__", "your function")
+    stale = _latest_cell_broken(fn)
+    if stale is not None:
+        raise stale
     try:
         with tripwire(*forbid):
             return fn(*args, **kwargs)
@@ -367,12 +387,54 @@ def _call(fn, args, kwargs, forbid=()):
     except CheckFailure:
         raise
     except Exception as exc:
-        exc.add_note(f"(raised inside {name}({_describe_args(fn, args, kwargs)}))")
-        raise
+        call = f"{name}({_describe_args(fn, args, kwargs)})"
+        explained = diagnosis.student_error(exc, call, _homes(fn))
+        if explained is None:
+            exc.add_note(f"(raised inside {call})")
+            raise
+        raise CheckFailure(explained[0], "error", call=call, hint=explained[1]) from None
+
+
+def _notebook_functions(fn):
+    """``fn`` and what it wraps (a ``functools.partial``, a test's helper around an update
+    rule): the functions whose definitions may live in the notebook."""
+    seen = 0
+    while fn is not None and seen < 5:
+        yield fn
+        fn = getattr(fn, "__wrapped__", None) or getattr(fn, "func", None)
+        seen += 1
+
+
+def _homes(fn) -> list[dict]:
+    return [g for f in _notebook_functions(fn) if (g := getattr(f, "__globals__", None)) is not None]
+
+
+def _latest_cell_broken(fn) -> CheckFailure | None:
+    """A syntax-error failure when the latest notebook cell that defines ``fn`` (or what it
+    wraps) does not parse: after Run All the definition that runs is an older one (the stub's
+    placeholder, say), and the student must hear about the cell they are editing."""
+    try:
+        from IPython import get_ipython
+        shell = get_ipython()
+    except ImportError:
+        return None
+    if shell is None or not hasattr(shell, "history_manager"):
+        return None
+    for f in _notebook_functions(fn):
+        if getattr(f, "__module__", None) == "__main__" and isinstance(f, FunctionType):
+            failure = _broken_definition(shell, f.__name__, shell.history_manager.input_hist_raw)
+            if failure is not None:
+                return failure
+    return None
 
 
 def _describe_args(fn, args, kwargs) -> str:
-    parts = [_short(a, 30) for a in args] + [f"{k}={_short(v, 30)}" for k, v in kwargs.items()]
+    def show(v):
+        if callable(v) and not isinstance(v, np.ndarray):   # a function: its name, not its address
+            name = getattr(v, "__name__", "")
+            return "f" if not name or name == "<lambda>" else name
+        return _short(v, 30)
+    parts = [show(a) for a in args] + [f"{k}={show(v)}" for k, v in kwargs.items()]
     return ", ".join(parts)
 
 
@@ -424,35 +486,114 @@ def assert_not_mutated(fn, *args, _forbid=(), **kwargs):
 
 
 def compare(student_fn, reference_fn, *args, name: str | None = None, rtol: float = RTOL,
-            atol: float = ATOL, forbid=(), mistakes=None, **kwargs):
+            atol: float = ATOL, forbid=(), mistakes=None, returns=None, quantities=(), **kwargs):
     """Check ``student_fn(*args, **kwargs)`` against ``reference_fn`` on the same inputs.
 
     The student's function runs on copies of the arguments, under a tripwire that fails if it
     calls ``reference_fn`` (or anything in ``forbid``); the arguments must come back
-    unchanged; the result must match the reference (see :func:`assert_close`).
+    unchanged; the result must match the reference (see :func:`assert_close`).  The parts of
+    a result are named by ``returns`` (default: the reference docstring's ``Returns:`` list):
+    ``affine_backward(...) → dw``.
 
     ``mistakes`` maps a hint to a function computing a typical wrong answer, e.g.
     ``{"that is the forward difference …": ref.forward_difference}``: a result that matches
-    one of them fails with that hint (diagnostic ``known-mistake``).
-    Returns the student's result, for further checks.
+    one of them fails with that hint (diagnostic ``known-mistake``).  Any other wrong value is
+    diagnosed by :mod:`gradlab.diagnosis` (probes, relations to the reference; ``quantities``
+    adds named factors of the problem), which names a cause only when it holds on every
+    input it tries.  Returns the student's result, for further checks.
     """
     __tracebackhide__ = True  # students see the hint, not gradlab's frames
     if name is None:
         name = f"{getattr(student_fn, '__name__', 'result')}({_describe_args(student_fn, args, kwargs)})"
+    names = tuple(returns) if returns else getattr(reference_fn, "returns", None) or diagnosis.return_names(reference_fn)
     expected = reference_fn(*copy.deepcopy(args), **copy.deepcopy(kwargs))
-    got = assert_not_mutated(student_fn, *args, _forbid=(reference_fn, *forbid), **kwargs)
-    try:
-        assert_close(got, expected, name=name, rtol=rtol, atol=atol)
-    except CheckFailure as failure:
-        for hint, wrong_fn in (mistakes or {}).items():
-            wrong = wrong_fn(*copy.deepcopy(args), **copy.deepcopy(kwargs))
-            if first_failure(got, wrong, rtol=rtol, atol=atol) is None:
-                # one message: the numbers of the mismatch, the mistake that explains them
-                problem = re.sub(r" \(off by .*\)$", "", failure.problem)  # the hint explains it
-                raise CheckFailure(problem, "known-mistake", call=failure.call or name,
-                                   hint=hint) from None
-        raise
-    return got
+    watched = getattr(reference_fn, "update_rule", reference_fn)  # not a wrapper the student's shares
+    got = assert_not_mutated(student_fn, *args, _forbid=(watched, *forbid), **kwargs)
+    failure = first_failure(got, expected, name=name, rtol=rtol, atol=atol, names=names)
+    if failure is None:
+        return got
+    problem = re.sub(r" \(off by .*\)$", "", failure.problem)  # a hint explains it
+    for hint, wrong_fn in (mistakes or {}).items():
+        wrong = wrong_fn(*copy.deepcopy(args), **copy.deepcopy(kwargs))
+        if first_failure(got, wrong, rtol=rtol, atol=atol) is None:
+            # one message: the numbers of the mismatch, the mistake that explains them
+            raise CheckFailure(problem, "known-mistake", call=failure.call or name, hint=hint) from None
+    if failure.diagnostic in ("mismatch", "factor", "sign"):
+        try:
+            found = _explain(student_fn, reference_fn, args, kwargs, failure, name, quantities)
+        except CheckFailure:
+            raise
+        except Exception:  # the diagnosis never hides the failure it explains
+            found = None
+        if found is not None:
+            if found.problem:
+                problem = f"{problem}; {found.problem}"
+            raise CheckFailure(problem, found.code, call=failure.call or name, hint=found.hint) from None
+    raise failure
+
+
+def _explain(student_fn, reference_fn, args, kwargs, failure, name, quantities):
+    """The diagnosis of a failed :func:`compare` (see :mod:`gradlab.diagnosis`)."""
+    path = getattr(failure, "path", ())
+    s_rule, r_rule = getattr(student_fn, "update_rule", None), getattr(reference_fn, "update_rule", None)
+    if s_rule is not None and r_rule is not None:  # one_step / trajectory: look at the rule itself
+        rule_args, rule_kwargs = reference_fn.rule_call(args, kwargs)
+        found = diagnosis.update_ingredients(s_rule, r_rule, diagnosis.Probe("", rule_args, rule_kwargs),
+                                             "the step w′ − w", failure.call or name)
+        if found is not None:
+            return found
+    return diagnosis.explain(student_fn, reference_fn, args, kwargs, path, failure.call or name,
+                             lambda a, k: _describe_args(student_fn, a, k), quantities=quantities)
+
+
+# ---------------------------------------------------------------------------------------------
+# update rules: one call, and a trajectory, as functions a test compares
+# ---------------------------------------------------------------------------------------------
+
+def one_step(update, keys=()):
+    """``fn(w, dw, state=None, **hyper) -> next_w`` (or ``(next_w, state[k] for k in keys)``):
+    one call of the update rule ``update(w, dw, state, **hyper) -> (next_w, state)``, its
+    parts named (``adam(...) → next_w``, ``→ state["v"]``); a result that is not a pair, or a
+    state without the ``keys``, fails with a plain message."""
+    def step(w, dw, state=None, **hyper):
+        __tracebackhide__ = True
+        out = update(w, dw, state, **hyper)
+        if not (isinstance(out, tuple) and len(out) == 2):
+            raise CheckFailure(f"an update rule returns the pair (next_w, state), got {_short(out, 60)}",
+                               "none" if out is None else "type", call=f"{getattr(update, '__name__', 'update')}(...)")
+        next_w, new_state = out
+        if not isinstance(new_state, dict) or any(k not in new_state for k in keys):
+            raise CheckFailure(f"the state returned must be a new dict with the keys {list(keys)}, "
+                               f"got {_short(new_state, 60)}", "type",
+                               call=f"{getattr(update, '__name__', 'update')}(...) → state")
+        return (next_w, *(new_state[k] for k in keys)) if keys else next_w
+    step.__name__ = getattr(update, "__name__", "update")
+    step.__wrapped__ = step.update_rule = update
+    step.returns = ("next_w", *(f'state["{k}"]' for k in keys)) if keys else None
+    step.rule_call = lambda args, kwargs: (tuple(args[:3]) + (None,) * (3 - len(args[:3])), kwargs)
+    return step
+
+
+def trajectory(update):
+    """``fn(w0, grads, **hyper) -> array``: ``w`` after each of several calls of ``update`` from
+    state None, fed ``grads`` (a list of gradients, or a function of ``w`` with ``steps=``)."""
+    def path(w0, grads, **hyper):
+        __tracebackhide__ = True
+        steps = hyper.pop("steps", None)
+        w, state, out = w0, None, []
+        for g in (grads if not callable(grads) else [None] * steps):
+            w, state = update(w, grads(w) if callable(grads) else g, state, **hyper)
+            out.append(w)
+        return np.array(out)
+    path.__name__ = getattr(update, "__name__", "update")
+    path.__wrapped__ = path.update_rule = update
+
+    def rule_call(args, kwargs):
+        w0, grads = args[0], args[1]
+        kwargs = {k: v for k, v in kwargs.items() if k != "steps"}
+        return (w0, grads(w0) if callable(grads) else grads[0], None), kwargs
+    path.rule_call = rule_call
+    return path
 
 
 # ---------------------------------------------------------------------------------------------
@@ -474,8 +615,10 @@ def _unfinished(exc: NotImplementedError, home: dict | None = None) -> CheckFail
     code = frame.f_code
     name = getattr(code, "co_qualname", code.co_name)
     what = "this cell" if name == "<module>" else f"`{name}`"
-    return CheckFailure(f"{what} is not implemented yet", "not-implemented",
-                        hint="replace `raise NotImplementedError()` with your code")
+    failure = CheckFailure(f"{what} is not implemented yet", "not-implemented",
+                           hint="replace `raise NotImplementedError()` with your code")
+    failure.function = name
+    return failure
 
 
 def _defines(name: str) -> re.Pattern:
@@ -483,15 +626,10 @@ def _defines(name: str) -> re.Pattern:
                       re.MULTILINE)
 
 
-def _undefined(shell, exc: NameError) -> CheckFailure | None:
-    """A ``NameError`` for a name whose defining cell (the latest that ran with ``def <name>``,
-    ``class <name>`` or ``<name> = ``) has a syntax error: the error and its line.  None
-    otherwise (IPython's own NameError is clear enough)."""
-    name = getattr(exc, "name", None)
-    if not name:
-        return None
+def _broken_definition(shell, name: str, history) -> CheckFailure | None:
+    """The syntax error of the latest cell in ``history`` that defines ``name`` (``def <name>``,
+    ``class <name>`` or ``<name> = ``), or None when that cell parses or there is none."""
     defines = _defines(name)
-    history = shell.history_manager.input_hist_raw[:-1]  # the last entry is the failing cell
     for raw in reversed(history):
         if not defines.search(raw):
             continue
@@ -503,8 +641,59 @@ def _undefined(shell, exc: NameError) -> CheckFailure | None:
                 f"your `{name}` cell has a syntax error on line {err.lineno}: {err.msg}"
                 + (f" ({line})" if line else ""), "syntax-error",
                 hint=f"fix that line and run the `{name}` cell again, then this test")
-        return None  # its cell parses: the name is missing for another reason
+        return None
     return None
+
+
+def _undefined(shell, exc: NameError) -> CheckFailure | None:
+    """A ``NameError`` for a name whose defining cell (the latest that ran with ``def <name>``,
+    ``class <name>`` or ``<name> = ``) has a syntax error: the error and its line.  None
+    otherwise (IPython's own NameError is clear enough)."""
+    name = getattr(exc, "name", None)
+    if not name:
+        return None
+    return _broken_definition(shell, name, shell.history_manager.input_hist_raw[:-1])  # not this cell
+
+
+def _plain_assert(exc: AssertionError) -> CheckFailure | None:
+    """A test's own ``assert condition, "message"`` as the message alone; None for an assert
+    without a message or raised elsewhere (a library's, the student's own: their traceback)."""
+    frames = list(traceback.walk_tb(exc.__traceback__))
+    if not frames or not str(exc):
+        return None
+    frame = frames[-1][0]
+    if frame.f_globals.get("__name__") != "__main__" or frame.f_code.co_name != "<module>":
+        return None
+    return CheckFailure(str(exc), "assert")
+
+
+def _in_a_test_cell(shell, exc: BaseException) -> bool:
+    """Whether ``exc`` came through test code: a notebook frame whose cell (its source as IPython
+    cached it for tracebacks) uses ``checks`` — the test cell, or a helper an earlier test cell
+    defined; else whether the latest history entry does."""
+    cached = False
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        if frame.f_globals.get("__name__") != "__main__":
+            continue
+        source = "".join(linecache.getlines(frame.f_code.co_filename))
+        cached = cached or bool(source)
+        if re.search(r"\bchecks\b", source):
+            return True
+    history = shell.history_manager.input_hist_raw
+    return not cached and bool(history) and bool(re.search(r"\bchecks\b", history[-1]))
+
+
+def _raised_in_a_test(shell, exc: Exception) -> CheckFailure | None:
+    """An error raised inside a notebook function that a test cell (a cell using ``checks``)
+    called directly: which line of the student's function raised what, and what it usually
+    means.  None elsewhere: the student's own cells keep their traceback for debugging."""
+    if not _in_a_test_cell(shell, exc):
+        return None
+    where = diagnosis._student_frame(exc, [])
+    if where is None or where[0] == "<module>":
+        return None
+    explained = diagnosis.student_error(exc, "", [])
+    return CheckFailure(explained[0], "error", call=f"{where[0]}(...)", hint=explained[1])
 
 
 def _show_failure(shell, etype, value, tb, tb_offset=None):
@@ -512,8 +701,14 @@ def _show_failure(shell, etype, value, tb, tb_offset=None):
     failure = value
     if isinstance(value, NotImplementedError):
         failure = _unfinished(value)
+        if failure is not None:  # the placeholder of an earlier run, the student's cell broken since?
+            failure = _broken_definition(shell, failure.function, shell.history_manager.input_hist_raw[:-1]) or failure
     elif isinstance(value, NameError):
         failure = _undefined(shell, value)
+    elif isinstance(value, AssertionError) and not isinstance(value, CheckFailure):
+        failure = _plain_assert(value)
+    elif not isinstance(value, CheckFailure):
+        failure = _raised_in_a_test(shell, value)
     if not isinstance(failure, CheckFailure):  # not ours to explain: IPython's own traceback
         shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
         return None
@@ -529,10 +724,12 @@ def _show_failure(shell, etype, value, tb, tb_offset=None):
 def install_handler(shell=None) -> None:
     """Show failing tests in this IPython session as one short message each.
 
-    Called once in every notebook's setup cell.  From then on a :class:`CheckFailure`, the
-    stub's ``NotImplementedError`` and the ``NameError`` of a function whose cell does not
-    parse show as :meth:`CheckFailure.student_lines` instead of a traceback; any other error
-    keeps IPython's traceback.  The cell still fails (nbgrader scores it 0, Validate lists it)
+    Called once in every notebook's setup cell.  From then on a :class:`CheckFailure`, a test
+    cell's own ``assert condition, "message"``, the stub's ``NotImplementedError`` and the
+    ``NameError`` of a function whose cell does not parse show as
+    :meth:`CheckFailure.student_lines` instead of a traceback, and so does an error raised inside
+    a notebook function that a test cell called (its line, what it usually means); any other
+    error keeps IPython's traceback.  The cell still fails (nbgrader scores it 0, Validate lists it)
     and the error output's evalue still carries the diagnostic code for the grader.
     It replaces any other custom exception handler of the session (IPython has one).
     Outside IPython it does nothing.
@@ -544,4 +741,80 @@ def install_handler(shell=None) -> None:
             return
         shell = get_ipython()
     if shell is not None:
-        shell.set_custom_exc((CheckFailure, NameError, NotImplementedError), _show_failure)
+        shell.set_custom_exc((CheckFailure, Exception), _show_failure)
+
+
+# ---------------------------------------------------------------------------------------------
+# a whole built from the student's parts: which part broke it
+# ---------------------------------------------------------------------------------------------
+
+def _structure(got, template, where: str = "") -> str | None:
+    """How ``got`` differs from ``template`` in kind, keys, length or shape (values aside)."""
+    if template is None:
+        return None
+    if got is None:
+        return f"returned None{where}, expected {_kind(template)}"
+    if isinstance(template, dict):
+        if not isinstance(got, dict):
+            return f"returned {type(got).__name__}{where}, expected a dict"
+        missing = [k for k in template if k not in got]
+        if missing:
+            return f"returned{where} a dict without the keys {missing}"
+        return next((p for k in template if (p := _structure(got[k], template[k], f'{where}[{k!r}]'))), None)
+    if isinstance(template, tuple):
+        if not isinstance(got, (tuple, list)) or len(got) != len(template):
+            return f"returned {_short(got, 40)}{where}, expected {len(template)} values"
+        return next((p for i, (g, t) in enumerate(zip(got, template))
+                     if (p := _structure(g, t, f"{where} (value {i + 1})"))), None)
+    shape = np.shape(got) if not isinstance(got, (dict, str)) else None
+    if shape != np.shape(template):
+        wanted = f"shape {np.shape(template)}" if np.ndim(template) else "a number"
+        return f"returned{where} shape {shape}, expected {wanted}"
+    return None
+
+
+def _kind(template) -> str:
+    return ("a dict" if isinstance(template, dict) else f"{len(template)} values"
+            if isinstance(template, tuple) else f"shape {np.shape(template)}")
+
+
+def check_parts(parts) -> None:
+    """Before a whole is tried: each ``(label, fn, args, template)`` called on ``args`` must
+    return what ``template`` looks like (kinds, keys, shapes).  The first that does not fails
+    as "your `predict` returned shape (10,), expected shape (5,)", so that a failing whole names
+    the part that broke it instead of an error deep inside it."""
+    __tracebackhide__ = True
+    for label, fn, args, template in parts:
+        try:
+            got = _call(fn, copy.deepcopy(args), {})
+        except CheckFailure as failure:
+            if failure.diagnostic == "error":
+                raise CheckFailure(f"your `{label}` {failure.problem}", "part", hint=failure.hint) from None
+            raise
+        problem = _structure(got, template)
+        if problem:
+            raise CheckFailure(f"your `{label}` {problem}", "part",
+                               hint=f"the whole uses your `{label}`: fix it first (its own tests say more)")
+
+
+def capstone_parts(init_params, loss_and_grads, predict, adam_update, sizes=(64, 8, 10), n=5):
+    """:func:`check_parts` for the capstone's network: ``init_params``, ``loss_and_grads``,
+    ``predict`` and ``adam_update`` on a small network of ``sizes`` and ``n`` examples."""
+    __tracebackhide__ = True
+    rng = np.random.default_rng(0)
+    L = len(sizes) - 1
+    params, state = {}, {}
+    for l in range(1, L + 1):
+        params[f"W{l}"] = rng.normal(size=(sizes[l - 1], sizes[l]))
+        if l < L:
+            params[f"gamma{l}"], params[f"beta{l}"] = np.ones(sizes[l]), np.zeros(sizes[l])
+            state[f"mean{l}"], state[f"var{l}"] = np.zeros(sizes[l]), np.ones(sizes[l])
+        else:
+            params[f"b{l}"] = np.zeros(sizes[l])
+    X, y = rng.normal(size=(n, sizes[0])), np.arange(n) % sizes[-1]
+    check_parts([
+        ("init_params", init_params, (list(sizes), 0), (params, state)),
+        ("loss_and_grads", loss_and_grads, (params, state, X, y), (0.0, params, state)),
+        ("predict", predict, (params, state, X), np.zeros(n)),
+        ("adam_update", adam_update, (params, params, None), (params, None)),
+    ])

@@ -37,6 +37,15 @@ def test_a_mistake_file_is_its_header_and_the_answer_source(assignment):
     assert rounds.costs == 2.0 and rounds.source.startswith("def double(x):\n")
 
 
+def test_a_mistake_may_state_the_message_its_tests_show(assignment):
+    write(assignment, "halves", "# story: returns x\n# exercise: double\n# hint: factor\n"
+          "# message: a missing factor 2, or an extra ½\ndef double(x):\n    return x\n")
+    (halves,) = load(assignment)
+    assert halves.message == "a missing factor 2, or an extra ½" and halves.source == "def double(x):\n    return x\n"
+    write(assignment, "halves", HALVES)
+    assert load(assignment)[0].message is None
+
+
 @pytest.mark.parametrize("text, line, says", [
     ("# story: s\n# exercise double\n# hint: factor\nx = 1\n", 2, "`# key: value`"),
     ("# story: s\n# exercise: double\n# hint: factor\n# points: 2\nx = 1\n", 4, "unknown header key 'points'"),
