@@ -505,7 +505,8 @@ def compare(student_fn, reference_fn, *args, name: str | None = None, rtol: floa
     __tracebackhide__ = True  # students see the hint, not gradlab's frames
     if name is None:
         name = f"{getattr(student_fn, '__name__', 'result')}({_describe_args(student_fn, args, kwargs)})"
-    names = tuple(returns) if returns else getattr(reference_fn, "returns", None) or diagnosis.return_names(reference_fn)
+    names = (tuple(returns) if returns
+             else getattr(reference_fn, "returns", None) or diagnosis.return_names(reference_fn))
     expected = reference_fn(*copy.deepcopy(args), **copy.deepcopy(kwargs))
     watched = getattr(reference_fn, "update_rule", reference_fn)  # not a wrapper the student's shares
     got = assert_not_mutated(student_fn, *args, _forbid=(watched, *forbid), **kwargs)

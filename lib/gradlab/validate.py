@@ -38,7 +38,7 @@ def _label(cell) -> str:
 def one_message_per_test(cell=None, **_):
     """nbclient's ``on_cell_error`` hook: a failing test cell whose checksum is intact shows as
     one line naming it (its checksum updated to match)."""
-    from nbgrader import utils   # the student's Validate has nbgrader; the library does not need it
+    from nbgrader import utils  # the student's Validate has nbgrader; the library does not need it
 
     meta = cell.metadata.get("nbgrader", {}) if cell is not None else {}
     if cell is None or cell.cell_type != "code" or not meta.get("grade") or "checksum" not in meta:

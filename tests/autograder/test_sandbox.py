@@ -10,6 +10,7 @@ Without bubblewrap these tests are skipped on a laptop and FAIL in CI (``CI=true
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import os
 import re
@@ -337,8 +338,12 @@ def test_children_share_the_kernels_memory_limit(workdir):
         return
     held, rest = text(nb.cells[0]).split(" ", 1)
     codes, note = rest.split("\n", 1)
-    assert int(held) * 200 < 512, text(nb.cells[0])
-    assert codes.count("-9") == 4 - int(held), codes    # the others were killed (SIGKILL)
+    # the kernel's OOM killer may also stop a child that already held its block (it picks by
+    # size, not by arrival): what holds is that the children alive at the end fit the limit
+    exits = ast.literal_eval(codes)
+    survivors = exits.count(0)
+    assert survivors * 200 < 512 and survivors <= int(held), text(nb.cells[0])
+    assert exits.count(-9) == 4 - survivors, codes    # the others were killed (SIGKILL)
     assert "went past its memory limit (512 MiB)" in note
     assert text(nb.cells[1]) == "alive\n"
 

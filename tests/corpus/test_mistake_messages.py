@@ -8,9 +8,8 @@ import pytest
 from gradlab import checks
 from gradlab_grader import mistakes
 
-from conftest import REPO
-
 from .harness import outcomes
+from conftest import REPO
 
 WITH_MESSAGE = [m for a in sorted((REPO / "solutions").iterdir()) if a.is_dir()
                 for m in mistakes.load(a) if m.message]
