@@ -328,11 +328,18 @@ def _mkdir(path: Path) -> Path:
 def cell_problems(result: engine.NotebookResult, scored: bool = True) -> list[str]:
     """What the executor did to cells that did not finish, for a human to read: of the cells a
     score depends on (a review flag), or with ``scored=False`` of the others (a note only)."""
+    return problems_of_cells([asdict(c) for c in result.cells], scored)
+
+
+def problems_of_cells(cells: list[dict], scored: bool = True) -> list[str]:
+    """:func:`cell_problems` of cells as the ledger records them (``grade_id``, ``index``,
+    ``status``, ``scored``)."""
     found = []
     by_status: dict[str, list[str]] = {}
-    for cell in result.cells:
-        if cell.status in ("crashed", "timeout", "output-cut", "not-run", "untrusted") and cell.scored == scored:
-            by_status.setdefault(cell.status, []).append(cell.grade_id or f"cell {cell.index}")
+    for cell in cells:
+        if cell["status"] in ("crashed", "timeout", "output-cut", "not-run", "untrusted") \
+                and cell.get("scored", True) == scored:
+            by_status.setdefault(cell["status"], []).append(cell["grade_id"] or f"cell {cell['index']}")
     words = {"crashed": "cells stopped the kernel (scored 0, the rest still graded)",
              "timeout": "cells ran past the time limit",
              "output-cut": "cells printed past the output limit (cut and interrupted)",

@@ -150,6 +150,7 @@ def read_result(ws: Workspace, assignment: str, student: str) -> SubmissionResul
         result.submitted_at = submissions.format_time(submission.timestamp) or handed_in
         grades = {(g.notebook.name, g.name): (g.score, g.max_score)
                   for nb in submission.notebooks for g in nb.grades}
+        by_hand = {g.name for nb in submission.notebooks for g in nb.grades if g.manual_score is not None}
         notebook_names = [nb.name for nb in submission.notebooks]
 
     problems = result.problems
@@ -181,7 +182,11 @@ def read_result(ws: Workspace, assignment: str, student: str) -> SubmissionResul
     book = ledger.Ledger(ws, assignment)
     record = book.get(student)
     if record is not None:
-        problems += [p for p in record.get("problems", []) if p not in problems]
+        # a cell the instructor has since graded by hand (the formgrader) no longer needs a look
+        cells = record.get("cells", [])
+        stale = set(ledger.problems_of_cells(cells)) - set(
+            ledger.problems_of_cells([c for c in cells if c.get("grade_id") not in by_hand]))
+        problems += [p for p in record.get("problems", []) if p not in problems and p not in stale]
         result.seconds = record.get("seconds") or 0.0
         if Status(record.get("status")) == FAILED:
             result.status = FAILED

@@ -136,3 +136,23 @@ def test_links_in_an_inbox_are_refused(ws, tmp_path):
     assert "toy.ipynb is a symbolic link" in collected.rejected["linker"]
     assert "symbolic link" in collected.rejected["copycat"]
     assert not ws.submission("linker", "toy").exists() and not ws.submission("copycat", "toy").exists()
+
+
+CRASHES_ON_A_MATRIX = ("def double(x):\n    x = np.asarray(x, dtype=float)\n    if x.ndim == 2:\n"
+                       "        __import__('os')._exit(1)\n    return 2 * x")
+
+
+def test_a_grade_given_by_hand_clears_its_cells_flag(ws, tmp_path):
+    """A test cell that stopped the kernel scores 0 and asks for a human look; once the
+    instructor grades that cell by hand (the formgrader), the flag about it is gone."""
+    inbox = write_inbox(tmp_path / "inbox", {"crash": answer(ws, CRASHES_ON_A_MATRIX)})
+    pipeline.collect(ws, "toy", inbox)
+    [result] = pipeline.autograde(ws, "toy", progress=False, workers=1)
+    crashed = [p for p in result.problems if "stopped the kernel" in p]
+    assert crashed and "test_double_hidden" in crashed[0]
+    with ws.gradebook() as gb:
+        grade = gb.find_grade("test_double_hidden", "toy", "toy", "crash")
+        grade.manual_score = 1.0
+        gb.db.commit()
+    [again] = read_results(ws, "toy")
+    assert not [p for p in again.problems if "stopped the kernel" in p], again.problems
