@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from gradlab import diagnosis
+
 from .results import CHECK_CODE, counted, display_name, read_results
 from .similarity import Pair
 
@@ -112,8 +114,11 @@ def cluster_key(cell, problems=()) -> tuple[tuple, str, str, str]:
     if code:
         message = error[:code.start()].strip().split(": ", 1)[-1]  # without "<ename>: "
         hint = message.split(SEPARATOR, 1)[1] if SEPARATOR in message else ""
-        if hint:
-            return ("named", code[1], hint), f"{code[1]}: {hint}", code[1], message
+        if hint and not hint.startswith(diagnosis.NO_CAUSE):  # checks named no mistake
+            # an error inside the student's code is named by what it raised ("raised OverflowError")
+            raised = re.search(r"\braised (\w+)", message) if code[1] == "error" else None
+            label = raised[1] if raised else code[1]
+            return ("named", label, hint), f"{label}: {hint}", code[1], message
         return ("test", cell.grade_id, message), f"{code[1]} in {cell.grade_id}, no mistake named", code[1], message
     if error:
         ename = error.split(":", 1)[0]

@@ -44,6 +44,9 @@ RTOL, ATOL = 1e-6, 1e-9  # a relation must hold to this (the reference itself ag
 
 _RETURNS = re.compile(r"^\s*Returns[^\n]*:\s*\n((?:\s*-\s*[A-Za-z_]\w*\s*:.*\n?)+)", re.M)
 
+NO_CAUSE = "no single cause found"  # what a failing check says when no relation holds on every probe
+
+
 
 def return_names(fn) -> tuple[str, ...] | None:
     """The names of ``fn``'s results, from its docstring's ``Returns:`` block
@@ -696,10 +699,10 @@ def _smallest_failure(runs, component, describe) -> str:
             size = sum(np.size(a) for a in _leaves(p.args) if isinstance(a, (np.ndarray, float, int)))
             failing.append((size, p, diff))
     if not failing:
-        return "no single cause found"
+        return NO_CAUSE
     size, p, diff = min(failing, key=lambda f: f[0])
     shown = describe(p.args, p.kwargs) if size <= 8 else p.label
-    return f"no single cause found; the first difference is {diff}, on {shown}"
+    return f"{NO_CAUSE}; the first difference is {diff}, on {shown}"
 
 
 def explain(student, reference, args, kwargs, path, call, describe, *, quantities=(), mistakes=None):
@@ -735,7 +738,7 @@ def explain(student, reference, args, kwargs, path, call, describe, *, quantitie
     if found is None:
         errors = [p for p in runs if p.error is not None]
         text = _smallest_failure(runs, component, describe)
-        if errors and text == "no single cause found":
+        if errors and text == NO_CAUSE:
             exc = errors[0].error
             text += f"; on {errors[0].label} your code raised {type(exc).__name__}: {exc}"
         found = Finding("", text, "mismatch")

@@ -15,6 +15,8 @@ from gradlab_grader.preprocessors.sanitize import SanitizeHTML, clean
 
 from .conftest import answer, write_inbox
 
+pytestmark = pytest.mark.kernel   # grades, or starts kernels (make test-fast leaves it out)
+
 # each attack sets document.title (or a window flag) when it runs: a browser test checks that none did
 ATTACKS_HTML = ('<img src=x onerror="document.title=\'pwned-onerror\'">'
                 "<script>document.title='pwned-script'</script>"

@@ -102,7 +102,7 @@ def test_scores(graded):
 def test_hints_reach_the_results(graded):
     half = graded[3]["half"]
     assert [c.diagnostic for c in half.cells] == ["factor", "factor"]
-    assert "0.5×" in half.cells[0].error
+    assert "1/2 of the expected value" in half.cells[0].error
 
 
 def test_edited_test_cells_are_restored(graded):
@@ -128,7 +128,7 @@ def test_feedback_hides_hidden_tests(graded):
     assert len(pages) == 5 and not failed
     html = (ws.feedback("half", "toy") / "toy.html").read_text()
     assert "BEGIN HIDDEN TESTS" not in html and "np.ones((2, 3))" not in html
-    assert "hidden tests ran here" in html and "0.5× the reference" in html
+    assert "hidden tests ran here" in html and "1/2 of the expected value" in html
 
 
 def test_export_writes_one_row_per_student(graded, tmp_path):
@@ -192,8 +192,9 @@ def test_feedback_can_show_only_which_hidden_test_failed(graded, capsys):
     assert code == 0 and "wrote 1 feedback page under" in capsys.readouterr().out
     html = (ws.feedback("half", "toy") / "toy.html").read_text()
     hidden = html.split('name="test_double_hidden"', 1)[1]
-    assert "Hidden test failed" in hidden and "0.5×" not in hidden, "the hidden test's message shows"
-    assert "0.5×" in html.split('name="test_double_hidden"', 1)[0], "the visible test keeps its message"
+    half = "1/2 of the expected value"
+    assert "Hidden test failed" in hidden and half not in hidden, "the hidden test's message shows"
+    assert half in html.split('name="test_double_hidden"', 1)[0], "the visible test keeps its message"
 
 
 def test_a_postgresql_gradebook_leaves_no_sqlite_file(graded):

@@ -479,14 +479,14 @@ def test_a_patch_set_off_by_the_test_itself_makes_it_untrusted(workdir):
     nb, _, notes = run([
         IMPORTS,
         "def double(x):\n    import gradlab.checks as c\n"
-        "    c.assert_close = lambda *a, **k: None\n    return 3 * x",
+        "    c.first_failure = lambda *a, **k: None\n    return 3 * x",   # what compare compares with
         TESTS["compare"],
         TESTS["assert_close"],
     ], workdir)
     assert error(nb.cells[2]) == ""                 # fooled inside the kernel...
     assert guard.untrusted(notes[2, "after"])       # ...but caught right after
-    assert "gradlab.checks.assert_close was replaced" in notes[2, "after"]
-    assert error(nb.cells[3])                       # restored: the next test fails again
+    assert "gradlab.checks.first_failure was replaced" in notes[2, "after"]
+    assert guard.untrusted(notes[3, "after"])       # the next test's call patches it again: caught again
 
 
 HOSTILE_KEYS = """\

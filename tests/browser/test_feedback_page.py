@@ -3,8 +3,11 @@ student's ran, the page asked for nothing outside itself, and its math and style
 
 from __future__ import annotations
 
+import pytest
 from autograder.conftest import released, toy_repo  # noqa: F401  (fixtures)
 from autograder.test_feedback_safety import page_of_attacks  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.browser
 
 # what could still run, counted in the page's DOM (independent of when an event would fire)
 # (scripts: none at all in a feedback page; none holding the student's text in the formgrader)

@@ -110,7 +110,8 @@ def test_a_failing_test_shows_one_short_message(ran_all):
     assert shown[visible]["kinds"].count("error") == 1, f"{visible} did not fail once: {shown[visible]}"
     text = shown[visible]["text"].strip()
     lines = text.splitlines()
-    assert len(lines) == 3, text
+    # the call, what came back, the likely mistake (wrapped at word boundaries, indented)
+    assert len(lines) >= 3 and all(line.startswith("    ") for line in lines[3:]), text
     assert lines[0].startswith("Test failed: ") and lines[1].strip().startswith("expected "), text
     assert lines[2].strip().startswith("likely mistake: "), text
     for jargon in ("Traceback", "CheckFailure", "(check:", "known-mistake", ".py"):

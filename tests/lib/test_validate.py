@@ -15,6 +15,8 @@ from traitlets.config import Config
 
 from conftest import REPO
 
+pytestmark = pytest.mark.kernel   # grades, or starts kernels (make test-fast leaves it out)
+
 SETUP = "import numpy as np\nfrom gradlab import checks\nchecks.install_handler()"
 STUB = "def double(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()"
 TEST = ("# Visible test (1 point): doubling three numbers.\n"

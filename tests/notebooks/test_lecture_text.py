@@ -17,6 +17,8 @@ from gradlab_grader.cells import exercise_of_cells, grade_id, is_test
 
 from conftest import REPO
 
+pytestmark = pytest.mark.kernel   # grades, or starts kernels (make test-fast leaves it out)
+
 # (assignment, exercise, the text's answer as it appears between backticks in the exercise's text,
 #  the answer cell built from it, an answer the tests must refuse: so this test can fail)
 TEXT_ANSWERS = [
