@@ -31,8 +31,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from gradlab import diagnosis
-
 from .results import CHECK_CODE, counted, display_name, read_results
 from .similarity import Pair
 
@@ -109,12 +107,14 @@ def cluster_key(cell, problems=()) -> tuple[tuple, str, str, str]:
     * no error at all (a cell that did not run, partial credit): the test and the reason among
       the submission's ``problems`` that names it.
     """
+    from gradlab.diagnosis import NO_CAUSE  # imported here: importing the report imports no NumPy
+
     error = cell.error
     code = CHECK_CODE.search(error)
     if code:
         message = error[:code.start()].strip().split(": ", 1)[-1]  # without "<ename>: "
         hint = message.split(SEPARATOR, 1)[1] if SEPARATOR in message else ""
-        if hint and not hint.startswith(diagnosis.NO_CAUSE):  # checks named no mistake
+        if hint and not hint.startswith(NO_CAUSE):  # checks named no mistake
             # an error inside the student's code is named by what it raised ("raised OverflowError")
             raised = re.search(r"\braised (\w+)", message) if code[1] == "error" else None
             label = raised[1] if raised else code[1]
