@@ -12,6 +12,8 @@ Screenshots are kept in tests/browser/artifacts/.
 
 from __future__ import annotations
 
+import re
+
 import nbformat
 import pytest
 
@@ -33,7 +35,9 @@ CELLS_JS = """() => window.jupyterapp.shell.currentWidget.content.widgets
               count: c.model.executionCount,
               kinds: c.model.outputs.toJSON().map(o => o.output_type),
               png: c.model.outputs.toJSON().some(o => o.data && o.data['image/png']),
-              text: (c.node.querySelector('.jp-OutputArea') || {textContent: ''}).textContent}))"""
+              text: (c.node.querySelector('.jp-OutputArea') || {textContent: ''}).textContent,
+              traceback: c.model.outputs.toJSON().filter(o => o.output_type === 'error')
+                                           .map(o => o.traceback.join('\\n')).join('\\n')}))"""
 # Run All is over when every code cell ran, or when no cell is queued or running ('[*]') and the
 # kernel has been idle for 15 s (Run All stopped early: the cells below were never run).  On a
 # loaded machine the kernel can look idle for seconds between two cells of one Run All.
@@ -104,11 +108,17 @@ def test_run_all_runs_an_unfinished_notebook_to_the_end(ran_all):
     assert {cells[i]["id"] for i in failing} <= set(tests)
 
 
+def shown_text(cell) -> str:
+    """What a cell's output area shows; a cell JupyterLab has not drawn yet (off screen: the
+    notebook is windowed) has no text in the page, and its error's traceback is what it will show."""
+    return (cell["text"] or re.sub(r"\x1b\[[0-9;]*m", "", cell["traceback"])).strip()
+
+
 def test_a_failing_test_shows_one_short_message(ran_all):
     cells, mistake, visible, _ = ran_all
     shown = {c["id"]: c for c in cells}
     assert shown[visible]["kinds"].count("error") == 1, f"{visible} did not fail once: {shown[visible]}"
-    text = shown[visible]["text"].strip()
+    text = shown_text(shown[visible])
     lines = text.splitlines()
     # the call, what came back, the likely mistake (wrapped at word boundaries, indented)
     assert len(lines) >= 3 and all(line.startswith("    ") for line in lines[3:]), text
@@ -117,7 +127,7 @@ def test_a_failing_test_shows_one_short_message(ran_all):
     for jargon in ("Traceback", "CheckFailure", "(check:", "known-mistake", ".py"):
         assert jargon not in text, text
     # an unfinished exercise says so, plainly, in its test
-    unfinished = [c["text"].strip() for c in cells if c["id"] != visible and "error" in c["kinds"]]
+    unfinished = [shown_text(c) for c in cells if c["id"] != visible and "error" in c["kinds"]]
     assert unfinished
     for text in unfinished:
         assert (text.startswith("Test failed: `") and text.endswith(
