@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from . import bundle
 from .cells import LEAK_MARKERS
 from .execution import engine, pool
+from .fileio import replace_folder, staging_folder, write_atomically
 from .mistakes import MISTAKES_DIR
 from .outputs.csvout import write_csv
 from .outputs.results import SubmissionResult, read_result
@@ -102,8 +103,9 @@ def release(ws: Workspace, assignments: list[str] | None = None, course: Path | 
             raise GradlabError(f"the release of {assignment} still holds solution or hidden-test "
                                f"markers in {leaks}; check the cell metadata in solutions/{assignment}")
         dest = course / assignment
-        shutil.rmtree(dest, ignore_errors=True)
-        shutil.copytree(out, dest)
+        staging = staging_folder(dest)
+        shutil.copytree(out, staging, dirs_exist_ok=True)
+        replace_folder(staging, dest)  # course/<a> is never half a release
         written.append(dest)
         if bundles:
             try:
@@ -111,7 +113,7 @@ def release(ws: Workspace, assignments: list[str] | None = None, course: Path | 
             except bundle.BundleError as exc:
                 raise GradlabError(str(exc)) from None
     if not ws.policy_file.exists():
-        ws.policy_file.write_text(policy_template(released(ws)))
+        write_atomically(ws.policy_file, policy_template(released(ws)))
     return written
 
 
@@ -521,7 +523,7 @@ def feedback(ws: Workspace, assignment: str, students: list[str] | None = None,
         outcome = _generate_feedback(ws, api, assignment, student)
         if outcome.get("success"):
             written += sorted(ws.feedback(student, assignment).glob("*.html"))
-            stamp_file.write_text(stamp)
+            write_atomically(stamp_file, stamp)
         else:
             failed[student] = failure_reason(outcome)
     return written, failed

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..fileio import write_atomically
 from .results import CHECK_CODE, counted, display_name, read_results
 from .similarity import Pair
 
@@ -431,9 +432,6 @@ def write_report(ws, assignment: str) -> tuple[Path, str]:
     pairs += identical_files({s: _notebook_bytes(ws.submission(s, assignment)) for s in ws.students(assignment)},
                              _notebook_bytes(ws.release(assignment)))
     numbers = analyse(results, pairs, history, roster_names(ws))
-    path = ws.root / "reports" / f"{assignment}.html"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".html.partial")
-    partial.write_text(render(numbers))
-    partial.replace(path)  # atomic: a reader never sees half a page
+    path = ws.report(assignment)
+    write_atomically(path, render(numbers))  # a reader never sees half a page
     return path, summary(numbers, path)
