@@ -60,6 +60,27 @@ def gradlab_meta(node) -> dict:
     return meta if isinstance(meta, dict) else {}
 
 
+def set_label(cell, label: str) -> None:
+    """Name a test cell for the feedback's contents (``"gradlab": {"label": …}``, written by
+    ``LabelTests`` on the feedback's copy; the feedback template reads it back)."""
+    cell.metadata.setdefault("gradlab", {})["label"] = label
+
+
+def is_locked(cell) -> bool:
+    """A cell nbgrader keeps the student from editing (``locked``: lecture cells and tests)."""
+    return bool(nbgrader_meta(cell).get("locked"))
+
+
+def has_nbgrader_meta(cell) -> bool:
+    """Whether ``cell`` carries nbgrader metadata at all (a dict or not: a corrupt one too)."""
+    return "nbgrader" in cell.get("metadata", {})
+
+
+def raw_nbgrader_meta(cell):
+    """A cell's nbgrader metadata as stored, unchecked (None without it): for the metadata check."""
+    return cell.get("metadata", {}).get("nbgrader")
+
+
 def skip_when_grading(cell) -> bool:
     """Whether the source marks ``cell`` as a lecture cell grading need not run."""
     return gradlab_meta(cell).get("grading") == GRADING_SKIP
@@ -88,9 +109,9 @@ def cells_by_id(notebook) -> dict:
 def _claimed_id(cell):
     """The id a cell claims with nbgrader metadata: its ``grade_id`` when that is a string,
     ``"(no id)"`` for metadata without a usable one, None for a cell without nbgrader metadata."""
-    if "nbgrader" not in cell.get("metadata", {}):
+    if not has_nbgrader_meta(cell):
         return None
-    meta = cell.metadata["nbgrader"]
+    meta = raw_nbgrader_meta(cell)
     gid = meta.get("grade_id") if isinstance(meta, dict) else None
     return gid if isinstance(gid, str) else "(no id)"
 

@@ -46,6 +46,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..cells import grade_id
+
 # Wall-clock limit for one whole notebook (seconds): the lecture notebooks run in well under a
 # minute; a cell alone may take CELL_TIMEOUT (workspace.py).
 NOTEBOOK_TIMEOUT = 600
@@ -224,33 +226,20 @@ def preload_modules(notebooks, exclude=()) -> list[str]:
     cells import (``import a.b`` -> ``a.b``; ``from a import b`` -> ``a`` and ``a.b`` if that is a
     module), kept only when the top-level package is installed in this Python (never a module
     of the working copy, the workspace or ``exclude``), plus ipykernel.  Never executes them."""
-    import ast
     import importlib.util
 
     import nbformat
 
+    from ..imports import modules_loaded, notebook_imports
     from ..kernel.sandbox import _inside, python_paths
 
-    names: dict[str, None] = {}
+    found = []
     for path in notebooks:
         try:
-            nb = nbformat.read(str(path), as_version=4)
+            found += notebook_imports(nbformat.read(str(path), as_version=4))
         except Exception:
             continue
-        for cell in nb.cells:
-            if cell.cell_type != "code":
-                continue
-            try:
-                tree = ast.parse(cell.source)
-            except SyntaxError:
-                continue
-            for node in ast.walk(tree):
-                if isinstance(node, ast.Import):
-                    names.update(dict.fromkeys(a.name for a in node.names))
-                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                    names[node.module] = None
-                    names.update(dict.fromkeys(f"{node.module}.{a.name}" for a in node.names
-                                               if a.name != "*"))
+    names = modules_loaded(found)
     installed = python_paths()
     excluded = [os.path.realpath(e) for e in exclude]
     kept: dict[str, bool] = {}
@@ -389,7 +378,7 @@ async def execute_notebook(work: NotebookWork, files: dict[str, bytes], limits: 
             if cell.cell_type != "code" or not cell.source.strip():
                 continue
             kind = "test" if index in tests else "answer" if index in answers else "code"
-            gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            gid = grade_id(cell)
             outcome = CellOutcome(index, gid, kind, "ok", scored=index not in unscored)
             result.cells.append(outcome)
             if index in skip:
@@ -633,7 +622,7 @@ def plan_cells(nb, source=None) -> tuple[list[int], list[int], dict[int, float]]
     skipped when its source cell says ``"gradlab": {"grading": "skip"}``, it is a locked lecture
     cell with the source's code, and no cell that runs after it may read a name it binds — this
     submission's cells included (:func:`gradlab_grader.execution.dataflow.skipped`)."""
-    from ..cells import cells_by_id, grade_id, is_answer, is_test, skip_when_grading, time_limit
+    from ..cells import cells_by_id, grade_id, is_answer, is_locked, is_test, skip_when_grading, time_limit
     from . import dataflow
 
     given = cells_by_id(source) if source is not None else {}
@@ -644,7 +633,7 @@ def plan_cells(nb, source=None) -> tuple[list[int], list[int], dict[int, float]]
     def lecture(cell) -> bool:
         mine = given.get(grade_id(cell))
         return (mine is not None and skip_when_grading(mine) and not (is_test(mine) or is_answer(mine))
-                and cell.metadata.get("nbgrader", {}).get("locked") and cell.source == mine.source)
+                and is_locked(cell) and cell.source == mine.source)
 
     skip = dataflow.skipped(facts, {k for k, (_, c) in enumerate(code) if k not in scored and lecture(c)})
     needed = dataflow.depended_on(facts, scored, skip)
@@ -663,7 +652,7 @@ def check_source(source) -> list[str]:
     """What is wrong with the gradlab metadata of a source notebook (empty: nothing), for the
     release to refuse: a limit that is not a positive number, a skip on a test, an answer or an
     unlocked cell, a skipped cell a later cell needs, or one that changes what it did not bind."""
-    from ..cells import GRADING_SKIP, grade_id, gradlab_meta, is_answer, is_test, nbgrader_meta, time_limit
+    from ..cells import GRADING_SKIP, grade_id, gradlab_meta, is_answer, is_locked, is_test, time_limit
     from . import dataflow
 
     problems = []
@@ -682,7 +671,7 @@ def check_source(source) -> list[str]:
             continue
         if choice != GRADING_SKIP:
             problems.append(f'{name}: "gradlab": {{"grading": {choice!r}}} is not "{GRADING_SKIP}"')
-        elif is_test(cell) or is_answer(cell) or not nbgrader_meta(cell).get("locked"):
+        elif is_test(cell) or is_answer(cell) or not is_locked(cell):
             problems.append(f"{name}: only a locked lecture cell can be skipped while grading, not a test, "
                             "an answer or an unlocked cell")
         elif dataflow.effects_elsewhere(cell.source):

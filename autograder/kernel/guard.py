@@ -126,28 +126,12 @@ def expected_imports(nb) -> list:
     ``import numpy as np`` -> ("np", "numpy", None); ``from gradlab import checks`` ->
     ("checks", "gradlab", "checks").  Test cells rely on these names meaning what they meant.
     """
-    out = []
-    for cell in nb.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell.cell_type != "code" or meta.get("solution"):
-            continue
-        try:
-            tree = ast.parse(cell.source)
-        except SyntaxError:
-            continue
-        for node in tree.body:
-            if isinstance(node, ast.Import):
-                for a in node.names:
-                    if a.asname:
-                        out.append((a.asname, a.name, None))
-                    else:
-                        top = a.name.split(".")[0]
-                        out.append((top, top, None))
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                for a in node.names:
-                    if a.name != "*":
-                        out.append((a.asname or a.name, node.module, a.name))
-    return out
+    from ..cells import is_answer  # the grader's side only (the kernel runs this file alone)
+    from ..imports import STAR, notebook_imports
+
+    return [(i.bound, i.target, i.attribute)
+            for i in notebook_imports(nb, lambda cell: not is_answer(cell), top_level=True)
+            if not i.level and i.attribute != STAR]
 
 
 def read_report(text: str, key: bytes, nonce: str):

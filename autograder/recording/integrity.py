@@ -24,6 +24,7 @@ from __future__ import annotations
 import ast
 
 from ..cells import cells_by_id, execution_tags, foreign_cells, grade_id, is_answer, is_test, nbgrader_meta
+from ..imports import imports_in
 
 
 def inspect_submission(released, submitted) -> list[str]:
@@ -108,9 +109,8 @@ def code_findings(source: str) -> list[tuple[str, str]]:
         tree = ast.parse(source)
     except SyntaxError:
         return []
-    modules = {alias.asname or alias.name.split(".")[0]
-               for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
-               for alias in node.names}
+    imported = imports_in(source)
+    modules = {imp.bound for imp in imported}
     modules |= {"np", "numpy", "gradlab", "checks", "ref", "sys", "builtins", "__builtins__"}
     found = []
     for node in ast.walk(tree):
@@ -128,9 +128,8 @@ def code_findings(source: str) -> list[tuple[str, str]]:
                 found.append((CALLS[name], f"{ast.unparse(node.func)}(…)"))
         if isinstance(node, ast.Attribute) and node.attr in INTERNAL_ATTRIBUTES and isinstance(node.ctx, ast.Load):
             found.append((INTERNALS, ast.unparse(node)))
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
-            found += [(IMPORTS, f"import {n}") for n in names if n.split(".")[0] not in ALLOWED_IMPORTS]
+    found += [(IMPORTS, f"import {imp.module}") for imp in imported
+              if imp.level or imp.module.split(".")[0] not in ALLOWED_IMPORTS]
     return list(dict.fromkeys(found))
 
 

@@ -1,6 +1,7 @@
 """The grader's floors: every import of ``autograder/`` goes downward (read with ``ast``, no kernel).
 
-base (the package root: workspace, cells, status, fileio, mistakes, contract) < kernel/ <
+base (the package root: workspace, cells, status, fileio, mistakes, contract, imports, kernelenv)
+< kernel/ <
 execution/ < recording/ < outputs/ < the commands (pipeline, bundle, demo, cli, the package
 itself); preprocessors/ import the base only.  Imports inside functions count as well, and no
 two modules import each other, directly or round a longer circle.
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "autograder"
-BASE = {"workspace", "cells", "status", "fileio", "mistakes", "contract"}
+BASE = {"workspace", "cells", "status", "fileio", "mistakes", "contract", "imports", "kernelenv"}
 COMMANDS = {"pipeline", "bundle", "demo", "cli", "__init__"}
 FLOORS = {"base": 0, "kernel": 1, "execution": 2, "recording": 3, "outputs": 4, "commands": 5}
 
