@@ -117,6 +117,8 @@ from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
 
+from ..contract import DEFAULT_PRELOAD  # what a kernel template imports when the caller names nothing
+
 GiB = 1024 ** 3
 MiB = 1024 ** 2
 
@@ -675,11 +677,6 @@ def sandboxed_kernel_manager(workdir, limits: Limits | None = None, hidden=(), e
     return SandboxedKernelManager(workdir=workdir, limits=limits or Limits(), hidden=hidden,
                                   expose=expose, sandbox_uid=sandbox_uid, isolate=why is None,
                                   guard=guard, kernel_name=kernel_name, factory=factory)
-
-
-# Modules a kernel template imports when the caller names none: the one library nearly every
-# notebook imports (the assignment's own imports come from pipeline.preload_modules).
-DEFAULT_PRELOAD = ("numpy",)
 
 
 def factory_mode(isolate: bool) -> bool:

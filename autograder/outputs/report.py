@@ -31,8 +31,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..contract import CHECK_CODE
 from ..fileio import write_atomically
-from .results import CHECK_CODE, counted, display_name, read_results
+from .results import counted, display_name, read_results
 from .similarity import Pair
 
 STUDENT_PLACEHOLDER = "<student>"

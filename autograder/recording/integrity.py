@@ -24,6 +24,7 @@ from __future__ import annotations
 import ast
 
 from ..cells import cells_by_id, execution_tags, foreign_cells, grade_id, is_answer, is_test, nbgrader_meta
+from ..contract import ALLOWED_IMPORTS
 from ..imports import imports_in
 
 
@@ -89,15 +90,6 @@ CALLS = {"setattr": REWRITES, "delattr": REWRITES, "setprofile": TRACING, "settr
          "vars": INTERNALS, "globals": INTERNALS, "open": FILES}
 INTERNAL_ATTRIBUTES = {"__code__", "__dict__", "__globals__", "__builtins__", "__subclasses__", "__closure__",
                        "_getframe", "f_back", "f_locals", "f_globals", "gi_frame", "cr_frame", "tb_frame"}
-# What an answer in this course may import: the numerical stack and harmless standard modules
-# (``sys`` for ``setrecursionlimit``, ``time``, ``warnings`` …; what ``sys`` could be used for
-# beyond that is flagged by its use, above).  Anything else (os, sqlite3, threading, ctypes, …)
-# has no business in a derivative or a gradient and is named for a human to look at.
-ALLOWED_IMPORTS = {"numpy", "math", "cmath", "itertools", "functools", "collections", "typing",
-                   "dataclasses", "operator", "fractions", "decimal", "statistics", "random",
-                   "copy", "matplotlib", "scipy", "gradlab", "autograd", "__future__",
-                   "sys", "time", "warnings", "re", "string", "heapq", "bisect", "enum", "abc",
-                   "numbers", "contextlib", "textwrap", "pprint"}
 
 
 def code_findings(source: str) -> list[tuple[str, str]]:
