@@ -78,7 +78,8 @@ def whole_file_writes(path: Path) -> list[str]:
                 func.attr != "replace" or one_target or ast.unparse(func) == "os.replace"):
             found.append(f"{func.attr} at line {node.lineno}")
         mode = node.args[1] if len(node.args) > 1 else next((k.value for k in node.keywords if k.arg == "mode"), None)
-        if isinstance(func, ast.Name) and func.id == "open" and isinstance(mode, ast.Constant) and "w" in str(mode.value):
+        writes = isinstance(mode, ast.Constant) and "w" in str(mode.value)
+        if isinstance(func, ast.Name) and func.id == "open" and writes:
             found.append(f"open(..., {mode.value!r}) at line {node.lineno}")
     return found
 
