@@ -44,6 +44,7 @@ from pathlib import Path
 from traitlets.config import Config
 
 from .fileio import write_atomically
+from .kernelenv import kernel_arguments
 
 
 class GradlabError(RuntimeError):
@@ -313,10 +314,7 @@ class Workspace:
             # system-wide default folder rarely exists, and every nbgrader call said so
             "Exchange": {"root": str(self.exchange)},
             "Execute": {"timeout": self.cell_timeout, "allow_errors": True, "interrupt_on_timeout": True,
-                        # no history file per kernel; the kernel's start-up chatter (a TCP
-                        # notice) is not the instructor's business
-                        "extra_arguments": ["--HistoryManager.hist_file=:memory:",
-                                            "--IPKernelApp.log_level=ERROR"]},
+                        "extra_arguments": kernel_arguments()},
             # nbgrader's autograde steps, plus: execution tags a student added are dropped; the
             # metadata check is nbgrader's with its schema compiled once (preprocessors/checkmetadata)
             "Autograde": {"sanitize_preprocessors": [

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..cells import grade_id
+from ..kernelenv import kernel_arguments
 
 # Wall-clock limit for one whole notebook (seconds): the lecture notebooks run in well under a
 # minute; a cell alone may take CELL_TIMEOUT (workspace.py).
@@ -148,17 +149,6 @@ class UnitResult:
 
 # -- kernels ------------------------------------------------------------------------------------
 
-KERNEL_ARGS = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"]
-# a kernel that does not draw figures: matplotlib's inline backend gets no image format, so a
-# figure is shown by its text, "<Figure size 650x450 with 1 Axes>" (see Workspace.draws_figures)
-NO_FIGURES = ["--InlineBackend.figure_formats=[]"]
-
-
-def kernel_args(figures: bool = True) -> list[str]:
-    """The command-line options of a grading kernel."""
-    return KERNEL_ARGS + ([] if figures else NO_FIGURES)
-
-
 class Kernels:
     """Where a worker's kernels come from: one is always warming for the next need.
 
@@ -168,7 +158,7 @@ class Kernels:
 
     def __init__(self, launcher=None, figures: bool = True):
         self.launcher = launcher or default_launcher()
-        self.args = kernel_args(figures)
+        self.args = kernel_arguments(figures)
         self._spare = None
 
     async def _start(self):

@@ -118,6 +118,7 @@ from pathlib import Path
 from jupyter_client.manager import AsyncKernelManager
 
 from ..contract import DEFAULT_PRELOAD  # what a kernel template imports when the caller names nothing
+from ..kernelenv import kernel_environment
 
 GiB = 1024 ** 3
 MiB = 1024 ** 2
@@ -136,7 +137,7 @@ class Limits:
     # backstop behind the engine's wall-clock timeouts.  SIGXCPU comes at the soft limit.
     cpu_seconds: int | None = 300
     # ipykernel runs ~10 threads and threads count as processes; BLAS is pinned to one thread in
-    # the sandbox (THREAD_ENV).  64 leaves room for a small multiprocessing pool; a fork bomb
+    # the sandbox (kernelenv.THREAD_ENV).  64 leaves room for a small multiprocessing pool; a fork bomb
     # stops at 64.
     processes: int | None = 64
     # The course's notebooks write at most a few small .npz/.png files; 64 MiB stops a disk bomb.
@@ -172,18 +173,6 @@ class Limits:
             out["RLIMIT_CORE"] = (self.core_bytes, self.core_bytes)
         return out
 
-
-# Threads of numerical libraries: N parallel kernels on N cores each want one thread, and every
-# thread counts against RLIMIT_NPROC (OpenBLAS starts one per core, 64 on a big server).
-THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
-# Environment variables passed into the sandbox; everything else (tokens, credentials, paths of
-# the grader) stays out.  The prelude also drops JPY_PARENT_PID (jupyter_client adds it at
-# launch): that pid means nothing in the sandbox's pid namespace, where the kernel's parent is
-# pid 1 and ipykernel takes it for a dead parent (bwrap's --die-with-parent does that job).
-ENV_KEEP = ("PATH", "LANG", "LANGUAGE", "TZ", "TERM", "MPLBACKEND", "PYTHONHASHSEED",
-            "PYTHONDONTWRITEBYTECODE", "VIRTUAL_ENV", "NBGRADER_EXECUTION", "JPY_SESSION_NAME",
-            "PYDEVD_DISABLE_FILE_VALIDATION", *THREAD_ENV)
 
 # The system, visible read-only (if present).  Not /home, /root, /work, /srv, /opt, /mnt,
 # /media, /var, /run: those hold people's and services' data (a Python environment there, say
@@ -464,22 +453,6 @@ class SandboxedKernelManager(AsyncKernelManager):
         """The kernel's own cgroup (gradlab_grader.kernel.limits), or None."""
         return self.held.cgroup
 
-    def kernel_env(self, env: dict | None) -> dict:
-        """The kernel's environment: an allowlist of ``env``, a private $HOME and /tmp."""
-        env = env if env is not None else dict(os.environ)
-        out = {k: v for k, v in env.items() if k in ENV_KEEP or k.startswith("LC_")}
-        for k, v in THREAD_ENV.items():
-            out.setdefault(k, v)
-        out["PATH"] = os.pathsep.join([os.path.dirname(sys.executable),
-                                       out.get("PATH", os.defpath)])
-        out["TMPDIR"] = "/tmp" if self.isolate else self.rundir
-        # without bwrap the real $HOME is not masked: point HOME at the socket directory instead
-        out["HOME"] = self.home if self.isolate else self.rundir
-        # PYTHONPATH etc. of the grader are dropped: the kernel's own paths come from its prefix;
-        # a HOME or TMPDIR the caller chose is replaced by the private ones
-        out.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-        return out
-
     async def _async_pre_start_kernel(self, **kw):
         if self.factory is not None and self.provisioner is None:
             from .factory import provisioner_class
@@ -515,7 +488,9 @@ class SandboxedKernelManager(AsyncKernelManager):
     async def _async_launch_kernel(self, kernel_cmd, **kw):
         if self.sandbox_uid is not None:
             os.chown(self.connection_file, self.sandbox_uid, self.sandbox_uid)
-        kw["env"] = self.kernel_env(kw.get("env"))
+        # without bwrap the real $HOME is not masked: HOME is the socket directory instead
+        kw["env"] = kernel_environment(kernel_cmd[0], self.home if self.isolate else self.rundir,
+                                       "/tmp" if self.isolate else self.rundir, kw.get("env"))
         kw["cwd"] = self.workdir
         # the kernel's own stdout/stderr (not what cells print: that goes over iopub) goes to a
         # log in the socket directory, capped by RLIMIT_FSIZE, read back by exit_reason()
@@ -719,12 +694,7 @@ class KernelFactory:
         self.preload = list(DEFAULT_PRELOAD if preload is None else preload)
         self.readonly = [p for p in python_paths(python)] + [os.path.realpath(p) for p in expose]
         home = os.path.realpath(os.path.expanduser("~"))
-        env = {k: v for k, v in os.environ.items() if k in ENV_KEEP or k.startswith("LC_")}
-        env.update(THREAD_ENV)  # read when NumPy is imported: one BLAS thread, no thread to fork
-        env["PATH"] = os.pathsep.join([os.path.dirname(python), env.get("PATH", os.defpath)])
-        env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-        env["HOME"] = home if isolate else self.base
-        env["TMPDIR"] = "/tmp" if isolate else self.base
+        env = kernel_environment(python, home if isolate else self.base, "/tmp" if isolate else self.base)
         wrap = None
         if isolate:
             caps = ["CAP_SYS_ADMIN"]
