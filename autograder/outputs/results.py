@@ -154,18 +154,16 @@ def read_result(ws: Workspace, assignment: str, student: str) -> SubmissionResul
         notebook_names = [nb.name for nb in submission.notebooks]
 
     problems = result.problems
+    book = ledger.Ledger(ws, assignment)
+    record = book.get(student)
+    # the integrity check ran once, when the submission was recorded (an entry from before
+    # entries kept its findings: checked now)
+    flags = record.get("flags") if record is not None else None
+    problems += flags if flags is not None else _integrity_now(ws, assignment, student, notebook_names)
     for name in notebook_names:
         source = _shared_notebook(ws.source(assignment) / f"{name}.ipynb")
         submitted_path = ws.submission(student, assignment) / f"{name}.ipynb"
-        released_path = ws.release(assignment) / f"{name}.ipynb"
-        if submitted_path.exists() and released_path.exists():
-            try:
-                submitted = nbformat.read(submitted_path, as_version=4)
-            except Exception:  # not a notebook: the ledger says why it could not be graded
-                submitted = None
-            if submitted is not None:
-                problems += inspect_submission(_shared_notebook(released_path), submitted)
-        elif not submitted_path.exists():
+        if not submitted_path.exists():
             problems.append(f"{name}.ipynb was not handed in: scored 0")
         owner = exercise_of_cells(source)
         graded_path = ws.autograded(student, assignment) / f"{name}.ipynb"
@@ -179,8 +177,6 @@ def read_result(ws: Workspace, assignment: str, student: str) -> SubmissionResul
             result.status = FAILED
     # what the engine recorded: why a notebook could not be graded, cells that crashed, hung or
     # printed too much (nbgrader's gradebook has no place for reasons)
-    book = ledger.Ledger(ws, assignment)
-    record = book.get(student)
     if record is not None:
         # a cell the instructor has since graded by hand (the formgrader) no longer needs a look
         cells = record.get("cells", [])
@@ -195,6 +191,20 @@ def read_result(ws: Workspace, assignment: str, student: str) -> SubmissionResul
     if result.status == GRADED and book.superseded(student):
         result.status, result.superseded_by = SUPERSEDED, handed_in
     return result
+
+
+def _integrity_now(ws: Workspace, assignment: str, student: str, notebook_names: list[str]) -> list[str]:
+    """The integrity check of a submission whose ledger entry has no findings (an old entry)."""
+    found = []
+    for name in notebook_names:
+        released_path = ws.release(assignment) / f"{name}.ipynb"
+        try:
+            submitted = nbformat.read(ws.submission(student, assignment) / f"{name}.ipynb", as_version=4)
+        except Exception:  # missing, or not a notebook: the ledger says why it could not be graded
+            continue
+        if released_path.exists():
+            found += inspect_submission(_shared_notebook(released_path), submitted)
+    return found
 
 
 def rejected_results(ws: Workspace, assignment: str) -> list[SubmissionResult]:
