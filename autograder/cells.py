@@ -145,17 +145,19 @@ def drop_foreign_cells(notebook, known) -> None:
 
 
 def answer_ids(notebook) -> list[str]:
-    return [grade_id(c) for c in notebook.cells if is_answer(c)]
+    return [gid for c in notebook.cells if is_answer(c) and (gid := grade_id(c)) is not None]
 
 
 def exercise_of_cells(notebook) -> dict[str, str]:
     """Map each test cell's id to the exercise (answer cell) it tests: the one before it."""
-    owner, current = {}, ""
+    owner: dict[str, str] = {}
+    current = ""
     for cell in notebook.cells:
+        gid = grade_id(cell)
         if is_answer(cell) and cell.cell_type == "code":
-            current = grade_id(cell) or current
-        if is_test(cell):
-            owner[grade_id(cell)] = current or grade_id(cell)
+            current = gid or current
+        if is_test(cell) and gid is not None:  # nbgrader's schema gives every test an id
+            owner[gid] = current or gid
     return owner
 
 
@@ -164,8 +166,9 @@ def exercise_points(notebook) -> dict[str, float]:
     owner = exercise_of_cells(notebook)
     points: dict[str, float] = {}
     for cell in notebook.cells:
-        if is_test(cell):
-            exercise = owner[grade_id(cell)]
+        gid = grade_id(cell)
+        if is_test(cell) and gid is not None:
+            exercise = owner[gid]
             points[exercise] = points.get(exercise, 0) + nbgrader_meta(cell).get("points", 0)
     return points
 

@@ -55,8 +55,9 @@ def build_submission(source_nb, release_nb, student: DemoStudent):
     if student.untouched:
         return submission
     for cell in submission.cells:
-        if is_answer(cell) and grade_id(cell) in solutions:
-            cell.source = student.answers.get(grade_id(cell), solution_source(solutions[grade_id(cell)]))
+        gid = grade_id(cell)
+        if is_answer(cell) and gid is not None and gid in solutions:
+            cell.source = student.answers.get(gid, solution_source(solutions[gid]))
     return submission
 
 

@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -351,10 +352,12 @@ def say_once_if_unsandboxed(sandbox: bool | None) -> None:
     from .kernel import limits as kernellimits
     from .kernel import sandbox as sandbox_module
 
-    if sandbox is None and not sandbox_module.available():
-        warnings.warn(sandbox_module.unavailable_reason(), sandbox_module.SandboxUnavailable, stacklevel=3)
-    if not kernellimits.available():   # memory and working copy bounded per process only
-        warnings.warn(kernellimits.unavailable_reason(), sandbox_module.SandboxUnavailable, stacklevel=3)
+    why = sandbox_module.unavailable_reason()
+    if sandbox is None and why:
+        warnings.warn(why, sandbox_module.SandboxUnavailable, stacklevel=3)
+    per_process = kernellimits.unavailable_reason()
+    if per_process:   # memory and working copy bounded per process only
+        warnings.warn(per_process, sandbox_module.SandboxUnavailable, stacklevel=3)
 
 
 def _check_gradable(ws: Workspace, assignment: str) -> None:
@@ -429,7 +432,7 @@ def autograde(ws: Workspace, assignment: str, students: list[str] | None = None,
     if scheduler:
         from .execution import cluster
 
-        backend = functools.partial(cluster.run, scheduler=scheduler)
+        backend: Callable[..., pool.RunStats] = functools.partial(cluster.run, scheduler=scheduler)
     else:
         say_once_if_unsandboxed(sandbox)  # on a cluster the workers' results say it
         backend = pool.run

@@ -100,7 +100,9 @@ def _nbgrader_templates() -> Path:
     """nbgrader's own templates folder (gradlab's feedback template extends its feedback page)."""
     import importlib.util
 
-    return Path(importlib.util.find_spec("nbgrader").origin).parent / "server_extensions" / "formgrader" / "templates"
+    spec = importlib.util.find_spec("nbgrader")
+    assert spec is not None and spec.origin is not None, "nbgrader is a dependency of the grader"
+    return Path(spec.origin).parent / "server_extensions" / "formgrader" / "templates"
 
 
 # ``[grading] figures`` in gradlab.toml: do grading kernels draw matplotlib figures?  Drawing is
@@ -120,7 +122,8 @@ class Workspace:
     root: Path
     repo: Path = field(default_factory=find_repo)
     course_id: str = "gradlab"
-    db_url: str | None = None
+    # the gradebook's SQLAlchemy URL; "": what nbgrader_config.py names, else gradebook.db in root
+    db_url: str = ""
     cell_timeout: int = CELL_TIMEOUT
     # what feedback shows of a failing hidden test: "message" (what was called, what was
     # expected: the hint) or "name" (only which hidden test failed)
@@ -138,7 +141,7 @@ class Workspace:
             raise ValueError(f"the workspace {self.root} must not be inside the course sources")
         if self.hidden_test_feedback not in ("message", "name"):
             raise ValueError(f"hidden_test_feedback is 'message' or 'name', not {self.hidden_test_feedback!r}")
-        if self.db_url is None:
+        if not self.db_url:
             self.db_url = configured_db_url(self.root) or f"sqlite:///{self.root / 'gradebook.db'}"
 
     @property
@@ -480,4 +483,4 @@ def default_workspace(path: str | os.PathLike | None = None, repo: str | os.Path
     """The workspace at ``path`` (default ``<repo>/grading``); ``db_url``: its gradebook (default:
     what its ``nbgrader_config.py`` names, else ``gradebook.db`` inside it)."""
     repo_path = find_repo(Path(repo)) if repo else find_repo()
-    return Workspace(root=Path(path) if path else repo_path / "grading", repo=repo_path, db_url=db_url)
+    return Workspace(root=Path(path) if path else repo_path / "grading", repo=repo_path, db_url=db_url or "")

@@ -100,7 +100,7 @@ def effects_elsewhere(source: str) -> list[str]:
         for target in targets:
             for part in ast.walk(target):
                 if isinstance(part, (ast.Attribute, ast.Subscript)):
-                    root = part
+                    root: ast.expr = part
                     while isinstance(root, (ast.Attribute, ast.Subscript)):
                         root = root.value
                     if not (isinstance(root, ast.Name) and root.id in own):
@@ -126,7 +126,7 @@ def users(cells: list[Names], i: int, running: set[int]) -> list[int]:
     return sorted(j for j in running if (j > i and cells[j].needs(cells[i])) or cells[j].calls_may_need(cells[i]))
 
 
-def depended_on(cells: list[Names], scored: set[int], skipped: set[int] = frozenset()) -> set[int]:
+def depended_on(cells: list[Names], scored: set[int], skipped: set[int] | frozenset[int] = frozenset()) -> set[int]:
     """Positions (into ``cells``, in notebook order) of the cells a score depends on: the
     ``scored`` cells themselves (tests and answers) and every cell that may change what one of
     them sees, transitively.  ``skipped`` cells never run, so none is depended on."""

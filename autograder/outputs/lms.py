@@ -156,14 +156,14 @@ def read_roster(path: Path) -> list[Student]:
                      "student_id": next((_cell(row, header, c) for c in ids if _cell(row, header, c)), "")}
                     for row in rows]
             header.update({"name": "name", "student_id": "student_id"})
-        columns = {key: next((header[n] for n in names if n in header), None)
+        columns = {key: next((header[n] for n in names if n in header), "")
                    for key, names in ROSTER_COLUMNS.items()}
-    if columns["id"] is None:
+    if not columns["id"]:
         raise RosterError(f"the roster {path} has no student id column (one of "
                           f"{', '.join(ROSTER_COLUMNS['id'])}); its columns are {', '.join(rows[0])}")
     students, seen = [], set()
-    for line, row in enumerate(rows, start=2):
-        line = row.get("_line", line)
+    for number, row in enumerate(rows, start=2):
+        line = row.get("_line", number)
         values = {k: (row.get(c) or "").strip() if c else "" for k, c in columns.items()}
         if not values["id"]:
             raise RosterError(f"{path}, line {line}: the student id is empty")
@@ -238,20 +238,21 @@ def claim_of(path: str) -> Claim | None:
         return _moodle_claim(match, match["file"], depth=1)
     match = CANVAS_ONLINE.match(top)
     if match:
-        common = dict(late=bool(match["late"] or match["alate"]), file=match["file"])
+        late, file = bool(match["late"] or match["alate"]), match["file"]
         if match["anon"]:
-            return Claim("canvas", match["key"], anonymous=True, **common)
-        return Claim("canvas", match["lms_id"], lms_id=match["lms_id"], name=match["name"], **common)
+            return Claim("canvas", match["key"], anonymous=True, late=late, file=file)
+        return Claim("canvas", match["lms_id"], lms_id=match["lms_id"], name=match["name"], late=late, file=file)
     match = CANVAS_ANONYMOUS.match(top) or CANVAS.match(top)
     if match:
         filename, resubmitted = match["file"], RESUBMITTED.match(match["file"])
         number = 0
         if resubmitted:
             filename, number = resubmitted["stem"] + resubmitted["ext"], int(resubmitted["n"])
-        common = dict(late=bool(match["late"]), file=filename, version=(number, int(match["attachment"])))
+        late, version = bool(match["late"]), (number, int(match["attachment"]))
         if "anon" in match.groupdict():
-            return Claim("canvas", match["key"], anonymous=True, **common)
-        return Claim("canvas", match["lms_id"], lms_id=match["lms_id"], name=match["name"], **common)
+            return Claim("canvas", match["key"], anonymous=True, late=late, file=filename, version=version)
+        return Claim("canvas", match["lms_id"], lms_id=match["lms_id"], name=match["name"], late=late,
+                     file=filename, version=version)
     return None
 
 

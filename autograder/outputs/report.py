@@ -157,8 +157,8 @@ def analyse(results, pairs: list[Pair] | None = None, history: dict[str, list] |
     if not kept:
         raise ValueError(f"no graded submissions to report on{left_out}; run `gradlab autograde` first")
     assignment = kept[0].assignment
-    lost_ex: Counter = Counter()   # points lost, floats
-    lost_test: Counter = Counter()
+    lost_ex: defaultdict[str, float] = defaultdict(float)   # points lost
+    lost_test: defaultdict[str, float] = defaultdict(float)
     for r in kept:
         for cell in r.cells:
             missing = cell.max_score - cell.score

@@ -72,11 +72,11 @@ class SubmissionResult:
 
     def lost(self) -> dict[str, float]:
         """Points lost per exercise."""
-        lost: Counter[str] = Counter()
+        lost: dict[str, float] = {}
         for cell in self.cells:
             if cell.score < cell.max_score:
-                lost[cell.exercise] += cell.max_score - cell.score
-        return dict(lost)
+                lost[cell.exercise] = lost.get(cell.exercise, 0.0) + cell.max_score - cell.score
+        return lost
 
     def exercise_scores(self) -> dict[str, tuple[float, float]]:
         """exercise -> (score, max_score), in notebook order."""
@@ -93,15 +93,16 @@ class SubmissionResult:
 def _failures(notebook) -> dict[str, str]:
     """grade_id -> last error line, for every cell with an nbgrader id that raised; the notes
     the traceback shows after it are kept (gradlab.checks notes the call that raised)."""
-    failures = {}
+    failures: dict[str, str] = {}
     for cell in notebook.cells:
-        if grade_id(cell) is None or cell.cell_type != "code":
+        gid = grade_id(cell)
+        if gid is None or cell.cell_type != "code":
             continue
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
                 error = ANSI.sub("", f"{output.get('ename')}: {output.get('evalue')}")
                 # a checks' message ends in its code; any other error gets its notes
-                failures[grade_id(cell)] = error if CHECK_CODE.search(error) else " ".join([error, *_notes(output)])
+                failures[gid] = error if CHECK_CODE.search(error) else " ".join([error, *_notes(output)])
     return failures
 
 
@@ -184,7 +185,7 @@ def read_result(ws: Workspace, assignment: str, student: str) -> SubmissionResul
             ledger.problems_of_cells([c for c in cells if c.get("grade_id") not in by_hand]))
         problems += [p for p in record.get("problems", []) if p not in problems and p not in stale]
         result.seconds = record.get("seconds") or 0.0
-        if Status(record.get("status")) == FAILED:
+        if Status(str(record.get("status"))) == FAILED:  # an old entry's "failed" too
             result.status = FAILED
     if any(c.diagnostic == "tripwire" for c in result.cells):
         problems.append("calls gradlab's reference implementation (tripwire)")

@@ -318,8 +318,8 @@ def problems_of_cells(cells: list[dict], scored: bool = True) -> list[str]:
              "output-cut": "cells printed past the output limit (cut and interrupted)",
              "not-run": "cells were not run",
              "untrusted": "tests scored 0: the helpers could not be verified before them"}
-    for status, cells in by_status.items():
-        found.append(f"{words[status]} ({', '.join(cells[:4])}{' …' if len(cells) > 4 else ''})"
+    for status, ids in by_status.items():
+        found.append(f"{words[status]} ({', '.join(ids[:4])}{' …' if len(ids) > 4 else ''})"
                      + ("" if scored else f": {engine.UNSCORED_NOTE}"))
     return found
 

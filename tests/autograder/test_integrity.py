@@ -62,7 +62,8 @@ def hostile(released, tmp_path_factory):
 def test_feedback_is_written_for_every_graded_submission(hostile):
     pages, failed = hostile["feedback"]
     assert not failed
-    graded = {name for name, r in hostile.items() if name not in ("feedback", "workspace") and "could not be graded" not in problems(r)}
+    graded = {name for name, r in hostile.items()
+              if name not in ("feedback", "workspace") and "could not be graded" not in problems(r)}
     assert {p.parent.parent.name for p in pages} == graded
     assert hostile["stray_marker"].score == 3
 
