@@ -82,18 +82,15 @@ def write_inbox(ws: Workspace, assignment: str, inbox: Path) -> list[DemoStudent
     return class_
 
 
-DEMO_MARKER = ".gradlab-demo"
-
-
 def prepare_workspace(ws: Workspace) -> None:
     """Start the demo from an empty workspace, refusing to wipe one that holds real grades."""
-    if ws.root.exists() and any(ws.root.iterdir()) and not (ws.root / DEMO_MARKER).exists():
+    if ws.root.exists() and any(ws.root.iterdir()) and not ws.demo_marker.exists():
         raise pipeline.GradlabError(
             f"{ws.root} already holds a workspace that is not a demo; pass --workspace with "
             "another folder (the demo starts from an empty one)")
     shutil.rmtree(ws.root, ignore_errors=True)
     ws.init()
-    write_atomically(ws.root / DEMO_MARKER, "this workspace was made by `gradlab demo` and may be wiped by it\n")
+    write_atomically(ws.demo_marker, "this workspace was made by `gradlab demo` and may be wiped by it\n")
 
 
 def run_demo(ws: Workspace, assignments: list[str] | None = None, progress: bool = True,

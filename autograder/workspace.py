@@ -219,6 +219,11 @@ class Workspace:
         return self.root / "inbox" / assignment
 
     @property
+    def demo_marker(self) -> Path:
+        """Says that ``gradlab demo`` made this workspace (and may wipe it)."""
+        return self.root / ".gradlab-demo"
+
+    @property
     def exchange(self) -> Path:
         """nbgrader's exchange folder (unused by gradlab's own commands; nbgrader's API needs one)."""
         return self.root / "exchange"
