@@ -115,3 +115,15 @@ def test_the_reader_sees_imports():
     assert "kernel.sandbox" in imports_of("execution.engine")   # lazy, inside a function
     assert "execution.engine" in imports_of("execution.pool")   # `from . import engine`
     assert "workspace" in imports_of("recording.ledger")        # `from ..workspace import ...`
+
+
+def test_every_workspace_path_comes_from_the_workspace():
+    """A folder or file of the workspace is named by ``Workspace`` (workspace.py), never joined
+    onto its root elsewhere."""
+    for name in module_names():
+        if name == "workspace":
+            continue
+        for node in ast.walk(ast.parse(source_of(name).read_text())):
+            if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) and \
+                    ast.unparse(node.left).endswith(".root"):
+                raise AssertionError(f"{name} line {node.lineno}: {ast.unparse(node)}: a path of Workspace")
