@@ -1,10 +1,9 @@
 """The grader's floors: every import of ``autograder/`` goes downward (read with ``ast``, no kernel).
 
 base (the package root: workspace, cells, status, fileio, mistakes, contract, imports, kernelenv)
-< kernel/ <
-execution/ < recording/ < outputs/ < the commands (pipeline, bundle, demo, cli, the package
-itself); preprocessors/ import the base only.  Imports inside functions count as well, and no
-two modules import each other, directly or round a longer circle.
+< kernel/ < execution/ < recording/ < outputs/ < the commands (pipeline, bundle, demo, cli, the
+package itself); preprocessors/ import the base only.  Imports inside functions count as well,
+and no two modules import each other, directly or round a longer circle.
 """
 
 from __future__ import annotations
