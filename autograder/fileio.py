@@ -76,7 +76,9 @@ def staging_folder(dest: Path) -> Path:
     """An empty folder beside ``dest`` (same file system) to build its next content in."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
+    staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
+    staging.chmod(0o777 & ~_umask())  # mkdtemp's 0700: the mode mkdir gives
+    return staging
 
 
 def replace_folder(staging: Path, dest: Path) -> None:

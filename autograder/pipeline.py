@@ -266,12 +266,12 @@ def collect(ws: Workspace, assignment: str, inbox: Path) -> Collected:
             continue
         if dest.is_dir():
             result.resubmitted.append(student)
-        shutil.rmtree(dest, ignore_errors=True)
-        dest.mkdir(parents=True)
+        staging = staging_folder(dest)  # the earlier hand-in stays whole until the new one is
         for name, path in notebooks.items():
-            shutil.copyfile(path, dest / name)
+            shutil.copyfile(path, staging / name)
         if when is not None:
-            submissions.write_timestamp(dest, when)
+            submissions.write_timestamp(staging, when)
+        replace_folder(staging, dest)
     submissions.record_rejections(ws, assignment, result.rejected, handed_in, result.students)
     return result
 

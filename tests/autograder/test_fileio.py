@@ -89,3 +89,12 @@ def test_every_whole_file_write_goes_through_fileio(path):
     if path.relative_to(PACKAGE).as_posix() in WRITERS_ALLOWED:
         return
     assert whole_file_writes(path) == [], f"{path.name}: write through gradlab_grader.fileio"
+
+
+def test_a_staging_folder_gets_the_mode_mkdir_would_give(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        staging = staging_folder(tmp_path / "autograded" / "ann" / "toy")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(staging.stat().st_mode) == 0o755
