@@ -141,7 +141,8 @@ class UnitResult:
     student: str
     notebooks: list[NotebookResult] = field(default_factory=list)
     seconds: float = 0.0
-    sandboxed: bool = False
+    sandboxed: bool = False  # the kernels ran under bubblewrap
+    whole_kernel: bool = False  # ... with limits per kernel (kernel.limits), on the machine that ran them
 
 
 # -- kernels ------------------------------------------------------------------------------------
@@ -526,8 +527,8 @@ async def _replace_kernel(runner, kernels: Kernels, files, nb, replayable: list[
 
 async def execute_unit(unit: WorkUnit, kernels: Kernels, guard=None) -> UnitResult:
     start = time.perf_counter()
-    result = UnitResult(unit.assignment, unit.student,
-                        sandboxed=getattr(kernels.launcher, "sandboxed", False))
+    result = UnitResult(unit.assignment, unit.student, sandboxed=kernels.launcher.sandboxed,
+                        whole_kernel=kernels.launcher.whole_kernel)
     for work in unit.notebooks:
         try:
             result.notebooks.append(await execute_notebook(work, unit.files, unit.limits, kernels, guard))

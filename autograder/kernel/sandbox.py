@@ -777,10 +777,13 @@ class Launcher:
 
     def __init__(self, limits: Limits | None = None, hidden=(), expose=(), required=False,
                  isolate=True, preload=None, factory: bool | None = None):
+        from . import limits as kernellimits
+
         self.limits = limits or Limits()
         self.hidden, self.expose, self.required = list(hidden), list(expose), required
         self.isolate = isolate
         self.sandboxed = isolate and available()
+        self.whole_kernel = kernellimits.available()  # limits per kernel hold here
         self.preload = preload
         self.use_factory = factory_mode(isolate) if factory is None else factory
         self._factory = None

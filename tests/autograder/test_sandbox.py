@@ -389,7 +389,7 @@ def test_without_whole_kernel_limits_per_process_limits_hold_and_it_says_so(work
     """A user grader (or no cgroup v1): the run warns once and its summary says so; the
     per-process limits still hold, and the working copy is the host folder."""
     from gradlab_grader import pipeline
-    from gradlab_grader.execution.pool import RunStats
+    from gradlab_grader.execution.driver import RunStats
 
     why = "the grader does not run as root (only root may mount a tmpfs and make a cgroup)"
     monkeypatch.setattr(kernellimits, "_probe", lambda: why)
