@@ -329,13 +329,13 @@ def say_once_if_unsandboxed(sandbox: bool | None) -> None:
     limits per process only (no per-kernel memory bound and working copy size)."""
     import warnings
 
+    from .kernel import bubblewrap
     from .kernel import limits as kernellimits
-    from .kernel import sandbox as sandbox_module
 
-    if sandbox is None and not sandbox_module.available():
-        warnings.warn(sandbox_module.unavailable_reason(), sandbox_module.SandboxUnavailable, stacklevel=3)
+    if sandbox is None and not bubblewrap.available():
+        warnings.warn(bubblewrap.unavailable_reason(), bubblewrap.SandboxUnavailable, stacklevel=3)
     if not kernellimits.available():   # memory and working copy bounded per process only
-        warnings.warn(kernellimits.unavailable_reason(), sandbox_module.SandboxUnavailable, stacklevel=3)
+        warnings.warn(kernellimits.unavailable_reason(), bubblewrap.SandboxUnavailable, stacklevel=3)
 
 
 def _check_gradable(ws: Workspace, assignment: str) -> None:
@@ -433,11 +433,11 @@ def autograde(ws: Workspace, assignment: str, students: list[str] | None = None,
     if scheduler and sandbox is None and stats.sandboxed is False:
         import warnings
 
-        from .kernel import sandbox as sandbox_module
+        from .kernel.bubblewrap import SandboxUnavailable
 
         warnings.warn("some Dask workers ran student code without the sandbox (bubblewrap missing or "
                       "unusable there): install bubblewrap on every worker, or pass --no-sandbox to "
-                      "say that this is intended", sandbox_module.SandboxUnavailable, stacklevel=2)
+                      "say that this is intended", SandboxUnavailable, stacklevel=2)
     echo = echo or ((lambda line: print(line, file=sys.stderr)) if progress else None)
     if echo:
         echo(stats.summary())

@@ -100,7 +100,7 @@ class _GradingWorker:
         self.__dict__.update(state)
 
     async def setup(self, worker):
-        from ..kernel.sandbox import SandboxUnavailable
+        from ..kernel.bubblewrap import SandboxUnavailable
 
         warnings.simplefilter("ignore", SandboxUnavailable)  # the result says so, per submission
         self.loop = asyncio.new_event_loop()

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..kernel.launcher import KernelLauncher
 from ..status import FAILED, Status, could_not_grade
 from . import engine
 
@@ -37,7 +38,7 @@ AHEAD = 2
 class KernelSettings:
     """How a worker makes its kernels, the same on every backend (picklable: it travels to the
     workers).  ``sandbox``, ``hidden`` and ``preload``: see
-    :func:`gradlab_grader.execution.engine.default_launcher`; ``figures``: whether the kernels draw
+    :func:`gradlab_grader.kernel.launcher.launcher`; ``figures``: whether the kernels draw
     figures (:meth:`gradlab_grader.workspace.Workspace.draws_figures`)."""
 
     sandbox: bool | None = None
@@ -49,10 +50,11 @@ class KernelSettings:
     def of(cls, sandbox=None, hidden=(), figures: bool = True, preload=None) -> KernelSettings:
         return cls(sandbox, tuple(map(str, hidden)), figures, None if preload is None else tuple(preload))
 
-    def launcher(self):
+    def launcher(self) -> KernelLauncher:
         """Where a worker's kernels come from (with its kernel template, if any)."""
-        return engine.default_launcher(self.sandbox, self.hidden,
-                                       None if self.preload is None else list(self.preload))
+        from ..kernel.launcher import launcher
+
+        return launcher(self.sandbox, self.hidden, None if self.preload is None else list(self.preload))
 
     def kernels(self, launcher=None) -> engine.Kernels:
         """A worker's warm kernels, one always booting for the next notebook, from ``launcher``

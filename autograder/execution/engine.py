@@ -78,7 +78,7 @@ REMEDIES = {
 
 
 def _sandbox_limits():
-    from ..kernel.sandbox import Limits
+    from ..kernel.resources import Limits
 
     return Limits()
 
@@ -166,7 +166,11 @@ class Kernels:
     """
 
     def __init__(self, launcher=None, figures: bool = True):
-        self.launcher = launcher or default_launcher()
+        if launcher is None:
+            from ..kernel.launcher import launcher as default_launcher
+
+            launcher = default_launcher()
+        self.launcher = launcher
         self.args = kernel_args(figures)
         self._spare = None
 
@@ -207,19 +211,6 @@ async def discard(km, workdir: Path) -> None:
     shutil.rmtree(workdir, ignore_errors=True)
 
 
-def default_launcher(sandbox: bool | None = None, hidden=(), preload=None):
-    """Kernels for the executor, from :mod:`gradlab_grader.kernel.sandbox`: with resource limits and the
-    guard always, under bubblewrap unless ``sandbox`` is False.  ``sandbox=True`` makes a missing
-    bubblewrap an error; ``None`` falls back to limits only (the sandbox module says so, once).
-    ``hidden``: local paths the kernel must not see even if they lie in a visible folder.
-    ``preload``: modules the kernel template imports once (:func:`preload_modules`; default
-    ``sandbox.DEFAULT_PRELOAD``)."""
-    from ..kernel import sandbox as sandbox_module
-
-    return sandbox_module.launcher(required=bool(sandbox), hidden=hidden, isolate=sandbox is not False,
-                                   preload=preload)
-
-
 def preload_modules(notebooks, exclude=()) -> list[str]:
     """The modules worth importing once in a kernel template for these notebooks: what their code
     cells import (``import a.b`` -> ``a.b``; ``from a import b`` -> ``a`` and ``a.b`` if that is a
@@ -230,7 +221,7 @@ def preload_modules(notebooks, exclude=()) -> list[str]:
 
     import nbformat
 
-    from ..kernel.sandbox import _inside, python_paths
+    from ..kernel.bubblewrap import inside, python_paths
 
     names: dict[str, None] = {}
     for path in notebooks:
@@ -266,7 +257,7 @@ def preload_modules(notebooks, exclude=()) -> list[str]:
             origin = os.path.realpath(spec.origin or "") if spec and spec.origin else ""
             where = [os.path.realpath(p) for p in (spec.submodule_search_locations or [])] if spec else []
             places = [p for p in [origin, *where] if p]
-            kept[top] = bool(places) and all(_inside(p, installed) and not _inside(p, excluded)
+            kept[top] = bool(places) and all(inside(p, installed) and not inside(p, excluded)
                                              for p in places)
         if kept[top]:
             out.append(name)
@@ -279,7 +270,7 @@ def _cell_runner_class():
     from nbclient import NotebookClient
     from nbformat import NotebookNode
 
-    from ..kernel.sandbox import OutputCap
+    from ..kernel.outputcap import OutputCap
 
     class CellRunner(OutputCap, NotebookClient):
         """nbclient's client with the sandbox's output cap; a cell that reaches the cap is
@@ -288,12 +279,11 @@ def _cell_runner_class():
         def reset_cell(self):
             self.output_cut = False
             self.last_reply = None
-            self.__dict__.pop("_cap_used", None)
+            self.budget.reset()
 
         def output(self, outs, msg, display_id, cell_index):
             out = super().output(outs, msg, display_id, cell_index)
-            key = msg.get("parent_header", {}).get("msg_id") or cell_index
-            if not self.output_cut and self.__dict__.get("_cap_used", {}).get(("noted", key)):
+            if not self.output_cut and self.budget.exceeded:
                 self.output_cut = True
                 asyncio.ensure_future(self.km.interrupt_kernel())
             return out
@@ -363,6 +353,8 @@ async def execute_notebook(work: NotebookWork, files: dict[str, bytes], limits: 
     import nbformat
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
+    from ..kernel.outputcap import OutputBudget
+
     result = NotebookResult(work.name)
     try:
         nb = nbformat.reads(work.notebook, as_version=4)
@@ -377,8 +369,7 @@ async def execute_notebook(work: NotebookWork, files: dict[str, bytes], limits: 
         startup_timeout=STARTUP_TIMEOUT, record_timing=False,
         # not coalesce_streams: nbclient then runs a backtracking regex over each stream, quadratic
         # in a long line (a print bomb without newlines would hold the worker for hours)
-        coalesce_streams=False)
-    runner.output_limit = limits.output_bytes
+        coalesce_streams=False, budget=OutputBudget(limits.output_bytes))
     runner.reset_cell()
     await _use_kernel(runner, await kernels.take())
     _write_files(runner, files)

@@ -36,7 +36,7 @@ def default_workers() -> int:
 def _worker_start(settings: KernelSettings) -> None:
     import warnings
 
-    from ..kernel.sandbox import SandboxUnavailable
+    from ..kernel.bubblewrap import SandboxUnavailable
 
     warnings.simplefilter("ignore", SandboxUnavailable)  # the writer has said so, once
     loop = asyncio.new_event_loop()

@@ -10,7 +10,7 @@ fork is the kernel: the child drops to the kernel's uid, sets its limits and run
 all it joins the cgroups its request names (the kernel's own, :mod:`gradlab_grader.kernel.limits`),
 so that everything it starts counts against the kernel's memory and process limits.
 
-Interface (what :mod:`gradlab_grader.kernel.sandbox` uses)::
+Interface (what :mod:`gradlab_grader.kernel.launcher` and :mod:`gradlab_grader.kernel.sandbox` use)::
 
     factory = Factory(python, preload=("numpy", "matplotlib.pyplot"), sandbox=[...bwrap args...])
     proc = factory.spawn(request)    # a Popen-like object: pid, poll(), wait(), send_signal(), kill()
@@ -18,7 +18,7 @@ Interface (what :mod:`gradlab_grader.kernel.sandbox` uses)::
 
     FactoryProvisioner               # jupyter_client provisioner whose ``process`` is such an object
 
-When the template runs inside bubblewrap (a root grader, see :mod:`gradlab_grader.kernel.sandbox`),
+When the template runs inside bubblewrap (a root grader, see :mod:`gradlab_grader.kernel.launcher`),
 each child also makes what the per-kernel sandbox gave it: before dropping to its own uid it
 unshares a mount, network and IPC namespace, mounts a private tmpfs on ``/tmp``, ``/dev/shm``
 and ``$HOME`` (re-binding only its own working copy and socket directory, and the Python paths
@@ -517,7 +517,7 @@ class FactoryProcess:
 
 def provisioner_class():
     """``FactoryProvisioner``: jupyter_client's LocalProvisioner whose kernels come from the
-    kernel manager's factory (``km.factory_request(argv, env, cwd)`` builds the request)."""
+    kernel manager's template (``km.template_request(argv, env, cwd)`` builds the request)."""
     from jupyter_client.provisioning import LocalProvisioner
 
     class FactoryProvisioner(LocalProvisioner):
@@ -525,8 +525,8 @@ def provisioner_class():
             km = self.parent
             if not getattr(km, "forked", False):   # the kernel manager wrapped cmd in a sandbox
                 return await super().launch_kernel(cmd, **kwargs)
-            request = km.factory_request(cmd[3:], kwargs.get("env") or {}, kwargs.get("cwd"))
-            self.process = km.factory.spawn(request)
+            request = km.template_request(cmd[3:], kwargs.get("env") or {}, kwargs.get("cwd"))
+            self.process = km.template.spawn(request)
             self.pid, self.pgid = self.process.pid, None   # signals go through the template
             self.cwd = kwargs.get("cwd")
             return self.connection_info
