@@ -9,6 +9,7 @@ shared template could get wrong: one kernel reaching another.  As root under bub
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import os
 import signal
@@ -143,7 +144,12 @@ def test_a_kernel_past_its_memory_limit_costs_its_neighbour_nothing():
     finally:
         launch.close()
     held, codes = bomb.split("\n")[0].split(" ", 1)
-    assert int(held) * 200 < 512 and codes.count("-9") == 4 - int(held), bomb
+    # the OOM killer picks by size, not by arrival: a child that already held its block may be
+    # the one stopped; what holds is that the children alive at the end fit the limit
+    exits = ast.literal_eval(codes)
+    survivors = exits.count(0)
+    assert survivors * 200 < 512 and survivors <= int(held), bomb
+    assert exits.count(-9) == 4 - survivors, bomb
     assert alive == "150 MiB kept\n"
 
 
