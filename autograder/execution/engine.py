@@ -41,7 +41,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,11 +174,9 @@ class Kernels:
         self._spare = None
 
     async def _start(self):
-        make = getattr(self.launcher, "make_workdir", None)
-        workdir = make() if make else Path(tempfile.mkdtemp(prefix="gradlab-kernel-"))
-        km = self.launcher.kernel_manager(workdir)
-        await km.start_kernel(extra_arguments=list(self.args), cwd=str(workdir))
-        return km, workdir
+        kernel = self.launcher.kernel()
+        await kernel.manager.start_kernel(extra_arguments=list(self.args), cwd=str(kernel.workdir))
+        return kernel
 
     async def warm(self):
         if self._spare is None:
@@ -193,14 +190,15 @@ class Kernels:
 
     async def close(self):
         if self._spare is not None:
-            await discard(*self._spare)
+            await discard(self._spare)
             self._spare = None
 
 
-async def discard(km, workdir: Path) -> None:
+async def discard(kernel) -> None:
     """Stop a kernel (it may be dead already) and remove its working copy."""
     from jupyter_core.utils import ensure_async
 
+    km = kernel.manager
     try:
         await km.shutdown_kernel(now=True)
     except Exception:  # already gone: shutdown did not get to clean up after it
@@ -208,7 +206,7 @@ async def discard(km, workdir: Path) -> None:
             await ensure_async(km.cleanup_resources())
         except Exception:
             pass
-    shutil.rmtree(workdir, ignore_errors=True)
+    shutil.rmtree(kernel.workdir, ignore_errors=True)
 
 
 def preload_modules(notebooks, exclude=()) -> list[str]:
@@ -314,8 +312,8 @@ def error_output(ename: str, evalue: str):
                         traceback=[f"\x1b[0;31m{ename}\x1b[0m: {evalue}"])
 
 
-async def _use_kernel(runner, taken) -> None:
-    runner.km, runner.workdir = taken
+async def _use_kernel(runner, kernel) -> None:
+    runner.km, runner.kernel = kernel.manager, kernel
     await runner.async_start_new_kernel_client()
 
 
@@ -326,14 +324,14 @@ async def _drop_kernel(runner) -> None:
         except Exception:
             pass
         runner.kc = None
-    await discard(runner.km, runner.workdir)
+    await discard(runner.kernel)
 
 
 def _write_files(runner, files: dict[str, bytes]) -> None:
     """The unit's files into the kernel's working copy, owned by the kernel's user (a sandboxed
     kernel of a root grader runs as a uid of its own)."""
-    workdir = Path(runner.workdir).resolve()
-    uid = getattr(runner.km, "sandbox_uid", None)
+    workdir = runner.kernel.workdir.resolve()
+    uid = runner.kernel.uid
     for rel, data in files.items():
         path = (workdir / rel).resolve()
         if not path.is_relative_to(workdir):

@@ -40,20 +40,18 @@ from typing import Protocol
 from . import limits as kernellimits
 from .bubblewrap import available, bwrap_args, python_paths, unavailable_reason
 from .resources import Limits
-from .sandbox import ENV_KEEP, THREAD_ENV, SandboxedKernelManager, sandboxed_kernel_manager
+from .sandbox import ENV_KEEP, THREAD_ENV, KernelHandle, SandboxedKernelManager, sandboxed_kernel_manager
 
 
 class KernelLauncher(Protocol):
-    """What the engine asks of a launcher: a working copy a kernel can reach, a kernel manager
-    over it (not started), whether its kernels run sandboxed and with limits per kernel, and
-    ``close()`` (the template, if any, stops)."""
+    """What the engine asks of a launcher: a kernel (not started yet) with its working copy,
+    whether its kernels run sandboxed and with limits per kernel, and ``close()`` (the
+    template, if any, stops)."""
 
     sandboxed: bool
     whole_kernel: bool
 
-    def make_workdir(self) -> Path: ...
-
-    def kernel_manager(self, workdir) -> SandboxedKernelManager: ...
+    def kernel(self) -> KernelHandle: ...
 
     def close(self) -> None: ...
 
@@ -182,6 +180,10 @@ class Launcher:
         return sandboxed_kernel_manager(workdir, self.limits, self.hidden, self.expose,
                                         require=self.required, isolate=self.isolate,
                                         template=self.template)
+
+    def kernel(self) -> KernelHandle:
+        """A kernel of this launcher, not started, in a working copy of its own."""
+        return KernelHandle.of(self.kernel_manager(self.make_workdir()))
 
     def close(self) -> None:
         if self._template is not None:

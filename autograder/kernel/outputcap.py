@@ -9,17 +9,25 @@ grader's memory stays bounded.
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from .resources import Limits, size
+
+if TYPE_CHECKING:
+    from .sandbox import KernelHandle
 
 
 class LimitNote:
     """NotebookClient mixin: a cell during which the kernel's cgroup stopped one of the kernel's
     processes for memory (gradlab_grader.kernel.limits) ends with a note naming the limit (the
-    cell may have lost only a child process, or the kernel itself)."""
+    cell may have lost only a child process, or the kernel itself).  ``kernel``: the
+    :class:`~gradlab_grader.kernel.sandbox.KernelHandle` the client's ``km`` belongs to, set by
+    the client's owner (``kernel=`` or when it changes the kernel); None: no note."""
+
+    kernel: KernelHandle | None = None
 
     async def async_execute_cell(self, cell, cell_index, *args, **kw):
-        group = getattr(self.km, "cgroup", None)
+        group = self.kernel.cgroup if self.kernel is not None else None
         before = group.oom_kills() if group is not None else 0
         try:
             return await super().async_execute_cell(cell, cell_index, *args, **kw)
@@ -27,7 +35,7 @@ class LimitNote:
             if group is not None and group.oom_kills() > before:
                 from nbformat.v4 import new_output
 
-                limit = size(self.km.limits.kernel_memory_bytes)
+                limit = size(self.kernel.limits.kernel_memory_bytes)
                 cell.outputs.append(new_output("stream", name="stderr", text=(
                     f"\n[gradlab: this kernel's processes together went past its memory limit "
                     f"({limit}); one of them was stopped]\n")))
@@ -70,8 +78,9 @@ class OutputCap(LimitNote):
     sockets.
     """
 
-    def __init__(self, *args, budget: OutputBudget | None = None, **kw):
+    def __init__(self, *args, budget: OutputBudget | None = None, kernel: KernelHandle | None = None, **kw):
         self.budget = budget or OutputBudget()
+        self.kernel = kernel
         super().__init__(*args, **kw)
 
     def output(self, outs, msg, display_id, cell_index):

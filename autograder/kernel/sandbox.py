@@ -45,12 +45,17 @@ import tempfile
 import uuid
 import weakref
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jupyter_client.manager import AsyncKernelManager
 
 from . import bubblewrap
 from .bubblewrap import SYSTEM_DIRS, bwrap_args, inside
 from .resources import UID_BASE, UID_SPAN, Limits, describe_exit, prelude, size
+
+if TYPE_CHECKING:
+    from .limits import Cgroup
 
 # Threads of numerical libraries: N parallel kernels on N cores each want one thread, and every
 # thread counts against RLIMIT_NPROC (OpenBLAS starts one per core, 64 on a big server).
@@ -63,6 +68,23 @@ THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THRE
 ENV_KEEP = ("PATH", "LANG", "LANGUAGE", "TZ", "TERM", "MPLBACKEND", "PYTHONHASHSEED",
             "PYTHONDONTWRITEBYTECODE", "VIRTUAL_ENV", "NBGRADER_EXECUTION", "JPY_SESSION_NAME",
             "PYDEVD_DISABLE_FILE_VALIDATION", *THREAD_ENV)
+
+
+@dataclass
+class KernelHandle:
+    """One kernel as its owner (the engine) holds and passes it: the manager nbclient drives,
+    the private working copy, the uid the kernel runs as (None: the grader's), its own cgroup
+    (None: limits per process only) and its limits."""
+
+    manager: SandboxedKernelManager
+    workdir: Path
+    uid: int | None
+    cgroup: Cgroup | None
+    limits: Limits
+
+    @classmethod
+    def of(cls, km: SandboxedKernelManager) -> KernelHandle:
+        return cls(km, Path(km.workdir), km.sandbox_uid, km.cgroup, km.limits)
 
 
 class SandboxedKernelManager(AsyncKernelManager):

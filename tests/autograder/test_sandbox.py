@@ -87,7 +87,8 @@ def _run(cells, workdir: Path, limits, hidden, expose, output_limit, timeout, la
                                           expose=expose, require=require,
                                           template=launcher.template if launcher else None)
     client = Client(nb, km=km, timeout=timeout, allow_errors=True, interrupt_on_timeout=True,
-                    budget=OutputBudget(output_limit) if output_limit is not None else None)
+                    budget=OutputBudget(output_limit) if output_limit is not None else None,
+                    kernel=sandbox.KernelHandle.of(km))
     hook, notes = guard.executor_hook(), {}
 
     async def go():
