@@ -569,7 +569,7 @@ def provisioner_class():
     class FactoryProvisioner(LocalProvisioner):
         async def launch_kernel(self, cmd, **kwargs):
             km = self.parent
-            if not getattr(km, "forked", False):   # the kernel manager wrapped cmd in a sandbox
+            if not km.forked:   # the kernel manager wrapped cmd in a sandbox of its own
                 return await super().launch_kernel(cmd, **kwargs)
             request = km.template_request(cmd[3:], kwargs.get("env") or {}, kwargs.get("cwd"))
             self.process = km.template.spawn(request)

@@ -100,6 +100,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         super().__init__(**kw)
         # the kernel template to fork from (gradlab_grader.kernel.launcher), or None
         self.template = template
+        self.forked = False  # the running kernel was forked from the template (set at launch)
         self.guard = guard
         self.guard_key = None  # the key of the guard in the running kernel (gradlab_grader.kernel.guard)
         self.workdir = os.path.realpath(workdir)

@@ -141,3 +141,63 @@ def test_a_worker_that_dies_costs_one_retry_then_a_clear_failure(local):
     assert "died twice" in writer.records["bomb"][0][1][0]
     assert (stats.graded, stats.failed) == (2, 1)
     assert len(Executor.made) >= 2   # a broken pool is replaced
+
+
+class Cancelled(Exception):
+    pass
+
+
+class Scripted:
+    """A backend of the driver's Protocol that runs nothing: each student's future holds what
+    ``how`` gives for it; a Cancelled failure means the backend lost the unit (as a cluster whose
+    scheduler is gone)."""
+
+    def __init__(self, how, slots=2):
+        self.how, self.n, self.submitted, self.closed = how, slots, [], False
+
+    def start(self):
+        return 1
+
+    def slots(self):
+        return self.n
+
+    def submit(self, unit):
+        self.submitted.append(unit.student)
+        future: Future = Future()
+        outcome = self.how(unit.student)
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+        return future
+
+    def completed(self, futures):
+        return futures[:1]
+
+    def failure(self, unit, exc):
+        from gradlab_grader.execution import driver
+
+        return driver.LOST if isinstance(exc, Cancelled) else f"failed: {exc}"
+
+    def lost(self, pending):
+        return RuntimeError(f"lost, {pending} not graded")
+
+    def close(self):
+        self.closed = True
+
+
+@pytest.mark.parametrize("slots", [1, 2, 3])
+def test_a_lost_unit_stops_the_run_and_leaves_the_rest_pending(slots):
+    from gradlab_grader.execution import driver
+
+    students = [f"s{i}" for i in range(8)]
+    backend = Scripted(lambda s: Cancelled() if s == "s2" else result(s), slots)
+    writer = Writer()
+    with pytest.raises(RuntimeError) as raised:
+        driver.run(writer, students, backend)
+    # what completed is recorded; nothing more is submitted once a unit is lost
+    recorded = set(writer.records)
+    assert "s2" not in recorded and backend.closed
+    assert recorded == set(backend.submitted) - {"s2"}
+    assert set(backend.submitted) <= set(students[:3 + slots])
+    assert str(raised.value) == f"lost, {len(students) - len(recorded)} not graded"
