@@ -24,11 +24,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ..kernel.launcher import KernelLauncher
 from ..status import FAILED, Status, could_not_grade
 from . import engine
+
+if TYPE_CHECKING:
+    from ..kernel.launcher import KernelLauncher
 
 # Units in flight per worker: one running, one ready behind it.
 AHEAD = 2

@@ -44,6 +44,10 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..kernel.launcher import KernelLauncher
 
 # Wall-clock limit for one whole notebook (seconds): the lecture notebooks run in well under a
 # minute; a cell alone may take CELL_TIMEOUT (workspace.py).
@@ -164,12 +168,12 @@ class Kernels:
     next one at once, so a notebook, or a crash inside one, rarely waits for a kernel to boot.
     """
 
-    def __init__(self, launcher=None, figures: bool = True):
+    def __init__(self, launcher: KernelLauncher | None = None, figures: bool = True):
         if launcher is None:
             from ..kernel.launcher import launcher as default_launcher
 
             launcher = default_launcher()
-        self.launcher = launcher
+        self.launcher: KernelLauncher = launcher
         self.args = kernel_args(figures)
         self._spare = None
 
