@@ -38,6 +38,16 @@ class Writer:
         return {"status": status}
 
 
+def settled(outcome) -> Future:
+    """A future already done: ``outcome`` is its result, or the exception it raises."""
+    future: Future = Future()
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
+    return future
+
+
 class Executor:
     """ProcessPoolExecutor's part the local backend uses, answering in this process: each
     student's result says what ``how`` gives for it (a UnitResult, or an exception raised)."""
@@ -49,13 +59,7 @@ class Executor:
         Executor.made.append(self)
 
     def submit(self, fn, unit):
-        future: Future = Future()
-        outcome = Executor.how(unit.student)
-        if isinstance(outcome, BaseException):
-            future.set_exception(outcome)
-        else:
-            future.set_result(outcome)
-        return future
+        return settled(Executor.how(unit.student))
 
     def shutdown(self, wait=True, cancel_futures=False):
         pass
@@ -163,13 +167,7 @@ class Scripted:
 
     def submit(self, unit):
         self.submitted.append(unit.student)
-        future: Future = Future()
-        outcome = self.how(unit.student)
-        if isinstance(outcome, BaseException):
-            future.set_exception(outcome)
-        else:
-            future.set_result(outcome)
-        return future
+        return settled(self.how(unit.student))
 
     def completed(self, futures):
         return futures[:1]
