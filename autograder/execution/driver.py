@@ -24,7 +24,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..status import FAILED, Status, could_not_grade
 from . import engine
@@ -80,6 +80,7 @@ class Future(Protocol):
     def result(self) -> engine.UnitResult: ...
 
 
+@runtime_checkable
 class Backend(Protocol):
     """What runs units for the driver: local warm workers, or a Dask cluster."""
 

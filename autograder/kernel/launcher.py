@@ -35,7 +35,7 @@ import sys
 import tempfile
 import weakref
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from . import limits as kernellimits
 from .bubblewrap import available, bwrap_args, python_paths, unavailable_reason
@@ -43,6 +43,7 @@ from .resources import Limits
 from .sandbox import ENV_KEEP, THREAD_ENV, KernelHandle, SandboxedKernelManager, sandboxed_kernel_manager
 
 
+@runtime_checkable
 class KernelLauncher(Protocol):
     """What the engine asks of a launcher: a kernel (not started yet) with its working copy,
     whether its kernels run sandboxed and with limits per kernel, and ``close()`` (the

@@ -199,3 +199,16 @@ def test_a_lost_unit_stops_the_run_and_leaves_the_rest_pending(slots):
     assert recorded == set(backend.submitted) - {"s2"}
     assert set(backend.submitted) <= set(students[:3 + slots])
     assert str(raised.value) == f"lost, {len(students) - len(recorded)} not graded"
+
+
+def test_every_backend_and_the_launcher_keep_their_protocol():
+    from gradlab_grader.execution import cluster, driver
+    from gradlab_grader.kernel.launcher import KernelLauncher, Launcher
+
+    settings = driver.KernelSettings()
+    for backend in (pool.LocalPool(1, settings), cluster.DaskCluster("tcp://127.0.0.1:1", settings),
+                    driver.InProcess(settings), Scripted(lambda s: None)):
+        assert isinstance(backend, driver.Backend), type(backend).__name__
+    launcher = Launcher(template=False)
+    assert isinstance(launcher, KernelLauncher)
+    launcher.close()
