@@ -111,7 +111,7 @@ def test_no_circles():
 
 def test_the_reader_sees_imports():
     """The scanner itself: a relative import inside a function, a module named by `from . import`."""
-    assert "kernel.sandbox" in imports_of("execution.engine")   # lazy, inside a function
+    assert "kernel.bubblewrap" in imports_of("execution.engine")   # lazy, inside a function
     assert "execution.engine" in imports_of("execution.pool")   # `from . import engine`
     assert "workspace" in imports_of("recording.ledger")        # `from ..workspace import ...`
 
