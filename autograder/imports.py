@@ -8,7 +8,9 @@ Its readers differ only in which cells and which statements they ask about:
   meant (``kernel.guard.expected_imports``: :attr:`Import.bound`, :attr:`Import.target`,
   :attr:`Import.attribute`);
 * the integrity check names what an answer imports beyond what answers need
-  (``recording.integrity.code_findings``: :attr:`Import.module`).
+  (``recording.integrity.code_findings``: :attr:`Import.module`);
+* the grading plan counts the names a cell binds, a star import binding every name
+  (``execution.dataflow.names``: :attr:`Import.bound`).
 """
 
 from __future__ import annotations

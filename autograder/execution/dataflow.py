@@ -22,6 +22,8 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
+from ..imports import STAR, imports_in
+
 # calls that reach the namespace by string: a cell making one may read or bind any name
 DYNAMIC = {"globals", "locals", "vars", "eval", "exec", "get_ipython", "__import__", "compile"}
 
@@ -63,18 +65,16 @@ def names(source: str) -> Names:
             binds.add(node.arg)
         elif isinstance(node, (ast.Global, ast.Nonlocal)):
             binds.update(node.names)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            if any(alias.name == "*" for alias in node.names):
-                return Names(everything=True)
-            binds.update((a.asname or a.name).split(".")[0] for a in node.names)
         elif isinstance(node, ast.ExceptHandler) and node.name:
             binds.add(node.name)
         elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
             binds.add(node.name)
         elif isinstance(node, ast.MatchMapping) and node.rest:
             binds.add(node.rest)
-    if reads & DYNAMIC:
+    imported = {imp.bound for imp in imports_in(source)}
+    if reads & DYNAMIC or STAR in imported:
         return Names(everything=True)
+    binds |= imported
     later = {node.id for fn in ast.walk(tree) if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
              for part in (fn.body if isinstance(fn.body, list) else [fn.body]) for node in ast.walk(part)
              if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
