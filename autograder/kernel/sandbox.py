@@ -277,7 +277,7 @@ def join_cgroup(procs) -> list[str]:
 @dataclass
 class _Held:
     mounted: str | None = None   # the working copy, when a tmpfs is mounted on it
-    cgroup: object = None         # kernellimits.Cgroup
+    cgroup: Cgroup | None = None
 
 
 def _release(rundir, held: _Held) -> None:
