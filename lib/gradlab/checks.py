@@ -54,7 +54,7 @@ from .diagnosis import wrap
 
 __all__ = [
     "CheckFailure", "assert_close", "assert_not_mutated", "compare", "diagnose", "install_handler",
-    "one_step", "trajectory", "tripwire",
+    "one_step", "part", "trajectory", "tripwire",
 ]
 
 # Relative/absolute tolerances: results computed with the same formula in float64 agree to
@@ -573,6 +573,25 @@ def one_step(update, keys=()):
     step.returns = ("next_w", *(f'state["{k}"]' for k in keys)) if keys else None
     step.rule_call = lambda args, kwargs: (tuple(args[:3]) + (None,) * (3 - len(args[:3])), kwargs)
     return step
+
+
+def part(fn, i: int, name: str | None = None, wraps=None):
+    """``fn`` with its ``i``-th result alone: ``part(standardize, 1)(X_train, X_test)`` is the
+    test set that ``standardize`` returns, compared on its own.  Named as ``fn`` (or ``name``),
+    wrapping ``wraps`` (default ``fn``: the student's function whose cell a syntax error is looked
+    for in); a result that is not a tuple of values fails with a plain message."""
+    label = name or getattr(fn, "__name__", "result")
+
+    def picked(*args, **kwargs):
+        __tracebackhide__ = True
+        result = fn(*args, **kwargs)
+        if not isinstance(result, (tuple, list)) or len(result) <= i:
+            raise CheckFailure(f"expected a tuple of values, got {_short(result, 60)}",
+                               "none" if result is None else "type", call=f"{label}(...)",
+                               hint="did you forget `return`?" if result is None else None)
+        return result[i]
+    picked.__name__, picked.__wrapped__ = label, wraps or fn
+    return picked
 
 
 def trajectory(update):
