@@ -6,5 +6,5 @@ reuse the same helpers.
 A helper takes the student's functions as arguments and only calls them and reads what they
 return (numbers, arrays, lists, tuples, dicts, and the attributes and operators of the objects
 they build): it never inspects their code.  Each module's ``FORBID`` holds what the student's
-code must not call (gradlab's references, and the module itself).
+code must not call: gradlab's references, which every reference here is built from.
 """
