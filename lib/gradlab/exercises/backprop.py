@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import activations, checks, layers, network
+from .. import activations, checks, layers, network, optim
 
 FORBID_NETWORK = (network, layers, activations)
 
@@ -73,3 +73,16 @@ def check_deck003(deck003_partials, X, D, W01, W12, name):
     __tracebackhide__ = True
     return checks.compare(deck003_partials, deck003_reference, X, D, W01, W12, name=name, forbid=FORBID_NETWORK,
                           mistakes=ONLY_K1)
+
+
+# -- the typical wrong answers of the activations, losses and clipping ----------------------------
+
+SIGMOID_MISTAKES = {"that is dout * S(x); the derivative of the sigmoid is S(x) (1 - S(x)) (deck 003)":
+                    lambda dout, s: dout * s}
+TANH_MISTAKES = {"that is dout * (1 - tanh(x)); the derivative of tanh is 1 - tanh(x)**2":
+                 lambda dout, t: dout * (1 - t)}
+MSE_MISTAKES = {"that averages over all N*K entries (np.mean); deck 003's MSE sums over the K outputs and averages "
+                "over the N examples only": lambda p, t: (float(np.mean((p - t) ** 2)), 2 * (p - t) / np.size(p))}
+CLIP_MISTAKES = {"each array was clipped to max_norm on its own; use the global norm over all arrays and one common "
+                 "scale": lambda g, c: [optim.clip_by_norm(p, c) for p in g] if isinstance(g, list)
+                 else optim.clip_by_norm(g, c)}
