@@ -191,7 +191,9 @@ def diagnose(actual, expected, name: str = "result", rtol: float = RTOL, atol: f
         return CheckFailure(f"expected {want[where]} at index {where or '()'}, got "
                             f"{gotf[where]:.10g}", "mismatch", call=name)
 
-    if not (np.issubdtype(got.dtype, np.floating) or np.issubdtype(got.dtype, np.complexfloating)):
+    # integers where fractions are expected (whole expected values — an index, a count — are no hint)
+    fractional = finite & (want != np.round(want))
+    if fractional.any() and not (np.issubdtype(got.dtype, np.floating) or np.issubdtype(got.dtype, np.complexfloating)):
         where = np.unravel_index(int(np.argmax(np.abs(gotf - want) * finite)), want.shape)
         return CheckFailure(
             f"{_expected_got(want, gotf, where)} (an array of integers, dtype {got.dtype})",

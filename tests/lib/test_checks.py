@@ -90,6 +90,14 @@ def test_integer_dtype_is_named():
     assert code == "dtype" and "int" in message
 
 
+def test_integers_where_whole_numbers_are_expected_are_not_blamed_on_the_dtype():
+    """An epoch index, a count: the expected values are whole numbers, so a wrong integer is a
+    wrong value, never "integer division"."""
+    for got, want in [((4, 4), (5, 5)), (np.array([2, 0, 7]), np.array([2.0, 1.0, 7.0])), (3, 2)]:
+        code, message = diagnostic_of(np.asarray(got), want)
+        assert code != "dtype" and "integer division" not in message, (got, message)
+
+
 def test_integer_result_that_is_right_passes():
     checks.assert_close(np.array([1, 2, 3]), np.array([1.0, 2.0, 3.0]))
 
