@@ -521,12 +521,16 @@ def compare(student_fn, reference_fn, *args, name: str | None = None, rtol: floa
         if first_failure(got, wrong, rtol=rtol, atol=atol) is None:
             # one message: the numbers of the mismatch, the mistake that explains them
             raise CheckFailure(problem, "known-mistake", call=failure.call or name, hint=hint) from None
-    if failure.diagnostic in ("mismatch", "factor", "sign"):
+    # a shape without a hint: explained only by a relation (a reduction over the other axis), else as it is
+    shape_only = failure.diagnostic == "shape" and failure.hint is None
+    if failure.diagnostic in ("mismatch", "factor", "sign") or shape_only:
         try:
             found = _explain(student_fn, reference_fn, args, kwargs, failure, name, quantities)
         except CheckFailure:
             raise
         except Exception:  # the diagnosis never hides the failure it explains
+            found = None
+        if shape_only and found is not None and found.code == "mismatch":
             found = None
         if found is not None:
             if found.problem:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import activations, checks, layers, network, optim
+from .. import activations, checks, layers, losses, network, optim
 
 FORBID_NETWORK = (network, layers, activations)
 
@@ -77,10 +77,28 @@ def check_deck003(deck003_partials, X, D, W01, W12, name):
 
 # -- the typical wrong answers of the activations, losses and clipping ----------------------------
 
-SIGMOID_MISTAKES = {"that is dout * S(x); the derivative of the sigmoid is S(x) (1 - S(x)) (deck 003)":
-                    lambda dout, s: dout * s}
-TANH_MISTAKES = {"that is dout * (1 - tanh(x)); the derivative of tanh is 1 - tanh(x)**2":
-                 lambda dout, t: dout * (1 - t)}
+def _sigmoid(u):
+    return 1.0 / (1.0 + np.exp(-u))
+
+
+def _softmax_minus_one(scores, labels):
+    """The loss, and p - 1 at every class instead of p - onehot(y)."""
+    loss, _ = losses.softmax_cross_entropy(scores, labels)
+    return loss, (losses.softmax(np.asarray(scores, dtype=float)) - 1.0) / len(scores)
+
+
+SIGMOID_MISTAKES = {
+    "that is dout * S(x); the derivative of the sigmoid is S(x) (1 - S(x)) (deck 003)": lambda dout, s: dout * s,
+    "that is the derivative at S(s): the cache already holds s = S(x), so the derivative is s (1 - s), "
+    "no second sigmoid": lambda dout, s: dout * _sigmoid(s) * (1 - _sigmoid(s)),
+}
+TANH_MISTAKES = {
+    "that is dout * (1 - tanh(x)); the derivative of tanh is 1 - tanh(x)**2": lambda dout, t: dout * (1 - t),
+    "that is the derivative at tanh(t): the cache already holds t = tanh(x), so the derivative is 1 - t**2, "
+    "no second tanh": lambda dout, t: dout * (1 - np.tanh(t) ** 2),
+}
+SOFTMAX_MISTAKES = {"that is (p - 1)/N at every class: subtract 1 only at each example's true class, "
+                    "dscores = (p - onehot(y))/N": _softmax_minus_one}
 MSE_MISTAKES = {"that averages over all N*K entries (np.mean); deck 003's MSE sums over the K outputs and averages "
                 "over the N examples only": lambda p, t: (float(np.mean((p - t) ** 2)), 2 * (p - t) / np.size(p))}
 CLIP_MISTAKES = {"each array was clipped to max_norm on its own; use the global norm over all arrays and one common "
