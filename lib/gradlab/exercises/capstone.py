@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import time
-import weakref
 
 import numpy as np
 
@@ -253,16 +252,17 @@ def check_visible_split(train_model, parts):
                                   "larger learning rate)", "accuracy")
 
 
-# the held-out outcome of one train_model (the student's function object): graded once, every band
-# cell reads it (a failure is re-raised with its hint)
-_held_out: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# the held-out outcome of one train_model, by the identity of the student's function (kept alive
+# beside its outcome, so that its id is never reused): graded once, every band cell reads it (a
+# failure is re-raised with its hint)
+_held_out: dict[int, tuple] = {}
 
 
 def held_out_result(train_model, parts, splits):
     """Training runs on the ``splits`` ((split seed, renaming seed) pairs) with renamed classes;
     the pooled held-out accuracy and a line per run."""
     __tracebackhide__ = True
-    outcome = _held_out.get(train_model)
+    outcome = _held_out.get(id(train_model), (None, None))[1]
     if outcome is None:
         try:
             X_all, y_all = data.digits()
@@ -285,7 +285,7 @@ def held_out_result(train_model, parts, splits):
             outcome = ("ok", correct / total, runs)
         except checks.CheckFailure as failure:
             outcome = ("failed", failure)            # kept whole: its message, hint and code
-        _held_out[train_model] = outcome
+        _held_out[id(train_model)] = (train_model, outcome)
     if outcome[0] == "failed":
         raise outcome[1]
     return outcome[1], outcome[2]
