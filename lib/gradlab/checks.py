@@ -694,12 +694,15 @@ def _plain_assert(exc: AssertionError) -> CheckFailure | None:
 
 
 def _in_a_test_cell(shell, exc: BaseException) -> bool:
-    """Whether ``exc`` came through test code: a notebook frame whose cell (its source as IPython
-    cached it for tracebacks) uses ``checks`` — the test cell, or a helper an earlier test cell
-    defined; else whether the latest history entry does."""
+    """Whether ``exc`` came through test code: a helper of :mod:`gradlab.exercises`, or a notebook
+    frame whose cell (its source as IPython cached it for tracebacks) uses ``checks`` — the test
+    cell, or a helper an earlier test cell defined; else whether the latest history entry does."""
     cached = False
     for frame, _ in traceback.walk_tb(exc.__traceback__):
-        if frame.f_globals.get("__name__") != "__main__":
+        module = frame.f_globals.get("__name__") or ""
+        if module.startswith("gradlab.exercises."):
+            return True
+        if module != "__main__":
             continue
         source = "".join(linecache.getlines(frame.f_code.co_filename))
         cached = cached or bool(source)
