@@ -68,10 +68,10 @@ lint: install
 
 ## make lab: JupyterLab for students on course/: Validate, widgets and ipympl, none of nbgrader's
 ## instructor tools (the settings the library's wheel installs for students, lib/jupyter-config,
-## and lab/student's nbgrader_config.py)
+## with its nbgrader_config.py for Validate)
 AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 lab: install
-	JUPYTER_CONFIG_PATH=$(CURDIR)/lib/jupyter-config:$(CURDIR)/lab/student $(BIN)/jupyter lab --ServerApp.root_dir=course $(AS_ROOT)
+	JUPYTER_CONFIG_PATH=$(CURDIR)/lib/jupyter-config $(BIN)/jupyter lab --ServerApp.root_dir=course $(AS_ROOT)
 
 ## make lab-instructor: JupyterLab in the grading workspace (WORKSPACE, default ./grading, released
 ## first if new) with nbgrader's formgrader and Create Assignment (settings in lab/instructor)

@@ -3,7 +3,7 @@ the instructor's; `make lab-instructor` serves a grading workspace with nbgrader
 
 Each lab is started as the Makefile starts it (with the browser tests' server harness, no
 browser needed): ``JUPYTER_CONFIG_PATH`` names its settings folders in the repository
-(``lib/jupyter-config`` and ``lab/student``, ``lab/instructor``).
+(``lib/jupyter-config``, ``lab/instructor``).
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ from .diagnosis import wrap
 
 __all__ = [
     "CheckFailure", "assert_close", "assert_not_mutated", "compare", "diagnose", "install_handler",
-    "one_step", "trajectory", "tripwire",
+    "one_step", "part", "trajectory", "tripwire",
 ]
 
 # Relative/absolute tolerances: results computed with the same formula in float64 agree to
@@ -191,7 +191,9 @@ def diagnose(actual, expected, name: str = "result", rtol: float = RTOL, atol: f
         return CheckFailure(f"expected {want[where]} at index {where or '()'}, got "
                             f"{gotf[where]:.10g}", "mismatch", call=name)
 
-    if not (np.issubdtype(got.dtype, np.floating) or np.issubdtype(got.dtype, np.complexfloating)):
+    # integers where fractions are expected (whole expected values — an index, a count — are no hint)
+    fractional = finite & (want != np.round(want))
+    if fractional.any() and not (np.issubdtype(got.dtype, np.floating) or np.issubdtype(got.dtype, np.complexfloating)):
         where = np.unravel_index(int(np.argmax(np.abs(gotf - want) * finite)), want.shape)
         return CheckFailure(
             f"{_expected_got(want, gotf, where)} (an array of integers, dtype {got.dtype})",
@@ -519,12 +521,16 @@ def compare(student_fn, reference_fn, *args, name: str | None = None, rtol: floa
         if first_failure(got, wrong, rtol=rtol, atol=atol) is None:
             # one message: the numbers of the mismatch, the mistake that explains them
             raise CheckFailure(problem, "known-mistake", call=failure.call or name, hint=hint) from None
-    if failure.diagnostic in ("mismatch", "factor", "sign"):
+    # a shape without a hint: explained only by a relation (a reduction over the other axis), else as it is
+    shape_only = failure.diagnostic == "shape" and failure.hint is None
+    if failure.diagnostic in ("mismatch", "factor", "sign") or shape_only:
         try:
             found = _explain(student_fn, reference_fn, args, kwargs, failure, name, quantities)
         except CheckFailure:
             raise
         except Exception:  # the diagnosis never hides the failure it explains
+            found = None
+        if shape_only and found is not None and found.code == "mismatch":
             found = None
         if found is not None:
             if found.problem:
@@ -573,6 +579,25 @@ def one_step(update, keys=()):
     step.returns = ("next_w", *(f'state["{k}"]' for k in keys)) if keys else None
     step.rule_call = lambda args, kwargs: (tuple(args[:3]) + (None,) * (3 - len(args[:3])), kwargs)
     return step
+
+
+def part(fn, i: int, name: str | None = None, wraps=None):
+    """``fn`` with its ``i``-th result alone: ``part(standardize, 1)(X_train, X_test)`` is the
+    test set that ``standardize`` returns, compared on its own.  Named as ``fn`` (or ``name``),
+    wrapping ``wraps`` (default ``fn``: the student's function whose cell a syntax error is looked
+    for in); a result that is not a tuple of values fails with a plain message."""
+    label = name or getattr(fn, "__name__", "result")
+
+    def picked(*args, **kwargs):
+        __tracebackhide__ = True
+        result = fn(*args, **kwargs)
+        if not isinstance(result, (tuple, list)) or len(result) <= i:
+            raise CheckFailure(f"expected a tuple of values, got {_short(result, 60)}",
+                               "none" if result is None else "type", call=f"{label}(...)",
+                               hint="did you forget `return`?" if result is None else None)
+        return result[i]
+    picked.__name__, picked.__wrapped__ = label, wraps or fn
+    return picked
 
 
 def trajectory(update):
@@ -669,12 +694,15 @@ def _plain_assert(exc: AssertionError) -> CheckFailure | None:
 
 
 def _in_a_test_cell(shell, exc: BaseException) -> bool:
-    """Whether ``exc`` came through test code: a notebook frame whose cell (its source as IPython
-    cached it for tracebacks) uses ``checks`` — the test cell, or a helper an earlier test cell
-    defined; else whether the latest history entry does."""
+    """Whether ``exc`` came through test code: a helper of :mod:`gradlab.exercises`, or a notebook
+    frame whose cell (its source as IPython cached it for tracebacks) uses ``checks`` — the test
+    cell, or a helper an earlier test cell defined; else whether the latest history entry does."""
     cached = False
     for frame, _ in traceback.walk_tb(exc.__traceback__):
-        if frame.f_globals.get("__name__") != "__main__":
+        module = frame.f_globals.get("__name__") or ""
+        if module.startswith("gradlab.exercises."):
+            return True
+        if module != "__main__":
             continue
         source = "".join(linecache.getlines(frame.f_code.co_filename))
         cached = cached or bool(source)

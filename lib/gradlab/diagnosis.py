@@ -255,6 +255,15 @@ def relations(runs, component, what: str, quantities: list[Quantity], inputs: li
     if _holds(runs, component, lambda s, r, p: np.ndim(r) == 2 and close(s, np.asarray(r).T)):
         return found("the transpose of the expected value", "the factors of a product in the "
                      "wrong order (Xᵀ·δ, not δᵀ·X)?", "transposed")
+    def root_of(s, r, p):      # never a coincidence of 0 and 1 alone: some entry away from both
+        r = np.asarray(r, dtype=float)
+        return bool(np.all(r >= 0)) and bool(np.any(np.abs(r - 1) > 1e-3) & np.any(r > 1e-9)) and close(s, np.sqrt(r))
+    if _holds(runs, component, root_of):
+        return found("the square root of the expected value", "a square root too many: the value itself is "
+                     "expected (np.sqrt applied before it was stored or returned?)", "root")
+    if _holds(runs, component, lambda s, r, p: root_of(r, s, p) if np.all(np.asarray(s, dtype=float) >= 0) else False):
+        return found("the square of the expected value", "a square where the value itself is expected "
+                     "(a square root missing?)", "root")
     for q in quantities:
         def times(s, r, p, q=q, power=1):
             v = q.value(p)
@@ -536,6 +545,20 @@ def update_quantities(key, hyper: dict) -> list[Quantity]:
     return qs
 
 
+AVERAGING = ("rho", "beta", "beta1", "beta2", "alpha", "momentum")  # the weights of running averages
+
+
+def first_close(a, b) -> bool:
+    """``(next_w, state)`` pairs equal, the state's arrays entry by entry."""
+    try:
+        (wa, sa), (wb, sb) = a, b
+    except (TypeError, ValueError):
+        return False
+    if not close(wa, wb) or not isinstance(sa, dict) or not isinstance(sb, dict):
+        return False
+    return all(k in sa and close(sa[k], v) for k, v in sb.items() if isinstance(v, np.ndarray))
+
+
 def _steps(fn, w, grads, state, hyper):
     """Chained calls of ``fn`` from ``state``: [(w before, next_w, state after)]."""
     out = []
@@ -605,6 +628,22 @@ def update_ingredients(student, reference, probe0: Probe, what_w: str, call: str
             return Finding(f"{what_w} is the step from an empty history (on every input tried)",
                            f"the state passed in is not read: start from its {names}, not from zeros",
                            "state-read")
+    # the weights of a running average swapped: what the reference gives with h -> 1 - h
+    hyper_now = hyper_of(reference, kw)
+    for h in AVERAGING:
+        value = hyper_now.get(h)
+        if not isinstance(value, float) or not 0 < value < 1 or np.isclose(value, 0.5):
+            continue
+        def swapped(p, h=h, value=value):
+            other = run(reference, p, swap={h: 1 - value})
+            return first_close(p.got, other) and not first_close(p.expected, other)
+        try:
+            if all(swapped(p) for p in probes):
+                return Finding(f"{what_w} and the state are what `{h}` = {1 - value:g} (1 − {h}) gives, on every "
+                               "input tried", f"`{h}` and `1 - {h}` swapped in the running average? The old value "
+                               f"is weighted by `{h}`", "swapped")
+        except Exception:
+            pass
     # the step a call late: each step is the one the previous call should have taken
     ref_steps = [n - b for b, n, _ in ref_run]
     stu_steps = [n - b for b, n, _ in stu_run]

@@ -55,7 +55,8 @@ def test_the_wheel_is_the_course_library_alone(zipped):
     assert {"numpy", "matplotlib", "ipywidgets", "ipympl", "scikit-learn", "nbgrader"} <= requires
     assert not requires & {"dask", "distributed", "psycopg2-binary", "setuptools", "tqdm", "latex2mathml"}
     settings = {n.split("/data/", 1)[1] for n in inside if ".data/data/" in n}
-    assert settings == {"etc/jupyter/jupyter_server_config.d/nbgrader_gradlab.json",
+    assert settings == {"etc/jupyter/nbgrader_config.py",   # Validate: one message per failing test
+                        "etc/jupyter/jupyter_server_config.d/nbgrader_gradlab.json",
                         "etc/jupyter/labconfig/page_config.d/nbgrader_gradlab.json"}
 
 

@@ -41,8 +41,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 TOKEN = "gradlab-browser-test"
 REPO = Path(__file__).resolve().parents[2]
 #: the students' settings as ``make lab`` gives them (JUPYTER_CONFIG_PATH): what the library's
-#: wheel installs for students, and an nbgrader_config.py for Validate
-STUDENT_CONFIG = os.pathsep.join(str(REPO / p) for p in ("lib/jupyter-config", "lab/student"))
+#: wheel installs for students (with the nbgrader_config.py of Validate)
+STUDENT_CONFIG = str(REPO / "lib" / "jupyter-config")
 
 # JupyterLab settings for a test run: no news / update checks (they would call the internet and
 # pop up a toast over the notebook).

@@ -90,6 +90,14 @@ def test_integer_dtype_is_named():
     assert code == "dtype" and "int" in message
 
 
+def test_integers_where_whole_numbers_are_expected_are_not_blamed_on_the_dtype():
+    """An epoch index, a count: the expected values are whole numbers, so a wrong integer is a
+    wrong value, never "integer division"."""
+    for got, want in [((4, 4), (5, 5)), (np.array([2, 0, 7]), np.array([2.0, 1.0, 7.0])), (3, 2)]:
+        code, message = diagnostic_of(np.asarray(got), want)
+        assert code != "dtype" and "integer division" not in message, (got, message)
+
+
 def test_integer_result_that_is_right_passes():
     checks.assert_close(np.array([1, 2, 3]), np.array([1.0, 2.0, 3.0]))
 
@@ -307,6 +315,10 @@ CELLS = {
     "bare_assert_without_message": "assert 1 == 2",
     "indexes": "def first_row(W):\n    return W[10]",
     "test_indexes": "from gradlab import checks\nfirst_row(np.zeros((2, 2)))",
+    # a test cell that only calls gradlab.exercises, which calls the student's function itself
+    "bn_indexes": "def bad_forward(x, gamma, beta, bn_param):\n    return x[10]",
+    "test_through_exercises": ("from gradlab.exercises import batchnorm as ex\n"
+                               "ex.stored(bad_forward, np.zeros((2, 2)), np.ones(2), np.zeros(2), {})"),
     "other_error": "1 / 0",
     "typo": "undefined_thing + 1",
     "after": "print('Run All reached the end')",
@@ -397,6 +409,16 @@ def test_an_error_in_a_function_a_test_calls_is_its_line(shown):
     assert text.startswith("Test failed: first_row(...) raised IndexError: index 10 is out of bounds for axis 0 "
                            "with size 2 at line 2 of `first_row` (return W[10])")
     assert "this usually means: an index past the end" in text and error.evalue.endswith("(check: error)")
+
+
+@pytest.mark.kernel
+def test_an_error_in_a_function_an_exercise_helper_calls_is_its_line(shown):
+    """A visible test cell of a few lines calls gradlab.exercises, not `checks`: still a test."""
+    error = _error(shown["test_through_exercises"])
+    text = re.sub(r"\s+", " ", _plain(error.traceback))
+    assert text.startswith("Test failed: bad_forward(...) raised IndexError: index 10 is out of bounds for axis 0 "
+                           "with size 2 at line 2 of `bad_forward` (return x[10])"), text
+    assert error.evalue.endswith("(check: error)")
 
 
 @pytest.mark.kernel

@@ -82,6 +82,68 @@ def test_adams_missing_correction_is_named_by_moment(t):
     assert failure.diagnostic == "factor" and failure.hint.startswith("the first moment m is not bias-corrected")
 
 
+@pytest.mark.parametrize("rho", [0.9, 0.7])
+def test_running_average_weights_swapped_are_named(rho):
+    """RMSProp's r = (1 - rho) r + rho g²: what the reference gives with rho -> 1 - rho, on every
+    probe; the averaging weights, not a factor, are named."""
+    def swapped(w, dw, state=None, lr=1e-3, rho=0.9, eps=1e-8):
+        r_old = np.zeros_like(w) if state is None else state["r"]
+        r = (1 - rho) * r_old + rho * dw * dw
+        return w - lr / (eps + np.sqrt(r)) * dw, {"t": (state or {}).get("t", 0) + 1, "r": r}
+    rng = np.random.default_rng(int(rho * 10))
+    w, dw = rng.normal(size=(3, 4)), rng.normal(size=(3, 4))
+    failure = failure_of(checks.one_step(swapped, ("r",)), checks.one_step(optim.rmsprop, ("r",)), w, dw,
+                         {"t": 3, "r": rng.uniform(0.5, 2, size=(3, 4))}, lr=0.03, rho=rho)
+    assert failure.diagnostic == "swapped" and "`rho` and `1 - rho` swapped" in failure.hint
+    assert f"`rho` = {1 - rho:g}" in failure.problem
+
+
+def test_a_plain_ema_form_of_momentum_is_not_called_swapped():
+    """v = beta v + (1 - beta) g is not momentum with beta -> 1 - beta: nothing is named swapped."""
+    def ema(w, dw, state=None, lr=1e-2, beta=0.9):
+        v = beta * (np.zeros_like(w) if state is None else state["v"]) + (1 - beta) * dw
+        return w - lr * v, {"t": (state or {}).get("t", 0) + 1, "v": v}
+    rng = np.random.default_rng(5)
+    failure = failure_of(checks.one_step(ema, ("v",)), checks.one_step(optim.momentum, ("v",)),
+                         rng.normal(size=4), rng.normal(size=4), {"t": 2, "v": rng.normal(size=4)}, lr=0.1)
+    assert failure.diagnostic != "swapped"
+
+
+@pytest.mark.parametrize("shape", [(3,), (2, 5)])
+def test_a_stored_square_root_is_named_and_a_squared_result_too(shape):
+    rng = np.random.default_rng(len(shape))
+    x = rng.uniform(0.5, 3.0, size=shape)
+    failure = failure_of(lambda x: np.sqrt(x * x + 1), lambda x: x * x + 1, x)
+    assert failure.diagnostic == "root" and "square root of the expected value" in failure.problem
+    failure = failure_of(lambda x: (x * x + 1) ** 2, lambda x: x * x + 1, x)
+    assert failure.diagnostic == "root" and "square of the expected value" in failure.problem
+
+
+def test_a_root_that_holds_only_at_zero_and_one_is_not_named():
+    """sqrt(0) = 0 and sqrt(1) = 1: a mask is its own square root, never "a square root too many"."""
+    x = np.array([[1.0, -2.0, 0.0], [0.5, 3.0, -1.0]])
+    failure = failure_of(lambda x: (x >= 0).astype(float), lambda x: (x > 0).astype(float), x)
+    assert failure.diagnostic != "root"
+
+
+@pytest.mark.parametrize("n, d", [(5, 3), (4, 6)])
+def test_a_reduction_over_the_other_axis_is_named_though_the_shape_differs(n, d):
+    rng = np.random.default_rng(n)
+    x, w, dout = rng.normal(size=(n, 4)), rng.normal(size=(4, d)), rng.normal(size=(n, d))
+
+    def mine(dout, cache):
+        x, w = cache
+        return dout @ w.T, x.T @ dout, dout.sum(axis=1)
+    failure = failure_of(mine, layers.affine_backward, dout, (x, w))
+    assert failure.diagnostic == "axis" and "`dout` summed over axis 1" in failure.problem
+    assert failure.hint.startswith("summed over the wrong axis")
+
+
+def test_a_wrong_shape_without_a_relation_keeps_its_plain_message():
+    failure = failure_of(lambda x: np.ones(7), lambda x: 2 * x, np.arange(3.0))
+    assert failure.diagnostic == "shape" and failure.problem == "expected shape (3,), got (7,)"
+
+
 def test_hints_wrap_at_word_boundaries_and_keep_brackets_whole():
     failure = checks.CheckFailure("x", "factor", call="adam(w, dw) → next_w",
                                   hint="neither moment is bias-corrected: divide m by (1 - beta1^t) and v by "
