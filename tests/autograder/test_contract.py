@@ -30,10 +30,10 @@ CODE_ARGUMENT = {contract.CHECK_FAILURE: 1, "Finding": 2, "found": 2}
 
 
 def sources() -> list[str]:
-    """The library's modules and the notebooks' code cells (a test may raise its own failure)."""
+    """The library's modules (its subpackages too) and the notebooks' code cells (a test may raise its own failure)."""
     cells = [c.source for path in SOLUTIONS for c in nbformat.read(path, as_version=4).cells
              if c.cell_type == "code"]
-    return [path.read_text() for path in sorted(LIBRARY.glob("*.py"))] + cells
+    return [path.read_text() for path in sorted(LIBRARY.rglob("*.py"))] + cells
 
 
 def codes_the_library_raises() -> set[str]:
