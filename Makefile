@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml lib/pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ./lib -e '.[test]'
 	touch $(STAMP)
 
-## the grader runs student kernels under bubblewrap (gradlab_grader.sandbox); as root with apt,
+## the grader runs student kernels under bubblewrap (gradlab_grader.kernel.sandbox); as root with apt,
 ## install it when missing; otherwise grading works with resource limits only and says so
 install: $(STAMP)
 	@command -v bwrap >/dev/null || { \

@@ -9,8 +9,8 @@ Python API (the CLI is a thin layer over it)::
     results = pipeline.autograde(ws, "week1")
 """
 
+from .outputs.results import SubmissionResult, format_table, read_results
 from .pipeline import GradlabError, autograde, collect, export, feedback, grade_submission, release
-from .results import SubmissionResult, format_table, read_results
 from .workspace import Workspace, default_workspace
 
 __all__ = [

@@ -21,8 +21,9 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from . import bundle, demo, lms, pipeline, report
-from .results import format_status, format_table, read_results
+from . import bundle, demo, pipeline
+from .outputs import lms, report
+from .outputs.results import format_status, format_table, read_results
 from .workspace import default_workspace
 
 
@@ -127,7 +128,7 @@ def run(argv: list[str] | None = None) -> int:
 
 def _print_summary(ws, assignment: str) -> None:
     """The grades table, then the LMS download's files that no roster student claims."""
-    from .submissions import unmatched_lines
+    from .recording.submissions import unmatched_lines
 
     print(format_table(read_results(ws, assignment), report.roster_names(ws)))
     for line in unmatched_lines(ws, assignment):
@@ -147,7 +148,7 @@ def _mapping(pairs: list[str]) -> dict[str, str]:
 def _collect(args, ws) -> int:
     """``gradlab collect``: a rejected hand-in is a normal outcome (exit 0, said); a download of
     which nothing matched the roster is not (exit 1)."""
-    from . import submissions
+    from .recording import submissions
 
     pipeline.check_assignment(ws, args.assignment)
     lms_only = [flag for flag, value in (("--times", args.times), ("--map", args.map), ("--drop", args.drop))
@@ -156,7 +157,7 @@ def _collect(args, ws) -> int:
         raise pipeline.GradlabError(f"{', '.join(lms_only)} go with an LMS download and --roster")
     unpacked = None
     if args.roster:
-        unpacked, collected = lms.collect_download(ws.init(), args.assignment, args.folder, args.roster,
+        unpacked, collected = pipeline.collect_download(ws.init(), args.assignment, args.folder, args.roster,
                                                    times=args.times, tz=args.timezone,
                                                    mapping=_mapping(args.map), drop=args.drop)
         print(f"{unpacked.layout} download: {len(unpacked.students)} students matched the roster")

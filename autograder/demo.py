@@ -17,9 +17,11 @@ from pathlib import Path
 
 import nbformat
 
-from . import bundle, mistakes, pipeline, report, submissions
+from . import bundle, mistakes, pipeline
 from .cells import grade_id, is_answer, solution_source
-from .results import SubmissionResult, format_table, rejected_results
+from .outputs import report
+from .outputs.results import SubmissionResult, format_table, rejected_results
+from .recording import submissions
 from .workspace import Workspace
 
 

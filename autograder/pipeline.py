@@ -2,8 +2,8 @@
 
 The ``gradlab`` command is a thin layer over these functions.  Release, feedback and export
 stand on nbgrader's own Python API (``NbGraderAPI``) and its gradebook; autograde runs on
-gradlab's engine (:mod:`gradlab_grader.engine`: a work unit prepared and recorded by one writer,
-:mod:`gradlab_grader.ledger`, and executed on warm workers, :mod:`gradlab_grader.pool`), which
+gradlab's engine (:mod:`gradlab_grader.execution.engine`: a work unit prepared and recorded by one writer,
+:mod:`gradlab_grader.recording.ledger`, and executed on warm workers, :mod:`gradlab_grader.execution.pool`), which
 keeps nbgrader's sanitising and scoring steps, its gradebook and its folder layout.
 """
 
@@ -22,11 +22,13 @@ from typing import NamedTuple
 import nbformat
 from tqdm.auto import tqdm
 
-from . import bundle, engine, ledger, pool, submissions
+from . import bundle
 from .cells import LEAK_MARKERS
-from .csvout import write_csv
+from .execution import engine, pool
 from .mistakes import MISTAKES_DIR
-from .results import SubmissionResult, read_result
+from .outputs.csvout import write_csv
+from .outputs.results import SubmissionResult, read_result
+from .recording import ledger, submissions
 from .workspace import GradlabError, Workspace, nbgrader_calls
 
 
@@ -344,8 +346,8 @@ def say_once_if_unsandboxed(sandbox: bool | None) -> None:
     limits per process only (no per-kernel memory bound and working copy size)."""
     import warnings
 
-    from . import kernellimits
-    from . import sandbox as sandbox_module
+    from .kernel import limits as kernellimits
+    from .kernel import sandbox as sandbox_module
 
     if sandbox is None and not sandbox_module.available():
         warnings.warn(sandbox_module.unavailable_reason(), sandbox_module.SandboxUnavailable, stacklevel=3)
@@ -359,6 +361,44 @@ def _check_gradable(ws: Workspace, assignment: str) -> None:
                            f"run `gradlab release {assignment}` first")
 
 
+def collect_download(ws, assignment: str, source: Path, roster_csv: Path, times: Path | None = None,
+                     tz: str | None = None, mapping: dict[str, str] | None = None,
+                     drop: list[str] | tuple = ()):
+    """Collect an LMS download (zip or folder) against a roster: unpack it into a folder per
+    student and hand that to :func:`collect`.  Returns ``(Unpacked, Collected)``.
+
+    ``times``: the LMS's submission-times export (:func:`read_times`, its naive times in ``tz``);
+    ``mapping`` (LMS key or file -> student id) and ``drop`` (keys or files to set aside) are the
+    instructor's answers for files that matched nobody; both are remembered for the assignment,
+    and so is the roster (``ws.roster``, for the names in later reports).  What still
+    matches nobody is kept in the workspace (``gradlab status`` and the summary show it) until it
+    is mapped or dropped."""
+    import tempfile
+
+    from .outputs.lms import LATE_UNKNOWN, Matcher, read_roster, read_times, unpack, write_roster
+
+    roster = read_roster(roster_csv)
+    state = submissions.lms_state(ws, assignment)
+    known = {**state["map"], **(mapping or {})}
+    Matcher(roster).check(known)
+    dropped = set(state["dropped"]) | set(drop)
+    hand_ins = read_times(times, tz) if times else []
+    write_roster(roster, ws.roster)
+    with tempfile.TemporaryDirectory(prefix=f".lms-{assignment}-", dir=ws.root) as inbox:
+        unpacked = unpack(source, roster, Path(inbox), hand_ins, known, dropped)
+        collected = (collect(ws, assignment, Path(inbox)) if unpacked.students
+                     else Collected([], {}, {}, [], []))
+    unmatched: dict[str, dict] = {}
+    for path in unpacked.unmatched:
+        key = unpacked.keys[path]
+        unmatched.setdefault(key, {"files": [], "why": unpacked.why.get(key, "")})["files"].append(path)
+    notes = {s: [LATE_UNKNOWN] if s in unpacked.late and unpacked.times.get(s) is None else []
+             for s in collected.students}
+    submissions.record_lms(ws, assignment, mapping=known, dropped=sorted(dropped),
+                           unmatched=unmatched, notes=notes)
+    return unpacked, collected
+
+
 def autograde(ws: Workspace, assignment: str, students: list[str] | None = None,
               progress: bool = True, workers: int | None = None, sandbox: bool | None = None,
               force: bool = False, echo=None, scheduler: str | None = None) -> list[SubmissionResult]:
@@ -370,7 +410,7 @@ def autograde(ws: Workspace, assignment: str, students: list[str] | None = None,
     ``progress``) gets the closing summary with the wall time.
 
     ``scheduler`` (``tcp://HOST:PORT``): execute on the workers of that Dask cluster
-    (:mod:`gradlab_grader.cluster`) instead of local processes; ``workers`` is then how many
+    (:mod:`gradlab_grader.execution.cluster`) instead of local processes; ``workers`` is then how many
     Dask workers to wait for before starting.  This process stays the only gradebook writer.
     """
     check_assignment(ws, assignment)
@@ -385,7 +425,7 @@ def autograde(ws: Workspace, assignment: str, students: list[str] | None = None,
                            "run `gradlab collect` first")
     _check_gradable(ws, assignment)
     if scheduler:
-        from . import cluster
+        from .execution import cluster
 
         backend = functools.partial(cluster.run, scheduler=scheduler)
     else:
@@ -408,7 +448,7 @@ def autograde(ws: Workspace, assignment: str, students: list[str] | None = None,
     if scheduler and sandbox is None and stats.sandboxed is False:
         import warnings
 
-        from . import sandbox as sandbox_module
+        from .kernel import sandbox as sandbox_module
 
         warnings.warn("some Dask workers ran student code without the sandbox (bubblewrap missing or "
                       "unusable there): install bubblewrap on every worker, or pass --no-sandbox to "
@@ -509,7 +549,7 @@ def status(ws: Workspace, assignments: list[str] | None = None) -> dict[str, dic
     """Per assignment with submissions: collected, graded, pending, failed, rejected, flagged
     (:func:`results.count_statuses`: the summary's own rules), and how many LMS identities in the
     download matched no roster student (until mapped or dropped)."""
-    from .results import count_statuses, read_results
+    from .outputs.results import count_statuses, read_results
 
     counts = {}
     for assignment in assignments or ws.assignments():
@@ -529,7 +569,7 @@ def export(ws: Workspace, to: Path | None = None, assignments: list[str] | None 
     ``max_score``, one column per exercise (its points), ``needs_review`` and
     ``review_reason`` (what the summary lists under "needs a human look").
     """
-    from .results import read_results
+    from .outputs.results import read_results
 
     for assignment in assignments or []:
         check_assignment(ws, assignment)

@@ -22,7 +22,7 @@ A workspace is an ordinary nbgrader course directory kept *outside* the source t
       reports/<a>.html       the class report
       gradlab.toml           the course's policy, written by the instructor (optional):
 
-        [late]                      # nbgrader's late-penalty plugin, gradlab_grader.latepenalty
+        [late]                      # nbgrader's late-penalty plugin, gradlab_grader.recording.latepenalty
         percent_per_day = 10        # of the score, per started day late
         max_percent = 100
         [deadlines]                 # TOML datetimes (UTC without an offset); the gradebook writer
@@ -121,7 +121,7 @@ class Workspace:
     # what feedback shows of a failing hidden test: "message" (what was called, what was
     # expected: the hint) or "name" (only which hidden test failed)
     hidden_test_feedback: str = "message"
-    # modules each worker's kernel template imports once (gradlab_grader.kernelfactory); None:
+    # modules each worker's kernel template imports once (gradlab_grader.kernel.factory); None:
     # what the assignment's released notebooks import (pipeline.preload_for)
     kernel_preload: tuple[str, ...] | None = None
     _coursedir: object = field(default=None, init=False, repr=False, compare=False)
@@ -184,6 +184,11 @@ class Workspace:
     @property
     def exports(self) -> Path:
         return self.root / "exports"
+
+    @property
+    def roster(self) -> Path:
+        """The roster given at collect (``roster.csv``: student_id, name, email, LMS ids)."""
+        return self.root / "roster.csv"
 
     def assignments(self) -> list[str]:
         """Assignment ids: the folders of ``solutions/`` in lecture order."""
@@ -314,7 +319,7 @@ class Workspace:
                 "gradlab_grader.preprocessors.CheckCellMetadata",
             ]},
             # a late submission loses what gradlab.toml's [late] says (nothing without it)
-            "AssignLatePenalties": {"plugin_class": "gradlab_grader.latepenalty.LatePenalty"},
+            "AssignLatePenalties": {"plugin_class": "gradlab_grader.recording.latepenalty.LatePenalty"},
             "LatePenalty": {"percent_per_day": float(late.get("percent_per_day", 0.0)),
                             "max_percent": float(late.get("max_percent", 100.0))},
             "ClearSolutions": {"code_stub": {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}},

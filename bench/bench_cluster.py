@@ -35,7 +35,9 @@ from pathlib import Path
 
 from bench_grading import ASSIGNMENT, fresh_workspace, make_class, scores
 
-from gradlab_grader import Workspace, ledger, pipeline, sandbox
+from gradlab_grader import Workspace, pipeline
+from gradlab_grader.kernel import sandbox
+from gradlab_grader.recording import ledger
 from gradlab_grader.workspace import find_repo
 
 DASK = Path(sys.executable).with_name("dask")

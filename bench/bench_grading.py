@@ -35,8 +35,10 @@ from pathlib import Path
 
 import nbformat
 
-from gradlab_grader import Workspace, mistakes, pipeline, pool, sandbox
+from gradlab_grader import Workspace, mistakes, pipeline
 from gradlab_grader.demo import DemoStudent, build_submission
+from gradlab_grader.execution import pool
+from gradlab_grader.kernel import sandbox
 from gradlab_grader.workspace import find_repo
 
 ASSIGNMENT = "01_derivatives"
@@ -102,7 +104,7 @@ def floor(repo: Path, inbox: Path, repeats: int, figures: bool) -> float:
     """A bare kernel start plus executing one perfect notebook with nbclient (median)."""
     from nbclient import NotebookClient
 
-    from gradlab_grader.engine import kernel_args
+    from gradlab_grader.execution.engine import kernel_args
 
     times = []
     for _ in range(repeats):

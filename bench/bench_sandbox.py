@@ -26,7 +26,7 @@ import time
 
 from jupyter_client.manager import AsyncKernelManager
 
-from gradlab_grader import guard, sandbox
+from gradlab_grader.kernel import guard, sandbox
 
 FIRST_CELL = "import numpy as np\nfrom gradlab import checks"
 

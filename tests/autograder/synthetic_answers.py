@@ -88,7 +88,7 @@ def disguise(source: str, rng: np.random.Generator) -> str:
     """What a copier does: rename every variable, reword comments, change the layout."""
     import ast
 
-    from gradlab_grader.similarity import _bound_names  # the names a copier renames
+    from gradlab_grader.outputs.similarity import _bound_names  # the names a copier renames
 
     tree = ast.parse(source)
     renames = {name: f"{name}_{rng.integers(100, 999)}" for name in _bound_names(tree)

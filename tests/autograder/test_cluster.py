@@ -23,7 +23,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from gradlab_grader import Workspace, cli, cluster, ledger, pipeline
+from gradlab_grader import Workspace, cli, pipeline
+from gradlab_grader.execution import cluster
+from gradlab_grader.recording import ledger
 
 from .conftest import answer
 

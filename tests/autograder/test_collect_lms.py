@@ -10,8 +10,10 @@ from datetime import datetime, timedelta, timezone
 import nbformat
 import pytest
 
-from gradlab_grader import Workspace, cli, lms, pipeline, submissions
-from gradlab_grader.results import format_table, read_results
+from gradlab_grader import Workspace, cli, pipeline
+from gradlab_grader.outputs import lms
+from gradlab_grader.outputs.results import format_table, read_results
+from gradlab_grader.recording import submissions
 
 from .conftest import answer, write_inbox
 from .test_lms import canvas_name

@@ -13,8 +13,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from gradlab_grader import dataflow, engine
 from gradlab_grader.cells import drop_foreign_cells, foreign_cells
+from gradlab_grader.execution import dataflow, engine
 
 
 @pytest.mark.parametrize("source, binds, reads", [

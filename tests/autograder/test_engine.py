@@ -22,9 +22,11 @@ import time
 import nbformat
 import pytest
 
-from gradlab_grader import cli, ledger, pipeline, sandbox
-from gradlab_grader.engine import ExecLimits
-from gradlab_grader.results import format_table, read_results
+from gradlab_grader import cli, pipeline
+from gradlab_grader.execution.engine import ExecLimits
+from gradlab_grader.kernel import sandbox
+from gradlab_grader.outputs.results import format_table, read_results
+from gradlab_grader.recording import ledger
 
 from .conftest import answer
 
@@ -387,7 +389,7 @@ def test_preload_modules_keeps_installed_imports_only(tmp_path):
     to installed packages: not a module of the working copy or the instructor's folders."""
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-    from gradlab_grader import engine
+    from gradlab_grader.execution import engine
 
     (tmp_path / "helpers.py").write_text("raise SystemExit('imported!')")
     secret = tmp_path / "solutions"

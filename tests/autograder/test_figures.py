@@ -9,7 +9,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from gradlab_grader import engine
+from gradlab_grader.execution import engine
 from gradlab_grader.preprocessors import FigureNotes
 from gradlab_grader.workspace import Workspace
 

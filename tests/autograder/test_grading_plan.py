@@ -16,8 +16,10 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
-from gradlab_grader import Workspace, engine, ledger, pipeline
-from gradlab_grader.results import GRADED, read_results
+from gradlab_grader import Workspace, pipeline
+from gradlab_grader.execution import engine
+from gradlab_grader.outputs.results import GRADED, read_results
+from gradlab_grader.recording import ledger
 
 from .conftest import _meta, answer, toy_notebook
 

@@ -10,9 +10,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from gradlab_grader import Workspace, cli, lms, pipeline, report
+from gradlab_grader import Workspace, cli, pipeline
 from gradlab_grader.demo import write_inbox
-from gradlab_grader.results import read_results
+from gradlab_grader.outputs import lms, report
+from gradlab_grader.outputs.results import read_results
 
 from conftest import REPO, gradebook_url
 
@@ -67,7 +68,7 @@ def day(request, tmp_path_factory):
         writer.writerows([s.id, s.name, s.email, s.lms_id] for s in ROSTER)
     ws.policy_file.write_text("[late]\npercent_per_day = 10\nmax_percent = 50\n"
                               f"[deadlines]\n{ASSIGNMENT} = {DUE.strftime('%Y-%m-%dT%H:%M:%SZ')}\n")
-    unpacked, collected = lms.collect_download(ws, ASSIGNMENT, download, roster, times=times)
+    unpacked, collected = pipeline.collect_download(ws, ASSIGNMENT, download, roster, times=times)
     results = {r.student: r for r in pipeline.autograde(ws, ASSIGNMENT, progress=False)}
     return ws, root, roster, unpacked, collected, results
 

@@ -7,8 +7,8 @@ import pytest
 
 from gradlab_grader import Workspace, pipeline
 from gradlab_grader.cells import is_test
-from gradlab_grader.integrity import inspect_submission
 from gradlab_grader.pipeline import failure_reason
+from gradlab_grader.recording.integrity import inspect_submission
 
 from .conftest import answer, write_inbox
 
@@ -121,7 +121,7 @@ def test_monkeypatching_the_checks_is_flagged(hostile):
     ("def f(:", []),
 ])
 def test_monkeypatches_finds_rewrites_and_only_those(source, found):
-    from gradlab_grader.integrity import monkeypatches
+    from gradlab_grader.recording.integrity import monkeypatches
 
     assert monkeypatches(source) == found
 

@@ -1,4 +1,4 @@
-"""Kernels forked from one template (gradlab_grader.kernelfactory) are as separate as kernels
+"""Kernels forked from one template (gradlab_grader.kernel.factory) are as separate as kernels
 in sandboxes of their own: each its own uid, files, /tmp, $HOME, network; no capability left;
 the template outlives whatever a kernel does, and dies with its worker.
 
@@ -21,7 +21,7 @@ import pytest
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
-from gradlab_grader import sandbox
+from gradlab_grader.kernel import sandbox
 
 from .conftest import HOLD, processes_of
 
@@ -119,7 +119,7 @@ def test_two_kernels_cannot_reach_each_other(launcher):
 def test_a_kernel_past_its_memory_limit_costs_its_neighbour_nothing():
     """Two kernels of one template: the children of one go past its 512 MiB and are stopped;
     the other, holding memory of its own meanwhile, keeps it and runs on."""
-    from gradlab_grader import kernellimits
+    from gradlab_grader.kernel import limits as kernellimits
 
     if not kernellimits.available():
         pytest.skip(kernellimits.unavailable_reason())
@@ -284,13 +284,13 @@ def test_a_plot_shows_as_in_a_fresh_kernel(factory, preload, monkeypatch):
 def test_killing_the_worker_takes_template_and_kernels_with_it(tmp_path):
     script = textwrap.dedent("""
         import asyncio, os, sys, time
-        from gradlab_grader import sandbox
+        from gradlab_grader.kernel import sandbox
         launcher = sandbox.launcher(required=True, factory=True, preload=["numpy"])
         workdir = launcher.make_workdir()
         km = launcher.kernel_manager(workdir)
         asyncio.run(km.start_kernel(cwd=str(workdir)))
         print(launcher.factory.factory.proc.pid, km.sandbox_uid, flush=True)
-        # what the whole-kernel limits made (gradlab_grader.kernellimits), if anything
+        # what the whole-kernel limits made (gradlab_grader.kernel.limits), if anything
         held = [km.workdir, launcher.factory.base, *(km.cgroup.dirs.values() if km.cgroup else [])]
         print(" ".join(held) if km.cgroup else "", flush=True)
         time.sleep(600)

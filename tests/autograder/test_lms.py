@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from gradlab_grader import lms
+from gradlab_grader.outputs import lms
 
 NB = "01_derivatives.ipynb"
 # the moment the LMS built the zip: rubyzip and Moodle's zip_writer stamp every entry with it

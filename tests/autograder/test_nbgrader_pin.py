@@ -19,7 +19,7 @@ from packaging.requirements import Requirement
 from traitlets.utils.importstring import import_item
 
 from gradlab_grader import Workspace
-from gradlab_grader.ledger import NBGRADER_MODULES
+from gradlab_grader.recording.ledger import NBGRADER_MODULES
 
 from conftest import REPO
 

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from gradlab_grader import cli, ledger, lms, pipeline
-from gradlab_grader.csvout import safe_cell, write_csv
-from gradlab_grader.results import format_table, read_results
+from gradlab_grader import cli, pipeline
+from gradlab_grader.outputs import lms
+from gradlab_grader.outputs.csvout import safe_cell, write_csv
+from gradlab_grader.outputs.results import format_table, read_results
+from gradlab_grader.recording import ledger
 from gradlab_grader.status import FAILED, GRADED, NOT_GRADED, REJECTED, SUPERSEDED, Status
 from gradlab_grader.workspace import Workspace
 

@@ -9,7 +9,7 @@ import pytest
 
 from gradlab_grader import GradlabError, Workspace, cli, pipeline
 from gradlab_grader.cells import is_answer, nbgrader_meta
-from gradlab_grader.results import format_table, read_results
+from gradlab_grader.outputs.results import format_table, read_results
 
 from .conftest import HIDDEN_CHECK, answer, write_inbox
 from conftest import gradebook_url

@@ -9,10 +9,11 @@ import statistics
 
 import pytest
 
-from gradlab_grader import cli, report
-from gradlab_grader.ledger import Ledger
-from gradlab_grader.results import REJECTED, CellResult, SubmissionResult, format_table, read_results
-from gradlab_grader.similarity import Pair
+from gradlab_grader import cli
+from gradlab_grader.outputs import report
+from gradlab_grader.outputs.results import REJECTED, CellResult, SubmissionResult, format_table, read_results
+from gradlab_grader.outputs.similarity import Pair
+from gradlab_grader.recording.ledger import Ledger
 
 from . import unforeseen_class as unforeseen
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from gradlab_grader import Workspace, cli, ledger, pipeline, submissions
-from gradlab_grader.results import read_results
+from gradlab_grader import Workspace, cli, pipeline
+from gradlab_grader.outputs.results import read_results
+from gradlab_grader.recording import ledger, submissions
 
 from .conftest import answer, write_inbox
 

@@ -1,6 +1,6 @@
 """Hostile notebooks run through the sandboxed kernel manager (nbclient, as the grader runs them).
 
-Each test executes a few small cells in a kernel from ``gradlab_grader.sandbox`` and checks what
+Each test executes a few small cells in a kernel from ``gradlab_grader.kernel.sandbox`` and checks what
 the grader machine sees afterwards: files it owns unchanged, no connection accepted, processes
 gone, and — for the guard — wrong answers still failing with the tampering reported.  Limits are
 set small so that each bomb goes off in well under a second.
@@ -26,7 +26,8 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_code_cell, new_notebook
 
-from gradlab_grader import guard, kernellimits, sandbox
+from gradlab_grader.kernel import guard, sandbox
+from gradlab_grader.kernel import limits as kernellimits
 
 from .conftest import HOLD, processes_of
 
@@ -45,7 +46,7 @@ class Client(sandbox.OutputCap, NotebookClient):
 
 
 # Each test runs twice: a kernel in a sandbox of its own, and a kernel forked from a kernel
-# template (gradlab_grader.kernelfactory, what a root grader's workers use)
+# template (gradlab_grader.kernel.factory, what a root grader's workers use)
 MODE = {"factory": False}
 
 
@@ -388,7 +389,7 @@ def test_without_whole_kernel_limits_per_process_limits_hold_and_it_says_so(work
     """A user grader (or no cgroup v1): the run warns once and its summary says so; the
     per-process limits still hold, and the working copy is the host folder."""
     from gradlab_grader import pipeline
-    from gradlab_grader.pool import RunStats
+    from gradlab_grader.execution.pool import RunStats
 
     why = "the grader does not run as root (only root may mount a tmpfs and make a cgroup)"
     monkeypatch.setattr(kernellimits, "_probe", lambda: why)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gradlab_grader import similarity as sim
+from gradlab_grader.outputs import similarity as sim
 
 from .synthetic_answers import disguise, honest_class
 from conftest import REPO

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from autograder import unforeseen_class as unforeseen
-from gradlab_grader import report
-from gradlab_grader.results import CellResult, SubmissionResult
-from gradlab_grader.similarity import Pair
+from gradlab_grader.outputs import report
+from gradlab_grader.outputs.results import CellResult, SubmissionResult
+from gradlab_grader.outputs.similarity import Pair
 
 pytestmark = pytest.mark.browser
 

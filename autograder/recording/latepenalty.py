@@ -4,7 +4,7 @@ nbgrader measures how late a submission is (its ``timestamp.txt`` against the as
 date in the gradebook) and asks a plugin for the penalty.  Its own plugin knows only "none" and
 "zero"; most course policies are "p % per day, at most q %", which this one applies::
 
-    c.AssignLatePenalties.plugin_class = "gradlab_grader.latepenalty.LatePenalty"
+    c.AssignLatePenalties.plugin_class = "gradlab_grader.recording.latepenalty.LatePenalty"
     c.LatePenalty.percent_per_day = 10.0
     c.LatePenalty.max_percent = 100.0
 

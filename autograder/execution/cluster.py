@@ -1,11 +1,11 @@
 """Grading on a Dask cluster: the same work units, executed on Dask workers anywhere.
 
 ``gradlab autograde A --scheduler tcp://HOST:PORT`` replaces the local warm workers
-(:mod:`gradlab_grader.pool`) with the workers of a running Dask distributed cluster; nothing
+(:mod:`gradlab_grader.execution.pool`) with the workers of a running Dask distributed cluster; nothing
 else changes.  The head node (where ``gradlab`` runs) stays the one writer
-(:mod:`gradlab_grader.ledger`): it prepares each :class:`~gradlab_grader.engine.WorkUnit` just
+(:mod:`gradlab_grader.recording.ledger`): it prepares each :class:`~gradlab_grader.execution.engine.WorkUnit` just
 ahead of the workers, submits it, and records each
-:class:`~gradlab_grader.engine.UnitResult` as it completes (``distributed.as_completed``), so
+:class:`~gradlab_grader.execution.engine.UnitResult` as it completes (``distributed.as_completed``), so
 the progress bar, the summary, the ledger and the gradebook are those of a local run.
 
 No shared file system is assumed: a unit carries the sanitised notebooks, the submission's
@@ -15,7 +15,7 @@ gradlab installed (the same version as the head: the unit is unpickled there) an
 sandbox, bubblewrap.
 
 Each Dask worker keeps warm kernels between units: :class:`GradingWorker`, a Dask
-``WorkerPlugin``, owns one :class:`~gradlab_grader.engine.Kernels` per worker thread, started
+``WorkerPlugin``, owns one :class:`~gradlab_grader.execution.engine.Kernels` per worker thread, started
 when the plugin is set up, and an event loop of its own on which the kernels run (the
 worker's own loop keeps its heartbeats).
 
@@ -44,9 +44,9 @@ import uuid
 import warnings
 from collections import deque
 
+from ..status import could_not_grade
 from . import engine
 from .pool import RunStats
-from .status import could_not_grade
 
 # Seconds the head waits for the scheduler to answer, and for the first workers to join.
 CONNECT_TIMEOUT = 30
@@ -82,10 +82,10 @@ class _GradingWorker:
     """``GradingWorker``, a Dask worker plugin: warm kernels on each worker, kept between units.
 
     ``setup`` starts an event loop in a thread of its own and one
-    :class:`~gradlab_grader.engine.Kernels` per worker thread, each with a kernel warming;
+    :class:`~gradlab_grader.execution.engine.Kernels` per worker thread, each with a kernel warming;
     :func:`execute` borrows one for a unit and gives it back.  ``sandbox`` and ``hidden`` as
-    :func:`gradlab_grader.engine.default_launcher` (hidden paths absent on a worker are ignored);
-    ``figures`` as :class:`gradlab_grader.engine.Kernels`.
+    :func:`gradlab_grader.execution.engine.default_launcher` (hidden paths absent on a worker are ignored);
+    ``figures`` as :class:`gradlab_grader.execution.engine.Kernels`.
     """
 
     name = PLUGIN
@@ -105,7 +105,7 @@ class _GradingWorker:
         self.__dict__.update(state)
 
     async def setup(self, worker):
-        from .sandbox import SandboxUnavailable
+        from ..kernel.sandbox import SandboxUnavailable
 
         warnings.simplefilter("ignore", SandboxUnavailable)  # the result says so, per submission
         self.loop = asyncio.new_event_loop()
@@ -204,7 +204,7 @@ def run(writer, students: list[str], scheduler: str, workers: int | None = None,
     """Grade ``students`` on the Dask cluster of ``scheduler`` (``tcp://HOST:PORT``);
     ``writer`` prepares and records, on this machine only.
 
-    Same interface as :func:`gradlab_grader.pool.run`, except ``workers``: the number of Dask
+    Same interface as :func:`gradlab_grader.execution.pool.run`, except ``workers``: the number of Dask
     workers to wait for before starting (default 1; a cluster from a batch queue comes up
     slowly).  ``client``: an existing ``distributed.Client`` to use instead of connecting.
     """

@@ -29,24 +29,10 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
-from . import engine
-from .status import FAILED, GRADED, PENDING, Status, could_not_grade, is_failure
-from .workspace import GradlabError, Workspace
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``path`` so that a reader (or a crash) sees the old content or the new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+from ..execution import engine
+from ..fileio import write_atomically
+from ..status import FAILED, GRADED, PENDING, Status, could_not_grade, is_failure
+from ..workspace import GradlabError, Workspace
 
 
 class Ledger:

@@ -1,9 +1,9 @@
 """Warm workers: N processes, each with its kernels started ahead, executing work units.
 
 A worker process starts once per grading run: it imports nbclient once and keeps one kernel
-warming for the next notebook (:class:`gradlab_grader.engine.Kernels`), so no notebook pays for
+warming for the next notebook (:class:`gradlab_grader.execution.engine.Kernels`), so no notebook pays for
 an interpreter, an nbgrader import or a kernel boot of its own.  The main process is the
-writer (:mod:`gradlab_grader.ledger`): it prepares units just ahead of the workers and records
+writer (:mod:`gradlab_grader.recording.ledger`): it prepares units just ahead of the workers and records
 results as they come back.  A worker that dies (the operating system's out-of-memory killer,
 say) costs the units it held one retry, then a clear failure; every other grade stands.
 """
@@ -19,8 +19,9 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
-from . import engine, kernellimits
-from .status import FAILED, Status, could_not_grade
+from ..kernel import limits as kernellimits
+from ..status import FAILED, Status, could_not_grade
+from . import engine
 
 _WORKER: dict = {}
 
@@ -36,7 +37,7 @@ def default_workers() -> int:
 def _worker_start(sandbox, hidden, figures, preload=None) -> None:
     import warnings
 
-    from .sandbox import SandboxUnavailable
+    from ..kernel.sandbox import SandboxUnavailable
 
     warnings.simplefilter("ignore", SandboxUnavailable)  # the writer has said so, once
     loop = asyncio.new_event_loop()
@@ -101,7 +102,7 @@ class RunStats:
 def run(writer, students: list[str], workers: int | None = None, sandbox=None, hidden=(),
         progress=None, on_record=None, figures: bool = True, preload=None) -> RunStats:
     """Grade ``students`` with ``workers`` warm processes; ``writer`` prepares and records.
-    ``sandbox``, ``hidden`` and ``preload``: see :func:`gradlab_grader.engine.default_launcher`;
+    ``sandbox``, ``hidden`` and ``preload``: see :func:`gradlab_grader.execution.engine.default_launcher`;
     ``figures``: whether the kernels draw figures
     (:meth:`gradlab_grader.workspace.Workspace.draws_figures`).
 

@@ -4,7 +4,7 @@ Interface (what the grading engine calls)::
 
     from gradlab_grader import guard
 
-    # kernels from gradlab_grader.sandbox carry the guard from their first instant (installed by
+    # kernels from gradlab_grader.kernel.sandbox carry the guard from their first instant (installed by
     # the kernel's start-up code, before any cell): nothing to set up.
     hook = guard.executor_hook()
     note = await hook(runner)     # runner: the nbclient NotebookClient, before each test cell
@@ -235,7 +235,7 @@ def executor_hook(timeout: float = 30):
         km, kc = runner.km, runner.kc
         key = getattr(km, "guard_key", None)
         if key is None or kc is None:
-            return None  # a kernel without the guard (not from gradlab_grader.sandbox)
+            return None  # a kernel without the guard (not from gradlab_grader.kernel.sandbox)
         expect = getattr(runner, "_guard_expect", None)
         if expect is None:
             expect = runner._guard_expect = expected_imports(runner.nb)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import ast
 
-from .cells import cells_by_id, execution_tags, foreign_cells, grade_id, is_answer, is_test, nbgrader_meta
+from ..cells import cells_by_id, execution_tags, foreign_cells, grade_id, is_answer, is_test, nbgrader_meta
 
 
 def inspect_submission(released, submitted) -> list[str]:

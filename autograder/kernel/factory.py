@@ -7,10 +7,10 @@ the libraries).  A worker pays that once instead: it starts one *template* proce
 fork is the kernel: the child drops to the kernel's uid, sets its limits and runs
 ``IPKernelApp.launch_instance`` in-process, over the same connection file, extra arguments
 (the guard's start-up line included) and environment as a freshly launched kernel.  First of
-all it joins the cgroups its request names (the kernel's own, :mod:`gradlab_grader.kernellimits`),
+all it joins the cgroups its request names (the kernel's own, :mod:`gradlab_grader.kernel.limits`),
 so that everything it starts counts against the kernel's memory and process limits.
 
-Interface (what :mod:`gradlab_grader.sandbox` uses)::
+Interface (what :mod:`gradlab_grader.kernel.sandbox` uses)::
 
     factory = Factory(python, preload=("numpy", "matplotlib.pyplot"), sandbox=[...bwrap args...])
     proc = factory.spawn(request)    # a Popen-like object: pid, poll(), wait(), send_signal(), kill()
@@ -18,7 +18,7 @@ Interface (what :mod:`gradlab_grader.sandbox` uses)::
 
     FactoryProvisioner               # jupyter_client provisioner whose ``process`` is such an object
 
-When the template runs inside bubblewrap (a root grader, see :mod:`gradlab_grader.sandbox`),
+When the template runs inside bubblewrap (a root grader, see :mod:`gradlab_grader.kernel.sandbox`),
 each child also makes what the per-kernel sandbox gave it: before dropping to its own uid it
 unshares a mount, network and IPC namespace, mounts a private tmpfs on ``/tmp``, ``/dev/shm``
 and ``$HOME`` (re-binding only its own working copy and socket directory, and the Python paths

@@ -7,7 +7,7 @@
   copied.  Without one the time is unknown: no late penalty, and the summary says so.
   ``collect`` writes it into ``submitted/<s>/<a>/``, where the writer reads it into the gradebook.
 * **When it was graded** (:func:`graded_at`).  Whether a
-  grade is current is the ledger's to say (:meth:`gradlab_grader.ledger.Ledger.state`: the
+  grade is current is the ledger's to say (:meth:`gradlab_grader.recording.ledger.Ledger.state`: the
   files graded are the files collected).
 * **What collect turned away** (:func:`rejections`, :func:`record_rejections`): one small JSON
   file per assignment, ``rejected/<a>.json``, so a rejected hand-in shows in the summary and the
@@ -20,12 +20,11 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .workspace import Workspace
+from ..fileio import write_json
+from ..workspace import Workspace
 
 TIMESTAMP = "timestamp.txt"
 # nbgrader's own format for timestamp.txt (nbgrader.exchange writes it with this pattern)
@@ -107,16 +106,7 @@ def record_rejections(ws: Workspace, assignment: str, rejected: dict[str, str],
     path = _rejections_path(ws, assignment)
     if not known and not path.exists():
         return
-    _write_json(path, dict(sorted(known.items())))
-
-
-def _write_json(path: Path, data) -> None:
-    """Write ``path`` atomically (a crash leaves the old file or the new one)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".json")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=1, ensure_ascii=False)
-    os.replace(tmp, path)
+    write_json(path, dict(sorted(known.items())))
 
 
 # -- what an LMS download left open ------------------------------------------------------------
@@ -139,7 +129,7 @@ def record_lms(ws: Workspace, assignment: str, mapping: dict[str, str], dropped:
     notes of the students it collected (a student collected again without one loses the old)."""
     state = lms_state(ws, assignment)
     kept = {s: n for s, n in {**state["notes"], **notes}.items() if n}
-    _write_json(_lms_path(ws, assignment), {"map": dict(sorted(mapping.items())), "dropped": dropped,
+    write_json(_lms_path(ws, assignment), {"map": dict(sorted(mapping.items())), "dropped": dropped,
                                             "unmatched": dict(sorted(unmatched.items())), "notes": kept})
 
 

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import nbformat
 
-from . import ledger, submissions
-from .cells import exercise_of_cells, grade_id
-from .integrity import inspect_submission
-from .latepenalty import penalty_now
-from .status import FAILED, GRADED, NOT_GRADED, PENDING, REJECTED, SUPERSEDED, Status  # noqa: F401
-from .workspace import Workspace
+from ..cells import exercise_of_cells, grade_id
+from ..recording import ledger, submissions
+from ..recording.integrity import inspect_submission
+from ..recording.latepenalty import penalty_now
+from ..status import FAILED, GRADED, NOT_GRADED, PENDING, REJECTED, SUPERSEDED, Status  # noqa: F401
+from ..workspace import Workspace
 
 CHECK_CODE = re.compile(r"\(check: ([a-z-]+)\)\s*$")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -576,7 +576,7 @@ def unpack(source: Path, roster: list[Student], dest: Path, times: list[HandIn] 
             chosen[key] = candidate
     result.layout = ", ".join(sorted(kinds)) or "folder"
     when_of = _times_by_student(times, matcher)
-    from .submissions import read_timestamp, write_timestamp
+    from ..recording.submissions import read_timestamp, write_timestamp
 
     for (student_id, filename), (_, path) in sorted(chosen.items()):
         folder = dest / student_id
@@ -729,51 +729,13 @@ LATE_UNKNOWN = ("the LMS marked this hand-in late, but its time is unknown: no l
                 "applied; collect again with --times (the LMS's submission-times export) to apply it")
 
 
-def collect_download(ws, assignment: str, source: Path, roster_csv: Path, times: Path | None = None,
-                     tz: str | None = None, mapping: dict[str, str] | None = None,
-                     drop: list[str] | tuple = ()):
-    """Collect an LMS download (zip or folder) against a roster: unpack it into a folder per
-    student and hand that to ``pipeline.collect``.  Returns ``(Unpacked, Collected)``.
-
-    ``times``: the LMS's submission-times export (:func:`read_times`, its naive times in ``tz``);
-    ``mapping`` (LMS key or file -> student id) and ``drop`` (keys or files to set aside) are the
-    instructor's answers for files that matched nobody; both are remembered for the assignment,
-    and so is the roster (``<workspace>/roster.csv``, for the names in later reports).  What still
-    matches nobody is kept in the workspace (``gradlab status`` and the summary show it) until it
-    is mapped or dropped."""
-    import tempfile
-
-    from . import pipeline, submissions
-
-    roster = read_roster(roster_csv)
-    state = submissions.lms_state(ws, assignment)
-    known = {**state["map"], **(mapping or {})}
-    Matcher(roster).check(known)
-    dropped = set(state["dropped"]) | set(drop)
-    hand_ins = read_times(times, tz) if times else []
-    write_roster(roster, ws.root / "roster.csv")
-    with tempfile.TemporaryDirectory(prefix=f".lms-{assignment}-", dir=ws.root) as inbox:
-        unpacked = unpack(source, roster, Path(inbox), hand_ins, known, dropped)
-        collected = (pipeline.collect(ws, assignment, Path(inbox)) if unpacked.students
-                     else pipeline.Collected([], {}, {}, [], []))
-    unmatched: dict[str, dict] = {}
-    for path in unpacked.unmatched:
-        key = unpacked.keys[path]
-        unmatched.setdefault(key, {"files": [], "why": unpacked.why.get(key, "")})["files"].append(path)
-    notes = {s: [LATE_UNKNOWN] if s in unpacked.late and unpacked.times.get(s) is None else []
-             for s in collected.students}
-    submissions.record_lms(ws, assignment, mapping=known, dropped=sorted(dropped),
-                           unmatched=unmatched, notes=notes)
-    return unpacked, collected
-
-
 def export_lms(ws, assignment: str, lms: str, roster_csv: Path | None = None,
                to: Path | None = None) -> LmsExport:
     """The assignment's grades as the LMS imports them (see :func:`write_lms_csv`); the roster
     defaults to the one given at collect (``<workspace>/roster.csv``)."""
     from .results import read_results
 
-    roster_csv = Path(roster_csv) if roster_csv else ws.root / "roster.csv"
+    roster_csv = Path(roster_csv) if roster_csv else ws.roster
     if not roster_csv.is_file():
         raise FileNotFoundError(f"no roster at {roster_csv}: pass --roster roster.csv (the LMS ids of "
                                 "the students come from it)")

@@ -43,7 +43,7 @@ What the sandbox is, when ``bwrap`` works (Linux with user namespaces, the norma
   (client side, :class:`OutputCap`).  The rlimits are set *inside* the sandbox by a prelude
   (util-linux's ``prlimit`` and ``setpriv``, a few milliseconds) that then execs the kernel.
   Where the machine allows it (root, cgroup v1), the kernel as a whole is bounded too
-  (:mod:`gradlab_grader.kernellimits`): its working copy is a tmpfs of ``workdir_bytes``, and a
+  (:mod:`gradlab_grader.kernel.limits`): its working copy is a tmpfs of ``workdir_bytes``, and a
   cgroup of its own holds all its processes to ``kernel_memory_bytes`` and ``processes``.
 
 Why the kernel runs as an unprivileged uid.  ``RLIMIT_NPROC`` is not enforced for root (Linux
@@ -66,7 +66,7 @@ root with ``--unshare-net --unshare-pid`` works, so does unprivileged bwrap with
 (``user.max_user_namespaces`` > 0); a fork bomb stopped at the limit in each, and not at all
 with root's ``RLIMIT_NPROC`` inside a user namespace, which is why root mode has none.
 
-Kernels forked from a template (:mod:`gradlab_grader.kernelfactory`).  A :class:`Launcher`
+Kernels forked from a template (:mod:`gradlab_grader.kernel.factory`).  A :class:`Launcher`
 (one per worker) forks its kernels from one long-lived template process that has imported
 ipykernel and the preload list, instead of starting an interpreter per kernel, where
 :func:`factory_mode` says so:
@@ -85,7 +85,7 @@ ipykernel and the preload list, instead of starting an interpreter per kernel, w
 - **a user with bubblewrap** (a laptop): one bubblewrap per kernel as described above, no template:
   in one user namespace all kernels would share a uid and could reach each other.
 
-What it does not do: where :func:`gradlab_grader.kernellimits.available` is False (a grader run
+What it does not do: where :func:`gradlab_grader.kernel.limits.available` is False (a grader run
 as a user, no cgroup v1 memory controller, no right to mount) the limits are per process only: a
 fork bomb whose every child allocates memory can use up to ``processes x memory_bytes``, and the
 working copy lies on the host disk (each file bounded, not their number); the CLI says so once per
@@ -147,7 +147,7 @@ class Limits:
     # No core dumps: a segfaulting submission must not write hundreds of MB to the working copy.
     core_bytes: int | None = 0
     # Resident memory of all the kernel's processes together (its tmpfs files included), where a
-    # cgroup bounds it (gradlab_grader.kernellimits): the same 2 GiB as one process may map, so
+    # cgroup bounds it (gradlab_grader.kernel.limits): the same 2 GiB as one process may map, so
     # forked children share the kernel's budget instead of multiplying it.
     kernel_memory_bytes: int | None = 2 * GiB
     # Size of the working copy (a tmpfs, where kernellimits can mount one): a submission's
@@ -316,7 +316,7 @@ def bwrap_args(workdir: str, rundir: str, home: str, limits: Limits, hidden=(),
 
     hidden: paths masked (an empty directory, an empty file); expose: extra read-only paths;
     caps: capabilities kept beyond CAP_SETUID/CAP_SETGID (root only: the kernel template's
-    CAP_SYS_ADMIN, see gradlab_grader.kernelfactory); writable: host paths bound read-write
+    CAP_SYS_ADMIN, see gradlab_grader.kernel.factory); writable: host paths bound read-write
     at their place (the template's cgroup folders).
     """
     size = ["--size", str(limits.tmpfs_bytes)] if limits.tmpfs_bytes else []
@@ -410,10 +410,10 @@ class SandboxedKernelManager(AsyncKernelManager):
     def __init__(self, *, workdir, limits: Limits, hidden=(), expose=(), sandbox_uid=None,
                  isolate: bool = True, guard: bool = True, factory=None, **kw):
         super().__init__(**kw)
-        # kernels forked from a pre-imported template (gradlab_grader.kernelfactory), or None
+        # kernels forked from a pre-imported template (gradlab_grader.kernel.factory), or None
         self.factory = factory
         self.guard = guard
-        self.guard_key = None  # the key of the guard in the running kernel (gradlab_grader.guard)
+        self.guard_key = None  # the key of the guard in the running kernel (gradlab_grader.kernel.guard)
         self.workdir = os.path.realpath(workdir)
         self.limits = limits
         self.hidden = [os.path.realpath(h) for h in hidden]
@@ -428,7 +428,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         # unix sockets + connection file in a short private directory (socket paths < 108 bytes)
         self.rundir = tempfile.mkdtemp(prefix="gradlab-k-",
                                        dir=factory.base if factory is not None else "/tmp")
-        # the kernel's own cgroup and its working copy's tmpfs (gradlab_grader.kernellimits)
+        # the kernel's own cgroup and its working copy's tmpfs (gradlab_grader.kernel.limits)
         self.held = _Held()
         self._oom_seen = 0
         self._finalizer = weakref.finalize(self, _release, self.rundir, self.held)
@@ -443,8 +443,8 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def _whole_kernel_limits(self, factory) -> None:
         """The working copy on a tmpfs of its size and a cgroup of the kernel's own, where the
-        machine allows them (gradlab_grader.kernellimits)."""
-        from . import kernellimits
+        machine allows them (gradlab_grader.kernel.limits)."""
+        from . import limits as kernellimits
 
         if not kernellimits.available():
             return
@@ -459,7 +459,7 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     @property
     def cgroup(self):
-        """The kernel's own cgroup (gradlab_grader.kernellimits), or None."""
+        """The kernel's own cgroup (gradlab_grader.kernel.limits), or None."""
         return self.held.cgroup
 
     def kernel_env(self, env: dict | None) -> dict:
@@ -480,7 +480,7 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     async def _async_pre_start_kernel(self, **kw):
         if self.factory is not None and self.provisioner is None:
-            from .kernelfactory import provisioner_class
+            from .factory import provisioner_class
 
             self.kernel_id = self.kernel_id or kw.pop("kernel_id", None) or str(uuid.uuid4())
             self.provisioner = provisioner_class()(kernel_id=self.kernel_id,
@@ -488,7 +488,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         return await super()._async_pre_start_kernel(**kw)
 
     def factory_request(self, argv, env, cwd) -> dict:
-        """What the kernel template needs to fork this kernel (gradlab_grader.kernelfactory)."""
+        """What the kernel template needs to fork this kernel (gradlab_grader.kernel.factory)."""
         env = {k: v for k, v in env.items() if k != "JPY_PARENT_PID"}
         req = {"argv": list(argv), "env": env, "cwd": cwd or self.workdir,
                "uid": self.sandbox_uid, "rlimits": self.limits.rlimits(),
@@ -619,7 +619,7 @@ class _Held:
 def _release(rundir, held: _Held) -> None:
     """What a kernel manager leaves when its kernel has ended: the socket folder, the working
     copy's tmpfs (its content goes), the cgroup (what is left in it is killed)."""
-    from . import kernellimits
+    from . import limits as kernellimits
 
     shutil.rmtree(rundir, True)
     if held.mounted is not None:
@@ -659,7 +659,7 @@ def sandboxed_kernel_manager(workdir, limits: Limits | None = None, hidden=(), e
     require: raise RuntimeError instead of falling back to limits only when bwrap is missing.
     sandbox_uid: uid the kernel runs as when the grader is root (default: a fresh one per
         kernel manager, see the module docstring).
-    guard: install gradlab_grader.guard in the kernel at start-up (``km.guard_key``).
+    guard: install gradlab_grader.kernel.guard in the kernel at start-up (``km.guard_key``).
     isolate: False runs without bubblewrap on purpose (limits and guard only, no warning).
     factory: a :class:`KernelFactory` to fork the kernel from (``workdir`` must then lie in
         ``factory.base``); None starts a fresh interpreter.
@@ -683,7 +683,7 @@ DEFAULT_PRELOAD = ("numpy",)
 
 
 def factory_mode(isolate: bool) -> bool:
-    """Whether kernels are forked from a template (gradlab_grader.kernelfactory): as root under
+    """Whether kernels are forked from a template (gradlab_grader.kernel.factory): as root under
     bubblewrap (each kernel gets its own uid and namespaces from the template), and without
     bubblewrap.  A user with bubblewrap keeps one sandbox per kernel: inside one shared user
     namespace every kernel would have the same uid, and could signal or read its neighbours."""
@@ -704,12 +704,12 @@ class KernelFactory:
 
     def __init__(self, limits: Limits, hidden=(), expose=(), isolate=True, preload=None,
                  python: str = sys.executable):
-        from . import kernellimits
-        from .kernelfactory import Factory
+        from . import limits as kernellimits
+        from .factory import Factory
 
         self.base = tempfile.mkdtemp(prefix="gradlab-f-", dir="/tmp")
         os.chmod(self.base, 0o711)
-        # whole-kernel limits (gradlab_grader.kernellimits): the kernels' tmpfs working copies,
+        # whole-kernel limits (gradlab_grader.kernel.limits): the kernels' tmpfs working copies,
         # mounted below the base later, reach the template's sandbox through a shared mount;
         # their cgroups lie in one of the worker's, bound read-write into the template's sandbox
         # (a kernel joins its own as root, before it drops to its uid)
@@ -755,7 +755,7 @@ class KernelFactory:
 
 
 def _close_factory(factory, base, shared=False, cgroup=None):
-    from . import kernellimits
+    from . import limits as kernellimits
 
     factory.close()
     if cgroup is not None:
@@ -825,7 +825,7 @@ def launcher(required: bool = False, limits: Limits | None = None, hidden=(), ex
 
 class LimitNote:
     """NotebookClient mixin: a cell during which the kernel's cgroup stopped one of the kernel's
-    processes for memory (gradlab_grader.kernellimits) ends with a note naming the limit (the
+    processes for memory (gradlab_grader.kernel.limits) ends with a note naming the limit (the
     cell may have lost only a child process, or the kernel itself)."""
 
     async def async_execute_cell(self, cell, cell_index, *args, **kw):

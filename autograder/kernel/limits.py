@@ -43,7 +43,7 @@ import tempfile
 import threading
 import time
 
-from .kernelfactory import MS_BIND, MS_NODEV, MS_NOSUID, MS_REC, _mount, _sys
+from .factory import MS_BIND, MS_NODEV, MS_NOSUID, MS_REC, _mount, _sys
 
 MS_SHARED = 1 << 20
 MNT_DETACH = 2
@@ -61,7 +61,7 @@ class _Janitor:
         with self.lock:
             if self.pid != os.getpid() or self.proc.poll() is not None:
                 self.proc = subprocess.Popen(
-                    [sys.executable, "-c", "from gradlab_grader.kernellimits import janitor; janitor()"],
+                    [sys.executable, "-c", "from gradlab_grader.kernel.limits import janitor; janitor()"],
                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
                     start_new_session=True)   # a Ctrl-C of the grader's terminal leaves it be
                 self.pid = os.getpid()

@@ -8,7 +8,7 @@ Built from graded results alone (``read_results``), so it can be written again a
   saw — the mistakes the course foresaw and the ones it did not;
 * who needs a human look (integrity flags, crashes, timeouts, rejected hand-ins), with the reason;
 * grading time per notebook, as the grader recorded it;
-* near-identical answers (:mod:`gradlab_grader.similarity`), side by side — a pointer for a
+* near-identical answers (:mod:`gradlab_grader.outputs.similarity`), side by side — a pointer for a
   human, never a penalty;
 * across assignments: each student's totals and the class's trend.
 
@@ -367,7 +367,7 @@ def class_answers(ws, assignment: str) -> tuple[dict[str, dict[str, str]], dict[
     scaffold of each ({exercise: source}), read from the workspace's notebooks."""
     import nbformat
 
-    from .cells import cells_by_id, is_answer
+    from ..cells import cells_by_id, is_answer
 
     scaffold = {}
     for path in sorted(ws.release(assignment).glob("*.ipynb")):
@@ -401,7 +401,6 @@ def _notebook_bytes(folder: Path) -> dict[str, bytes]:
     return {path.name: path.read_bytes() for path in sorted(folder.glob("*.ipynb"))}
 
 
-ROSTER = "roster.csv"  # the roster given at collect, kept in the workspace
 
 
 def roster_names(ws) -> dict[str, str]:
@@ -409,7 +408,7 @@ def roster_names(ws) -> dict[str, str]:
     cannot be read: the ids are shown then)."""
     from .lms import RosterError, read_roster
 
-    path = ws.root / ROSTER
+    path = ws.roster
     if not path.is_file():
         return {}
     try:

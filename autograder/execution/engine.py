@@ -12,7 +12,7 @@ notebooks, the submission's other files and the instructor's non-notebook files 
 :class:`WorkUnit`.  *execute* needs nothing but the unit: it never sees the gradebook, the
 sources or the workspace, so it runs in a local worker process now and on another machine
 later.  *record* is nbgrader's ``SaveAutoGrades`` side, done in one gradebook transaction by the
-one process that owns the gradebook (:mod:`gradlab_grader.ledger` makes it exactly once).
+one process that owns the gradebook (:mod:`gradlab_grader.recording.ledger` makes it exactly once).
 
 Execution runs cell by cell on nbclient, with gradlab's rules for what a cell may cost:
 
@@ -22,12 +22,12 @@ Execution runs cell by cell on nbclient, with gradlab's rules for what a cell ma
 * each cell has a time limit (the workspace's, or what the source notebook declares for the
   notebook or the cell: :func:`plan_cells`), and so has the notebook;
 * a lecture cell the source marks ``"gradlab": {"grading": "skip"}`` is not run when no cell
-  that runs after it may read a name it binds (:mod:`gradlab_grader.dataflow`); a lecture cell
+  that runs after it may read a name it binds (:mod:`gradlab_grader.execution.dataflow`); a lecture cell
   that no score depends on and fails or hangs is noted in the cell, never held against the
   submission;
 * a cell's output is capped while it streams (a print bomb never reaches the grader's memory):
   past the cap the kernel is interrupted and the cell told why;
-* with a guard (:mod:`gradlab_grader.guard`), each test cell runs against pristine helpers: the
+* with a guard (:mod:`gradlab_grader.kernel.guard`), each test cell runs against pristine helpers: the
   guard checks (and restores) them before the test and again right after it; a test whose
   helpers could not be verified, or were changed while it ran, scores 0 with the guard's
   message in the cell.
@@ -78,7 +78,7 @@ REMEDIES = {
 
 
 def _sandbox_limits():
-    from .sandbox import Limits
+    from ..kernel.sandbox import Limits
 
     return Limits()
 
@@ -207,13 +207,13 @@ async def discard(km, workdir: Path) -> None:
 
 
 def default_launcher(sandbox: bool | None = None, hidden=(), preload=None):
-    """Kernels for the executor, from :mod:`gradlab_grader.sandbox`: with resource limits and the
+    """Kernels for the executor, from :mod:`gradlab_grader.kernel.sandbox`: with resource limits and the
     guard always, under bubblewrap unless ``sandbox`` is False.  ``sandbox=True`` makes a missing
     bubblewrap an error; ``None`` falls back to limits only (the sandbox module says so, once).
     ``hidden``: local paths the kernel must not see even if they lie in a visible folder.
     ``preload``: modules the kernel template imports once (:func:`preload_modules`; default
     ``sandbox.DEFAULT_PRELOAD``)."""
-    from . import sandbox as sandbox_module
+    from ..kernel import sandbox as sandbox_module
 
     return sandbox_module.launcher(required=bool(sandbox), hidden=hidden, isolate=sandbox is not False,
                                    preload=preload)
@@ -229,7 +229,7 @@ def preload_modules(notebooks, exclude=()) -> list[str]:
 
     import nbformat
 
-    from .sandbox import _inside, python_paths
+    from ..kernel.sandbox import _inside, python_paths
 
     names: dict[str, None] = {}
     for path in notebooks:
@@ -278,7 +278,7 @@ def _cell_runner_class():
     from nbclient import NotebookClient
     from nbformat import NotebookNode
 
-    from .sandbox import OutputCap
+    from ..kernel.sandbox import OutputCap
 
     class CellRunner(OutputCap, NotebookClient):
         """nbclient's client with the sandbox's output cap; a cell that reaches the cap is
@@ -482,7 +482,7 @@ async def execute_notebook(work: NotebookWork, files: dict[str, bytes], limits: 
 async def _check_helpers(check, runner) -> str | None:
     """The guard's note before a test cell (``check`` is the guard) or right after it
     (``guard.after``); None: the helpers are pristine."""
-    from .guard import UNTRUSTED
+    from ..kernel.guard import UNTRUSTED
 
     if check is None:
         return None
@@ -493,7 +493,7 @@ async def _check_helpers(check, runner) -> str | None:
 
 
 def untrusted(note: str) -> bool:
-    from .guard import untrusted as guard_untrusted
+    from ..kernel.guard import untrusted as guard_untrusted
 
     return guard_untrusted(note)
 
@@ -605,7 +605,7 @@ def prepare_notebook(nb, name: str, assignment: str, student: str, db_url: str, 
     import nbformat
     from nbgrader import utils
 
-    from .cells import drop_foreign_cells
+    from ..cells import drop_foreign_cells
 
     if known is not None:
         drop_foreign_cells(nb, known)
@@ -632,9 +632,9 @@ def plan_cells(nb, source=None) -> tuple[list[int], list[int], dict[int, float]]
     else the source notebook's ``"gradlab": {"cell_timeout"}``, else the workspace's.  A cell is
     skipped when its source cell says ``"gradlab": {"grading": "skip"}``, it is a locked lecture
     cell with the source's code, and no cell that runs after it may read a name it binds — this
-    submission's cells included (:func:`gradlab_grader.dataflow.skipped`)."""
+    submission's cells included (:func:`gradlab_grader.execution.dataflow.skipped`)."""
+    from ..cells import cells_by_id, grade_id, is_answer, is_test, skip_when_grading, time_limit
     from . import dataflow
-    from .cells import cells_by_id, grade_id, is_answer, is_test, skip_when_grading, time_limit
 
     given = cells_by_id(source) if source is not None else {}
     code = _code_cells(nb)
@@ -663,8 +663,8 @@ def check_source(source) -> list[str]:
     """What is wrong with the gradlab metadata of a source notebook (empty: nothing), for the
     release to refuse: a limit that is not a positive number, a skip on a test, an answer or an
     unlocked cell, a skipped cell a later cell needs, or one that changes what it did not bind."""
+    from ..cells import GRADING_SKIP, grade_id, gradlab_meta, is_answer, is_test, nbgrader_meta, time_limit
     from . import dataflow
-    from .cells import GRADING_SKIP, grade_id, gradlab_meta, is_answer, is_test, nbgrader_meta, time_limit
 
     problems = []
     for node, key, where in [(source, "cell_timeout", "the notebook")] + [
@@ -709,7 +709,7 @@ def default_guard():
     """The pristine-helpers check run before each test cell (and its ``after``, right after
     it), when gradlab has one."""
     try:
-        from . import guard
+        from ..kernel import guard
     except ImportError:
         return None
     return guard.executor_hook()
