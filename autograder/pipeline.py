@@ -297,7 +297,7 @@ def grade_submission(ws: Workspace, assignment: str, student: str, sandbox: bool
 
             async def execute():
                 try:
-                    return await engine.execute_unit(unit, kernels, engine.default_guard())
+                    return await engine.execute_unit(unit, kernels)
                 finally:
                     await kernels.close()
                     kernels.launcher.close()

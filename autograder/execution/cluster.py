@@ -111,7 +111,6 @@ class _GradingWorker:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="gradlab-kernels", daemon=True)
         self.thread.start()
-        self.guard = engine.default_guard()
         launcher = self.launcher = engine.default_launcher(self.sandbox, self.hidden,
                                                            getattr(self, "preload", None))
         self.idle: queue.SimpleQueue = queue.SimpleQueue()
@@ -140,7 +139,7 @@ class _GradingWorker:
         kernels = self.idle.get()
         try:
             return asyncio.run_coroutine_threadsafe(
-                engine.execute_unit(unit, kernels, self.guard), self.loop).result()
+                engine.execute_unit(unit, kernels), self.loop).result()
         finally:
             self.idle.put(kernels)
 

@@ -43,7 +43,7 @@ def _worker_start(sandbox, hidden, figures, preload=None) -> None:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     kernels = engine.Kernels(engine.default_launcher(sandbox, hidden, preload), figures=figures)
-    _WORKER.update(loop=loop, kernels=kernels, guard=engine.default_guard())
+    _WORKER.update(loop=loop, kernels=kernels)
     loop.run_until_complete(kernels.warm())
     from multiprocessing import util
 
@@ -61,7 +61,7 @@ def _worker_stop() -> None:
 
 def _worker_execute(unit: engine.WorkUnit) -> engine.UnitResult:
     return _WORKER["loop"].run_until_complete(
-        engine.execute_unit(unit, _WORKER["kernels"], _WORKER["guard"]))
+        engine.execute_unit(unit, _WORKER["kernels"]))
 
 
 @dataclass

@@ -408,12 +408,10 @@ class SandboxedKernelManager(AsyncKernelManager):
     """
 
     def __init__(self, *, workdir, limits: Limits, hidden=(), expose=(), sandbox_uid=None,
-                 isolate: bool = True, guard: bool = True, factory=None, **kw):
+                 isolate: bool = True, factory=None, **kw):
         super().__init__(**kw)
         # kernels forked from a pre-imported template (gradlab_grader.kernel.factory), or None
         self.factory = factory
-        self.guard = guard
-        self.guard_key = None  # the key of the guard in the running kernel (gradlab_grader.kernel.guard)
         self.workdir = os.path.realpath(workdir)
         self.limits = limits
         self.hidden = [os.path.realpath(h) for h in hidden]
@@ -527,18 +525,6 @@ class SandboxedKernelManager(AsyncKernelManager):
         if self.factory is not None and self.factory.activate:
             # a module the template preloaded ran its IPython hooks without a shell: run them now
             boot.append(self.factory.activate)
-        if self.guard:
-            # the pristine-helpers guard, installed by the kernel's start-up line before any
-            # cell; its key travels in a file the start-up line deletes
-            from . import guard
-            self.guard_key = guard.new_key()
-            key_file = os.path.join(self.rundir, "guard.key")
-            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(self.guard_key)
-            if self.sandbox_uid is not None:
-                os.chown(key_file, self.sandbox_uid, self.sandbox_uid)
-            boot.append(guard.kernel_boot(key_file, self.hidden))
         if boot:
             kernel_cmd = [*kernel_cmd, "--IPKernelApp.exec_lines=" + "; ".join(boot)]
         # no ParentPoller: the launcher's pid means nothing in the sandbox's pid namespace
@@ -648,7 +634,7 @@ _warned = False
 
 def sandboxed_kernel_manager(workdir, limits: Limits | None = None, hidden=(), expose=(),
                              kernel_name: str = "python3", require: bool = False,
-                             sandbox_uid: int | None = None, guard: bool = True,
+                             sandbox_uid: int | None = None,
                              isolate: bool = True, factory=None) -> SandboxedKernelManager:
     """A kernel manager for nbclient whose kernel runs in the sandbox over ``workdir``.
 
@@ -659,8 +645,7 @@ def sandboxed_kernel_manager(workdir, limits: Limits | None = None, hidden=(), e
     require: raise RuntimeError instead of falling back to limits only when bwrap is missing.
     sandbox_uid: uid the kernel runs as when the grader is root (default: a fresh one per
         kernel manager, see the module docstring).
-    guard: install gradlab_grader.kernel.guard in the kernel at start-up (``km.guard_key``).
-    isolate: False runs without bubblewrap on purpose (limits and guard only, no warning).
+    isolate: False runs without bubblewrap on purpose (limits only, no warning).
     factory: a :class:`KernelFactory` to fork the kernel from (``workdir`` must then lie in
         ``factory.base``); None starts a fresh interpreter.
     """
@@ -674,7 +659,7 @@ def sandboxed_kernel_manager(workdir, limits: Limits | None = None, hidden=(), e
             _warned = True
     return SandboxedKernelManager(workdir=workdir, limits=limits or Limits(), hidden=hidden,
                                   expose=expose, sandbox_uid=sandbox_uid, isolate=why is None,
-                                  guard=guard, kernel_name=kernel_name, factory=factory)
+                                  kernel_name=kernel_name, factory=factory)
 
 
 # Modules a kernel template imports when the caller names none: the one library nearly every
@@ -735,7 +720,7 @@ class KernelFactory:
                               writable=self.cgroup.dirs.values() if self.cgroup else ())
             wrap = lambda cmd: [*args, *cmd]  # noqa: E731
         # matplotlib_inline hooks into IPython when imported in a shell; in the template there
-        # was none, so each kernel's start-up line runs the hook (before the guard snapshots)
+        # was none, so each kernel's start-up line runs the hook
         self.activate = ("(lambda m: m and m._enable_matplotlib_integration())("
                          "__import__('sys').modules.get('matplotlib_inline.backend_inline'))")
         self.python = python
@@ -813,7 +798,7 @@ def launcher(required: bool = False, limits: Limits | None = None, hidden=(), ex
              isolate: bool = True, preload=None, factory: bool | None = None) -> Launcher:
     """A :class:`Launcher`; ``required`` makes a missing bubblewrap an error, not a warning.
 
-    ``isolate=False``: the same kernels (limits, guard) without bubblewrap and without the
+    ``isolate=False``: the same kernels (limits) without bubblewrap and without the
     warning — what a benchmark compares the sandbox against.  ``preload``: modules the kernel
     template imports (default :data:`DEFAULT_PRELOAD`); ``factory``: force the template on or
     off (default :func:`factory_mode`).
