@@ -106,7 +106,8 @@ def test_monkeypatching_the_checks_is_flagged(hostile):
 
 
 @pytest.mark.parametrize("source, found", [
-    ("from gradlab import checks\nchecks.compare = lambda *a, **k: None", ["from gradlab import checks", "checks.compare = …"]),
+    ("from gradlab import checks\nchecks.compare = lambda *a, **k: None",
+     ["from gradlab import checks", "checks.compare = …"]),
     ("import gradlab.calculus as c\nc.hessian = mine", ["import gradlab.calculus as c", "c.hessian = …"]),
     ("import sys\ndef f(x):\n    sys.setprofile(None)\n    return x", ["sys.setprofile(…)"]),
     ("setattr(np, 'allclose', lambda *a: True)", ["setattr(…)"]),
@@ -212,8 +213,8 @@ def _relu_notebooks(body: str):
 
     def notebook(answer_source):
         nb = new_notebook()
-        nb.cells = [new_code_cell("import numpy as np\nfrom gradlab import checks\nfrom gradlab import activations as ref",
-                                  metadata=_meta("imports")),
+        imports = "import numpy as np\nfrom gradlab import checks\nfrom gradlab import activations as ref"
+        nb.cells = [new_code_cell(imports, metadata=_meta("imports")),
                     new_code_cell(answer_source, metadata=_meta("relu", solution=True, locked=False)),
                     new_code_cell("checks.compare(relu, ref.relu, np.linspace(-1, 1, 5), forbid=(ref,))",
                                   metadata=_meta("test_relu", grade=True, points=1))]
@@ -243,7 +244,8 @@ def _relu_notebooks(body: str):
      "__import__('gradlab.activations').activations.relu"),
     ("def relu(x):\n    return checks.diagnosis.np.maximum(0, x)", "checks.diagnosis"),     # through another module
     ("def helper(m, x):\n    return m.relu(x)\ndef relu(x):\n    return helper(ref, x)", "ref"),   # passed on whole
-    ("import _thread, time\ndef relu(x):\n    box = []\n    _thread.start_new_thread(lambda: box.append(ref.relu(x)), ())\n"
+    ("import _thread, time\ndef relu(x):\n    box = []\n"
+     "    _thread.start_new_thread(lambda: box.append(ref.relu(x)), ())\n"
      "    while not box:\n        time.sleep(0.001)\n    return box[0]", "ref.relu"),
 ])
 def test_each_route_to_the_reference_is_flagged_with_what_was_seen(body, seen):
