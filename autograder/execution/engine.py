@@ -32,9 +32,9 @@ Execution runs cell by cell on nbclient, with gradlab's rules for what a cell ma
   (plain data, size-limited, a timeout per call).  The cell's outputs are what the trusted
   checker wrote (the test's messages, the student's prints during its calls, one error when it
   failed), so nbgrader's score of the cell is the trusted verdict and nothing the kernel prints
-  or displays changes it; a test the kernel kept from being decided (it died, a call timed
-  out, an answer could not be read) scores 0 with the reason, and the kernel is replaced as
-  for a crash.
+  or displays changes it; a test the kernel kept from being decided (a call interrupted at its
+  limit, an answer that could not be read) scores 0 with the reason, and a kernel that died or
+  would not stop is replaced as after a crash.
 """
 
 from __future__ import annotations
@@ -415,8 +415,9 @@ async def _judge(runner, source: str, namespace: dict, timeout: float, trusted, 
             asyncio.to_thread(run_test_cell, runner.link, source, namespace, timeout=timeout,
                               trusted_modules=frozenset(trusted), history=list(history)),
             timeout + IOPUB_TIMEOUT + 10)
-    except asyncio.TimeoutError:
-        return Verdict(False, [], reason=f"the test ran past its time limit ({timeout:g} s)", kernel_dead=True)
+    except asyncio.TimeoutError:  # the checker itself did not come back: the kernel is given up
+        return Verdict(False, [], reason=f"the test ran past its time limit ({timeout:g} s) and did not stop",
+                       kernel_dead=True)
 
 
 async def execute_notebook(work: NotebookWork, files: dict[str, bytes], limits: ExecLimits,
@@ -482,13 +483,14 @@ async def execute_notebook(work: NotebookWork, files: dict[str, bytes], limits: 
                 if error is not None:
                     outcome.status, outcome.message = "error", f"{error['ename']}: {error['evalue']}"[:300]
                 if verdict.reason is not None:
-                    # the kernel, not the test, stopped the verdict: its state is unknown (a call
-                    # still running, a broken channel), so it is replaced as after a crash
-                    outcome.status = "crashed" if verdict.kernel_dead else "untrusted"
-                    outcome.message = f"{UNDECIDED}: {verdict.reason}; {restarted}"
+                    # the kernel, not the test, stopped the verdict: a dead kernel is replaced as
+                    # after a crash; a live one (a call interrupted, an unreadable answer) is kept
+                    ename, status, then = ((KERNEL_DIED, "crashed", restarted) if verdict.kernel_dead
+                                           else (UNDECIDED, "untrusted", "it scores 0"))
+                    outcome.status, outcome.message = status, f"{ename}: {verdict.reason}; {then}"
                     cell.outputs = [o for o in cell.outputs if o["output_type"] == "stream"] + [
-                        error_output(UNDECIDED, f"{verdict.reason}; {restarted}")]
-                    broken = outcome.message
+                        error_output(ename, f"{verdict.reason}; {then}")]
+                    broken = outcome.message if verdict.kernel_dead else ""
             else:
                 runner.error_on_timeout = {
                     "ename": CELL_HUNG, "evalue": f"the cell ran past its time limit ({limit:g} s) and was "

@@ -272,7 +272,8 @@ def _reaches(path: str, base: str | None, exercises: frozenset[str]) -> bool:
         return True
     # a module spelled as an import names it (gradlab.layers) is not one reached through another
     # module's attributes (gradlab.checks.diagnosis)
-    return isinstance(target, ModuleType) and base is None and target.__name__ != path
+    return isinstance(target, ModuleType) and base is None and _is_gradlab(target.__name__) \
+        and target.__name__ != path
 
 
 def _defines_exercise(path: str, exercises: frozenset[str]) -> bool:

@@ -328,6 +328,13 @@ def tripwire(*targets):
 
     The check follows code objects, not names, so ``from gradlab.calculus import
     central_difference as cd`` and other aliases are caught too.
+
+    This is a hint for the student's own runs of the tests, not a grading verdict: it watches
+    the process it runs in, which the student's code controls (a raw ``_thread`` or a cleared
+    record slips past it).  While grading, the tests run in the grader's process and the
+    student's functions in their kernel, where no tripwire watches; the grader finds calls of
+    the reference by reading the answer's code (``gradlab_grader.recording.integrity``) and
+    by the similarity check.
     """
     __tracebackhide__ = True  # students see the hint, not gradlab's frames
     watched = {code: _label(t) for t in targets for code in _codes(t)}

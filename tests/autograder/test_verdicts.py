@@ -22,9 +22,11 @@ pytestmark = pytest.mark.kernel   # grades, or starts kernels (make test-fast le
 CELL_TIMEOUT = 20
 
 # a second exercise whose test compares with gradlab's reference (what the tripwire watched)
-RELU = "def relu(x):\n    ### BEGIN SOLUTION\n    return np.maximum(0.0, np.asarray(x, dtype=float))\n    ### END SOLUTION"
+RELU = ("def relu(x):\n    ### BEGIN SOLUTION\n    return np.maximum(0.0, np.asarray(x, dtype=float))\n"
+        "    ### END SOLUTION")
 RELU_VISIBLE = "checks.compare(relu, ref.relu, np.linspace(-1, 1, 5), forbid=(ref,))"
-RELU_HIDDEN = "checks.compare(relu, ref.relu, np.linspace(-3, 2, 7).reshape(7, 1), name='relu on a column', forbid=(ref,))"
+RELU_HIDDEN = ("checks.compare(relu, ref.relu, np.linspace(-3, 2, 7).reshape(7, 1), name='relu on a column', "
+               "forbid=(ref,))")
 
 
 def verdict_notebook():
@@ -92,7 +94,7 @@ ATTACKS = {
                    "    kind = msg_or_type if isinstance(msg_or_type, str) else msg_or_type['header']['msg_type']\n"
                    "    if kind == 'error':\n"
                    "        return None\n"
-                   "    if kind == 'execute_reply' and isinstance(content, dict) and content.get('status') == 'error':\n"
+                   "    if kind == 'execute_reply' and (content or {}).get('status') == 'error':\n"
                    "        content = {'status': 'ok', 'execution_count': content.get('execution_count'),\n"
                    "                   'user_expressions': {}, 'payload': []}\n"
                    "    return _send(stream, msg_or_type, content, *a, **k)\n"
@@ -139,8 +141,9 @@ ATTACKS = {
                        "def double(x):\n    time.sleep(0.3)\n    return 2.0 * np.asarray(x, dtype=float)\n",
                        "def relu(x):\n    time.sleep(0.3)\n    return np.maximum(0.0, np.asarray(x, dtype=float))\n"),
 }
-# what an honest answer earns: the attack's own part that is honest (a correct double) keeps its points
-HONEST = {"raw_thread": 3, "empty_record": 3, "prints_in": FULL, "prints_caller": FULL, "thread_history": FULL}
+# what the answer earns honestly: the leaks' answers are correct; the two that call the reference
+# get its values (the tests cannot tell them apart) and are flagged for a human look instead
+HONEST = {"raw_thread": FULL, "empty_record": FULL, "prints_in": FULL, "prints_caller": FULL, "thread_history": FULL}
 # the others in the class: their grades must not move
 BYSTANDERS = {"good": (GOOD_DOUBLE, GOOD_RELU, FULL), "half": (WRONG_DOUBLE, GOOD_RELU, 3)}
 # calls of the reference must be flagged for a human look
@@ -189,6 +192,7 @@ def test_no_attack_gains_a_point(graded, student):
     result = results[student]
     assert result.max_score == FULL
     assert result.score <= HONEST.get(student, 0), (result.score, [c.error for c in result.cells])
+    print(f"{student}: {result.score:g}/{result.max_score:g}")
 
 
 @pytest.mark.parametrize("student", CALLS_REFERENCE)
