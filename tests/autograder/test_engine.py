@@ -116,7 +116,7 @@ def sandbox_only(ws, home, port) -> dict:
             2, "MemoryError"),
         "fork_bomb": (misbehaves_on_scalars(
             "while True:\n    try:\n        os.fork()\n    except OSError:\n        time.sleep(0.01)",
-            "import os, time"), 2, "CellTimeoutError"),
+            "import os, time"), 2, "ran longer than"),
         # a wrong answer with the checks switched off through an alias, no import line
         "patches_helpers": ("helper = globals()['checks']\nhelper.assert_close = lambda *a, **k: None\n" + HALF,
                             0, "globals("),
