@@ -406,6 +406,33 @@ def scored_outputs(verdict) -> list:
     return outputs
 
 
+class TestNames(dict):
+    """One notebook's namespace of its test cells in the trusted checker.  ``run_test_cell``
+    fetches from the kernel only the names the cell being run reads, and drops the earlier
+    cells' fetched names; a helper an earlier test cell defined (``student_loss_and_grads``,
+    which calls the student's ``loss_and_grads``) then finds its name missing.  Such a name is
+    fetched here when it is read (a builtin is never asked for: it is found in the builtins).
+    A stopgap until ``run_test_cell`` fetches the names of earlier test cells itself."""
+
+    def __init__(self, link_of, trusted):
+        super().__init__()
+        self.link_of, self.trusted = link_of, frozenset(trusted)
+
+    def __missing__(self, name):
+        import builtins
+
+        from .trusted import _FETCHED, _fetch
+
+        if name.startswith("__") or hasattr(builtins, name):
+            raise KeyError(name)
+        fetched = self.get(_FETCHED, set())
+        _fetch(self.link_of(), [name], self, self.trusted)
+        self[_FETCHED] = fetched | self.get(_FETCHED, set())   # refreshed again next cell
+        if name not in self:
+            raise KeyError(name)
+        return dict.__getitem__(self, name)
+
+
 async def _judge(runner, source: str, namespace: dict, timeout: float, trusted, history):
     """The trusted checker's verdict on one test cell (the cell never reaches the kernel)."""
     from .trusted import Verdict, run_test_cell
@@ -449,7 +476,7 @@ async def execute_notebook(work: NotebookWork, files: dict[str, bytes], limits: 
     deadline = time.monotonic() + limits.notebook_timeout
     replayable: list[int] = []  # earlier non-test cells that ran to their end
     history: list[str] = []     # the code cells run so far, for the checker's hints
-    namespace: dict = {}        # the names the notebook's test cells bind, in the trusted checker
+    namespace = TestNames(lambda: runner.link, work.trusted)  # the test cells' names, in the checker
     gave_up = ""
     try:
         for index, cell in enumerate(nb.cells):

@@ -27,11 +27,16 @@ RELU = ("def relu(x):\n    ### BEGIN SOLUTION\n    return np.maximum(0.0, np.asa
 RELU_VISIBLE = "checks.compare(relu, ref.relu, np.linspace(-1, 1, 5), forbid=(ref,))"
 RELU_HIDDEN = ("checks.compare(relu, ref.relu, np.linspace(-3, 2, 7).reshape(7, 1), name='relu on a column', "
                "forbid=(ref,))")
+# the visible test of double defines a helper that calls the student's function; the hidden test
+# reads only the helper (the checker must still find the student's double behind it)
+HELPER = "def twice(v):\n    return double(v)\n"
 
 
 def verdict_notebook():
     nb = toy_notebook()
     nb.cells[1].source += "\nfrom gradlab import activations as ref"
+    nb.cells[3].source = HELPER + nb.cells[3].source
+    nb.cells[4].source = nb.cells[4].source.replace("double(np.ones((2, 3)))", "twice(np.ones((2, 3)))")
     nb.cells += [
         new_code_cell(RELU, metadata=_meta("relu", solution=True, locked=False)),
         new_code_cell(RELU_VISIBLE, metadata=_meta("test_relu_visible", grade=True, points=1)),
@@ -41,7 +46,7 @@ def verdict_notebook():
     return nb
 
 
-HIDDEN_LINES = ["checks.assert_close(double(np.ones((2, 3))), 2 * np.ones((2, 3)), name='double on a matrix')",
+HIDDEN_LINES = ["checks.assert_close(twice(np.ones((2, 3))), 2 * np.ones((2, 3)), name='double on a matrix')",
                 RELU_HIDDEN]
 FULL = 6
 
