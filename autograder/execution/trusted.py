@@ -511,7 +511,13 @@ def _trusted(module: str, trusted_modules) -> bool:
     return any(module == m or module.startswith(m + ".") for m in trusted_modules)
 
 
-def _fetch(link: KernelLink, names, namespace, trusted_modules):
+_PRINT_OPTIONS = {"edgeitems": int, "threshold": int, "floatmode": str, "precision": int, "suppress": bool,
+                  "linewidth": int, "nanstr": str, "infstr": str, "sign": str, "legacy": (bool, str)}
+
+
+def _fetch(link: KernelLink, names, namespace, trusted_modules) -> dict:
+    """Bind the ``names`` the kernel has into ``namespace``; the kernel's NumPy print options
+    (arrays in messages print as the notebook set them: precision, suppress …)."""
     answer = link.request("names", names=list(names))
     fetched = set()
     for name, value in answer["values"].items():
@@ -521,6 +527,9 @@ def _fetch(link: KernelLink, names, namespace, trusted_modules):
         namespace[name] = value
         fetched.add(name)
     namespace[_FETCHED] = fetched
+    options = answer.get("printoptions")
+    return {k: v for k, v in options.items() if k in _PRINT_OPTIONS and isinstance(v, _PRINT_OPTIONS[k])
+            and not (v is True and k == "legacy")} if type(options) is dict else {}
 
 
 class _Printed(io.TextIOBase):
@@ -610,17 +619,21 @@ def _run(link, source, namespace, trusted_modules, cells, printed) -> dict | Non
         for name in stale:
             namespace.pop(name, None)
         wanted = [n for n in free_names(tree) if n not in namespace]
-        if wanted:
-            _fetch(link, wanted, namespace, trusted_modules)
+        options = _fetch(link, wanted, namespace, trusted_modules)
         filename = f"<test cell {next(_cells)}>"
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         code = compile(tree, filename, "exec")
-        with _Printed.into(printed), checks.notebook_history(cells):
-            exec(code, namespace)
     except KernelStopped:
         raise
     except Exception as exc:
-        with checks.notebook_history(cells):
+        return checks.error_output(exc, cells)
+    with np.printoptions(**options), checks.notebook_history(cells):
+        try:
+            with _Printed.into(printed):
+                exec(code, namespace)
+        except KernelStopped:
+            raise
+        except Exception as exc:
             return checks.error_output(exc, cells)
     return None
 

@@ -25,6 +25,8 @@ MAX_FRAMES = 60          # innermost frames of a traceback sent back (a Recursio
 MAX_TEXT = 20_000        # characters of a message, a repr or a cell's source
 MAX_CALLBACKS = 50_000   # calls back to the grader during one request
 CALLBACK_PROMPT = "\x00gradlab-callback:"  # how the grader tells a callback from a real input()
+PRINT_OPTIONS = ("edgeitems", "threshold", "floatmode", "precision", "suppress", "linewidth", "nanstr",
+                 "infstr", "sign", "legacy")   # how arrays print in messages: the notebook may set them
 PROTOCOLS = ("__call__", "__len__", "__getitem__", "__setitem__", "__delitem__", "__iter__", "__contains__")
 BINARY = {"add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and_", "or_", "xor",
           "lshift", "rshift", "eq", "ne", "lt", "le", "gt", "ge", "getitem", "contains"}
@@ -100,7 +102,8 @@ class Agent:
             values[name] = value = self.ns[name]
             if isinstance(value, types.ModuleType):
                 modules[name] = _plain_attr(value, "__name__") or ""
-        return {"values": values, "modules": modules, "missing": missing}
+        options = {k: v for k, v in np.get_printoptions().items() if k in PRINT_OPTIONS}
+        return {"values": values, "modules": modules, "missing": missing, "printoptions": options}
 
     def op_call(self, target, args, kwargs):
         result = self.objects[target](*args, **kwargs)
