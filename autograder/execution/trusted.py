@@ -43,6 +43,7 @@ from jupyter_client import BlockingKernelClient
 from gradlab import checks, diagnosis
 
 from ..kernel import wire
+from . import dataflow
 
 AGENT_NAME = "_gradlab_agent"
 STUDENT_OUTPUT_CAP = 20_000   # characters the student's code may print during one test cell
@@ -581,21 +582,14 @@ _FETCHED = "__gradlab_fetched__"   # names a namespace took from the kernel (fet
 _cells = itertools.count(1)
 
 
-def free_names(tree: ast.AST) -> list[str]:
-    """Names the cell reads (in function bodies too) and binds nowhere, builtins left out."""
-    loaded, bound = set(), set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            (loaded if isinstance(node.ctx, ast.Load) else bound).add(node.id)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            bound.add(node.name)
-        elif isinstance(node, ast.arg):
-            bound.add(node.arg)
-        elif isinstance(node, ast.alias):
-            bound.add((node.asname or node.name).split(".")[0])
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            bound.add(node.name)
-    return sorted(n for n in loaded - bound if not hasattr(builtins, n))
+def free_names(source: str) -> list[str]:
+    """Names the cell reads (in function bodies too) and binds nowhere (:mod:`.dataflow`'s
+    reading), builtins left out; for a cell that reaches names by string, every name it loads."""
+    found = dataflow.names(source)
+    loaded = found.reads - found.binds
+    if found.everything:
+        loaded = {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return sorted(n for n in loaded if not hasattr(builtins, n))
 
 
 def _trusted(module: str, trusted_modules) -> bool:
@@ -707,11 +701,12 @@ def run_test_cell(link: KernelLink, source: str, namespace: dict, *, timeout: fl
 def _run(link, source, namespace, trusted_modules, cells, printed) -> dict | None:
     """The cell's error output, or None when it passed."""
     try:
-        tree = ast.parse(checks._transform(source))
+        python = checks._transform(source)
+        tree = ast.parse(python)
         stale = namespace.pop(_FETCHED, set())
         for name in stale:
             namespace.pop(name, None)
-        wanted = [n for n in free_names(tree) if n not in namespace]
+        wanted = [n for n in free_names(python) if n not in namespace]
         options = _fetch(link, wanted, namespace, trusted_modules)
         filename = f"<test cell {next(_cells)}>"
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
