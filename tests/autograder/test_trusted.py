@@ -372,3 +372,42 @@ def test_every_test_cell_decides_as_in_the_kernel(assignment):
     for r in runs:
         if r.label in tripwire:
             assert all(o.trusted[0] or o.trusted == o.kernel for o in r.outcomes)
+
+
+def test_a_sandboxed_kernel_is_reached_the_same_way(tmp_path):
+    """bubblewrap's kernel talks over unix sockets in a private folder: the link uses its
+    connection info as nbclient does."""
+    import asyncio
+
+    from gradlab_grader.kernel import sandbox
+    if not sandbox.available():
+        pytest.skip(sandbox.unavailable_reason())
+    km = sandbox.sandboxed_kernel_manager(tmp_path, require=True)
+
+    async def go():
+        await km.start_kernel()
+        try:
+            client = km.client()
+            client.start_channels()
+            await client.wait_for_ready(timeout=60)
+            await client.execute_interactive("import numpy as np\ndef double(x):\n    return 2 * np.asarray(x)",
+                                             timeout=60)
+            client.stop_channels()
+            info = km.get_connection_info()
+            assert info["transport"] == "ipc"
+
+            def check():
+                link = KernelLink(info, call_timeout=20)
+                link.start()
+                try:
+                    ok = run(link, "checks.assert_close(double(4), 8.0)", {"checks": checks})
+                    bad = run(link, "checks.assert_close(double(4), 9.0, name='double(4)')", {"checks": checks})
+                    return ok, bad
+                finally:
+                    link.close()
+            return await asyncio.to_thread(check)
+        finally:
+            await km.shutdown_kernel(now=True)
+
+    ok, bad = asyncio.run(go())
+    assert ok.passed and not bad.passed and error(bad)["evalue"].startswith("double(4): expected 9, got 8")
