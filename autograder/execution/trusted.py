@@ -32,6 +32,7 @@ import linecache
 import sys
 import threading
 import time
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,11 +43,15 @@ from jupyter_client import BlockingKernelClient
 from gradlab import checks, diagnosis
 
 from ..kernel import wire
+from . import dataflow
 
 AGENT_NAME = "_gradlab_agent"
 STUDENT_OUTPUT_CAP = 20_000   # characters the student's code may print during one test cell
 INTERRUPT_GRACE = 5.0         # seconds a timed-out call has to stop after the interrupt
 HEARTBEAT_PATIENCE = 3.0      # seconds without a heartbeat before the kernel counts as dead
+INLINE_REQUEST = 64 << 10     # characters of a request sent in the execute_request's code; more: over stdin
+REQUEST_PROMPT = "\x00gradlab-request"          # the agent's, in agent.py
+CALLBACK_PROMPT = "\x00gradlab-callback:"       # the agent's, in agent.py
 
 
 class KernelStopped(BaseException):
@@ -85,6 +90,11 @@ class KernelLink:
         self.printed: list[tuple[str, str]] | None = None   # (stream, text) of the running test cell
         self.student_chars = 0
         self.dead = False
+        self.pending: str | None = None           # a large request, waiting for the agent to ask for it
+        self.trusted_modules: frozenset[str] = frozenset()   # whose objects travel as copies (mirrors)
+        self._library_modules: dict[str, bool] = {}
+        self.mirrors: dict[int, object] = {}      # this request's: mirror id -> the test's object
+        self.mirror_ids: dict[int, int] = {}      # id(the test's object) -> mirror id
         self.lock = threading.RLock()
 
     def start(self) -> None:
@@ -121,20 +131,28 @@ class KernelLink:
             if self.dead or self.client is None:
                 raise KernelStopped("the kernel died", dead=True)
             self.callbacks.clear()
-            text = json.dumps(wire.encode({"op": op, **fields}, self.max_bytes, self._outgoing),
-                              allow_nan=False, separators=(",", ":"))
+            self.mirrors, self.mirror_ids = {}, {}
+            encoded = wire.encode({"op": op, **fields}, self.max_bytes, self._outgoing)
+            if self.mirrors:   # the copies are built before the arguments that refer to them
+                encoded["$d"].insert(0, ["mirrors", {"$mirrors": self._mirror_table()}])
+            text = json.dumps(encoded, allow_nan=False, separators=(",", ":"))
             timeout = self.call_timeout
             if self.deadline is not None:
                 timeout = min(timeout, self.deadline - time.monotonic())
                 if timeout <= 0:
                     raise KernelStopped("the test cell ran out of time")
-            reply, answer = self._execute(f"{AGENT_NAME}.call({text!r})",
+            # a large request is read by the agent from the stdin channel: no 10 MB string literal
+            # for IPython to parse
+            inline = len(text) <= INLINE_REQUEST
+            self.pending = None if inline else text
+            reply, answer = self._execute(f"{AGENT_NAME}.call({text!r})" if inline else f"{AGENT_NAME}.call()",
                                           user_expressions={"r": f"{AGENT_NAME}.take()"}, timeout=timeout)
             content = reply["content"]
             if content.get("status") != "ok":
                 raise KernelStopped(f"the kernel did not run the grader's request ({content.get('ename')})")
             if answer is None:
                 raise KernelStopped("the kernel's answer is missing or unreadable")
+            self._mirrors_back(answer.get("mirrors") or ())
             if "error" in answer:
                 raise remote_exception(answer["error"])
             return answer["ok"]
@@ -180,7 +198,12 @@ class KernelLink:
                 elif kind == "stream":
                     self._printed(msg["content"].get("name", "stdout"), str(msg["content"].get("text", "")))
                 elif kind == "input_request":
-                    client.input(self._callback(str(msg["content"].get("prompt", ""))))
+                    prompt = str(msg["content"].get("prompt", ""))
+                    if prompt == REQUEST_PROMPT and self.pending is not None:
+                        text, self.pending = self.pending, None
+                        client.input(text)
+                    else:
+                        client.input(self._callback(prompt))
         if interrupted is not None:
             raise KernelStopped(f"a call of the student's code ran longer than {timeout:.0f} s (interrupted)")
         return reply, self._answer(reply)
@@ -195,7 +218,7 @@ class KernelLink:
             text = ast.literal_eval(found["data"]["text/plain"])
             if type(text) is not str:
                 return None
-            return wire.loads(text, self.max_bytes, {"$h": self._proxy})
+            return wire.loads(text, self.max_bytes, {"$h": self._proxy, "$or": self._mirrored})
         except (ValueError, SyntaxError, KeyError, TypeError, MemoryError, RecursionError):
             return None
 
@@ -218,9 +241,9 @@ class KernelLink:
     def _callback(self, prompt: str) -> str:
         """Run one of the test's functions the student's code called; the answer as JSON."""
         try:
-            if not prompt.startswith("\x00gradlab-callback:"):
+            if not prompt.startswith(CALLBACK_PROMPT):
                 raise RuntimeError("input() is not available while a test runs")
-            call = wire.loads(prompt.split(":", 1)[1], self.max_bytes, {"$h": self._proxy})
+            call = wire.loads(prompt.split(":", 1)[1], self.max_bytes, {"$h": self._proxy, "$or": self._mirrored})
             fn = self.callbacks[call["id"]]
             result = fn(*call["args"], **call["kwargs"])
             answer = {"ok": result}
@@ -230,13 +253,82 @@ class KernelLink:
         except Exception as exc:  # the student's code sees the test function's error
             return json.dumps({"$d": [["error", [type(exc).__name__, str(exc)[:2000]]]]})
 
+    # -------------------------------------------------------------- mirrors
+    def _library(self, module: str) -> bool:
+        """A module of a trusted library (not the test's own code)."""
+        if module not in self._library_modules:
+            self._library_modules[module] = module != "__main__" and _trusted(module, self.trusted_modules)
+        return self._library_modules[module]
+
+    def _mirrorable(self, value) -> bool:
+        """An instance of a plain Python class of a trusted library module (a graph of
+        ``gradlab.autodiff.Value`` nodes the test built): it travels as a copy, built in the
+        kernel from the kernel's copy of the same library, and what the call changes in it is
+        written back."""
+        kind = type(value)
+        return (type(kind) is type and "<locals>" not in kind.__qualname__ and self._library(kind.__module__)
+                and hasattr(value, "__dict__"))
+
+    def _mirror(self, value) -> dict:
+        mid = self.mirror_ids.get(id(value))
+        if mid is None:
+            mid = self.mirror_ids[id(value)] = len(self.mirrors) + 1
+            self.mirrors[mid] = value
+        return {"$or": mid}
+
+    def _mirror_table(self) -> dict:
+        """Every object the arguments reach, found one at a time (never by recursion: a chain of
+        20 000 nodes is 20 000 entries): ``objects`` ``[[id, class, state], …]``, the
+        ``classes`` ``[[module, qualname], …]`` and the library ``codes`` of their closures
+        ``[[module, qualname, name, first line, free variables], …]`` they refer to by index."""
+        classes: dict = {}
+        codes: dict = {}
+        objects, done = [], 0
+
+        def inside(value):    # in a copy's state: other copies by id, the library's closures as code
+            if self._mirrorable(value):
+                return self._mirror(value)
+            if isinstance(value, types.FunctionType) and "<locals>" in value.__qualname__ \
+                    and self._library(value.__module__ or ""):
+                code = value.__code__
+                key = (value.__module__, value.__qualname__, code.co_name, code.co_firstlineno, code.co_freevars)
+                index = codes.setdefault(key, len(codes))
+                cells = wire.encode([c.cell_contents for c in value.__closure__ or ()], self.max_bytes, inside)
+                return {"$fn": [index, cells]}
+            return self._outgoing(value)
+        while done < len(self.mirrors):
+            done += 1
+            obj = self.mirrors[done]
+            kind = type(obj)
+            index = classes.setdefault((kind.__module__, kind.__qualname__), len(classes))
+            objects.append([done, index, wire.encode(vars(obj), self.max_bytes, inside)])
+        return {"$d": [["classes", [list(k) for k in classes]],
+                       ["codes", [[m, q, n, line, list(free)] for m, q, n, line, free in codes]],
+                       ["objects", objects]]}
+
+    def _mirrored(self, mid):
+        if mid not in self.mirrors:
+            raise wire.WireError("an unknown copy")
+        return self.mirrors[mid]
+
+    def _mirrors_back(self, changed):
+        """Write what the request changed in the copies into the test's objects."""
+        for mid, attrs in changed:
+            obj = self._mirrored(mid)
+            for key, value in attrs.items():
+                if isinstance(key, str) and not (key.startswith("__") and key.endswith("__")):
+                    vars(obj)[key] = write_back(vars(obj).get(key), value)
+
     def _outgoing(self, value) -> dict:
         """What is not data on its way to the kernel: a proxy goes back as its handle; NumPy's
-        functions and the builtin types by name; another function of the test's as a callback."""
+        functions and the builtin types by name; an object of a trusted library as a copy;
+        another function of the test's as a callback."""
         if isinstance(value, Proxy):
             if object.__getattribute__(value, "_gl_link") is not self:
                 raise wire.WireError("a proxy of another kernel")
             return {"$r": object.__getattribute__(value, "_gl_id")}
+        if self._mirrorable(value):
+            return self._mirror(value)
         name = getattr(value, "__name__", None)
         if isinstance(name, str) and getattr(np, name, None) is value:
             return {"$np": name}
@@ -490,28 +582,27 @@ _FETCHED = "__gradlab_fetched__"   # names a namespace took from the kernel (fet
 _cells = itertools.count(1)
 
 
-def free_names(tree: ast.AST) -> list[str]:
-    """Names the cell reads (in function bodies too) and binds nowhere, builtins left out."""
-    loaded, bound = set(), set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            (loaded if isinstance(node.ctx, ast.Load) else bound).add(node.id)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            bound.add(node.name)
-        elif isinstance(node, ast.arg):
-            bound.add(node.arg)
-        elif isinstance(node, ast.alias):
-            bound.add((node.asname or node.name).split(".")[0])
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            bound.add(node.name)
-    return sorted(n for n in loaded - bound if not hasattr(builtins, n))
+def free_names(source: str) -> list[str]:
+    """Names the cell reads (in function bodies too) and binds nowhere (:mod:`.dataflow`'s
+    reading), builtins left out; for a cell that reaches names by string, every name it loads."""
+    found = dataflow.names(source)
+    loaded = found.reads - found.binds
+    if found.everything:
+        loaded = {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return sorted(n for n in loaded if not hasattr(builtins, n))
 
 
 def _trusted(module: str, trusted_modules) -> bool:
     return any(module == m or module.startswith(m + ".") for m in trusted_modules)
 
 
-def _fetch(link: KernelLink, names, namespace, trusted_modules):
+_PRINT_OPTIONS = {"edgeitems": int, "threshold": int, "floatmode": str, "precision": int, "suppress": bool,
+                  "linewidth": int, "nanstr": str, "infstr": str, "sign": str, "legacy": (bool, str)}
+
+
+def _fetch(link: KernelLink, names, namespace, trusted_modules) -> dict:
+    """Bind the ``names`` the kernel has into ``namespace``; the kernel's NumPy print options
+    (arrays in messages print as the notebook set them: precision, suppress …)."""
     answer = link.request("names", names=list(names))
     fetched = set()
     for name, value in answer["values"].items():
@@ -521,6 +612,9 @@ def _fetch(link: KernelLink, names, namespace, trusted_modules):
         namespace[name] = value
         fetched.add(name)
     namespace[_FETCHED] = fetched
+    options = answer.get("printoptions")
+    return {k: v for k, v in options.items() if k in _PRINT_OPTIONS and isinstance(v, _PRINT_OPTIONS[k])
+            and not (v is True and k == "legacy")} if type(options) is dict else {}
 
 
 class _Printed(io.TextIOBase):
@@ -588,6 +682,8 @@ def run_test_cell(link: KernelLink, source: str, namespace: dict, *, timeout: fl
     namespace.setdefault("__builtins__", builtins)
     with link.lock:
         link.printed, link.student_chars = printed, 0
+        if link.trusted_modules != trusted_modules:
+            link.trusted_modules, link._library_modules = frozenset(trusted_modules), {}
         link.deadline = time.monotonic() + timeout
         try:
             error = _run(link, source, namespace, trusted_modules, cells, printed)
@@ -605,22 +701,27 @@ def run_test_cell(link: KernelLink, source: str, namespace: dict, *, timeout: fl
 def _run(link, source, namespace, trusted_modules, cells, printed) -> dict | None:
     """The cell's error output, or None when it passed."""
     try:
-        tree = ast.parse(checks._transform(source))
+        python = checks._transform(source)
+        tree = ast.parse(python)
         stale = namespace.pop(_FETCHED, set())
         for name in stale:
             namespace.pop(name, None)
-        wanted = [n for n in free_names(tree) if n not in namespace]
-        if wanted:
-            _fetch(link, wanted, namespace, trusted_modules)
+        wanted = [n for n in free_names(python) if n not in namespace]
+        options = _fetch(link, wanted, namespace, trusted_modules)
         filename = f"<test cell {next(_cells)}>"
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         code = compile(tree, filename, "exec")
-        with _Printed.into(printed), checks.notebook_history(cells):
-            exec(code, namespace)
     except KernelStopped:
         raise
     except Exception as exc:
-        with checks.notebook_history(cells):
+        return checks.error_output(exc, cells)
+    with np.printoptions(**options), checks.notebook_history(cells):
+        try:
+            with _Printed.into(printed):
+                exec(code, namespace)
+        except KernelStopped:
+            raise
+        except Exception as exc:
             return checks.error_output(exc, cells)
     return None
 

@@ -14,6 +14,7 @@ back as data: its type's name and bases, its message, and the frames of the stud
 """
 
 import builtins
+import importlib
 import inspect
 import linecache
 import operator
@@ -25,6 +26,9 @@ MAX_FRAMES = 60          # innermost frames of a traceback sent back (a Recursio
 MAX_TEXT = 20_000        # characters of a message, a repr or a cell's source
 MAX_CALLBACKS = 50_000   # calls back to the grader during one request
 CALLBACK_PROMPT = "\x00gradlab-callback:"  # how the grader tells a callback from a real input()
+REQUEST_PROMPT = "\x00gradlab-request"     # asks the grader for a request too large to come inline
+PRINT_OPTIONS = ("edgeitems", "threshold", "floatmode", "precision", "suppress", "linewidth", "nanstr",
+                 "infstr", "sign", "legacy")   # how arrays print in messages: the notebook may set them
 PROTOCOLS = ("__call__", "__len__", "__getitem__", "__setitem__", "__delitem__", "__iter__", "__contains__")
 BINARY = {"add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and_", "or_", "xor",
           "lshift", "rshift", "eq", "ne", "lt", "le", "gt", "ge", "getitem", "contains"}
@@ -44,9 +48,17 @@ class Agent:
         self.ids: dict[int, int] = {}          # id(object) -> handle: one handle per object
         self.result: str | None = None
         self.callbacks = 0
+        self.mirrors: dict[int, object] = {}    # mirror id -> this request's copy of a grader's object
+        self.mirror_ids: dict[int, int] = {}    # id(copy) -> mirror id
+        self.shipped: dict[int, dict] = {}      # mirror id -> its attributes as they arrived
+        self.part_tags = {"$r": self.objects.__getitem__, "$cb": self.stub, "$np": _numpy_attr,
+                          "$bt": _builtin_type, "$or": self.mirror, "$fn": self.closure}
 
     # ------------------------------------------------------------------ the wire
     def handle(self, obj) -> dict:
+        mid = self.mirror_ids.get(id(obj))
+        if mid is not None and self.mirrors.get(mid) is obj:
+            return {"$or": mid}
         hid = self.ids.get(id(obj))
         if hid is None or self.objects.get(hid) is not obj:
             hid = len(self.objects) + 1
@@ -55,7 +67,7 @@ class Agent:
             self.objects[hid], self.ids[id(obj)] = obj, hid
         kind = type(obj)
         desc = {"id": hid, "type": _cap(str(getattr(kind, "__name__", "object"))),
-                "protocols": [p for p in PROTOCOLS if hasattr(kind, p)],
+                "protocols": [p for p in PROTOCOLS if any(p in vars(k) for k in kind.__mro__)],
                 "function": isinstance(obj, (types.FunctionType, types.BuiltinFunctionType, types.MethodType)),
                 "isclass": isinstance(obj, type)}
         for attr in ("__name__", "__qualname__", "__module__"):
@@ -70,22 +82,29 @@ class Agent:
         return dumps(value, self.max_bytes, self.handle)  # noqa: F821 (wire's, sent before this source)
 
     def loads(self, text: str):
-        tags = {"$r": self.objects.__getitem__, "$cb": self.stub, "$np": _numpy_attr, "$bt": _builtin_type}
+        tags = {"$r": self.objects.__getitem__, "$cb": self.stub, "$np": _numpy_attr, "$bt": _builtin_type,
+                "$mirrors": self.build_mirrors, "$or": self.mirror, "$fn": self.closure}
         return loads(text, self.max_bytes, tags)  # noqa: F821
 
     # ------------------------------------------------------------------ requests
-    def call(self, text: str) -> None:
-        """Run one request; its answer waits in :attr:`result` for :meth:`take`."""
+    def call(self, text: str | None = None) -> None:
+        """Run one request (``text``, or read from the grader when too large to come inline);
+        its answer waits in :attr:`result` for :meth:`take`."""
         self.callbacks = 0
         try:
-            request = self.loads(text)
+            request = self.loads(builtins.input(REQUEST_PROMPT) if text is None else text)
+            request.pop("mirrors", None)
             answer = {"ok": getattr(self, "op_" + request.pop("op"))(**request)}
         except BaseException as exc:  # noqa: BLE001 (everything goes back as data, even SystemExit)
             answer = {"error": self.error(exc)}
         try:
+            if self.mirrors:
+                answer["mirrors"] = self.changed_mirrors()
             self.result = self.dumps(answer)
         except Exception as exc:  # noqa: BLE001 (too big, too deep)
             self.result = self.dumps({"error": self.error(exc)})
+        finally:
+            self.mirrors, self.mirror_ids, self.shipped = {}, {}, {}
 
     def take(self) -> str | None:
         result, self.result = self.result, None
@@ -100,7 +119,8 @@ class Agent:
             values[name] = value = self.ns[name]
             if isinstance(value, types.ModuleType):
                 modules[name] = _plain_attr(value, "__name__") or ""
-        return {"values": values, "modules": modules, "missing": missing}
+        options = {k: v for k, v in np.get_printoptions().items() if k in PRINT_OPTIONS}
+        return {"values": values, "modules": modules, "missing": missing, "printoptions": options}
 
     def op_call(self, target, args, kwargs):
         result = self.objects[target](*args, **kwargs)
@@ -137,6 +157,64 @@ class Agent:
             obj = self.objects.pop(hid, None)
             if obj is not None and self.ids.get(id(obj)) == hid:
                 del self.ids[id(obj)]
+
+    # ------------------------------------------------------------------ mirrors
+    def build_mirrors(self, table):
+        """This request's copies of the grader's library objects (a graph of Values, say):
+        ``objects`` ``[[id, class index, state], …]`` of ``classes`` ``[[module, qualname], …]``.
+        Instances first, then their attributes, which refer to each other by id and to the
+        library's closures by an index into ``codes``."""
+        table = dict(table["$d"])
+        classes = []
+        for module, qualname in table["classes"]:
+            cls = _library_attr(str(module), str(qualname))
+            if not isinstance(cls, type):
+                raise TypeError(f"{module}.{qualname} is not a class")
+            classes.append(cls)
+        self.codes = [self.library_code(*spec) for spec in table["codes"]]
+        for mid, index, _ in table["objects"]:
+            cls = classes[index]
+            obj = object.__new__(cls) if cls.__new__ is object.__new__ else cls.__new__(cls)
+            self.mirrors[mid], self.mirror_ids[id(obj)] = obj, mid
+        for mid, _, state in table["objects"]:
+            attrs = self.decode_part(state)
+            vars(self.mirrors[mid]).update(attrs)
+            self.shipped[mid] = dict(attrs)
+        return len(table["objects"])
+
+    def mirror(self, mid):
+        return self.mirrors[mid]
+
+    def decode_part(self, obj):
+        return decode(obj, self.max_bytes, self.part_tags)  # noqa: F821
+
+    def library_code(self, module, qualname, name, line, freevars):
+        """``(code, globals, qualname)`` of a function the library defines inside another (a
+        Value's ``_backward``), found in the kernel's copy of the library."""
+        outer, _, _ = str(qualname).partition(".<locals>.")
+        code = _nested_code(_library_attr(str(module), outer).__code__, name, line)
+        if code is None or list(code.co_freevars) != list(freevars):
+            raise TypeError(f"no function {qualname} in {module}")
+        return code, importlib.import_module(str(module)).__dict__, str(qualname)
+
+    def closure(self, spec):
+        """A closure of the library's code over this request's copies."""
+        code, namespace, qualname = self.codes[spec[0]]
+        cells = tuple(types.CellType(v) for v in self.decode_part(spec[1]))
+        fn = types.FunctionType(code, namespace, code.co_name, None, cells or None)
+        fn.__qualname__ = qualname
+        return fn
+
+    def changed_mirrors(self) -> list:
+        """``[[id, {attribute: value}], …]``: what the request changed in each copy."""
+        out = []
+        for mid, obj in self.mirrors.items():
+            shipped = self.shipped.get(mid, {})
+            attrs = {k: v for k, v in vars(obj).items() if not isinstance(v, types.FunctionType)
+                     and (k not in shipped or shipped[k] is not v or isinstance(v, (list, dict, np.ndarray)))}
+            if attrs:
+                out.append([mid, attrs])
+        return out
 
     # ------------------------------------------------------------------ helpers
     def signature(self, obj):
@@ -202,6 +280,24 @@ class Agent:
 
 
 AGENT_GLOBALS = globals()
+
+
+def _library_attr(module: str, qualname: str):
+    obj = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _nested_code(code, name: str, line: int):
+    """The code object ``name`` first defined on ``line`` inside ``code`` (at any depth)."""
+    todo = [code]
+    while todo:
+        c = todo.pop()
+        if c.co_name == name and c.co_firstlineno == line:
+            return c
+        todo.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+    return None
 
 
 def _plain_attr(obj, name):

@@ -3,12 +3,15 @@
 Both ends use this one codec: the grader imports it, and :mod:`.agent` is sent to the kernel with
 this file's source in front of it (stdlib and NumPy only, no grader imports).  What it carries:
 
-* ``None``, ``bool``, ``int``, ``float`` (NaN and ±inf too), ``complex``, ``str``, ``bytes`` — of
-  exactly those types: a subclass (a ``str`` whose ``__eq__`` says yes to everything) is not data;
+* ``None``, ``bool``, ``int``, ``float`` (NaN and ±inf too), ``complex``, ``str``, ``bytes``;
 * NumPy scalars and arrays of bool, int, uint, float and complex dtypes (dtype, shape, base64 of
-  the bytes) — never object arrays, never a subclass of ``ndarray``;
+  the bytes) — never object arrays;
 * ``list``, ``tuple`` and ``dict`` (keys ``str`` or ``int``) of those, nested at most
   :data:`MAX_DEPTH` deep.
+
+A subclass of one of these (a ``str`` whose ``__eq__`` says yes to everything, a ``float`` with
+its own ``__float__``, an ``ndarray`` subclass) travels as the plain value it holds, read with the
+base type's own methods (:func:`_plain`): none of its methods runs, and it arrives as the base type.
 
 Anything else is handed to ``other`` (the kernel keeps it behind a handle; the grader refuses
 it), and whatever is decoded is checked the same way: sizes (``max_bytes``), depth, dtypes, keys.
@@ -58,6 +61,32 @@ def _array(a: np.ndarray, budget: _Budget) -> dict:
     return {"dtype": a.dtype.str, "shape": list(a.shape), "data": data}
 
 
+_PLAIN = [
+    (str, lambda v: str.__getitem__(v, slice(None))),
+    (bytes, lambda v: bytes.__getitem__(v, slice(None))),
+    (int, int.__int__),
+    (float, float.__float__),
+    (complex, lambda v: complex(complex.real.__get__(v), complex.imag.__get__(v))),
+    (list, lambda v: list.__getitem__(v, slice(None))),
+    (tuple, lambda v: tuple.__getitem__(v, slice(None))),
+    (dict, lambda v: dict(dict.items(v))),
+    (np.ndarray, lambda v: np.ndarray.view(v, np.ndarray)),
+]
+
+
+_PLAIN_BASES = tuple(base for base, _ in _PLAIN)
+
+
+def _plain(value):
+    """The base-type value inside a subclass of a data type, or None (not such a subclass)."""
+    if not isinstance(value, _PLAIN_BASES):
+        return None
+    for base, convert in _PLAIN:
+        if isinstance(value, base) and type(value) is not base:
+            return convert(value)
+    return None
+
+
 def encode(value, max_bytes: int, other=None):
     """``value`` as a JSON-ready structure; ``other(value)`` (a tag dict) for what is not data,
     or a WireError when ``other`` is None."""
@@ -101,6 +130,9 @@ def encode(value, max_bytes: int, other=None):
                     return _other(v)
                 pairs.append([k, enc(x, depth + 1)])
             return {"$d": pairs}
+        plain = _plain(v)
+        if plain is not None:
+            return enc(plain, depth)
         return _other(v)
 
     def _other(v):
