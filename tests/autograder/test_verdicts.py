@@ -5,7 +5,6 @@ no hidden-test line shows anywhere the student can read, and nobody else's grade
 
 from __future__ import annotations
 
-import dataclasses
 import html
 import json
 
@@ -13,9 +12,9 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell
 
-from gradlab_grader import Workspace, pipeline
+from gradlab_grader import pipeline
 
-from .conftest import _meta, answer, toy_notebook
+from .conftest import _meta, answer, release_toy, toy_notebook
 
 pytestmark = pytest.mark.kernel   # grades, or starts kernels (make test-fast leaves it out)
 
@@ -168,12 +167,7 @@ def _with_answers(ws, double: str, relu: str):
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    root = tmp_path_factory.mktemp("verdicts")
-    (root / "lib" / "gradlab").mkdir(parents=True)
-    (root / "solutions" / "toy").mkdir(parents=True)
-    nbformat.write(verdict_notebook(), root / "solutions" / "toy" / "toy.ipynb")
-    ws = dataclasses.replace(Workspace(root / "grading", repo=root), cell_timeout=CELL_TIMEOUT)
-    pipeline.release(ws, ["toy"])
+    ws = release_toy(tmp_path_factory.mktemp("verdicts"), verdict_notebook(), cell_timeout=CELL_TIMEOUT)
     class_ = {s: (d, r) for s, (d, r) in ATTACKS.items()} | {s: (d, r) for s, (d, r, _) in BYSTANDERS.items()}
     for student, (double, relu) in class_.items():
         folder = ws.submission(student, "toy")
