@@ -3,7 +3,7 @@
 The ``gradlab`` command is a thin layer over these functions.  Release, feedback and export
 stand on nbgrader's own Python API (``NbGraderAPI``) and its gradebook; autograde runs on
 gradlab's engine (:mod:`gradlab_grader.execution.engine`: a work unit prepared and recorded by one writer,
-:mod:`gradlab_grader.recording.ledger`, and executed on warm workers, :mod:`gradlab_grader.execution.pool`), which
+:mod:`gradlab_grader.recording.ledger`, and executed on warm workers, :mod:`gradlab_grader.execution.driver`), which
 keeps nbgrader's sanitising and scoring steps, its gradebook and its folder layout.
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import difflib
 import filecmp
-import functools
 import os
 import re
 import shutil
@@ -24,7 +23,7 @@ from tqdm.auto import tqdm
 
 from . import bundle
 from .cells import LEAK_MARKERS
-from .execution import engine, pool
+from .execution import driver, engine, pool
 from .mistakes import MISTAKES_DIR
 from .outputs.csvout import write_csv
 from .outputs.results import SubmissionResult, read_result
@@ -282,28 +281,12 @@ def grade_submission(ws: Workspace, assignment: str, student: str, sandbox: bool
     submission that cannot be graded comes back with ``problems``, it never raises for a
     student's mistake.
     """
-    import asyncio
-
     _check_gradable(ws, assignment)
+    say_once_if_unsandboxed(sandbox)
+    settings = driver.KernelSettings.of(sandbox, hidden_paths(ws), ws.draws_figures(assignment),
+                                        preload_for(ws, assignment))
     with ledger.Writer(ws, assignment) as writer:
-        fingerprints = writer.ledger.fingerprints(student)
-        unit, problems = writer.prepare(student)
-        result = None
-        if unit.notebooks:
-            say_once_if_unsandboxed(sandbox)
-            kernels = engine.Kernels(engine.default_launcher(sandbox, hidden_paths(ws),
-                                                             preload_for(ws, assignment)),
-                                     figures=ws.draws_figures(assignment))
-
-            async def execute():
-                try:
-                    return await engine.execute_unit(unit, kernels)
-                finally:
-                    await kernels.close()
-                    kernels.launcher.close()
-
-            result = asyncio.run(execute())
-        writer.record(unit, result, problems, fingerprints)
+        driver.run(writer, [student], driver.InProcess(settings))
     return mark_flagged(ws, [read_result(ws, assignment, student)])[0]
 
 
@@ -346,13 +329,13 @@ def say_once_if_unsandboxed(sandbox: bool | None) -> None:
     limits per process only (no per-kernel memory bound and working copy size)."""
     import warnings
 
+    from .kernel import bubblewrap
     from .kernel import limits as kernellimits
-    from .kernel import sandbox as sandbox_module
 
-    if sandbox is None and not sandbox_module.available():
-        warnings.warn(sandbox_module.unavailable_reason(), sandbox_module.SandboxUnavailable, stacklevel=3)
+    if sandbox is None and not bubblewrap.available():
+        warnings.warn(bubblewrap.unavailable_reason(), bubblewrap.SandboxUnavailable, stacklevel=3)
     if not kernellimits.available():   # memory and working copy bounded per process only
-        warnings.warn(kernellimits.unavailable_reason(), sandbox_module.SandboxUnavailable, stacklevel=3)
+        warnings.warn(kernellimits.unavailable_reason(), bubblewrap.SandboxUnavailable, stacklevel=3)
 
 
 def _check_gradable(ws: Workspace, assignment: str) -> None:
@@ -424,20 +407,22 @@ def autograde(ws: Workspace, assignment: str, students: list[str] | None = None,
         raise GradlabError(f"no submissions of {assignment} in {ws.step_root('submitted')}; "
                            "run `gradlab collect` first")
     _check_gradable(ws, assignment)
+    figures = ws.draws_figures(assignment)
+    settings = driver.KernelSettings.of(sandbox, hidden_paths(ws), figures, preload_for(ws, assignment))
+    backend: driver.Backend
     if scheduler:
         from .execution import cluster
 
-        backend = functools.partial(cluster.run, scheduler=scheduler)
+        backend = cluster.DaskCluster(scheduler, settings, workers)
     else:
         say_once_if_unsandboxed(sandbox)  # on a cluster the workers' results say it
-        backend = pool.run
+        backend = pool.LocalPool(workers, settings)
     with ledger.Writer(ws, assignment) as writer:
         todo = [s for s in chosen if force or students or writer.ledger.state(s) == ledger.PENDING]
         bar = tqdm(total=len(todo), desc=f"autograde {assignment}", unit="nb", disable=not progress)
         try:
-            stats = backend(writer, todo, workers=workers, sandbox=sandbox, hidden=hidden_paths(ws),
-                            figures=ws.draws_figures(assignment), preload=preload_for(ws, assignment),
-                            progress=lambda student: (bar.set_postfix_str(student), bar.update()))
+            stats = driver.run(writer, todo, backend, figures=figures,
+                               progress=lambda student: (bar.set_postfix_str(student), bar.update()))
         except Exception as exc:
             if type(exc).__name__ != "ClusterUnavailable":
                 raise
@@ -448,11 +433,11 @@ def autograde(ws: Workspace, assignment: str, students: list[str] | None = None,
     if scheduler and sandbox is None and stats.sandboxed is False:
         import warnings
 
-        from .kernel import sandbox as sandbox_module
+        from .kernel.bubblewrap import SandboxUnavailable
 
         warnings.warn("some Dask workers ran student code without the sandbox (bubblewrap missing or "
                       "unusable there): install bubblewrap on every worker, or pass --no-sandbox to "
-                      "say that this is intended", sandbox_module.SandboxUnavailable, stacklevel=2)
+                      "say that this is intended", SandboxUnavailable, stacklevel=2)
     echo = echo or ((lambda line: print(line, file=sys.stderr)) if progress else None)
     if echo:
         echo(stats.summary())

@@ -38,7 +38,7 @@ import nbformat
 from gradlab_grader import Workspace, mistakes, pipeline
 from gradlab_grader.demo import DemoStudent, build_submission
 from gradlab_grader.execution import pool
-from gradlab_grader.kernel import sandbox
+from gradlab_grader.kernel import bubblewrap
 from gradlab_grader.workspace import find_repo
 
 ASSIGNMENT = "01_derivatives"
@@ -126,14 +126,14 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     n = 30 if args.quick else args.students
     repo = find_repo(Path(__file__).resolve().parent)
-    on = sandbox.available()
+    on = bubblewrap.available()
     tmp = Path(tempfile.mkdtemp(prefix="gradlab-bench-"))
     try:
         inbox = tmp / "inbox"
         probe = Workspace(tmp / "probe", repo=repo)
         make_class(probe, n, inbox)
         print(f"{n} submissions of {ASSIGNMENT}; {os.cpu_count()} cores, {args.workers} workers; "
-              f"sandbox {'available' if on else 'NOT available: ' + str(sandbox.unavailable_reason())}")
+              f"sandbox {'available' if on else 'NOT available: ' + str(bubblewrap.unavailable_reason())}")
         ws_nb = fresh_workspace(tmp / "nbgrader", repo, inbox)
         t_nb = time_nbgrader(ws_nb)
         ws_gl = fresh_workspace(tmp / "gradlab", repo, inbox)

@@ -25,7 +25,8 @@ import time
 
 from jupyter_client.manager import AsyncKernelManager
 
-from gradlab_grader.kernel import sandbox
+from gradlab_grader.kernel import bubblewrap, resources, sandbox
+from gradlab_grader.kernel import launcher as kernel_launcher
 
 FIRST_CELL = "import numpy as np\nfrom gradlab import checks"
 
@@ -73,8 +74,8 @@ async def kernel_address_space() -> str:
 def main(argv):
     quick = "--quick" in argv
     repeats = 4 if quick else 12
-    if not sandbox.available():
-        print(sandbox.unavailable_reason())
+    if not bubblewrap.available():
+        print(bubblewrap.unavailable_reason())
         return 1
     with tempfile.TemporaryDirectory() as wd:
         kinds = {
@@ -84,7 +85,7 @@ def main(argv):
             # forked from a kernel template that imported numpy and gradlab.checks already
             "forked": lambda: launch.kernel_manager(launch.make_workdir()),
         }
-        launch = sandbox.launcher(required=True, factory=True,
+        launch = kernel_launcher.launcher(True, template=True,
                                   preload=["numpy", "gradlab.checks"])
         asyncio.run(kernel_start_seconds(kinds["forked"]))  # the template starts once per worker
         ready = {k: [] for k in kinds}
@@ -102,7 +103,7 @@ def main(argv):
         c = statistics.median(cell[name])
         print(f"{name:<10}{statistics.median(ready[name]):>10.3f}{c:>15.3f}{c / base:>10.2f}")
     print(f"sandboxed kernel with numpy, matplotlib, gradlab: {asyncio.run(kernel_address_space())} "
-          f"(memory limit {sandbox._size(sandbox.Limits().memory_bytes)} of address space)")
+          f"(memory limit {resources.size(resources.Limits().memory_bytes)} of address space)")
     return 0
 
 

@@ -45,10 +45,13 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..kernel.launcher import KernelLauncher
 
 # Wall-clock limit for one whole notebook (seconds): the lecture notebooks run in well under a
 # minute; a cell alone may take CELL_TIMEOUT (workspace.py).
@@ -82,7 +85,7 @@ REMEDIES = {
 
 
 def _sandbox_limits():
-    from ..kernel.sandbox import Limits
+    from ..kernel.resources import Limits
 
     return Limits()
 
@@ -148,7 +151,8 @@ class UnitResult:
     student: str
     notebooks: list[NotebookResult] = field(default_factory=list)
     seconds: float = 0.0
-    sandboxed: bool = False
+    sandboxed: bool = False  # the kernels ran under bubblewrap
+    whole_kernel: bool = False  # ... with limits per kernel (kernel.limits), on the machine that ran them
 
 
 # -- kernels ------------------------------------------------------------------------------------
@@ -171,17 +175,19 @@ class Kernels:
     next one at once, so a notebook, or a crash inside one, rarely waits for a kernel to boot.
     """
 
-    def __init__(self, launcher=None, figures: bool = True):
-        self.launcher = launcher or default_launcher()
+    def __init__(self, launcher: KernelLauncher | None = None, figures: bool = True):
+        if launcher is None:
+            from ..kernel.launcher import launcher as default_launcher
+
+            launcher = default_launcher()
+        self.launcher: KernelLauncher = launcher
         self.args = kernel_args(figures)
         self._spare = None
 
     async def _start(self):
-        make = getattr(self.launcher, "make_workdir", None)
-        workdir = make() if make else Path(tempfile.mkdtemp(prefix="gradlab-kernel-"))
-        km = self.launcher.kernel_manager(workdir)
-        await km.start_kernel(extra_arguments=list(self.args), cwd=str(workdir))
-        return km, workdir
+        kernel = self.launcher.kernel()
+        await kernel.manager.start_kernel(extra_arguments=list(self.args), cwd=str(kernel.workdir))
+        return kernel
 
     async def warm(self):
         if self._spare is None:
@@ -195,14 +201,15 @@ class Kernels:
 
     async def close(self):
         if self._spare is not None:
-            await discard(*self._spare)
+            await discard(self._spare)
             self._spare = None
 
 
-async def discard(km, workdir: Path) -> None:
+async def discard(kernel) -> None:
     """Stop a kernel (it may be dead already) and remove its working copy."""
     from jupyter_core.utils import ensure_async
 
+    km = kernel.manager
     try:
         await km.shutdown_kernel(now=True)
     except Exception:  # already gone: shutdown did not get to clean up after it
@@ -210,20 +217,7 @@ async def discard(km, workdir: Path) -> None:
             await ensure_async(km.cleanup_resources())
         except Exception:
             pass
-    shutil.rmtree(workdir, ignore_errors=True)
-
-
-def default_launcher(sandbox: bool | None = None, hidden=(), preload=None):
-    """Kernels for the executor, from :mod:`gradlab_grader.kernel.sandbox`: with resource limits
-    always, under bubblewrap unless ``sandbox`` is False.  ``sandbox=True`` makes a missing
-    bubblewrap an error; ``None`` falls back to limits only (the sandbox module says so, once).
-    ``hidden``: local paths the kernel must not see even if they lie in a visible folder.
-    ``preload``: modules the kernel template imports once (:func:`preload_modules`; default
-    ``sandbox.DEFAULT_PRELOAD``)."""
-    from ..kernel import sandbox as sandbox_module
-
-    return sandbox_module.launcher(required=bool(sandbox), hidden=hidden, isolate=sandbox is not False,
-                                   preload=preload)
+    shutil.rmtree(kernel.workdir, ignore_errors=True)
 
 
 def preload_modules(notebooks, exclude=()) -> list[str]:
@@ -267,7 +261,7 @@ def installed_modules(names, exclude=()) -> list[str]:
     working copy, the workspace or ``exclude`` (a student's file must not be imported here)."""
     import importlib.util
 
-    from ..kernel.sandbox import _inside, python_paths
+    from ..kernel.bubblewrap import inside, python_paths
 
     installed = python_paths()
     excluded = [os.path.realpath(e) for e in exclude]
@@ -283,7 +277,7 @@ def installed_modules(names, exclude=()) -> list[str]:
             origin = os.path.realpath(spec.origin or "") if spec and spec.origin else ""
             where = [os.path.realpath(p) for p in (spec.submodule_search_locations or [])] if spec else []
             places = [p for p in [origin, *where] if p]
-            kept[top] = bool(places) and all(_inside(p, installed) and not _inside(p, excluded)
+            kept[top] = bool(places) and all(inside(p, installed) and not inside(p, excluded)
                                              for p in places)
         if kept[top]:
             out.append(name)
@@ -296,7 +290,7 @@ def _cell_runner_class():
     from nbclient import NotebookClient
     from nbformat import NotebookNode
 
-    from ..kernel.sandbox import OutputCap
+    from ..kernel.outputcap import OutputCap
 
     class CellRunner(OutputCap, NotebookClient):
         """nbclient's client with the sandbox's output cap; a cell that reaches the cap is
@@ -305,12 +299,11 @@ def _cell_runner_class():
         def reset_cell(self):
             self.output_cut = False
             self.last_reply = None
-            self.__dict__.pop("_cap_used", None)
+            self.budget.reset()
 
         def output(self, outs, msg, display_id, cell_index):
             out = super().output(outs, msg, display_id, cell_index)
-            key = msg.get("parent_header", {}).get("msg_id") or cell_index
-            if not self.output_cut and self.__dict__.get("_cap_used", {}).get(("noted", key)):
+            if not self.output_cut and self.budget.exceeded:
                 self.output_cut = True
                 asyncio.ensure_future(self.km.interrupt_kernel())
             return out
@@ -341,12 +334,12 @@ def error_output(ename: str, evalue: str):
                         traceback=[f"\x1b[0;31m{ename}\x1b[0m: {evalue}"])
 
 
-async def _use_kernel(runner, taken) -> None:
+async def _use_kernel(runner, kernel) -> None:
     """Hand the runner a started kernel, with a link of the trusted checker's to it (its agent is
     installed now, before any cell of the submission runs)."""
     from .trusted import KernelLink
 
-    runner.km, runner.workdir = taken
+    runner.km, runner.kernel = kernel.manager, kernel
     await runner.async_start_new_kernel_client()
     runner.link = KernelLink(runner.km.get_connection_info(), call_timeout=runner.call_timeout)
     await asyncio.to_thread(runner.link.start)
@@ -365,15 +358,15 @@ async def _drop_kernel(runner) -> None:
         except Exception:
             pass
         runner.kc = None
-    await discard(runner.km, runner.workdir)
+    await discard(runner.kernel)
 
 
 def _write_files(runner, files: dict[str, bytes]) -> None:
     """The unit's files into the kernel's working copy, owned by the kernel's user (a sandboxed
     kernel of a root grader runs as a uid of its own).  No notebook is among them (the ledger
     leaves ``*.ipynb`` out): the hidden tests never reach the kernel's disk."""
-    workdir = Path(runner.workdir).resolve()
-    uid = getattr(runner.km, "sandbox_uid", None)
+    workdir = runner.kernel.workdir.resolve()
+    uid = runner.kernel.uid
     for rel, data in files.items():
         path = (workdir / rel).resolve()
         if not path.is_relative_to(workdir):
@@ -453,6 +446,8 @@ async def execute_notebook(work: NotebookWork, files: dict[str, bytes], limits: 
     Test cells are judged by the trusted checker, the other cells run in the kernel."""
     import nbformat
 
+    from ..kernel.outputcap import OutputBudget
+
     result = NotebookResult(work.name)
     try:
         nb = nbformat.reads(work.notebook, as_version=4)
@@ -467,8 +462,7 @@ async def execute_notebook(work: NotebookWork, files: dict[str, bytes], limits: 
         startup_timeout=STARTUP_TIMEOUT, record_timing=False,
         # not coalesce_streams: nbclient then runs a backtracking regex over each stream, quadratic
         # in a long line (a print bomb without newlines would hold the worker for hours)
-        coalesce_streams=False)
-    runner.output_limit = limits.output_bytes
+        coalesce_streams=False, budget=OutputBudget(limits.output_bytes))
     runner.call_timeout = limits.cell_timeout
     runner.reset_cell()
     await _use_kernel(runner, await kernels.take())
@@ -612,8 +606,8 @@ async def _replace_kernel(runner, kernels: Kernels, files, nb, replayable: list[
 
 async def execute_unit(unit: WorkUnit, kernels: Kernels) -> UnitResult:
     start = time.perf_counter()
-    result = UnitResult(unit.assignment, unit.student,
-                        sandboxed=getattr(kernels.launcher, "sandboxed", False))
+    result = UnitResult(unit.assignment, unit.student, sandboxed=kernels.launcher.sandboxed,
+                        whole_kernel=kernels.launcher.whole_kernel)
     for work in unit.notebooks:
         try:
             result.notebooks.append(await execute_notebook(work, unit.files, unit.limits, kernels))
