@@ -48,7 +48,7 @@ from . import dataflow
 AGENT_NAME = "_gradlab_agent"
 STUDENT_OUTPUT_CAP = 20_000   # characters the student's code may print during one test cell
 INTERRUPT_GRACE = 5.0         # seconds a timed-out call has to stop after the interrupt
-HEARTBEAT_PATIENCE = 3.0      # seconds without a heartbeat before the kernel counts as dead
+HEARTBEAT_PATIENCE = 5.0      # seconds without a heartbeat before the kernel counts as dead
 INLINE_REQUEST = 64 << 10     # characters of a request sent in the execute_request's code; more: over stdin
 REQUEST_PROMPT = "\x00gradlab-request"          # the agent's, in agent.py
 CALLBACK_PROMPT = "\x00gradlab-callback:"       # the agent's, in agent.py
@@ -167,7 +167,7 @@ class KernelLink:
                    client.stdin_channel.socket: client.stdin_channel}
         for socket in sockets:
             poller.register(socket, zmq.POLLIN)
-        reply, idle, interrupted, quiet_since = None, not wait_idle, None, time.monotonic()
+        reply, idle, interrupted, quiet_since, hb_lost = None, not wait_idle, None, time.monotonic(), None
         while reply is None or not idle:
             now = time.monotonic()
             if interrupted is None and now > deadline:
@@ -180,8 +180,9 @@ class KernelLink:
             if reply is not None and now > quiet_since + 2.0:
                 break   # the reply is here; output that is this late is lost, not waited for
             events = dict(poller.poll(200))
-            if not events:
-                if now - quiet_since > HEARTBEAT_PATIENCE and not client.hb_channel.is_beating():
+            if not events:   # silence: a kernel busy computing still beats; a dead one does not
+                hb_lost = None if client.hb_channel.is_beating() else (hb_lost or now)
+                if hb_lost is not None and now - hb_lost > HEARTBEAT_PATIENCE:
                     self.dead = True
                     raise KernelStopped("the kernel died during a call of the student's code", dead=True)
                 continue

@@ -163,8 +163,8 @@ def test_proxy_dunders_run_in_the_kernel_and_identity_is_kept(link):
     v[0] = 3.0
     v.label = "mine"
     assert v.xs == [3.0, 2.0] and v.label == "mine" and v.norm() == pytest.approx(np.sqrt(13.0))
-    with pytest.raises(AttributeError):
-        v.missing
+    with pytest.raises(AttributeError, match="has no attribute 'missing'"):
+        _ = v.missing
     assert getattr(v, "__globals__", None) is None                  # dunders are not forwarded
     assert v.xs is not None and (v + 0) is not v
     same = fetch(link, "Vec")[0]
