@@ -79,6 +79,9 @@ def chatty(n):
         print("x" * 99)
     return n
 
+def asks():
+    return input("your name? ")
+
 def spin():
     while True:
         pass
@@ -185,6 +188,13 @@ def test_callbacks_run_here_with_data_and_numpy_goes_by_name(link):
     with pytest.raises(ValueError, match="from the test") as caught:
         apply(fails, 1)
     assert caught.value.remote_frames[-1].name == "apply"
+
+
+def test_the_students_own_input_ends_at_once(link):
+    [asks] = fetch(link, "asks")
+    with pytest.raises(EOFError) as caught:
+        asks()
+    assert [f.text for f in caught.value.remote_frames if f.notebook] == ['return input("your name? ")']
 
 
 def test_the_number_of_callbacks_per_call_is_capped(kernel, link):
