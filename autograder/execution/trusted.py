@@ -49,6 +49,7 @@ AGENT_NAME = "_gradlab_agent"
 STUDENT_OUTPUT_CAP = 20_000   # characters the student's code may print during one test cell
 INTERRUPT_GRACE = 5.0         # seconds a timed-out call has to stop after the interrupt
 HEARTBEAT_PATIENCE = 5.0      # seconds without a heartbeat before the kernel counts as dead
+_HEAPTYPE = 1 << 9             # Py_TPFLAGS_HEAPTYPE: a class written in Python, not one of C
 INLINE_REQUEST = 64 << 10     # characters of a request sent in the execute_request's code; more: over stdin
 REQUEST_PROMPT = "\x00gradlab-request"          # the agent's, in agent.py
 CALLBACK_PROMPT = "\x00gradlab-callback:"       # the agent's, in agent.py
@@ -267,8 +268,8 @@ class KernelLink:
         kernel from the kernel's copy of the same library, and what the call changes in it is
         written back."""
         kind = type(value)
-        return (type(kind) is type and "<locals>" not in kind.__qualname__ and self._library(kind.__module__)
-                and hasattr(value, "__dict__"))
+        return (type(kind) is type and kind.__flags__ & _HEAPTYPE and "<locals>" not in kind.__qualname__
+                and self._library(kind.__module__) and hasattr(value, "__dict__") and not callable(value))
 
     def _mirror(self, value) -> dict:
         mid = self.mirror_ids.get(id(value))
@@ -328,13 +329,13 @@ class KernelLink:
             if object.__getattribute__(value, "_gl_link") is not self:
                 raise wire.WireError("a proxy of another kernel")
             return {"$r": object.__getattribute__(value, "_gl_id")}
-        if self._mirrorable(value):
-            return self._mirror(value)
         name = getattr(value, "__name__", None)
         if isinstance(name, str) and getattr(np, name, None) is value:
             return {"$np": name}
         if isinstance(value, type) and getattr(builtins, value.__name__, None) is value:
             return {"$bt": value.__name__}
+        if self._mirrorable(value):
+            return self._mirror(value)
         if callable(value):
             cid = next(self._ids)
             self.callbacks[cid] = value
