@@ -208,7 +208,13 @@ def test_the_number_of_callbacks_per_call_is_capped(kernel, link):
         kernel[1].execute_interactive("_gradlab_agent.stub.__func__.__globals__['MAX_CALLBACKS'] = 50_000", timeout=30)
 
 
-def test_mutations_are_written_back_into_the_arguments(link):
+def test_mutations_are_written_back_into_the_arguments(link, kernel):
+    kernel[1].execute_interactive("def draw(rng):\n    return rng.normal(size=2)", timeout=30)
+    [draw] = fetch(link, "draw")
+    rng, twin = np.random.default_rng(5), np.random.default_rng(5)
+    first = draw(rng)
+    np.testing.assert_array_equal(first, twin.normal(size=2))
+    np.testing.assert_array_equal(draw(rng), twin.normal(size=2))   # the generator advanced here too
     scale_, grow = fetch(link, "scale_", "grow")
     x = np.array([1.0, 2.0])
     keep = x
@@ -364,7 +370,7 @@ def test_round_trip_cost(link):
 # ---------------------------------------------------------------------------------------------
 
 @pytest.mark.slow
-@pytest.mark.parametrize("assignment", ["01_derivatives", "03_backprop", "04_optimizers"])
+@pytest.mark.parametrize("assignment", ["01_derivatives", "02_chain_rule", "03_backprop", "04_optimizers"])
 def test_every_test_cell_decides_as_in_the_kernel(assignment):
     runs = trusted_oracle.runs(assignment)
     outcomes = [o for r in runs for o in r.outcomes]
