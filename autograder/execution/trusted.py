@@ -133,9 +133,12 @@ class KernelLink:
                 raise KernelStopped("the kernel died", dead=True)
             self.callbacks.clear()
             self.mirrors, self.mirror_ids = {}, {}
-            encoded = wire.encode({"op": op, **fields}, self.max_bytes, self._outgoing)
-            if self.mirrors:   # the copies are built before the arguments that refer to them
-                encoded["$d"].insert(0, ["mirrors", {"$mirrors": self._mirror_table()}])
+            try:
+                encoded = wire.encode({"op": op, **fields}, self.max_bytes, self._outgoing)
+                if self.mirrors:   # the copies are built before the arguments that refer to them
+                    encoded["$d"].insert(0, ["mirrors", {"$mirrors": self._mirror_table()}])
+            except wire.WireError as err:   # the test's, not the student's: a human looks
+                raise KernelStopped(f"the test gives the student's code what the grader cannot send: {err}") from None
             text = json.dumps(encoded, allow_nan=False, separators=(",", ":"))
             timeout = self.call_timeout
             if self.deadline is not None:
@@ -385,8 +388,8 @@ def remote_exception(record) -> Exception:
         exc.name = record["name"]
     frames = []
     for f in record.get("frames") or ():
-        if type(f) is list and len(f) == 5:
-            frames.append(diagnosis.Frame(str(f[0]), int(f[1]), str(f[2]), bool(f[3]), str(f[4])))
+        if type(f) is list and len(f) == 5 and type(f[1]) is int:
+            frames.append(diagnosis.Frame(str(f[0]), f[1], str(f[2]), f[3] is True, str(f[4])))
     exc.remote_frames = frames
     return exc
 
@@ -496,11 +499,13 @@ def _call(self, *args, **kwargs):
     """The student's function on the test's arguments (by value); what the call did to the
     arguments is written back into them."""
     answer = self._gl("call", args=list(args), kwargs=kwargs)
+    if not (type(answer) is dict and type(answer.get("args")) is list and type(answer.get("kwargs")) is dict):
+        raise KernelStopped("the kernel's answer to a call is malformed")
     for before, after in zip(args, answer["args"]):
         write_back(before, after)
     for key, before in kwargs.items():
         write_back(before, answer["kwargs"].get(key))
-    return answer["result"]
+    return answer.get("result")
 
 
 _PROTOCOL_METHODS = {
