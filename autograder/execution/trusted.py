@@ -499,12 +499,14 @@ def _call(self, *args, **kwargs):
     """The student's function on the test's arguments (by value); what the call did to the
     arguments is written back into them."""
     answer = self._gl("call", args=list(args), kwargs=kwargs)
-    if not (type(answer) is dict and type(answer.get("args")) is list and type(answer.get("kwargs")) is dict):
+    if not (type(answer) is dict and type(answer.get("args")) is dict and type(answer.get("kwargs")) is dict):
         raise KernelStopped("the kernel's answer to a call is malformed")
-    for before, after in zip(args, answer["args"]):
-        write_back(before, after)
-    for key, before in kwargs.items():
-        write_back(before, answer["kwargs"].get(key))
+    for i, after in answer["args"].items():
+        if type(i) is int and 0 <= i < len(args):
+            write_back(args[i], after)
+    for key, after in answer["kwargs"].items():
+        if key in kwargs:
+            write_back(kwargs[key], after)
     return answer.get("result")
 
 
