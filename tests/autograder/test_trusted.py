@@ -383,11 +383,12 @@ def test_every_test_cell_decides_as_in_the_kernel(assignment):
     print(f"{assignment}: {len(outcomes)} test cells over {len(runs)} notebooks; failing in the kernel {failing}; "
           f"median {statistics.median(o.kernel_s for o in outcomes) * 1000:.0f} ms in the kernel, "
           f"{statistics.median(o.trusted_s for o in outcomes) * 1000:.0f} ms trusted")
-    assert failing >= len(runs) - len(tripwire) - 1      # every mistake fails somewhere
+    assert all(o.kernel == (True, None) for o in runs[0].outcomes)              # the solution passes
+    assert all(any(not o.kernel[0] for o in r.outcomes) for r in runs[1:])      # every mistake fails
     assert wrong == []
     for r in runs:
-        if r.label in tripwire:
-            assert all(o.trusted[0] or o.trusted == o.kernel for o in r.outcomes)
+        if r.label in tripwire:   # the only difference: the tripwire's own failures
+            assert all(o.kernel[1].endswith("(check: tripwire)") and o.trusted[0] for o in r.disagreements())
 
 
 def test_a_sandboxed_kernel_is_reached_the_same_way(tmp_path):
