@@ -33,8 +33,10 @@ import sys
 import threading
 import time
 import types
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import zmq
@@ -85,7 +87,7 @@ class KernelLink:
         self.connection_info, self.call_timeout, self.max_bytes = dict(connection_info), call_timeout, max_bytes
         self.client: BlockingKernelClient | None = None
         self.proxies: dict[int, Proxy] = {}       # handle -> its one proxy (identity kept: `a is b`)
-        self.callbacks: dict[int, object] = {}    # callback id -> the test's function
+        self.callbacks: dict[int, Callable[..., Any]] = {}   # callback id -> the test's function
         self._ids = itertools.count(1)
         self.deadline: float | None = None        # the test cell's, when one runs
         self.printed: list[tuple[str, str]] | None = None   # (stream, text) of the running test cell
@@ -101,7 +103,7 @@ class KernelLink:
     def start(self) -> None:
         """Connect and install the in-kernel agent; a replaced kernel gets a new link."""
         client = BlockingKernelClient()
-        client.load_connection_info(self.connection_info)
+        client.load_connection_info(cast(Any, self.connection_info))
         client.start_channels()
         client.hb_channel.time_to_dead = 1.0
         self.client = client
@@ -271,8 +273,8 @@ class KernelLink:
         kernel from the kernel's copy of the same library, and what the call changes in it is
         written back."""
         kind = type(value)
-        return (type(kind) is type and kind.__flags__ & _HEAPTYPE and "<locals>" not in kind.__qualname__
-                and self._library(kind.__module__) and hasattr(value, "__dict__") and not callable(value))
+        return bool(type(kind) is type and kind.__flags__ & _HEAPTYPE and "<locals>" not in kind.__qualname__
+                    and self._library(kind.__module__) and hasattr(value, "__dict__") and not callable(value))
 
     def _mirror(self, value) -> dict:
         mid = self.mirror_ids.get(id(value))
@@ -335,8 +337,8 @@ class KernelLink:
         name = getattr(value, "__name__", None)
         if isinstance(name, str) and getattr(np, name, None) is value:
             return {"$np": name}
-        if isinstance(value, type) and getattr(builtins, value.__name__, None) is value:
-            return {"$bt": value.__name__}
+        if isinstance(value, type) and getattr(builtins, name or "", None) is value:
+            return {"$bt": name}
         if self._mirrorable(value):
             return self._mirror(value)
         if callable(value):
@@ -390,7 +392,7 @@ def remote_exception(record) -> Exception:
     for f in record.get("frames") or ():
         if type(f) is list and len(f) == 5 and type(f[1]) is int:
             frames.append(diagnosis.Frame(str(f[0]), f[1], str(f[2]), f[3] is True, str(f[4])))
-    exc.remote_frames = frames
+    exc.remote_frames = frames  # type: ignore[union-attr]
     return exc
 
 
@@ -531,7 +533,7 @@ def _proxy_class(desc) -> type:
     name = str(desc.get("type") or "object")
     key = (name, protocols)
     if key not in _PROXY_CLASSES:
-        body = {p: _PROTOCOL_METHODS[p] for p in protocols}
+        body: dict[str, Any] = {p: _PROTOCOL_METHODS[p] for p in protocols}
         body["__module__"] = "student kernel"
         _PROXY_CLASSES[key] = type(name if name.isidentifier() else "object", (Proxy,), body)
     return _PROXY_CLASSES[key]
@@ -600,7 +602,7 @@ def free_names(source: str) -> list[str]:
     """Names the cell reads (in function bodies too) and binds nowhere (:mod:`.dataflow`'s
     reading), builtins left out; for a cell that reaches names by string, every name it loads."""
     found = dataflow.names(source)
-    loaded = found.reads - found.binds
+    loaded: set[str] | frozenset[str] = found.reads - found.binds
     if found.everything:
         loaded = {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
     return sorted(n for n in loaded if not hasattr(builtins, n))
@@ -610,8 +612,9 @@ def _trusted(module: str, trusted_modules) -> bool:
     return any(module == m or module.startswith(m + ".") for m in trusted_modules)
 
 
-_PRINT_OPTIONS = {"edgeitems": int, "threshold": int, "floatmode": str, "precision": int, "suppress": bool,
-                  "linewidth": int, "nanstr": str, "infstr": str, "sign": str, "legacy": (bool, str)}
+_PRINT_OPTIONS: dict[str, type | tuple[type, ...]] = {
+    "edgeitems": int, "threshold": int, "floatmode": str, "precision": int, "suppress": bool, "linewidth": int,
+    "nanstr": str, "infstr": str, "sign": str, "legacy": (bool, str)}
 
 
 def _fetch(link: KernelLink, names, namespace, trusted_modules) -> dict:
@@ -683,7 +686,7 @@ def _streams(printed) -> list[dict]:
 
 
 def run_test_cell(link: KernelLink, source: str, namespace: dict, *, timeout: float,
-                  trusted_modules: frozenset[str] = frozenset(), history: list[str] = ()) -> Verdict:
+                  trusted_modules: frozenset[str] = frozenset(), history: Sequence[str] = ()) -> Verdict:
     """Run one test cell's source here. Free names it does not bind itself (nor an earlier test cell
     in `namespace`, one dict per notebook, persisted across its test cells) come from the kernel:
     plain data by value, functions/classes/other objects as proxies; modules named in

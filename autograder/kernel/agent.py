@@ -20,8 +20,12 @@ import inspect
 import linecache
 import operator
 import types
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:   # in the kernel, wire's source comes first in the same module
+    from .wire import decode, dumps, loads
 
 MAX_FRAMES = 60          # innermost frames of a traceback sent back (a RecursionError has thousands)
 MAX_TEXT = 20_000        # characters of a message, a repr or a cell's source
@@ -80,12 +84,12 @@ class Agent:
         return {"$h": desc}
 
     def dumps(self, value) -> str:
-        return dumps(value, self.max_bytes, self.handle)  # noqa: F821 (wire's, sent before this source)
+        return dumps(value, self.max_bytes, self.handle)
 
     def loads(self, text: str):
         tags = {"$r": self.objects.__getitem__, "$cb": self.stub, "$np": _numpy_attr, "$bt": _builtin_type,
                 "$mirrors": self.build_mirrors, "$or": self.mirror, "$fn": self.closure}
-        return loads(text, self.max_bytes, tags)  # noqa: F821
+        return loads(text, self.max_bytes, tags)
 
     # ------------------------------------------------------------------ requests
     def call(self, text: str | None = None) -> None:
@@ -199,7 +203,7 @@ class Agent:
         return self.mirrors[mid]
 
     def decode_part(self, obj):
-        return decode(obj, self.max_bytes, self.part_tags)  # noqa: F821
+        return decode(obj, self.max_bytes, self.part_tags)
 
     def library_code(self, module, qualname, name, line, freevars):
         """``(code, globals, qualname)`` of a function the library defines inside another (a
@@ -326,7 +330,7 @@ def _plain_attr(obj, name):
 
 def _is_data(value, limit: int) -> bool:
     try:
-        dumps(value, limit)  # noqa: F821
+        dumps(value, limit)
     except Exception:  # noqa: BLE001
         return False
     return True

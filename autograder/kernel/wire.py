@@ -25,6 +25,8 @@ from __future__ import annotations
 import base64
 import json
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -63,7 +65,7 @@ def _array(a: np.ndarray, budget: _Budget) -> dict:
     return {"dtype": a.dtype.str, "shape": list(a.shape), "data": data}
 
 
-_PLAIN = [
+_PLAIN: list[tuple[type, Callable[[Any], Any]]] = [
     (str, lambda v: str.__getitem__(v, slice(None))),
     (bytes, lambda v: bytes.__getitem__(v, slice(None))),
     (int, int.__int__),
