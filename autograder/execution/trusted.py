@@ -33,8 +33,10 @@ import sys
 import threading
 import time
 import types
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import zmq
@@ -48,7 +50,8 @@ from . import dataflow
 AGENT_NAME = "_gradlab_agent"
 STUDENT_OUTPUT_CAP = 20_000   # characters the student's code may print during one test cell
 INTERRUPT_GRACE = 5.0         # seconds a timed-out call has to stop after the interrupt
-HEARTBEAT_PATIENCE = 3.0      # seconds without a heartbeat before the kernel counts as dead
+HEARTBEAT_PATIENCE = 5.0      # seconds without a heartbeat before the kernel counts as dead
+_HEAPTYPE = 1 << 9             # Py_TPFLAGS_HEAPTYPE: a class written in Python, not one of C
 INLINE_REQUEST = 64 << 10     # characters of a request sent in the execute_request's code; more: over stdin
 REQUEST_PROMPT = "\x00gradlab-request"          # the agent's, in agent.py
 CALLBACK_PROMPT = "\x00gradlab-callback:"       # the agent's, in agent.py
@@ -84,7 +87,7 @@ class KernelLink:
         self.connection_info, self.call_timeout, self.max_bytes = dict(connection_info), call_timeout, max_bytes
         self.client: BlockingKernelClient | None = None
         self.proxies: dict[int, Proxy] = {}       # handle -> its one proxy (identity kept: `a is b`)
-        self.callbacks: dict[int, object] = {}    # callback id -> the test's function
+        self.callbacks: dict[int, Callable[..., Any]] = {}   # callback id -> the test's function
         self._ids = itertools.count(1)
         self.deadline: float | None = None        # the test cell's, when one runs
         self.printed: list[tuple[str, str]] | None = None   # (stream, text) of the running test cell
@@ -100,7 +103,7 @@ class KernelLink:
     def start(self) -> None:
         """Connect and install the in-kernel agent; a replaced kernel gets a new link."""
         client = BlockingKernelClient()
-        client.load_connection_info(self.connection_info)
+        client.load_connection_info(cast(Any, self.connection_info))
         client.start_channels()
         client.hb_channel.time_to_dead = 1.0
         self.client = client
@@ -132,9 +135,12 @@ class KernelLink:
                 raise KernelStopped("the kernel died", dead=True)
             self.callbacks.clear()
             self.mirrors, self.mirror_ids = {}, {}
-            encoded = wire.encode({"op": op, **fields}, self.max_bytes, self._outgoing)
-            if self.mirrors:   # the copies are built before the arguments that refer to them
-                encoded["$d"].insert(0, ["mirrors", {"$mirrors": self._mirror_table()}])
+            try:
+                encoded = wire.encode({"op": op, **fields}, self.max_bytes, self._outgoing)
+                if self.mirrors:   # the copies are built before the arguments that refer to them
+                    encoded["$d"].insert(0, ["mirrors", {"$mirrors": self._mirror_table()}])
+            except wire.WireError as err:   # the test's, not the student's: a human looks
+                raise KernelStopped(f"the test gives the student's code what the grader cannot send: {err}") from None
             text = json.dumps(encoded, allow_nan=False, separators=(",", ":"))
             timeout = self.call_timeout
             if self.deadline is not None:
@@ -167,7 +173,7 @@ class KernelLink:
                    client.stdin_channel.socket: client.stdin_channel}
         for socket in sockets:
             poller.register(socket, zmq.POLLIN)
-        reply, idle, interrupted, quiet_since = None, not wait_idle, None, time.monotonic()
+        reply, idle, interrupted, quiet_since, hb_lost = None, not wait_idle, None, time.monotonic(), None
         while reply is None or not idle:
             now = time.monotonic()
             if interrupted is None and now > deadline:
@@ -180,8 +186,9 @@ class KernelLink:
             if reply is not None and now > quiet_since + 2.0:
                 break   # the reply is here; output that is this late is lost, not waited for
             events = dict(poller.poll(200))
-            if not events:
-                if now - quiet_since > HEARTBEAT_PATIENCE and not client.hb_channel.is_beating():
+            if not events:   # silence: a kernel busy computing still beats; a dead one does not
+                hb_lost = None if client.hb_channel.is_beating() else (hb_lost or now)
+                if hb_lost is not None and now - hb_lost > HEARTBEAT_PATIENCE:
                     self.dead = True
                     raise KernelStopped("the kernel died during a call of the student's code", dead=True)
                 continue
@@ -202,8 +209,10 @@ class KernelLink:
                     if prompt == REQUEST_PROMPT and self.pending is not None:
                         text, self.pending = self.pending, None
                         client.input(text)
-                    else:
+                    elif prompt.startswith(CALLBACK_PROMPT):
                         client.input(self._callback(prompt))
+                    else:   # the student's own input(): end of input, as without a keyboard
+                        client.input("\x04")
         if interrupted is not None:
             raise KernelStopped(f"a call of the student's code ran longer than {timeout:.0f} s (interrupted)")
         return reply, self._answer(reply)
@@ -241,8 +250,6 @@ class KernelLink:
     def _callback(self, prompt: str) -> str:
         """Run one of the test's functions the student's code called; the answer as JSON."""
         try:
-            if not prompt.startswith(CALLBACK_PROMPT):
-                raise RuntimeError("input() is not available while a test runs")
             call = wire.loads(prompt.split(":", 1)[1], self.max_bytes, {"$h": self._proxy, "$or": self._mirrored})
             fn = self.callbacks[call["id"]]
             result = fn(*call["args"], **call["kwargs"])
@@ -266,8 +273,8 @@ class KernelLink:
         kernel from the kernel's copy of the same library, and what the call changes in it is
         written back."""
         kind = type(value)
-        return (type(kind) is type and "<locals>" not in kind.__qualname__ and self._library(kind.__module__)
-                and hasattr(value, "__dict__"))
+        return bool(type(kind) is type and kind.__flags__ & _HEAPTYPE and "<locals>" not in kind.__qualname__
+                    and self._library(kind.__module__) and hasattr(value, "__dict__") and not callable(value))
 
     def _mirror(self, value) -> dict:
         mid = self.mirror_ids.get(id(value))
@@ -327,13 +334,13 @@ class KernelLink:
             if object.__getattribute__(value, "_gl_link") is not self:
                 raise wire.WireError("a proxy of another kernel")
             return {"$r": object.__getattribute__(value, "_gl_id")}
-        if self._mirrorable(value):
-            return self._mirror(value)
         name = getattr(value, "__name__", None)
         if isinstance(name, str) and getattr(np, name, None) is value:
             return {"$np": name}
-        if isinstance(value, type) and getattr(builtins, value.__name__, None) is value:
-            return {"$bt": value.__name__}
+        if isinstance(value, type) and getattr(builtins, name or "", None) is value:
+            return {"$bt": name}
+        if self._mirrorable(value):
+            return self._mirror(value)
         if callable(value):
             cid = next(self._ids)
             self.callbacks[cid] = value
@@ -383,9 +390,9 @@ def remote_exception(record) -> Exception:
         exc.name = record["name"]
     frames = []
     for f in record.get("frames") or ():
-        if type(f) is list and len(f) == 5:
-            frames.append(diagnosis.Frame(str(f[0]), int(f[1]), str(f[2]), bool(f[3]), str(f[4])))
-    exc.remote_frames = frames
+        if type(f) is list and len(f) == 5 and type(f[1]) is int:
+            frames.append(diagnosis.Frame(str(f[0]), f[1], str(f[2]), f[3] is True, str(f[4])))
+    exc.remote_frames = frames  # type: ignore[union-attr]
     return exc
 
 
@@ -494,11 +501,15 @@ def _call(self, *args, **kwargs):
     """The student's function on the test's arguments (by value); what the call did to the
     arguments is written back into them."""
     answer = self._gl("call", args=list(args), kwargs=kwargs)
-    for before, after in zip(args, answer["args"]):
-        write_back(before, after)
-    for key, before in kwargs.items():
-        write_back(before, answer["kwargs"].get(key))
-    return answer["result"]
+    if not (type(answer) is dict and type(answer.get("args")) is dict and type(answer.get("kwargs")) is dict):
+        raise KernelStopped("the kernel's answer to a call is malformed")
+    for i, after in answer["args"].items():
+        if type(i) is int and 0 <= i < len(args):
+            write_back(args[i], after)
+    for key, after in answer["kwargs"].items():
+        if key in kwargs:
+            write_back(kwargs[key], after)
+    return answer.get("result")
 
 
 _PROTOCOL_METHODS = {
@@ -522,7 +533,7 @@ def _proxy_class(desc) -> type:
     name = str(desc.get("type") or "object")
     key = (name, protocols)
     if key not in _PROXY_CLASSES:
-        body = {p: _PROTOCOL_METHODS[p] for p in protocols}
+        body: dict[str, Any] = {p: _PROTOCOL_METHODS[p] for p in protocols}
         body["__module__"] = "student kernel"
         _PROXY_CLASSES[key] = type(name if name.isidentifier() else "object", (Proxy,), body)
     return _PROXY_CLASSES[key]
@@ -549,6 +560,11 @@ def write_back(before, after):
         if before.shape == after.shape and before.dtype == after.dtype and before.flags.writeable:
             if not np.array_equal(before, after, equal_nan=True):
                 before[...] = after
+            return before
+        return after
+    if type(before) is np.random.Generator and type(after) is np.random.Generator:
+        if type(before.bit_generator) is type(after.bit_generator):
+            before.bit_generator.state = after.bit_generator.state   # the draws the call made
             return before
         return after
     if type(before) is list and type(after) is list:
@@ -586,7 +602,7 @@ def free_names(source: str) -> list[str]:
     """Names the cell reads (in function bodies too) and binds nowhere (:mod:`.dataflow`'s
     reading), builtins left out; for a cell that reaches names by string, every name it loads."""
     found = dataflow.names(source)
-    loaded = found.reads - found.binds
+    loaded: set[str] | frozenset[str] = found.reads - found.binds
     if found.everything:
         loaded = {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
     return sorted(n for n in loaded if not hasattr(builtins, n))
@@ -596,8 +612,9 @@ def _trusted(module: str, trusted_modules) -> bool:
     return any(module == m or module.startswith(m + ".") for m in trusted_modules)
 
 
-_PRINT_OPTIONS = {"edgeitems": int, "threshold": int, "floatmode": str, "precision": int, "suppress": bool,
-                  "linewidth": int, "nanstr": str, "infstr": str, "sign": str, "legacy": (bool, str)}
+_PRINT_OPTIONS: dict[str, type | tuple[type, ...]] = {
+    "edgeitems": int, "threshold": int, "floatmode": str, "precision": int, "suppress": bool, "linewidth": int,
+    "nanstr": str, "infstr": str, "sign": str, "legacy": (bool, str)}
 
 
 def _fetch(link: KernelLink, names, namespace, trusted_modules) -> dict:
@@ -669,7 +686,7 @@ def _streams(printed) -> list[dict]:
 
 
 def run_test_cell(link: KernelLink, source: str, namespace: dict, *, timeout: float,
-                  trusted_modules: frozenset[str] = frozenset(), history: list[str] = ()) -> Verdict:
+                  trusted_modules: frozenset[str] = frozenset(), history: Sequence[str] = ()) -> Verdict:
     """Run one test cell's source here. Free names it does not bind itself (nor an earlier test cell
     in `namespace`, one dict per notebook, persisted across its test cells) come from the kernel:
     plain data by value, functions/classes/other objects as proxies; modules named in

@@ -14,13 +14,18 @@ back as data: its type's name and bases, its message, and the frames of the stud
 """
 
 import builtins
+import hashlib
 import importlib
 import inspect
 import linecache
 import operator
 import types
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:   # in the kernel, wire's source comes first in the same module
+    from .wire import decode, dumps, loads
 
 MAX_FRAMES = 60          # innermost frames of a traceback sent back (a RecursionError has thousands)
 MAX_TEXT = 20_000        # characters of a message, a repr or a cell's source
@@ -79,12 +84,12 @@ class Agent:
         return {"$h": desc}
 
     def dumps(self, value) -> str:
-        return dumps(value, self.max_bytes, self.handle)  # noqa: F821 (wire's, sent before this source)
+        return dumps(value, self.max_bytes, self.handle)
 
     def loads(self, text: str):
         tags = {"$r": self.objects.__getitem__, "$cb": self.stub, "$np": _numpy_attr, "$bt": _builtin_type,
                 "$mirrors": self.build_mirrors, "$or": self.mirror, "$fn": self.closure}
-        return loads(text, self.max_bytes, tags)  # noqa: F821
+        return loads(text, self.max_bytes, tags)
 
     # ------------------------------------------------------------------ requests
     def call(self, text: str | None = None) -> None:
@@ -123,8 +128,20 @@ class Agent:
         return {"values": values, "modules": modules, "missing": missing, "printoptions": options}
 
     def op_call(self, target, args, kwargs):
+        """The call's result, and the arguments it changed as the call left them (by position
+        and keyword), for the grader to write back."""
+        before = [self.fingerprint(a) for a in args], {k: self.fingerprint(v) for k, v in kwargs.items()}
         result = self.objects[target](*args, **kwargs)
-        return {"result": result, "args": args, "kwargs": kwargs}   # args as the call left them
+        changed = {i: a for i, a in enumerate(args) if self.fingerprint(a) != before[0][i]}
+        kwchanged = {k: v for k, v in kwargs.items() if self.fingerprint(v) != before[1][k]}
+        return {"result": result, "args": changed, "kwargs": kwchanged}
+
+    def fingerprint(self, value):
+        """What an argument holds, to tell whether a call changed it (None: cannot tell)."""
+        try:
+            return hashlib.blake2b(self.dumps(value).encode()).digest()
+        except Exception:  # noqa: BLE001
+            return None
 
     def op_getattr(self, target, name):
         return getattr(self.objects[target], name)
@@ -186,7 +203,7 @@ class Agent:
         return self.mirrors[mid]
 
     def decode_part(self, obj):
-        return decode(obj, self.max_bytes, self.part_tags)  # noqa: F821
+        return decode(obj, self.max_bytes, self.part_tags)
 
     def library_code(self, module, qualname, name, line, freevars):
         """``(code, globals, qualname)`` of a function the library defines inside another (a
@@ -313,7 +330,7 @@ def _plain_attr(obj, name):
 
 def _is_data(value, limit: int) -> bool:
     try:
-        dumps(value, limit)  # noqa: F821
+        dumps(value, limit)
     except Exception:  # noqa: BLE001
         return False
     return True

@@ -7,7 +7,8 @@ this file's source in front of it (stdlib and NumPy only, no grader imports).  W
 * NumPy scalars and arrays of bool, int, uint, float and complex dtypes (dtype, shape, base64 of
   the bytes) — never object arrays;
 * ``list``, ``tuple`` and ``dict`` (keys ``str`` or ``int``) of those, nested at most
-  :data:`MAX_DEPTH` deep.
+  :data:`MAX_DEPTH` deep;
+* a NumPy ``Generator`` as its bit generator's name and state (the draws it will make).
 
 A subclass of one of these (a ``str`` whose ``__eq__`` says yes to everything, a ``float`` with
 its own ``__float__``, an ``ndarray`` subclass) travels as the plain value it holds, read with the
@@ -24,12 +25,15 @@ from __future__ import annotations
 import base64
 import json
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 MAX_DEPTH = 32           # nesting of lists, tuples and dicts
 MAX_ITEMS = 1_000_000    # values in one message (entries of containers, not of arrays)
 KINDS = "biufc"          # the array dtypes that are data: bool, int, uint, float, complex
+BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")   # NumPy's own
 
 
 class WireError(ValueError):
@@ -61,7 +65,7 @@ def _array(a: np.ndarray, budget: _Budget) -> dict:
     return {"dtype": a.dtype.str, "shape": list(a.shape), "data": data}
 
 
-_PLAIN = [
+_PLAIN: list[tuple[type, Callable[[Any], Any]]] = [
     (str, lambda v: str.__getitem__(v, slice(None))),
     (bytes, lambda v: bytes.__getitem__(v, slice(None))),
     (int, int.__int__),
@@ -118,6 +122,11 @@ def encode(value, max_bytes: int, other=None):
             return {"$a": _array(v, budget)}
         if isinstance(v, np.generic) and type(v).__module__ == "numpy" and v.dtype.kind in KINDS:
             return {"$s": _array(np.asarray(v), budget)}
+        if t is np.random.Generator:
+            bits = v.bit_generator
+            if type(bits).__name__ not in BIT_GENERATORS or getattr(np.random, type(bits).__name__) is not type(bits):
+                return _other(v)
+            return {"$rng": [type(bits).__name__, enc(bits.state, depth + 1)]}
         if t is list or t is tuple:
             budget.take(2, len(v))
             items = [enc(x, depth + 1) for x in v]
@@ -205,6 +214,15 @@ def decode(obj, max_bytes: int, tags=None):
             if arr.ndim:
                 raise WireError("a malformed scalar")
             return arr[()]
+        if tag == "$rng":
+            if type(payload) is not list or len(payload) != 2 or payload[0] not in BIT_GENERATORS:
+                raise WireError("a malformed random generator")
+            bits = getattr(np.random, payload[0])()
+            try:
+                bits.state = dec(payload[1], depth + 1)
+            except (TypeError, ValueError, KeyError) as err:
+                raise WireError(f"a malformed random generator state ({err})") from None
+            return np.random.Generator(bits)
         if tag == "$t":
             if type(payload) is not list:
                 raise WireError("a malformed tuple")

@@ -57,6 +57,15 @@ def test_arrays_round_trip_with_dtype_and_shape(dtype, shape):
     assert same(back, a) and back.flags.writeable and back.flags.c_contiguous
 
 
+@pytest.mark.parametrize("bits", ["PCG64", "MT19937", "Philox", "SFC64"])
+def test_a_random_generator_travels_as_its_state(bits):
+    rng = np.random.Generator(getattr(np.random, bits)(7))
+    rng.normal(size=3)
+    back = round_trip(rng)
+    assert type(back.bit_generator).__name__ == bits and back is not rng
+    np.testing.assert_array_equal(back.normal(size=5), rng.normal(size=5))   # the same draws next
+
+
 def test_non_contiguous_arrays_travel_as_their_values():
     a = np.arange(24.0).reshape(4, 6)[::2, ::-3]
     assert same(round_trip(a), np.ascontiguousarray(a))
