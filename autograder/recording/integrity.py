@@ -257,8 +257,8 @@ def _path(node, bound: dict[str, str]) -> str | None:
         if func == "__import__" and _is_gradlab(_const(first) or ""):
             return "gradlab"  # __import__('gradlab.layers') returns the top package
         if isinstance(node.func, ast.Attribute) and node.func.attr == "get" and \
-                ast.unparse(node.func.value) in ("globals()", "vars()", "locals()") and _const(first):
-            return bound.get(_const(first))
+                ast.unparse(node.func.value) in ("globals()", "vars()", "locals()") and (key := _const(first)):
+            return bound.get(key)
     return None
 
 
@@ -302,7 +302,7 @@ def _resolve(path: str):
     parts = path.split(".")
     for i in range(len(parts), 0, -1):
         try:
-            obj = importlib.import_module(".".join(parts[:i]))
+            obj: object = importlib.import_module(".".join(parts[:i]))
         except Exception:
             continue
         for attr in parts[i:]:
