@@ -430,6 +430,7 @@ async def _judge(runner, source: str, namespace: dict, timeout: float, trusted, 
     """The trusted checker's verdict on one test cell (the cell never reaches the kernel)."""
     from .trusted import Verdict, run_test_cell
 
+    runner.link.call_timeout = timeout  # a call may take the cell's own limit (a training run)
     try:
         return await asyncio.wait_for(
             asyncio.to_thread(run_test_cell, runner.link, source, namespace, timeout=timeout,

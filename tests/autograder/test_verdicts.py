@@ -18,7 +18,8 @@ from .conftest import _meta, answer, release_toy, toy_notebook
 
 pytestmark = pytest.mark.kernel   # grades, or starts kernels (make test-fast leaves it out)
 
-CELL_TIMEOUT = 20
+CELL_TIMEOUT = 8   # the workspace's; the hidden relu test allows itself SLOW_TEST
+SLOW_TEST = 60
 
 # a second exercise whose test compares with gradlab's reference (what the tripwire watched)
 RELU = ("def relu(x):\n    ### BEGIN SOLUTION\n    return np.maximum(0.0, np.asarray(x, dtype=float))\n"
@@ -40,7 +41,7 @@ def verdict_notebook():
         new_code_cell(RELU, metadata=_meta("relu", solution=True, locked=False)),
         new_code_cell(RELU_VISIBLE, metadata=_meta("test_relu_visible", grade=True, points=1)),
         new_code_cell("### BEGIN HIDDEN TESTS\n" + RELU_HIDDEN + "\n### END HIDDEN TESTS",
-                      metadata=_meta("test_relu_hidden", grade=True, points=2)),
+                      metadata={**_meta("test_relu_hidden", grade=True, points=2), "gradlab": {"timeout": SLOW_TEST}}),
     ]
     return nb
 
@@ -149,7 +150,10 @@ ATTACKS = {
 # get its values (the tests cannot tell them apart) and are flagged for a human look instead
 HONEST = {"raw_thread": FULL, "empty_record": FULL, "prints_in": FULL, "prints_caller": FULL, "thread_history": FULL}
 # the others in the class: their grades must not move
-BYSTANDERS = {"good": (GOOD_DOUBLE, GOOD_RELU, FULL), "half": (WRONG_DOUBLE, GOOD_RELU, 3)}
+BYSTANDERS = {"good": (GOOD_DOUBLE, GOOD_RELU, FULL), "half": (WRONG_DOUBLE, GOOD_RELU, 3),
+              # a call longer than the workspace's limit, inside the hidden test's own limit
+              "slow": (GOOD_DOUBLE, "import time\n" + GOOD_RELU.replace(
+                  "    return", f"    time.sleep({CELL_TIMEOUT + 2} if np.ndim(x) == 2 else 0)\n    return"), FULL)}
 # calls of the reference must be flagged for a human look
 CALLS_REFERENCE = ("raw_thread", "empty_record")
 
