@@ -337,12 +337,15 @@ def error_output(ename: str, evalue: str):
 async def _use_kernel(runner, kernel) -> None:
     """Hand the runner a started kernel, with a link of the trusted checker's to it (its agent is
     installed now, before any cell of the submission runs)."""
-    from .trusted import KernelLink
+    from .trusted import KernelLink, KernelStopped
 
     runner.km, runner.kernel = kernel.manager, kernel
     await runner.async_start_new_kernel_client()
     runner.link = KernelLink(runner.km.get_connection_info(), call_timeout=runner.call_timeout)
-    await asyncio.to_thread(runner.link.start)
+    try:
+        await asyncio.to_thread(runner.link.start)
+    except KernelStopped as stop:  # a BaseException: made the notebook's failure, not the worker's
+        raise RuntimeError(f"the grader's checker could not reach the kernel ({stop.reason})") from None
 
 
 async def _drop_kernel(runner) -> None:
@@ -500,19 +503,7 @@ async def execute_notebook(work: NotebookWork, files: dict[str, bytes], limits: 
             broken = ""
             if kind == "test":
                 verdict = await _judge(runner, cell.source, namespace, runner.timeout, work.trusted, history)
-                cell.outputs = scored_outputs(verdict)
-                error = next((o for o in cell.outputs if o["output_type"] == "error"), None)
-                if error is not None:
-                    outcome.status, outcome.message = "error", f"{error['ename']}: {error['evalue']}"[:300]
-                if verdict.reason is not None:
-                    # the kernel, not the test, stopped the verdict: a dead kernel is replaced as
-                    # after a crash; a live one (a call interrupted, an unreadable answer) is kept
-                    ename, status, then = ((KERNEL_DIED, "crashed", restarted) if verdict.kernel_dead
-                                           else (UNDECIDED, "untrusted", "it scores 0"))
-                    outcome.status, outcome.message = status, f"{ename}: {verdict.reason}; {then}"
-                    cell.outputs = [o for o in cell.outputs if o["output_type"] == "stream"] + [
-                        error_output(ename, f"{verdict.reason}; {then}")]
-                    broken = outcome.message if verdict.kernel_dead else ""
+                broken = _record_verdict(verdict, cell, outcome, restarted)
             else:
                 runner.error_on_timeout = {
                     "ename": CELL_HUNG, "evalue": f"the cell ran past its time limit ({limit:g} s) and was "
@@ -537,6 +528,24 @@ async def execute_notebook(work: NotebookWork, files: dict[str, bytes], limits: 
             await _drop_kernel(runner)
     result.notebook = nbformat.writes(nb)
     return result
+
+
+def _record_verdict(verdict, cell, outcome: CellOutcome, restarted: str) -> str:
+    """The verdict as the test cell's outputs and outcome; what broke the kernel ("" if nothing).
+    When the kernel, not the test, stopped the verdict, a dead kernel is replaced as after a
+    crash, a live one (a call interrupted, an unreadable answer) is kept."""
+    cell.outputs = scored_outputs(verdict)
+    error = next((o for o in cell.outputs if o["output_type"] == "error"), None)
+    if error is not None:
+        outcome.status, outcome.message = "error", f"{error['ename']}: {error['evalue']}"[:300]
+    if verdict.reason is None:
+        return ""
+    ename, status, then = ((KERNEL_DIED, "crashed", restarted) if verdict.kernel_dead
+                           else (UNDECIDED, "untrusted", "it scores 0"))
+    outcome.status, outcome.message = status, f"{ename}: {verdict.reason}; {then}"
+    cell.outputs = [o for o in cell.outputs if o["output_type"] == "stream"] + [
+        error_output(ename, f"{verdict.reason}; {then}")]
+    return outcome.message if verdict.kernel_dead else ""
 
 
 async def _run_cell(runner, cell, index: int, outcome: CellOutcome, limit: float, limits: ExecLimits,
@@ -585,7 +594,10 @@ async def _replace_kernel(runner, kernels: Kernels, files, nb, replayable: list[
     (their recorded outputs are kept).  Returns why the notebook must stop, or ""."""
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-    await _use_kernel(runner, await kernels.take())
+    try:
+        await _use_kernel(runner, await kernels.take())
+    except RuntimeError as exc:
+        return str(exc)
     _write_files(runner, files)
     for index in replayable:
         remaining = deadline - time.monotonic()
