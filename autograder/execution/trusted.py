@@ -622,6 +622,9 @@ def _fetch(link: KernelLink, names, namespace, trusted_modules) -> dict:
     (arrays in messages print as the notebook set them: precision, suppress …)."""
     answer = link.request("names", names=list(names))
     fetched = set()
+    for name in answer["missing"]:
+        if name in namespace.get(_FETCHED, ()):
+            del namespace[name]          # gone from the kernel since
     for name, value in answer["values"].items():
         module = answer["modules"].get(name)
         if module is not None and _trusted(module, trusted_modules):
@@ -720,10 +723,10 @@ def _run(link, source, namespace, trusted_modules, cells, printed) -> dict | Non
     try:
         python = checks._transform(source)
         tree = ast.parse(python)
-        stale = namespace.pop(_FETCHED, set())
-        for name in stale:
-            namespace.pop(name, None)
-        wanted = [n for n in free_names(python) if n not in namespace]
+        # what earlier cells took from the kernel is taken again (the notebook may have changed
+        # it since, and a helper an earlier test cell defined reads it when called)
+        fetched = namespace.get(_FETCHED, set())
+        wanted = sorted({n for n in free_names(python) if n not in namespace} | fetched)
         options = _fetch(link, wanted, namespace, trusted_modules)
         filename = f"<test cell {next(_cells)}>"
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
