@@ -300,6 +300,19 @@ def test_a_failure_reads_exactly_as_in_the_kernel(link, kernel, source, ename, e
     assert trusted_oracle._kernel_cell(kernel[1], source, 30) == (False, err["evalue"])
 
 
+def test_a_helper_of_an_earlier_test_cell_still_reaches_the_notebook(link, kernel):
+    namespace: dict = {}
+    first = run(link, "def doubled_sum(x):\n    return float(double(x).sum())\nassert doubled_sum([1, 2]) == 6",
+                namespace)
+    kernel[1].execute_interactive("def double(x):\n    return 3 * np.asarray(x, dtype=float)", timeout=30)
+    try:
+        second = run(link, "assert doubled_sum([1, 2]) == 9, 'the notebook redefined double'", namespace)
+    finally:
+        original = "def double(x):\n    print('doubling')\n    return 2 * np.asarray(x, dtype=float)"
+        kernel[1].execute_interactive(original, timeout=30)
+    assert first.passed and second.passed, second.outputs
+
+
 def test_a_broken_definition_is_named_from_the_history(link):
     history = ["import numpy as np", "def nowhere(x):\n    return x +* 2\n"]
     verdict = run(link, "nowhere(3)", history=history)
