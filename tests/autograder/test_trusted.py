@@ -420,7 +420,8 @@ def test_a_sandboxed_kernel_is_reached_the_same_way(tmp_path):
             client = km.client()
             client.start_channels()
             await client.wait_for_ready(timeout=60)
-            await client.execute_interactive("import numpy as np\ndef double(x):\n    return 2 * np.asarray(x)",
+            await client.execute_interactive("import numpy as np\ndef double(x):\n    return 2 * np.asarray(x)\n"
+                                             "def backward(root):\n    root.grad = 1.0\n    root._backward()",
                                              timeout=60)
             client.stop_channels()
             info = km.get_connection_info()
@@ -432,12 +433,15 @@ def test_a_sandboxed_kernel_is_reached_the_same_way(tmp_path):
                 try:
                     ok = run(link, "checks.assert_close(double(4), 8.0)", {"checks": checks})
                     bad = run(link, "checks.assert_close(double(4), 9.0, name='double(4)')", {"checks": checks})
-                    return ok, bad
+                    graph = run(link, "from gradlab import autodiff\nx = autodiff.Value(3.0)\nbackward(x * x)\n"
+                                      "checks.assert_close(x.grad, 6.0)", {"checks": checks})
+                    return ok, bad, graph
                 finally:
                     link.close()
             return await asyncio.to_thread(check)
         finally:
             await km.shutdown_kernel(now=True)
 
-    ok, bad = asyncio.run(go())
+    ok, bad, graph = asyncio.run(go())
+    assert graph.passed, graph.outputs                  # a copy of the library's objects, under the guard
     assert ok.passed and not bad.passed and error(bad)["evalue"].startswith("double(4): expected 9, got 8")
