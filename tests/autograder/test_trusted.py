@@ -383,7 +383,8 @@ def test_round_trip_cost(link):
 # ---------------------------------------------------------------------------------------------
 
 @pytest.mark.slow
-@pytest.mark.parametrize("assignment", ["01_derivatives", "02_chain_rule", "03_backprop", "04_optimizers"])
+@pytest.mark.parametrize("assignment", sorted(p.name for p in (trusted_oracle.REPO / "solutions").iterdir()
+                                               if (p / f"{p.name}.ipynb").exists()))
 def test_every_test_cell_decides_as_in_the_kernel(assignment):
     runs = trusted_oracle.runs(assignment)
     outcomes = [o for r in runs for o in r.outcomes]
