@@ -3,7 +3,7 @@
 The ``gradlab`` command is a thin layer over these functions.  Release, feedback and export
 stand on nbgrader's own Python API (``NbGraderAPI``) and its gradebook; autograde runs on
 gradlab's engine (:mod:`gradlab_grader.execution.engine`: a work unit prepared and recorded by one writer,
-:mod:`gradlab_grader.recording.ledger`, and executed on warm workers, :mod:`gradlab_grader.execution.pool`), which
+:mod:`gradlab_grader.recording.ledger`, and executed on warm workers, :mod:`gradlab_grader.execution.driver`), which
 keeps nbgrader's sanitising and scoring steps, its gradebook and its folder layout.
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import difflib
 import filecmp
-import functools
 import os
 import re
 import shutil
@@ -24,7 +23,8 @@ from tqdm.auto import tqdm
 
 from . import bundle
 from .cells import LEAK_MARKERS
-from .execution import engine, pool
+from .execution import driver, engine, pool
+from .fileio import replace_folder, staging_folder, write_atomically
 from .mistakes import MISTAKES_DIR
 from .outputs.csvout import write_csv
 from .outputs.results import SubmissionResult, read_result
@@ -102,8 +102,9 @@ def release(ws: Workspace, assignments: list[str] | None = None, course: Path | 
             raise GradlabError(f"the release of {assignment} still holds solution or hidden-test "
                                f"markers in {leaks}; check the cell metadata in solutions/{assignment}")
         dest = course / assignment
-        shutil.rmtree(dest, ignore_errors=True)
-        shutil.copytree(out, dest)
+        staging = staging_folder(dest)
+        shutil.copytree(out, staging, dirs_exist_ok=True)
+        replace_folder(staging, dest)  # course/<a> is never half a release
         written.append(dest)
         if bundles:
             try:
@@ -111,7 +112,7 @@ def release(ws: Workspace, assignments: list[str] | None = None, course: Path | 
             except bundle.BundleError as exc:
                 raise GradlabError(str(exc)) from None
     if not ws.policy_file.exists():
-        ws.policy_file.write_text(policy_template(released(ws)))
+        write_atomically(ws.policy_file, policy_template(released(ws)))
     return written
 
 
@@ -263,12 +264,12 @@ def collect(ws: Workspace, assignment: str, inbox: Path) -> Collected:
             continue
         if dest.is_dir():
             result.resubmitted.append(student)
-        shutil.rmtree(dest, ignore_errors=True)
-        dest.mkdir(parents=True)
+        staging = staging_folder(dest)  # the earlier hand-in stays whole until the new one is
         for name, path in notebooks.items():
-            shutil.copyfile(path, dest / name)
+            shutil.copyfile(path, staging / name)
         if when is not None:
-            submissions.write_timestamp(dest, when)
+            submissions.write_timestamp(staging, when)
+        replace_folder(staging, dest)
     submissions.record_rejections(ws, assignment, result.rejected, handed_in, result.students)
     return result
 
@@ -282,28 +283,12 @@ def grade_submission(ws: Workspace, assignment: str, student: str, sandbox: bool
     submission that cannot be graded comes back with ``problems``, it never raises for a
     student's mistake.
     """
-    import asyncio
-
     _check_gradable(ws, assignment)
+    say_once_if_unsandboxed(sandbox)
+    settings = driver.KernelSettings.of(sandbox, hidden_paths(ws), ws.draws_figures(assignment),
+                                        preload_for(ws, assignment))
     with ledger.Writer(ws, assignment) as writer:
-        fingerprints = writer.ledger.fingerprints(student)
-        unit, problems = writer.prepare(student)
-        result = None
-        if unit.notebooks:
-            say_once_if_unsandboxed(sandbox)
-            kernels = engine.Kernels(engine.default_launcher(sandbox, hidden_paths(ws),
-                                                             preload_for(ws, assignment)),
-                                     figures=ws.draws_figures(assignment))
-
-            async def execute():
-                try:
-                    return await engine.execute_unit(unit, kernels, engine.default_guard())
-                finally:
-                    await kernels.close()
-                    kernels.launcher.close()
-
-            result = asyncio.run(execute())
-        writer.record(unit, result, problems, fingerprints)
+        driver.run(writer, [student], driver.InProcess(settings))
     return mark_flagged(ws, [read_result(ws, assignment, student)])[0]
 
 
@@ -346,13 +331,15 @@ def say_once_if_unsandboxed(sandbox: bool | None) -> None:
     limits per process only (no per-kernel memory bound and working copy size)."""
     import warnings
 
+    from .kernel import bubblewrap
     from .kernel import limits as kernellimits
-    from .kernel import sandbox as sandbox_module
 
-    if sandbox is None and not sandbox_module.available():
-        warnings.warn(sandbox_module.unavailable_reason(), sandbox_module.SandboxUnavailable, stacklevel=3)
-    if not kernellimits.available():   # memory and working copy bounded per process only
-        warnings.warn(kernellimits.unavailable_reason(), sandbox_module.SandboxUnavailable, stacklevel=3)
+    why = bubblewrap.unavailable_reason()
+    if sandbox is None and why:
+        warnings.warn(why, bubblewrap.SandboxUnavailable, stacklevel=3)
+    per_process = kernellimits.unavailable_reason()
+    if per_process:   # memory and working copy bounded per process only
+        warnings.warn(per_process, bubblewrap.SandboxUnavailable, stacklevel=3)
 
 
 def _check_gradable(ws: Workspace, assignment: str) -> None:
@@ -424,20 +411,22 @@ def autograde(ws: Workspace, assignment: str, students: list[str] | None = None,
         raise GradlabError(f"no submissions of {assignment} in {ws.step_root('submitted')}; "
                            "run `gradlab collect` first")
     _check_gradable(ws, assignment)
+    figures = ws.draws_figures(assignment)
+    settings = driver.KernelSettings.of(sandbox, hidden_paths(ws), figures, preload_for(ws, assignment))
+    backend: driver.Backend
     if scheduler:
         from .execution import cluster
 
-        backend = functools.partial(cluster.run, scheduler=scheduler)
+        backend = cluster.DaskCluster(scheduler, settings, workers)
     else:
         say_once_if_unsandboxed(sandbox)  # on a cluster the workers' results say it
-        backend = pool.run
+        backend = pool.LocalPool(workers, settings)
     with ledger.Writer(ws, assignment) as writer:
         todo = [s for s in chosen if force or students or writer.ledger.state(s) == ledger.PENDING]
         bar = tqdm(total=len(todo), desc=f"autograde {assignment}", unit="nb", disable=not progress)
         try:
-            stats = backend(writer, todo, workers=workers, sandbox=sandbox, hidden=hidden_paths(ws),
-                            figures=ws.draws_figures(assignment), preload=preload_for(ws, assignment),
-                            progress=lambda student: (bar.set_postfix_str(student), bar.update()))
+            stats = driver.run(writer, todo, backend, figures=figures,
+                               progress=lambda student: (bar.set_postfix_str(student), bar.update()))
         except Exception as exc:
             if type(exc).__name__ != "ClusterUnavailable":
                 raise
@@ -448,11 +437,11 @@ def autograde(ws: Workspace, assignment: str, students: list[str] | None = None,
     if scheduler and sandbox is None and stats.sandboxed is False:
         import warnings
 
-        from .kernel import sandbox as sandbox_module
+        from .kernel.bubblewrap import SandboxUnavailable
 
         warnings.warn("some Dask workers ran student code without the sandbox (bubblewrap missing or "
                       "unusable there): install bubblewrap on every worker, or pass --no-sandbox to "
-                      "say that this is intended", sandbox_module.SandboxUnavailable, stacklevel=2)
+                      "say that this is intended", SandboxUnavailable, stacklevel=2)
     echo = echo or ((lambda line: print(line, file=sys.stderr)) if progress else None)
     if echo:
         echo(stats.summary())
@@ -521,7 +510,7 @@ def feedback(ws: Workspace, assignment: str, students: list[str] | None = None,
         outcome = _generate_feedback(ws, api, assignment, student)
         if outcome.get("success"):
             written += sorted(ws.feedback(student, assignment).glob("*.html"))
-            stamp_file.write_text(stamp)
+            write_atomically(stamp_file, stamp)
         else:
             failed[student] = failure_reason(outcome)
     return written, failed

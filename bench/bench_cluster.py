@@ -36,7 +36,7 @@ from pathlib import Path
 from bench_grading import ASSIGNMENT, fresh_workspace, make_class, scores
 
 from gradlab_grader import Workspace, pipeline
-from gradlab_grader.kernel import sandbox
+from gradlab_grader.kernel import bubblewrap
 from gradlab_grader.recording import ledger
 from gradlab_grader.workspace import find_repo
 
@@ -148,7 +148,7 @@ def main(argv=None) -> int:
         inbox = tmp / "inbox"
         make_class(Workspace(tmp / "probe", repo=repo), n, inbox)
         print(f"{n} submissions of {ASSIGNMENT}; {os.cpu_count()} cores; sandbox "
-              f"{'on' if sandbox.available() else 'NOT available: ' + str(sandbox.unavailable_reason())}; "
+              f"{'on' if bubblewrap.available() else 'NOT available: ' + str(bubblewrap.unavailable_reason())}; "
               f"best of {repeats}")
         ws = {"pool": fresh_workspace(tmp / "pool", repo, inbox), "dask": fresh_workspace(tmp / "dask", repo, inbox)}
         (tmp / "cluster").mkdir()

@@ -38,7 +38,7 @@ import nbformat
 from gradlab_grader import Workspace, mistakes, pipeline
 from gradlab_grader.demo import DemoStudent, build_submission
 from gradlab_grader.execution import pool
-from gradlab_grader.kernel import sandbox
+from gradlab_grader.kernel import bubblewrap
 from gradlab_grader.workspace import find_repo
 
 ASSIGNMENT = "01_derivatives"
@@ -104,7 +104,7 @@ def floor(repo: Path, inbox: Path, repeats: int, figures: bool) -> float:
     """A bare kernel start plus executing one perfect notebook with nbclient (median)."""
     from nbclient import NotebookClient
 
-    from gradlab_grader.execution.engine import kernel_args
+    from gradlab_grader.kernelenv import kernel_arguments
 
     times = []
     for _ in range(repeats):
@@ -112,7 +112,7 @@ def floor(repo: Path, inbox: Path, repeats: int, figures: bool) -> float:
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
             NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
-                           extra_arguments=kernel_args(figures),
+                           extra_arguments=kernel_arguments(figures),
                            resources={"metadata": {"path": tmp}}).execute()
             times.append(time.perf_counter() - start)
     return statistics.median(times)
@@ -126,14 +126,14 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     n = 30 if args.quick else args.students
     repo = find_repo(Path(__file__).resolve().parent)
-    on = sandbox.available()
+    on = bubblewrap.available()
     tmp = Path(tempfile.mkdtemp(prefix="gradlab-bench-"))
     try:
         inbox = tmp / "inbox"
         probe = Workspace(tmp / "probe", repo=repo)
         make_class(probe, n, inbox)
         print(f"{n} submissions of {ASSIGNMENT}; {os.cpu_count()} cores, {args.workers} workers; "
-              f"sandbox {'available' if on else 'NOT available: ' + str(sandbox.unavailable_reason())}")
+              f"sandbox {'available' if on else 'NOT available: ' + str(bubblewrap.unavailable_reason())}")
         ws_nb = fresh_workspace(tmp / "nbgrader", repo, inbox)
         t_nb = time_nbgrader(ws_nb)
         ws_gl = fresh_workspace(tmp / "gradlab", repo, inbox)

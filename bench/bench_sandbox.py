@@ -26,7 +26,8 @@ import time
 
 from jupyter_client.manager import AsyncKernelManager
 
-from gradlab_grader.kernel import guard, sandbox
+from gradlab_grader.kernel import bubblewrap, guard, resources, sandbox
+from gradlab_grader.kernel import launcher as kernel_launcher
 
 FIRST_CELL = "import numpy as np\nfrom gradlab import checks"
 
@@ -93,8 +94,8 @@ async def kernel_address_space() -> str:
 def main(argv):
     quick = "--quick" in argv
     repeats = 4 if quick else 12
-    if not sandbox.available():
-        print(sandbox.unavailable_reason())
+    if not bubblewrap.available():
+        print(bubblewrap.unavailable_reason())
         return 1
     with tempfile.TemporaryDirectory() as wd:
         kinds = {
@@ -105,7 +106,7 @@ def main(argv):
             # forked from a kernel template that imported numpy and gradlab.checks already
             "forked": lambda: launch.kernel_manager(launch.make_workdir()),
         }
-        launch = sandbox.launcher(required=True, factory=True,
+        launch = kernel_launcher.launcher(True, template=True,
                                   preload=["numpy", "gradlab.checks"])
         asyncio.run(kernel_start_seconds(kinds["forked"]))  # the template starts once per worker
         ready = {k: [] for k in kinds}
@@ -126,7 +127,7 @@ def main(argv):
     print(f"guard check before a test cell: median {statistics.median(checks) * 1000:.1f} ms "
           f"(max {max(checks) * 1000:.1f} ms, {len(checks)} checks)")
     print(f"sandboxed kernel with numpy, matplotlib, gradlab: {asyncio.run(kernel_address_space())} "
-          f"(memory limit {sandbox._size(sandbox.Limits().memory_bytes)} of address space)")
+          f"(memory limit {resources.size(resources.Limits().memory_bytes)} of address space)")
     return 0
 
 

@@ -84,3 +84,26 @@ def test_every_deck_citation_and_notebook_resolves_in_sources():
     notebooks = {p.parent.name for p in (REPO / "solutions").glob("*/*.ipynb")}
     listed = set(re.findall(r"^\| `(\w+)` \| 00\d \|", sources, re.M))
     assert notebooks <= listed, f"notebooks without a row in docs/sources.md: {sorted(notebooks - listed)}"
+
+
+def test_the_grader_wheel_installs_the_formgraders_cleaning(tmp_path):
+    """What the grader's wheel puts into <env>/etc/jupyter gives the formgrader nbconvert's sanitizer
+    and gradlab's markdown cleaning, as the formgrader reads its config (nbgrader's
+    server_extensions/formgrader/formgrader.py: HTMLExporter(config=self.config), self.config from
+    apps/baseapp.py's NbGrader.load_config_file: nbgrader_config.py and .json on the config path)."""
+    import shutil
+
+    from traitlets.config import Application
+
+    etc = tmp_path / "etc"
+    for dest, sources in tomllib.loads(GRADER.read_text())["tool"]["setuptools"]["data-files"].items():
+        (etc.parent / dest).mkdir(parents=True, exist_ok=True)
+        for source in sources:
+            shutil.copy(REPO / source, etc.parent / dest)
+    app = Application()
+    app.load_config_file("nbgrader_config", path=[str(tmp_path / "etc" / "jupyter")])
+    config = app.config
+    exporter = config.get("HTMLExporter", {})
+    assert exporter.get("sanitize_html") is True, config
+    assert exporter["filters"]["markdown2html"] == "gradlab_grader.preprocessors.sanitize.markdown2html_clean"
+    from gradlab_grader.preprocessors.sanitize import markdown2html_clean  # noqa: F401  (it exists)

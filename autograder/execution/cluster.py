@@ -6,7 +6,9 @@ else changes.  The head node (where ``gradlab`` runs) stays the one writer
 (:mod:`gradlab_grader.recording.ledger`): it prepares each :class:`~gradlab_grader.execution.engine.WorkUnit` just
 ahead of the workers, submits it, and records each
 :class:`~gradlab_grader.execution.engine.UnitResult` as it completes (``distributed.as_completed``), so
-the progress bar, the summary, the ledger and the gradebook are those of a local run.
+the progress bar, the summary, the ledger and the gradebook are those of a local run:
+:class:`DaskCluster` is the cluster backend of the one grading loop
+(:mod:`gradlab_grader.execution.driver`).
 
 No shared file system is assumed: a unit carries the sanitised notebooks, the submission's
 other files and the instructor's data files; its result carries the executed notebooks back.
@@ -42,17 +44,14 @@ import threading
 import time
 import uuid
 import warnings
-from collections import deque
 
 from ..status import could_not_grade
 from . import engine
-from .pool import RunStats
+from .driver import AHEAD, LOST, KernelSettings, Lost
 
 # Seconds the head waits for the scheduler to answer, and for the first workers to join.
 CONNECT_TIMEOUT = 30
 WORKERS_TIMEOUT = 300
-# Units submitted ahead per worker thread: one running, one ready behind it (as pool.run).
-AHEAD = 2
 # Retries of a unit whose worker-side code raised (Dask's ``retries=``); a dead worker is
 # handled by the scheduler's reassignment instead, up to its ``allowed-failures``.
 RETRIES = 1
@@ -83,39 +82,34 @@ class _GradingWorker:
 
     ``setup`` starts an event loop in a thread of its own and one
     :class:`~gradlab_grader.execution.engine.Kernels` per worker thread, each with a kernel warming;
-    :func:`execute` borrows one for a unit and gives it back.  ``sandbox`` and ``hidden`` as
-    :func:`gradlab_grader.execution.engine.default_launcher` (hidden paths absent on a worker are ignored);
-    ``figures`` as :class:`gradlab_grader.execution.engine.Kernels`.
+    :func:`execute` borrows one for a unit and gives it back.  ``settings``: how the kernels are
+    made (:class:`~gradlab_grader.execution.driver.KernelSettings`; hidden paths absent on a worker
+    are ignored).
     """
 
     name = PLUGIN
     idempotent = False  # registering again (a new run) replaces the plugin: new settings, fresh kernels
 
-    def __init__(self, sandbox: bool | None = None, hidden=(), figures: bool = True, preload=None):
-        self.sandbox = sandbox
-        self.hidden = tuple(map(str, hidden))
-        self.figures = figures
-        self.preload = None if preload is None else list(preload)
+    def __init__(self, settings: KernelSettings):
+        self.settings = settings
 
     def __getstate__(self):
-        return {"sandbox": self.sandbox, "hidden": self.hidden, "figures": self.figures,
-                "preload": self.preload}
+        return {"settings": self.settings}
 
     def __setstate__(self, state):
         self.__dict__.update(state)
 
     async def setup(self, worker):
-        from ..kernel.sandbox import SandboxUnavailable
+        from ..kernel.bubblewrap import SandboxUnavailable
 
         warnings.simplefilter("ignore", SandboxUnavailable)  # the result says so, per submission
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="gradlab-kernels", daemon=True)
         self.thread.start()
         self.guard = engine.default_guard()
-        launcher = self.launcher = engine.default_launcher(self.sandbox, self.hidden,
-                                                           getattr(self, "preload", None))
         self.idle: queue.SimpleQueue = queue.SimpleQueue()
-        self.all = [engine.Kernels(launcher, self.figures) for _ in range(max(1, worker.state.nthreads))]
+        launcher = self.launcher = self.settings.launcher()  # one kernel template per worker
+        self.all = [self.settings.kernels(launcher) for _ in range(max(1, worker.state.nthreads))]
         for kernels in self.all:
             await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(kernels.warm(), self.loop))
             self.idle.put(kernels)
@@ -129,11 +123,9 @@ class _GradingWorker:
                 await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(kernels.close(), loop))
             except Exception:
                 pass
-        launcher = getattr(self, "launcher", None)
-        if launcher is not None and hasattr(launcher, "close"):
-            # the kernel template was started on the kernels' loop thread: stop it there too
-            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(
-                asyncio.to_thread(launcher.close), loop))
+        # the kernel template was started on the kernels' loop thread: stop it there too
+        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(
+            asyncio.to_thread(self.launcher.close), loop))
         loop.call_soon_threadsafe(loop.stop)
 
     def execute(self, unit: engine.WorkUnit) -> engine.UnitResult:
@@ -149,7 +141,9 @@ def execute(unit: engine.WorkUnit) -> engine.UnitResult:
     """The task each unit becomes on the cluster: run it on this worker's warm kernels."""
     from distributed import get_worker
 
-    return get_worker().plugins[PLUGIN].execute(unit)
+    plugin = get_worker().plugins[PLUGIN]
+    assert isinstance(plugin, _GradingWorker), plugin
+    return plugin.execute(unit)
 
 
 class ClusterWarning(UserWarning):
@@ -198,95 +192,71 @@ class _Threads:
         return self.n
 
 
-def run(writer, students: list[str], scheduler: str, workers: int | None = None, sandbox=None,
-        hidden=(), progress=None, on_record=None, client=None, figures: bool = True,
-        preload=None) -> RunStats:
-    """Grade ``students`` on the Dask cluster of ``scheduler`` (``tcp://HOST:PORT``);
-    ``writer`` prepares and records, on this machine only.
+class DaskCluster:
+    """The cluster backend: the workers of the Dask scheduler at ``scheduler``
+    (``tcp://HOST:PORT``).  ``workers``: how many Dask workers to wait for before starting
+    (default 1; a cluster from a batch queue comes up slowly).  ``client``: an existing
+    ``distributed.Client`` to use instead of connecting (then left open)."""
 
-    Same interface as :func:`gradlab_grader.execution.pool.run`, except ``workers``: the number of Dask
-    workers to wait for before starting (default 1; a cluster from a batch queue comes up
-    slowly).  ``client``: an existing ``distributed.Client`` to use instead of connecting.
-    """
-    from concurrent.futures import CancelledError
+    def __init__(self, scheduler: str, settings: KernelSettings, workers: int | None = None, client=None):
+        self.scheduler, self.settings = scheduler, settings
+        self.wanted = max(1, workers or 1)
+        self.own = client is None
+        self.client = client
+        self.run_id = uuid.uuid4().hex[:8]
+        self.attempts: dict[str, int] = {}
 
-    from distributed import as_completed
-    from distributed.scheduler import KilledWorker
+    def start(self) -> int:
+        from distributed import as_completed
 
-    if not students:
-        return RunStats()
-    own = client is None
-    client = client or connect(scheduler)
-    stats = RunStats(figures=figures)
-    start = time.perf_counter()
-    run_id = uuid.uuid4().hex[:8]
-    try:
+        if self.client is None:
+            self.client = connect(self.scheduler)
         try:
-            client.wait_for_workers(max(1, workers or 1), timeout=WORKERS_TIMEOUT)
+            self.client.wait_for_workers(self.wanted, timeout=WORKERS_TIMEOUT)
         except TimeoutError:
             raise ClusterUnavailable(
-                f"no {max(1, workers or 1)} Dask workers joined the scheduler at {scheduler} within "
-                f"{WORKERS_TIMEOUT} s; start them with `dask worker {scheduler}`") from None
-        check_scheduler(client, scheduler)
-        client.register_plugin(__getattr__("GradingWorker")(sandbox, hidden, figures, preload), name=PLUGIN)
-        threads = _Threads(client)
-        stats.workers = threads()
-        queue_ = deque(students)
-        inflight: dict = {}
-        attempts: dict[str, int] = {}
-        lost: list[str] = []
-        completed = as_completed(loop=client.loop)
+                f"no {self.wanted} Dask workers joined the scheduler at {self.scheduler} within "
+                f"{WORKERS_TIMEOUT} s; start them with `dask worker {self.scheduler}`") from None
+        check_scheduler(self.client, self.scheduler)
+        self.client.register_plugin(__getattr__("GradingWorker")(self.settings), name=PLUGIN)
+        self.threads = _Threads(self.client)
+        self.as_completed = as_completed(loop=self.client.loop)
+        return self.threads()
 
-        def finish(student, record):
-            stats.finished(student, record, on_record, progress)
+    def slots(self) -> int:
+        return AHEAD * self.threads()
 
-        def top_up():
-            ahead = AHEAD * threads()
-            while queue_ and len(inflight) < ahead:
-                student = queue_.popleft()
-                fingerprints = writer.ledger.fingerprints(student)
-                unit, problems = writer.prepare(student)
-                if not unit.notebooks:  # nothing to execute: recorded at once, as locally
-                    finish(student, writer.record(unit, None, problems, fingerprints))
-                    continue
-                attempts[student] = attempts.get(student, 0) + 1
-                future = client.submit(execute, unit, key=f"gradlab-{unit.assignment}-{student}-"
-                                       f"{run_id}-{attempts[student]}", pure=False, retries=RETRIES)
-                inflight[future.key] = (unit, problems, fingerprints)
-                completed.add(future)
+    def submit(self, unit: engine.WorkUnit):
+        student = unit.student
+        self.attempts[student] = self.attempts.get(student, 0) + 1
+        future = self.client.submit(execute, unit, pure=False, retries=RETRIES,
+                                    key=f"gradlab-{unit.assignment}-{student}-{self.run_id}-{self.attempts[student]}")
+        self.as_completed.add(future)
+        return future
 
-        top_up()
-        for future in completed:
-            unit, problems, fingerprints = inflight.pop(future.key)
-            try:
-                result = future.result()
-            except KilledWorker as exc:
-                finish(unit.student, writer.record(unit, None, problems + [
-                    could_not_grade(f"it stopped {exc.allowed_failures + 1} workers (each worker "
-                                    "process died while running this submission: out of memory, or "
-                                    "killed); review it by hand, or grade it alone with `gradlab "
-                                    f"autograde {unit.assignment} -s {unit.student}`")], fingerprints))
-            except CancelledError:
-                lost.append(unit.student)  # the scheduler forgot it: left pending, never a grade
-            except Exception as exc:
-                finish(unit.student, writer.record(unit, None, problems + [
-                    could_not_grade(f"the grader failed on a Dask worker: {type(exc).__name__}: {exc}")],
-                    fingerprints))
-            else:
-                # "sandbox on" only when every worker sandboxed its kernels
-                stats.sandboxed = result.sandboxed and stats.sandboxed is not False
-                stats.notebook_seconds.append(result.seconds)
-                finish(unit.student, writer.record(unit, result, problems, fingerprints))
-            future.release()
-            if not lost:
-                top_up()
-        if lost:
-            raise ClusterUnavailable(
-                f"lost the Dask scheduler at {scheduler} (or it cancelled the work) with "
-                f"{len(lost) + len(queue_)} submissions not graded; what was recorded is kept: run "
-                "`gradlab autograde` again to grade the rest")
-    finally:
-        stats.seconds = time.perf_counter() - start
-        if own:
-            client.close()
-    return stats
+    def completed(self, futures: list) -> list:
+        return [next(self.as_completed)]
+
+    def failure(self, unit: engine.WorkUnit, exc: BaseException) -> str | Lost:
+        from concurrent.futures import CancelledError
+
+        from distributed.scheduler import KilledWorker
+
+        if isinstance(exc, KilledWorker):
+            return could_not_grade(
+                f"it stopped {exc.allowed_failures + 1} workers (each worker process died while running "
+                "this submission: out of memory, or killed); review it by hand, or grade it alone with "
+                f"`gradlab autograde {unit.assignment} -s {unit.student}`")
+        if isinstance(exc, CancelledError):
+            return LOST  # the scheduler forgot it: left pending, never a grade
+        return could_not_grade(f"the grader failed on a Dask worker: {type(exc).__name__}: {exc}")
+
+    def lost(self, pending: int) -> Exception:
+        return ClusterUnavailable(
+            f"lost the Dask scheduler at {self.scheduler} (or it cancelled the work) with {pending} "
+            "submissions not graded; what was recorded is kept: run `gradlab autograde` again to "
+            "grade the rest")
+
+    def close(self) -> None:
+        if self.own and self.client is not None:
+            self.client.close()

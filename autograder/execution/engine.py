@@ -41,10 +41,16 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..kernel.launcher import KernelLauncher
+
+from ..cells import grade_id
+from ..kernelenv import kernel_arguments
 
 # Wall-clock limit for one whole notebook (seconds): the lecture notebooks run in well under a
 # minute; a cell alone may take CELL_TIMEOUT (workspace.py).
@@ -78,7 +84,7 @@ REMEDIES = {
 
 
 def _sandbox_limits():
-    from ..kernel.sandbox import Limits
+    from ..kernel.resources import Limits
 
     return Limits()
 
@@ -141,21 +147,11 @@ class UnitResult:
     student: str
     notebooks: list[NotebookResult] = field(default_factory=list)
     seconds: float = 0.0
-    sandboxed: bool = False
+    sandboxed: bool = False  # the kernels ran under bubblewrap
+    whole_kernel: bool = False  # ... with limits per kernel (kernel.limits), on the machine that ran them
 
 
 # -- kernels ------------------------------------------------------------------------------------
-
-KERNEL_ARGS = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"]
-# a kernel that does not draw figures: matplotlib's inline backend gets no image format, so a
-# figure is shown by its text, "<Figure size 650x450 with 1 Axes>" (see Workspace.draws_figures)
-NO_FIGURES = ["--InlineBackend.figure_formats=[]"]
-
-
-def kernel_args(figures: bool = True) -> list[str]:
-    """The command-line options of a grading kernel."""
-    return KERNEL_ARGS + ([] if figures else NO_FIGURES)
-
 
 class Kernels:
     """Where a worker's kernels come from: one is always warming for the next need.
@@ -164,17 +160,19 @@ class Kernels:
     next one at once, so a notebook, or a crash inside one, rarely waits for a kernel to boot.
     """
 
-    def __init__(self, launcher=None, figures: bool = True):
-        self.launcher = launcher or default_launcher()
-        self.args = kernel_args(figures)
+    def __init__(self, launcher: KernelLauncher | None = None, figures: bool = True):
+        if launcher is None:
+            from ..kernel.launcher import launcher as default_launcher
+
+            launcher = default_launcher()
+        self.launcher: KernelLauncher = launcher
+        self.args = kernel_arguments(figures)
         self._spare = None
 
     async def _start(self):
-        make = getattr(self.launcher, "make_workdir", None)
-        workdir = make() if make else Path(tempfile.mkdtemp(prefix="gradlab-kernel-"))
-        km = self.launcher.kernel_manager(workdir)
-        await km.start_kernel(extra_arguments=list(self.args), cwd=str(workdir))
-        return km, workdir
+        kernel = self.launcher.kernel()
+        await kernel.manager.start_kernel(extra_arguments=list(self.args), cwd=str(kernel.workdir))
+        return kernel
 
     async def warm(self):
         if self._spare is None:
@@ -188,14 +186,15 @@ class Kernels:
 
     async def close(self):
         if self._spare is not None:
-            await discard(*self._spare)
+            await discard(self._spare)
             self._spare = None
 
 
-async def discard(km, workdir: Path) -> None:
+async def discard(kernel) -> None:
     """Stop a kernel (it may be dead already) and remove its working copy."""
     from jupyter_core.utils import ensure_async
 
+    km = kernel.manager
     try:
         await km.shutdown_kernel(now=True)
     except Exception:  # already gone: shutdown did not get to clean up after it
@@ -203,20 +202,7 @@ async def discard(km, workdir: Path) -> None:
             await ensure_async(km.cleanup_resources())
         except Exception:
             pass
-    shutil.rmtree(workdir, ignore_errors=True)
-
-
-def default_launcher(sandbox: bool | None = None, hidden=(), preload=None):
-    """Kernels for the executor, from :mod:`gradlab_grader.kernel.sandbox`: with resource limits and the
-    guard always, under bubblewrap unless ``sandbox`` is False.  ``sandbox=True`` makes a missing
-    bubblewrap an error; ``None`` falls back to limits only (the sandbox module says so, once).
-    ``hidden``: local paths the kernel must not see even if they lie in a visible folder.
-    ``preload``: modules the kernel template imports once (:func:`preload_modules`; default
-    ``sandbox.DEFAULT_PRELOAD``)."""
-    from ..kernel import sandbox as sandbox_module
-
-    return sandbox_module.launcher(required=bool(sandbox), hidden=hidden, isolate=sandbox is not False,
-                                   preload=preload)
+    shutil.rmtree(kernel.workdir, ignore_errors=True)
 
 
 def preload_modules(notebooks, exclude=()) -> list[str]:
@@ -224,33 +210,20 @@ def preload_modules(notebooks, exclude=()) -> list[str]:
     cells import (``import a.b`` -> ``a.b``; ``from a import b`` -> ``a`` and ``a.b`` if that is a
     module), kept only when the top-level package is installed in this Python (never a module
     of the working copy, the workspace or ``exclude``), plus ipykernel.  Never executes them."""
-    import ast
     import importlib.util
 
     import nbformat
 
-    from ..kernel.sandbox import _inside, python_paths
+    from ..imports import modules_loaded, notebook_imports
+    from ..kernel.bubblewrap import inside, python_paths
 
-    names: dict[str, None] = {}
+    found = []
     for path in notebooks:
         try:
-            nb = nbformat.read(str(path), as_version=4)
+            found += notebook_imports(nbformat.read(str(path), as_version=4))
         except Exception:
             continue
-        for cell in nb.cells:
-            if cell.cell_type != "code":
-                continue
-            try:
-                tree = ast.parse(cell.source)
-            except SyntaxError:
-                continue
-            for node in ast.walk(tree):
-                if isinstance(node, ast.Import):
-                    names.update(dict.fromkeys(a.name for a in node.names))
-                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                    names[node.module] = None
-                    names.update(dict.fromkeys(f"{node.module}.{a.name}" for a in node.names
-                                               if a.name != "*"))
+    names = modules_loaded(found)
     installed = python_paths()
     excluded = [os.path.realpath(e) for e in exclude]
     kept: dict[str, bool] = {}
@@ -265,7 +238,7 @@ def preload_modules(notebooks, exclude=()) -> list[str]:
             origin = os.path.realpath(spec.origin or "") if spec and spec.origin else ""
             where = [os.path.realpath(p) for p in (spec.submodule_search_locations or [])] if spec else []
             places = [p for p in [origin, *where] if p]
-            kept[top] = bool(places) and all(_inside(p, installed) and not _inside(p, excluded)
+            kept[top] = bool(places) and all(inside(p, installed) and not inside(p, excluded)
                                              for p in places)
         if kept[top]:
             out.append(name)
@@ -278,7 +251,7 @@ def _cell_runner_class():
     from nbclient import NotebookClient
     from nbformat import NotebookNode
 
-    from ..kernel.sandbox import OutputCap
+    from ..kernel.outputcap import OutputCap
 
     class CellRunner(OutputCap, NotebookClient):
         """nbclient's client with the sandbox's output cap; a cell that reaches the cap is
@@ -287,12 +260,11 @@ def _cell_runner_class():
         def reset_cell(self):
             self.output_cut = False
             self.last_reply = None
-            self.__dict__.pop("_cap_used", None)
+            self.budget.reset()
 
         def output(self, outs, msg, display_id, cell_index):
             out = super().output(outs, msg, display_id, cell_index)
-            key = msg.get("parent_header", {}).get("msg_id") or cell_index
-            if not self.output_cut and self.__dict__.get("_cap_used", {}).get(("noted", key)):
+            if not self.output_cut and self.budget.exceeded:
                 self.output_cut = True
                 asyncio.ensure_future(self.km.interrupt_kernel())
             return out
@@ -323,8 +295,8 @@ def error_output(ename: str, evalue: str):
                         traceback=[f"\x1b[0;31m{ename}\x1b[0m: {evalue}"])
 
 
-async def _use_kernel(runner, taken) -> None:
-    runner.km, runner.workdir = taken
+async def _use_kernel(runner, kernel) -> None:
+    runner.km, runner.kernel = kernel.manager, kernel
     await runner.async_start_new_kernel_client()
 
 
@@ -335,14 +307,14 @@ async def _drop_kernel(runner) -> None:
         except Exception:
             pass
         runner.kc = None
-    await discard(runner.km, runner.workdir)
+    await discard(runner.kernel)
 
 
 def _write_files(runner, files: dict[str, bytes]) -> None:
     """The unit's files into the kernel's working copy, owned by the kernel's user (a sandboxed
     kernel of a root grader runs as a uid of its own)."""
-    workdir = Path(runner.workdir).resolve()
-    uid = getattr(runner.km, "sandbox_uid", None)
+    workdir = runner.kernel.workdir.resolve()
+    uid = runner.kernel.uid
     for rel, data in files.items():
         path = (workdir / rel).resolve()
         if not path.is_relative_to(workdir):
@@ -362,6 +334,8 @@ async def execute_notebook(work: NotebookWork, files: dict[str, bytes], limits: 
     import nbformat
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
+    from ..kernel.outputcap import OutputBudget
+
     result = NotebookResult(work.name)
     try:
         nb = nbformat.reads(work.notebook, as_version=4)
@@ -376,8 +350,7 @@ async def execute_notebook(work: NotebookWork, files: dict[str, bytes], limits: 
         startup_timeout=STARTUP_TIMEOUT, record_timing=False,
         # not coalesce_streams: nbclient then runs a backtracking regex over each stream, quadratic
         # in a long line (a print bomb without newlines would hold the worker for hours)
-        coalesce_streams=False)
-    runner.output_limit = limits.output_bytes
+        coalesce_streams=False, budget=OutputBudget(limits.output_bytes))
     runner.reset_cell()
     await _use_kernel(runner, await kernels.take())
     _write_files(runner, files)
@@ -389,7 +362,7 @@ async def execute_notebook(work: NotebookWork, files: dict[str, bytes], limits: 
             if cell.cell_type != "code" or not cell.source.strip():
                 continue
             kind = "test" if index in tests else "answer" if index in answers else "code"
-            gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            gid = grade_id(cell)
             outcome = CellOutcome(index, gid, kind, "ok", scored=index not in unscored)
             result.cells.append(outcome)
             if index in skip:
@@ -526,8 +499,8 @@ async def _replace_kernel(runner, kernels: Kernels, files, nb, replayable: list[
 
 async def execute_unit(unit: WorkUnit, kernels: Kernels, guard=None) -> UnitResult:
     start = time.perf_counter()
-    result = UnitResult(unit.assignment, unit.student,
-                        sandboxed=getattr(kernels.launcher, "sandboxed", False))
+    result = UnitResult(unit.assignment, unit.student, sandboxed=kernels.launcher.sandboxed,
+                        whole_kernel=kernels.launcher.whole_kernel)
     for work in unit.notebooks:
         try:
             result.notebooks.append(await execute_notebook(work, unit.files, unit.limits, kernels, guard))
@@ -633,7 +606,7 @@ def plan_cells(nb, source=None) -> tuple[list[int], list[int], dict[int, float]]
     skipped when its source cell says ``"gradlab": {"grading": "skip"}``, it is a locked lecture
     cell with the source's code, and no cell that runs after it may read a name it binds — this
     submission's cells included (:func:`gradlab_grader.execution.dataflow.skipped`)."""
-    from ..cells import cells_by_id, grade_id, is_answer, is_test, skip_when_grading, time_limit
+    from ..cells import cells_by_id, grade_id, is_answer, is_locked, is_test, skip_when_grading, time_limit
     from . import dataflow
 
     given = cells_by_id(source) if source is not None else {}
@@ -644,7 +617,7 @@ def plan_cells(nb, source=None) -> tuple[list[int], list[int], dict[int, float]]
     def lecture(cell) -> bool:
         mine = given.get(grade_id(cell))
         return (mine is not None and skip_when_grading(mine) and not (is_test(mine) or is_answer(mine))
-                and cell.metadata.get("nbgrader", {}).get("locked") and cell.source == mine.source)
+                and is_locked(cell) and cell.source == mine.source)
 
     skip = dataflow.skipped(facts, {k for k, (_, c) in enumerate(code) if k not in scored and lecture(c)})
     needed = dataflow.depended_on(facts, scored, skip)
@@ -663,7 +636,7 @@ def check_source(source) -> list[str]:
     """What is wrong with the gradlab metadata of a source notebook (empty: nothing), for the
     release to refuse: a limit that is not a positive number, a skip on a test, an answer or an
     unlocked cell, a skipped cell a later cell needs, or one that changes what it did not bind."""
-    from ..cells import GRADING_SKIP, grade_id, gradlab_meta, is_answer, is_test, nbgrader_meta, time_limit
+    from ..cells import GRADING_SKIP, grade_id, gradlab_meta, is_answer, is_locked, is_test, time_limit
     from . import dataflow
 
     problems = []
@@ -682,7 +655,7 @@ def check_source(source) -> list[str]:
             continue
         if choice != GRADING_SKIP:
             problems.append(f'{name}: "gradlab": {{"grading": {choice!r}}} is not "{GRADING_SKIP}"')
-        elif is_test(cell) or is_answer(cell) or not nbgrader_meta(cell).get("locked"):
+        elif is_test(cell) or is_answer(cell) or not is_locked(cell):
             problems.append(f"{name}: only a locked lecture cell can be skipped while grading, not a test, "
                             "an answer or an unlocked cell")
         elif dataflow.effects_elsewhere(cell.source):

@@ -10,7 +10,7 @@ fork is the kernel: the child drops to the kernel's uid, sets its limits and run
 all it joins the cgroups its request names (the kernel's own, :mod:`gradlab_grader.kernel.limits`),
 so that everything it starts counts against the kernel's memory and process limits.
 
-Interface (what :mod:`gradlab_grader.kernel.sandbox` uses)::
+Interface (what :mod:`gradlab_grader.kernel.launcher` and :mod:`gradlab_grader.kernel.sandbox` use)::
 
     factory = Factory(python, preload=("numpy", "matplotlib.pyplot"), sandbox=[...bwrap args...])
     proc = factory.spawn(request)    # a Popen-like object: pid, poll(), wait(), send_signal(), kill()
@@ -18,7 +18,7 @@ Interface (what :mod:`gradlab_grader.kernel.sandbox` uses)::
 
     FactoryProvisioner               # jupyter_client provisioner whose ``process`` is such an object
 
-When the template runs inside bubblewrap (a root grader, see :mod:`gradlab_grader.kernel.sandbox`),
+When the template runs inside bubblewrap (a root grader, see :mod:`gradlab_grader.kernel.launcher`),
 each child also makes what the per-kernel sandbox gave it: before dropping to its own uid it
 unshares a mount, network and IPC namespace, mounts a private tmpfs on ``/tmp``, ``/dev/shm``
 and ``$HOME`` (re-binding only its own working copy and socket directory, and the Python paths
@@ -209,6 +209,140 @@ def _reap_uid(uid):
             os._exit(0)
 
 
+class _Channel:
+    """The template's end of the socketpair: line-delimited JSON, one request, one reply."""
+
+    def __init__(self, fd: int):
+        self.conn = socket.socket(fileno=fd)
+        self.buf = b""
+
+    def has_line(self) -> bool:
+        return b"\n" in self.buf
+
+    def read(self):
+        """The next request; EOFError when the worker closed its end."""
+        while b"\n" not in self.buf:
+            chunk = self.conn.recv(65536)
+            if not chunk:
+                raise EOFError
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def send(self, msg) -> None:
+        self.conn.sendall(json.dumps(msg).encode() + b"\n")
+
+
+def _preload(names) -> list[str]:
+    """Import ipykernel's app and ``names`` once, for every kernel to share; what failed, in words."""
+    import importlib
+
+    failed = []
+    for name in ["ipykernel.kernelapp", *names]:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:
+            failed.append(f"{name}: {type(exc).__name__}: {exc}")
+    # the preloaded objects go to the collector's permanent generation: a kernel's collections
+    # then never walk (and so never copy, page by page) the memory it shares with the template
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    return failed
+
+
+def _wake_on_child_exit() -> tuple[int, int]:
+    """A pipe that becomes readable when a kernel ends (SIGCHLD through the wakeup fd)."""
+    rpipe, wpipe = os.pipe()
+    os.set_blocking(wpipe, False)
+    signal.set_wakeup_fd(wpipe)
+    signal.signal(signal.SIGCHLD, lambda *a: None)
+    return rpipe, wpipe
+
+
+def _reap(kernels: dict) -> None:
+    """Note the exit status of every kernel that ended, and kill what it left running: as its
+    uid (:func:`_reap_uid`), or its session (the child called setsid)."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        k = kernels.get(pid)
+        if k is None or k["status"] is not None:
+            continue
+        k["status"] = os.waitstatus_to_exitcode(status)
+        if k["uid"] is not None:
+            _reap_uid(k["uid"])
+        else:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def _spawn(req, kernels: dict, close_fds, launcher_path) -> dict:
+    req["template"] = os.getpid()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        _child(req, close_fds, launcher_path)
+    kernels[pid] = {"status": None, "uid": req.get("uid")}
+    return {"pid": pid}
+
+
+def _poll(req, kernels: dict) -> dict:
+    k = kernels.get(req["pid"])
+    return {"status": k["status"] if k else -signal.SIGKILL}
+
+
+def _signal(req, kernels: dict) -> dict:
+    k = kernels.get(req["pid"])
+    if k is None or k["status"] is not None:
+        return {"error": "ESRCH"}
+    try:
+        os.killpg(req["pid"], req["sig"])
+    except OSError:
+        os.kill(req["pid"], req["sig"])
+    return {"ok": True}
+
+
+def _forget(req, kernels: dict) -> dict:
+    k = kernels.get(req["pid"])
+    if k is not None and k["status"] is not None:
+        del kernels[req["pid"]]
+    return {"ok": True}
+
+
+def _answer(req, kernels: dict, close_fds, launcher_path) -> dict:
+    """The reply to one request (see the module docstring)."""
+    op = req.get("op")
+    try:
+        if op == "spawn":
+            return _spawn(req, kernels, close_fds, launcher_path)
+        if op in _OPS:
+            return _OPS[op](req, kernels)
+        return {"error": f"unknown request {op!r}"}
+    except OSError as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+_OPS = {"poll": _poll, "signal": _signal, "forget": _forget}
+
+
+def _kill_all(kernels: dict) -> None:
+    for pid, k in kernels.items():
+        if k["status"] is None:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
 def serve(fd: int) -> None:
     """The template's main loop (see the module docstring)."""
     if sys.path and os.path.realpath(sys.path[0]) == os.path.dirname(os.path.realpath(__file__)):
@@ -217,125 +351,39 @@ def serve(fd: int) -> None:
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)   # dies with its worker (bwrap: --die-with-parent)
     except OSError:
         pass
-    conn = socket.socket(fileno=fd)
-    buf = b""
-
-    def read_line():
-        nonlocal buf
-        while b"\n" not in buf:
-            chunk = conn.recv(65536)
-            if not chunk:
-                raise EOFError
-            buf += chunk
-        line, buf = buf.split(b"\n", 1)
-        return json.loads(line)
-
-    def send(msg):
-        conn.sendall(json.dumps(msg).encode() + b"\n")
-
-    hello = read_line()
-    failed = []
-    import importlib
     import importlib.util
+    import select
 
-    for name in ["ipykernel.kernelapp", *hello.get("preload", [])]:
-        try:
-            importlib.import_module(name)
-        except Exception as exc:
-            failed.append(f"{name}: {type(exc).__name__}: {exc}")
-    launcher_path = importlib.util.find_spec("ipykernel_launcher").origin
-    # the preloaded objects go to the collector's permanent generation: a kernel's collections
-    # then never walk (and so never copy, page by page) the memory it shares with the template
-    import gc
-
-    gc.collect()
-    gc.freeze()
+    channel = _Channel(fd)
+    failed = _preload(channel.read().get("preload", []))
+    spec = importlib.util.find_spec("ipykernel_launcher")
+    assert spec is not None and spec.origin, "ipykernel is installed where the template runs"
+    launcher_path = spec.origin
     threads = threading.active_count()
     sys.stdout.flush()
     sys.stderr.flush()
-    rpipe, wpipe = os.pipe()
-    os.set_blocking(wpipe, False)
-    signal.set_wakeup_fd(wpipe)
-    signal.signal(signal.SIGCHLD, lambda *a: None)
-    send({"ready": True, "pid": os.getpid(), "failed": failed, "threads": threads,
-          "modules": len(sys.modules)})
+    rpipe, wpipe = _wake_on_child_exit()
+    channel.send({"ready": True, "pid": os.getpid(), "failed": failed, "threads": threads,
+                  "modules": len(sys.modules)})
     kernels: dict[int, dict] = {}   # pid -> {"status": None | returncode, "uid": uid}
-    import select
-
-    def reap():
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-            k = kernels.get(pid)
-            if k is None or k["status"] is not None:
-                continue
-            k["status"] = os.waitstatus_to_exitcode(status)
-            if k["uid"] is not None:
-                _reap_uid(k["uid"])
-            else:
-                try:
-                    os.killpg(pid, signal.SIGKILL)   # its session (the child called setsid)
-                except OSError:
-                    pass
-
+    close_fds = [channel.conn.fileno(), rpipe, wpipe]   # the child keeps none of them
     try:
         while True:
-            if b"\n" not in buf:
-                ready, _, _ = select.select([conn, rpipe], [], [])
+            if not channel.has_line():
+                ready, _, _ = select.select([channel.conn.fileno(), rpipe], [], [])
                 if rpipe in ready:
                     os.read(rpipe, 4096)
-                    reap()
-                if conn not in ready:
+                    _reap(kernels)
+                if channel.conn.fileno() not in ready:
                     continue
             try:
-                req = read_line()
+                req = channel.read()
             except EOFError:
                 break
-            reap()
-            op = req.get("op")
-            try:
-                if op == "spawn":
-                    req["template"] = os.getpid()
-                    sys.stdout.flush()
-                    sys.stderr.flush()
-                    pid = os.fork()
-                    if pid == 0:
-                        _child(req, [conn.fileno(), rpipe, wpipe], launcher_path)
-                    kernels[pid] = {"status": None, "uid": req.get("uid")}
-                    send({"pid": pid})
-                elif op == "poll":
-                    k = kernels.get(req["pid"])
-                    send({"status": k["status"] if k else -signal.SIGKILL})
-                elif op == "signal":
-                    k = kernels.get(req["pid"])
-                    if k is None or k["status"] is not None:
-                        send({"error": "ESRCH"})
-                        continue
-                    try:
-                        os.killpg(req["pid"], req["sig"])
-                    except OSError:
-                        os.kill(req["pid"], req["sig"])
-                    send({"ok": True})
-                elif op == "forget":
-                    k = kernels.get(req["pid"])
-                    if k is not None and k["status"] is not None:
-                        del kernels[req["pid"]]
-                    send({"ok": True})
-                else:
-                    send({"error": f"unknown request {op!r}"})
-            except OSError as exc:
-                send({"error": f"{type(exc).__name__}: {exc}"})
+            _reap(kernels)
+            channel.send(_answer(req, kernels, close_fds, launcher_path))
     finally:
-        for pid, k in kernels.items():
-            if k["status"] is None:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
+        _kill_all(kernels)
         os._exit(0)
 
 
@@ -517,16 +565,16 @@ class FactoryProcess:
 
 def provisioner_class():
     """``FactoryProvisioner``: jupyter_client's LocalProvisioner whose kernels come from the
-    kernel manager's factory (``km.factory_request(argv, env, cwd)`` builds the request)."""
+    kernel manager's template (``km.template_request(argv, env, cwd)`` builds the request)."""
     from jupyter_client.provisioning import LocalProvisioner
 
     class FactoryProvisioner(LocalProvisioner):
         async def launch_kernel(self, cmd, **kwargs):
             km = self.parent
-            if not getattr(km, "forked", False):   # the kernel manager wrapped cmd in a sandbox
+            if not km.forked:   # the kernel manager wrapped cmd in a sandbox of its own
                 return await super().launch_kernel(cmd, **kwargs)
-            request = km.factory_request(cmd[3:], kwargs.get("env") or {}, kwargs.get("cwd"))
-            self.process = km.factory.spawn(request)
+            request = km.template_request(cmd[3:], kwargs.get("env") or {}, kwargs.get("cwd"))
+            self.process = km.template.spawn(request)
             self.pid, self.pgid = self.process.pid, None   # signals go through the template
             self.cwd = kwargs.get("cwd")
             return self.connection_info

@@ -82,10 +82,16 @@ REQUEST, REPLY = "gradlab_guard_request", "gradlab_guard_reply"   # shell messag
 # costs a tampering kernel this much per check.
 ANSWER_GRACE = 3.0
 UNTRUSTED = "the guard could not check the helpers before this test"
+# The grader–library contract (gradlab_grader.contract): imported on the grader's side; in the
+# kernel, where this file runs alone, kernel_boot puts it in the module's namespace.
+if "CONTRACT" not in globals():
+    from ..contract import for_kernel
+
+    CONTRACT = for_kernel()
 # Top-level packages whose modules the guard keeps pristine (each module as first imported).
-PROTECT = ("gradlab", "numpy")
+PROTECT = tuple(CONTRACT["protect"])
 # Modules imported when the kernel starts, so that they are pristine before any cell runs.
-PRELOAD = ("gradlab.checks", "numpy.testing")
+PRELOAD = tuple(CONTRACT["preload"])
 # Builtins the kernel itself rebinds while it runs (ipykernel forwards input() per request,
 # IPython's display hook sets _ __ ___): neither restored nor reported.
 KERNEL_BUILTINS = frozenset({"input", "_", "__", "___", "display", "get_ipython"})
@@ -111,9 +117,9 @@ def kernel_boot(key_file: str, hidden=()) -> str:
     path = os.path.realpath(__file__)
     hidden = [os.path.realpath(h) for h in hidden]
     return ("(lambda g: (exec(compile(open(%r).read(), %r, 'exec'), g), g['install'](%r, %r)))"
-            "({'__name__': 'gradlab_guard_kernel', '__file__': %r, "
+            "({'__name__': 'gradlab_guard_kernel', '__file__': %r, 'CONTRACT': %r, "
             "'__builtins__': dict(vars(__import__('builtins')))})"
-            % (path, path, key_file, hidden, path))
+            % (path, path, key_file, hidden, path, CONTRACT))
 
 
 def new_key() -> bytes:
@@ -126,28 +132,12 @@ def expected_imports(nb) -> list:
     ``import numpy as np`` -> ("np", "numpy", None); ``from gradlab import checks`` ->
     ("checks", "gradlab", "checks").  Test cells rely on these names meaning what they meant.
     """
-    out = []
-    for cell in nb.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell.cell_type != "code" or meta.get("solution"):
-            continue
-        try:
-            tree = ast.parse(cell.source)
-        except SyntaxError:
-            continue
-        for node in tree.body:
-            if isinstance(node, ast.Import):
-                for a in node.names:
-                    if a.asname:
-                        out.append((a.asname, a.name, None))
-                    else:
-                        top = a.name.split(".")[0]
-                        out.append((top, top, None))
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                for a in node.names:
-                    if a.name != "*":
-                        out.append((a.asname or a.name, node.module, a.name))
-    return out
+    from ..cells import is_answer  # the grader's side only (the kernel runs this file alone)
+    from ..imports import STAR, notebook_imports
+
+    return [(i.bound, i.target, i.attribute)
+            for i in notebook_imports(nb, lambda cell: not is_answer(cell), top_level=True)
+            if not i.level and i.attribute != STAR]
 
 
 def read_report(text: str, key: bytes, nonce: str):
@@ -599,10 +589,10 @@ def install(key_file, hidden=()):
 
     def checks_handler(shell) -> bool:
         """The handler is gradlab.checks' own (pristine, as first imported), for its own errors."""
-        saved = snap.get("gradlab.checks")
+        saved = snap.get(CONTRACT["checks"])
         if saved is None:
             return False
-        show, failure = saved[1].get("_show_failure", _EMPTY), saved[1].get("CheckFailure", _EMPTY)
+        show, failure = saved[1].get(CONTRACT["handler"], _EMPTY), saved[1].get(CONTRACT["failure"], _EMPTY)
         func = getattr(shell.CustomTB, "__func__", None)
         cells = [_cell(c) for c in (getattr(func, "__closure__", None) or ())]
         return any(c is show for c in cells) and \

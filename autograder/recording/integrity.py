@@ -24,6 +24,8 @@ from __future__ import annotations
 import ast
 
 from ..cells import cells_by_id, execution_tags, foreign_cells, grade_id, is_answer, is_test, nbgrader_meta
+from ..contract import ALLOWED_IMPORTS
+from ..imports import imports_in
 
 
 def inspect_submission(released, submitted) -> list[str]:
@@ -88,15 +90,6 @@ CALLS = {"setattr": REWRITES, "delattr": REWRITES, "setprofile": TRACING, "settr
          "vars": INTERNALS, "globals": INTERNALS, "open": FILES}
 INTERNAL_ATTRIBUTES = {"__code__", "__dict__", "__globals__", "__builtins__", "__subclasses__", "__closure__",
                        "_getframe", "f_back", "f_locals", "f_globals", "gi_frame", "cr_frame", "tb_frame"}
-# What an answer in this course may import: the numerical stack and harmless standard modules
-# (``sys`` for ``setrecursionlimit``, ``time``, ``warnings`` …; what ``sys`` could be used for
-# beyond that is flagged by its use, above).  Anything else (os, sqlite3, threading, ctypes, …)
-# has no business in a derivative or a gradient and is named for a human to look at.
-ALLOWED_IMPORTS = {"numpy", "math", "cmath", "itertools", "functools", "collections", "typing",
-                   "dataclasses", "operator", "fractions", "decimal", "statistics", "random",
-                   "copy", "matplotlib", "scipy", "gradlab", "autograd", "__future__",
-                   "sys", "time", "warnings", "re", "string", "heapq", "bisect", "enum", "abc",
-                   "numbers", "contextlib", "textwrap", "pprint"}
 
 
 def code_findings(source: str) -> list[tuple[str, str]]:
@@ -108,9 +101,8 @@ def code_findings(source: str) -> list[tuple[str, str]]:
         tree = ast.parse(source)
     except SyntaxError:
         return []
-    modules = {alias.asname or alias.name.split(".")[0]
-               for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
-               for alias in node.names}
+    imported = imports_in(source)
+    modules = {imp.bound for imp in imported}
     modules |= {"np", "numpy", "gradlab", "checks", "ref", "sys", "builtins", "__builtins__"}
     found = []
     for node in ast.walk(tree):
@@ -128,9 +120,8 @@ def code_findings(source: str) -> list[tuple[str, str]]:
                 found.append((CALLS[name], f"{ast.unparse(node.func)}(…)"))
         if isinstance(node, ast.Attribute) and node.attr in INTERNAL_ATTRIBUTES and isinstance(node.ctx, ast.Load):
             found.append((INTERNALS, ast.unparse(node)))
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
-            found += [(IMPORTS, f"import {n}") for n in names if n.split(".")[0] not in ALLOWED_IMPORTS]
+    found += [(IMPORTS, f"import {imp.module}") for imp in imported
+              if imp.level or imp.module.split(".")[0] not in ALLOWED_IMPORTS]
     return list(dict.fromkeys(found))
 
 

@@ -24,7 +24,7 @@ import pytest
 
 from gradlab_grader import cli, pipeline
 from gradlab_grader.execution.engine import ExecLimits
-from gradlab_grader.kernel import sandbox
+from gradlab_grader.kernel import bubblewrap
 from gradlab_grader.outputs.results import format_table, read_results
 from gradlab_grader.recording import ledger
 
@@ -144,10 +144,10 @@ BROKEN_FILES = {
 
 
 def sandboxed() -> bool:
-    if sandbox.available():
+    if bubblewrap.available():
         return True
     if os.environ.get("CI") == "true":
-        pytest.fail(f"CI must grade in the sandbox: {sandbox.unavailable_reason()}")
+        pytest.fail(f"CI must grade in the sandbox: {bubblewrap.unavailable_reason()}")
     return False
 
 

@@ -10,6 +10,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from gradlab_grader.execution import engine
+from gradlab_grader.kernel import launcher as kernel_launcher
 from gradlab_grader.preprocessors import FigureNotes
 from gradlab_grader.workspace import Workspace
 
@@ -27,7 +28,7 @@ PLOTS = [
 
 def _outputs(figures: bool) -> list:
     async def run():
-        kernels = engine.Kernels(engine.default_launcher(False), figures=figures)
+        kernels = engine.Kernels(kernel_launcher.launcher(False), figures=figures)
         try:
             nb = new_notebook(cells=[new_code_cell(src) for src in PLOTS])
             work = engine.NotebookWork("plots", nbformat.writes(nb))

@@ -9,6 +9,7 @@ shared template could get wrong: one kernel reaching another.  As root under bub
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import os
 import signal
@@ -21,14 +22,15 @@ import pytest
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
-from gradlab_grader.kernel import sandbox
+from gradlab_grader.kernel import bubblewrap, resources
+from gradlab_grader.kernel import launcher as kernel_launcher
 
 from .conftest import HOLD, processes_of
 
 pytestmark = pytest.mark.kernel   # grades, or starts kernels (make test-fast leaves it out)
 
-if not sandbox.available() or os.geteuid() != 0:
-    why = sandbox.unavailable_reason() or "the kernel factory sandboxes kernels only for a root grader"
+if not bubblewrap.available() or os.geteuid() != 0:
+    why = bubblewrap.unavailable_reason() or "the kernel factory sandboxes kernels only for a root grader"
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"CI needs the sandbox as root: {why}", pytrace=False)
     pytest.skip(why, allow_module_level=True)
@@ -66,8 +68,8 @@ class Kernel:
 
 @pytest.fixture(scope="module")
 def launcher():
-    launch = sandbox.launcher(required=True, factory=True, preload=["numpy", "matplotlib.pyplot"],
-                              limits=sandbox.Limits(processes=24))
+    launch = kernel_launcher.launcher(True, template=True, preload=["numpy", "matplotlib.pyplot"],
+                              limits=resources.Limits(processes=24))
     yield launch
     launch.close()
 
@@ -123,8 +125,8 @@ def test_a_kernel_past_its_memory_limit_costs_its_neighbour_nothing():
 
     if not kernellimits.available():
         pytest.skip(kernellimits.unavailable_reason())
-    launch = sandbox.launcher(required=True, factory=True, preload=["numpy"],
-                              limits=sandbox.Limits(kernel_memory_bytes=512 * sandbox.MiB))
+    launch = kernel_launcher.launcher(True, template=True, preload=["numpy"],
+                              limits=resources.Limits(kernel_memory_bytes=512 * resources.MiB))
 
     async def scenario():
         a, b = await Kernel(launch).start(), await Kernel(launch).start()
@@ -142,7 +144,12 @@ def test_a_kernel_past_its_memory_limit_costs_its_neighbour_nothing():
     finally:
         launch.close()
     held, codes = bomb.split("\n")[0].split(" ", 1)
-    assert int(held) * 200 < 512 and codes.count("-9") == 4 - int(held), bomb
+    # the OOM killer picks by size, not by arrival: a child that already held its block may be
+    # the one stopped; what holds is that the children alive at the end fit the limit
+    exits = ast.literal_eval(codes)
+    survivors = exits.count(0)
+    assert survivors * 200 < 512 and survivors <= int(held), bomb
+    assert exits.count(-9) == 4 - survivors, bomb
     assert alive == "150 MiB kept\n"
 
 
@@ -213,7 +220,7 @@ def test_the_template_outlives_crashing_kernels(launcher):
     }
 
     async def scenario():
-        template = launcher.factory.factory.proc
+        template = launcher.template.factory.proc
         reasons = {}
         for name, (code, _) in crashes.items():
             k = await Kernel(launcher).start()
@@ -240,7 +247,7 @@ def test_the_template_outlives_crashing_kernels(launcher):
                 break
             time.sleep(0.1)
         assert processes_of(uid) == 0, name
-    assert launcher.factory.factory.proc is template and template.poll() is None
+    assert launcher.template.factory.proc is template and template.poll() is None
     assert still == "42\n"
 
 
@@ -261,7 +268,7 @@ def test_a_plot_shows_as_in_a_fresh_kernel(factory, preload, monkeypatch):
     """pyplot preloaded in the template: the inline backend (the grader's default) still
     flushes figures after each cell, with and without plt.show(), as in a fresh kernel."""
     monkeypatch.delenv("MPLBACKEND", raising=False)   # the test session's Agg is not the grader's
-    launch = sandbox.launcher(required=True, factory=factory, preload=preload)
+    launch = kernel_launcher.launcher(True, template=factory, preload=preload)
 
     async def scenario():
         k = await Kernel(launch).start()
@@ -284,14 +291,14 @@ def test_a_plot_shows_as_in_a_fresh_kernel(factory, preload, monkeypatch):
 def test_killing_the_worker_takes_template_and_kernels_with_it(tmp_path):
     script = textwrap.dedent("""
         import asyncio, os, sys, time
-        from gradlab_grader.kernel import sandbox
-        launcher = sandbox.launcher(required=True, factory=True, preload=["numpy"])
+        from gradlab_grader.kernel import launcher as kernel_launcher
+        launcher = kernel_launcher.launcher(True, template=True, preload=["numpy"])
         workdir = launcher.make_workdir()
         km = launcher.kernel_manager(workdir)
         asyncio.run(km.start_kernel(cwd=str(workdir)))
-        print(launcher.factory.factory.proc.pid, km.sandbox_uid, flush=True)
+        print(launcher.template.factory.proc.pid, km.sandbox_uid, flush=True)
         # what the whole-kernel limits made (gradlab_grader.kernel.limits), if anything
-        held = [km.workdir, launcher.factory.base, *(km.cgroup.dirs.values() if km.cgroup else [])]
+        held = [km.workdir, launcher.template.base, *(km.cgroup.dirs.values() if km.cgroup else [])]
         print(" ".join(held) if km.cgroup else "", flush=True)
         time.sleep(600)
     """)
@@ -349,6 +356,6 @@ def test_the_template_forks_from_one_thread_with_its_modules(launcher):
             await k.stop()
 
     out = go(scenario())
-    ready = launcher.factory.factory.ready
+    ready = launcher.template.factory.ready
     assert ready["threads"] == 1 and ready["failed"] == [], ready
     assert out[0] == "True True\n"

@@ -26,22 +26,24 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_code_cell, new_notebook
 
-from gradlab_grader.kernel import guard, sandbox
+from gradlab_grader.kernel import bubblewrap, guard, resources, sandbox
+from gradlab_grader.kernel import launcher as kernel_launcher
 from gradlab_grader.kernel import limits as kernellimits
+from gradlab_grader.kernel.outputcap import OutputBudget, OutputCap
 
 from .conftest import HOLD, processes_of
 
 pytestmark = pytest.mark.kernel   # grades, or starts kernels (make test-fast leaves it out)
 
-if not sandbox.available():
+if not bubblewrap.available():
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"CI needs the sandbox: {sandbox.unavailable_reason()}", pytrace=False)
-    pytest.skip(sandbox.unavailable_reason(), allow_module_level=True)
+        pytest.fail(f"CI needs the sandbox: {bubblewrap.unavailable_reason()}", pytrace=False)
+    pytest.skip(bubblewrap.unavailable_reason(), allow_module_level=True)
 
 TEST = "# test\n"  # cells starting so are test cells: the guard runs before them
 
 
-class Client(sandbox.OutputCap, NotebookClient):
+class Client(OutputCap, NotebookClient):
     pass
 
 
@@ -65,8 +67,8 @@ def run(cells, workdir: Path, limits=None, hidden=(), expose=(), output_limit=No
     if MODE["factory"]:
         # a template per call (hidden and expose shape its sandbox); the kernel works in a
         # folder of the template's, copied back into ``workdir`` for the checks
-        launcher = sandbox.launcher(required=require, limits=limits, hidden=hidden, expose=expose,
-                                    factory=True)
+        launcher = kernel_launcher.launcher(True if require else None, limits=limits, hidden=hidden, expose=expose,
+                                    template=True)
         own = launcher.make_workdir()
         shutil.copytree(workdir, own, dirs_exist_ok=True)
         try:
@@ -81,12 +83,12 @@ def _run(cells, workdir: Path, limits, hidden, expose, output_limit, timeout, la
          require=True):
     nb = new_notebook(cells=[new_code_cell(c) for c in cells])
     nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    km = sandbox.sandboxed_kernel_manager(workdir, limits or sandbox.Limits(), hidden=hidden,
+    km = sandbox.sandboxed_kernel_manager(workdir, limits or resources.Limits(), hidden=hidden,
                                           expose=expose, require=require,
-                                          factory=launcher.factory if launcher else None)
-    client = Client(nb, km=km, timeout=timeout, allow_errors=True, interrupt_on_timeout=True)
-    if output_limit is not None:
-        client.output_limit = output_limit
+                                          template=launcher.template if launcher else None)
+    client = Client(nb, km=km, timeout=timeout, allow_errors=True, interrupt_on_timeout=True,
+                    budget=OutputBudget(output_limit) if output_limit is not None else None,
+                    kernel=sandbox.KernelHandle.of(km))
     hook, notes = guard.executor_hook(), {}
 
     async def go():
@@ -228,7 +230,7 @@ def test_no_loopback_connection(workdir):
 # -- resources -----------------------------------------------------------------------------------
 
 def test_fork_bomb_is_contained(workdir):
-    limits = sandbox.Limits(processes=24)
+    limits = resources.Limits(processes=24)
     nb, km, _ = run([
         "import os, time\nn = 0\ntry:\n"
         "    while n < 1000:\n"
@@ -253,7 +255,7 @@ def test_fork_bomb_is_contained(workdir):
 
 
 def test_memory_bomb_gets_memory_error_and_the_kernel_survives(workdir):
-    limits = sandbox.Limits(memory_bytes=int(1.5 * sandbox.GiB))
+    limits = resources.Limits(memory_bytes=int(1.5 * resources.GiB))
     nb, _, _ = run([
         "x = bytearray(4 * 2**30)",
         "hog = []\nwhile True:\n    hog.append(bytearray(64 * 2**20))",
@@ -266,7 +268,7 @@ def test_memory_bomb_gets_memory_error_and_the_kernel_survives(workdir):
 
 def test_cpu_limit_stops_the_kernel_with_a_reason(workdir):
     _, _, notes = run(["while True:\n    pass", "print('never')"], workdir,
-                      sandbox.Limits(cpu_seconds=1))
+                      resources.Limits(cpu_seconds=1))
     assert "CPU-time limit (1 s)" in notes["died"]
 
 
@@ -276,14 +278,14 @@ def test_segfault_is_reported_as_a_crash(workdir):
 
 
 def test_file_size_bomb_stops_at_the_limit(workdir):
-    limits = sandbox.Limits(file_bytes=sandbox.MiB)
+    limits = resources.Limits(file_bytes=resources.MiB)
     nb, _, _ = run([
         "with open('big.bin', 'wb') as f:\n    for _ in range(100):\n        f.write(b'0' * 2**20)",
         "print('alive')",
     ], workdir, limits)
     assert "File too large" in error(nb.cells[0])
     big = workdir / "big.bin"
-    assert not big.exists() or big.stat().st_size <= sandbox.MiB
+    assert not big.exists() or big.stat().st_size <= resources.MiB
     assert text(nb.cells[1]) == "alive\n"
 
 
@@ -300,7 +302,7 @@ def test_many_files_stop_at_the_working_copy_size(workdir):
     ENOSPC in the cell; the host disk gets none of it, and the kernel goes on."""
     needs_whole_kernel_limits()
     (workdir / "given.txt").write_text("submitted")   # what the grader put there is kept
-    limits = sandbox.Limits(file_bytes=16 * sandbox.MiB, workdir_bytes=32 * sandbox.MiB)
+    limits = resources.Limits(file_bytes=16 * resources.MiB, workdir_bytes=32 * resources.MiB)
     nb, _, _ = run([
         "print(open('given.txt').read())",
         "written = 0\ntry:\n    for i in range(6):\n"
@@ -321,7 +323,7 @@ def test_a_kernel_past_its_memory_limit_is_stopped_with_the_reason(workdir):
     """600 MiB fit the address-space limit (2 GiB) but not the kernel's 512 MiB: the kernel is
     stopped, and both its cell and the reason name the limit."""
     needs_whole_kernel_limits()
-    limits = sandbox.Limits(kernel_memory_bytes=512 * sandbox.MiB)
+    limits = resources.Limits(kernel_memory_bytes=512 * resources.MiB)
     nb, _, notes = run(["x = b'1' * (600 * 2**20)", "print('never')"], workdir, limits, timeout=60)
     assert "past the kernel's memory limit (512 MiB)" in notes["died"], notes["died"]
     assert "went past its memory limit (512 MiB)" in text(nb.cells[0])
@@ -332,7 +334,7 @@ def test_children_share_the_kernels_memory_limit(workdir):
     kernel's 512 MiB together: the children past it are stopped, and the kernel goes on (or,
     were it the one stopped, the reason names the limit)."""
     needs_whole_kernel_limits()
-    limits = sandbox.Limits(kernel_memory_bytes=512 * sandbox.MiB)
+    limits = resources.Limits(kernel_memory_bytes=512 * resources.MiB)
     nb, km, notes = run([HOLD, "print('alive')"], workdir, limits, timeout=60)
     if "died" in notes:
         assert "memory limit (512 MiB)" in notes["died"], notes["died"]
@@ -367,19 +369,19 @@ def test_interrupt_and_restart(workdir):
 
 def test_without_bubblewrap_limits_still_hold_and_it_says_so(workdir, monkeypatch):
     """A laptop without bwrap: one loud warning, the limits and the guard still work."""
-    monkeypatch.setattr(sandbox, "_probe", lambda: "bubblewrap (bwrap) is not installed")
-    monkeypatch.setattr(sandbox, "_warned", False)
-    with pytest.warns(sandbox.SandboxUnavailable, match="WITHOUT the sandbox") as caught:
+    monkeypatch.setattr(bubblewrap, "_probe", lambda: "bubblewrap (bwrap) is not installed")
+    monkeypatch.setattr(bubblewrap, "_warned", False)
+    with pytest.warns(bubblewrap.SandboxUnavailable, match="WITHOUT the sandbox") as caught:
         sandbox.sandboxed_kernel_manager(workdir)
         sandbox.sandboxed_kernel_manager(workdir)
     assert len(caught) == 1                               # once per run, not per kernel
     with pytest.raises(RuntimeError, match="bubblewrap"):
-        sandbox.launcher(required=True)
+        kernel_launcher.launcher(True)
     nb, km, notes = run([
         "x = bytearray(4 * 2**30)",
         "from gradlab import checks\nchecks.assert_close = lambda *a, **k: None",
         TEST + "checks.assert_close(1.0, 2.0)",
-    ], workdir, sandbox.Limits(memory_bytes=int(1.5 * sandbox.GiB)), require=False)
+    ], workdir, resources.Limits(memory_bytes=int(1.5 * resources.GiB)), require=False)
     assert not km.isolate
     assert error(nb.cells[0]).startswith("MemoryError")
     assert "gradlab.checks.assert_close was replaced" in notes[2] and error(nb.cells[2])
@@ -389,18 +391,18 @@ def test_without_whole_kernel_limits_per_process_limits_hold_and_it_says_so(work
     """A user grader (or no cgroup v1): the run warns once and its summary says so; the
     per-process limits still hold, and the working copy is the host folder."""
     from gradlab_grader import pipeline
-    from gradlab_grader.execution.pool import RunStats
+    from gradlab_grader.execution.driver import RunStats
 
     why = "the grader does not run as root (only root may mount a tmpfs and make a cgroup)"
     monkeypatch.setattr(kernellimits, "_probe", lambda: why)
     said = re.escape("limits hold per process only: " + why)
-    with pytest.warns(sandbox.SandboxUnavailable, match=said):
+    with pytest.warns(bubblewrap.SandboxUnavailable, match=said):
         pipeline.say_once_if_unsandboxed(None)
     summary = {whole: RunStats(sandboxed=True, whole_kernel=whole).summary() for whole in (True, False)}
     assert "sandbox on, limits per process only" in summary[False]
     assert "sandbox on, limits per kernel" in summary[True]
     nb, km, _ = run(["open('mine.txt', 'w').write('ok')", "x = bytearray(4 * 2**30)"], workdir,
-                    sandbox.Limits(memory_bytes=int(1.5 * sandbox.GiB)))
+                    resources.Limits(memory_bytes=int(1.5 * resources.GiB)))
     assert km.cgroup is None and (workdir / "mine.txt").read_text() == "ok"
     assert error(nb.cells[1]).startswith("MemoryError")
 
