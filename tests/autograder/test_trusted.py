@@ -410,9 +410,9 @@ def test_a_sandboxed_kernel_is_reached_the_same_way(tmp_path):
     connection info as nbclient does."""
     import asyncio
 
-    from gradlab_grader.kernel import sandbox
-    if not sandbox.available():
-        pytest.skip(sandbox.unavailable_reason())
+    from gradlab_grader.kernel import bubblewrap, sandbox
+    if not bubblewrap.available():
+        pytest.skip(bubblewrap.unavailable_reason())
     km = sandbox.sandboxed_kernel_manager(tmp_path, require=True)
 
     async def go():
