@@ -32,6 +32,7 @@ import zipfile
 from pathlib import Path
 
 from .cells import LEAK_MARKERS
+from .fileio import atomic_path
 from .workspace import Workspace
 
 # what the library's wheel is built from (inside lib/); nothing else is copied to build it
@@ -121,10 +122,6 @@ of its own beside the others.  In a terminal, in that course folder:
 """
 
 
-def bundle_path(ws: Workspace, assignment: str) -> Path:
-    return ws.root / "bundles" / f"{assignment}.zip"
-
-
 def _entry(name: str, mode: int) -> zipfile.ZipInfo:
     """A zip entry that unzips with ``mode`` (a folder when ``name`` ends in '/') on any system."""
     info = zipfile.ZipInfo(name, date_time=time.localtime()[:6])
@@ -148,20 +145,14 @@ def write_bundle(ws: Workspace, assignment: str) -> Path:
     contents = {f"{assignment}/{p.relative_to(release).as_posix()}": p.read_bytes() for p in files}
     contents |= {f"{assignment}/{wheel_name}": wheel, f"{assignment}/INSTALL.txt": install.encode()}
     folders = {f"{assignment}/"} | {name[:name.rindex("/") + 1] for name in contents}
-    dest = bundle_path(ws, assignment)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    with zipfile.ZipFile(tmp, "w") as bundle:
-        for folder in sorted(folders):
-            bundle.writestr(_entry(folder, FOLDER_MODE), b"")
-        for name, data in sorted(contents.items()):
-            bundle.writestr(_entry(name, FILE_MODE), data)
-    try:
+    dest = ws.bundle(assignment)
+    with atomic_path(dest) as tmp:  # a refused bundle leaves the last good one in place
+        with zipfile.ZipFile(tmp, "w") as bundle:
+            for folder in sorted(folders):
+                bundle.writestr(_entry(folder, FOLDER_MODE), b"")
+            for name, data in sorted(contents.items()):
+                bundle.writestr(_entry(name, FILE_MODE), data)
         check_bundle(tmp)
-    except BundleError:
-        tmp.unlink()
-        raise
-    tmp.replace(dest)
     return dest
 
 

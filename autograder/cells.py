@@ -60,6 +60,27 @@ def gradlab_meta(node) -> dict:
     return meta if isinstance(meta, dict) else {}
 
 
+def set_label(cell, label: str) -> None:
+    """Name a test cell for the feedback's contents (``"gradlab": {"label": …}``, written by
+    ``LabelTests`` on the feedback's copy; the feedback template reads it back)."""
+    cell.metadata.setdefault("gradlab", {})["label"] = label
+
+
+def is_locked(cell) -> bool:
+    """A cell nbgrader keeps the student from editing (``locked``: lecture cells and tests)."""
+    return bool(nbgrader_meta(cell).get("locked"))
+
+
+def has_nbgrader_meta(cell) -> bool:
+    """Whether ``cell`` carries nbgrader metadata at all (a dict or not: a corrupt one too)."""
+    return "nbgrader" in cell.get("metadata", {})
+
+
+def raw_nbgrader_meta(cell):
+    """A cell's nbgrader metadata as stored, unchecked (None without it): for the metadata check."""
+    return cell.get("metadata", {}).get("nbgrader")
+
+
 def skip_when_grading(cell) -> bool:
     """Whether the source marks ``cell`` as a lecture cell grading need not run."""
     return gradlab_meta(cell).get("grading") == GRADING_SKIP
@@ -88,9 +109,9 @@ def cells_by_id(notebook) -> dict:
 def _claimed_id(cell):
     """The id a cell claims with nbgrader metadata: its ``grade_id`` when that is a string,
     ``"(no id)"`` for metadata without a usable one, None for a cell without nbgrader metadata."""
-    if "nbgrader" not in cell.get("metadata", {}):
+    if not has_nbgrader_meta(cell):
         return None
-    meta = cell.metadata["nbgrader"]
+    meta = raw_nbgrader_meta(cell)
     gid = meta.get("grade_id") if isinstance(meta, dict) else None
     return gid if isinstance(gid, str) else "(no id)"
 
@@ -124,17 +145,19 @@ def drop_foreign_cells(notebook, known) -> None:
 
 
 def answer_ids(notebook) -> list[str]:
-    return [grade_id(c) for c in notebook.cells if is_answer(c)]
+    return [gid for c in notebook.cells if is_answer(c) and (gid := grade_id(c)) is not None]
 
 
 def exercise_of_cells(notebook) -> dict[str, str]:
     """Map each test cell's id to the exercise (answer cell) it tests: the one before it."""
-    owner, current = {}, ""
+    owner: dict[str, str] = {}
+    current = ""
     for cell in notebook.cells:
+        gid = grade_id(cell)
         if is_answer(cell) and cell.cell_type == "code":
-            current = grade_id(cell) or current
-        if is_test(cell):
-            owner[grade_id(cell)] = current or grade_id(cell)
+            current = gid or current
+        if is_test(cell) and gid is not None:  # nbgrader's schema gives every test an id
+            owner[gid] = current or gid
     return owner
 
 
@@ -143,8 +166,9 @@ def exercise_points(notebook) -> dict[str, float]:
     owner = exercise_of_cells(notebook)
     points: dict[str, float] = {}
     for cell in notebook.cells:
-        if is_test(cell):
-            exercise = owner[grade_id(cell)]
+        gid = grade_id(cell)
+        if is_test(cell) and gid is not None:
+            exercise = owner[gid]
             points[exercise] = points.get(exercise, 0) + nbgrader_meta(cell).get("points", 0)
     return points
 

@@ -21,7 +21,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from . import bundle, demo, pipeline
+from . import demo, pipeline
 from .outputs import lms, report
 from .outputs.results import format_status, format_table, read_results
 from .workspace import default_workspace
@@ -194,7 +194,7 @@ def _collect(args, ws) -> int:
 def _command(args, ws, progress: bool) -> int:
     if args.command == "release":
         for path in pipeline.release(ws, args.assignments or None):
-            print(f"released {path}; student bundle {bundle.bundle_path(ws, path.name)}")
+            print(f"released {path}; student bundle {ws.bundle(path.name)}")
     elif args.command == "collect":
         return _collect(args, ws)
     elif args.command == "autograde":

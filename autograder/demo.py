@@ -17,8 +17,9 @@ from pathlib import Path
 
 import nbformat
 
-from . import bundle, mistakes, pipeline
+from . import mistakes, pipeline
 from .cells import grade_id, is_answer, solution_source
+from .fileio import write_atomically
 from .outputs import report
 from .outputs.results import SubmissionResult, format_table, rejected_results
 from .recording import submissions
@@ -54,8 +55,9 @@ def build_submission(source_nb, release_nb, student: DemoStudent):
     if student.untouched:
         return submission
     for cell in submission.cells:
-        if is_answer(cell) and grade_id(cell) in solutions:
-            cell.source = student.answers.get(grade_id(cell), solution_source(solutions[grade_id(cell)]))
+        gid = grade_id(cell)
+        if is_answer(cell) and gid is not None and gid in solutions:
+            cell.source = student.answers.get(gid, solution_source(solutions[gid]))
     return submission
 
 
@@ -75,23 +77,20 @@ def write_inbox(ws: Workspace, assignment: str, inbox: Path) -> list[DemoStudent
             submissions.write_timestamp(folder, handed_in)
         broken = inbox / BROKEN
         broken.mkdir(parents=True, exist_ok=True)
-        (broken / path.name).write_text('{"cells": [ {"cell_type": "code", "source": "x = 1"')
+        write_atomically(broken / path.name, '{"cells": [ {"cell_type": "code", "source": "x = 1"')
         submissions.write_timestamp(broken, handed_in)
     return class_
 
 
-DEMO_MARKER = ".gradlab-demo"
-
-
 def prepare_workspace(ws: Workspace) -> None:
     """Start the demo from an empty workspace, refusing to wipe one that holds real grades."""
-    if ws.root.exists() and any(ws.root.iterdir()) and not (ws.root / DEMO_MARKER).exists():
+    if ws.root.exists() and any(ws.root.iterdir()) and not ws.demo_marker.exists():
         raise pipeline.GradlabError(
             f"{ws.root} already holds a workspace that is not a demo; pass --workspace with "
             "another folder (the demo starts from an empty one)")
     shutil.rmtree(ws.root, ignore_errors=True)
     ws.init()
-    (ws.root / DEMO_MARKER).write_text("this workspace was made by `gradlab demo` and may be wiped by it\n")
+    write_atomically(ws.demo_marker, "this workspace was made by `gradlab demo` and may be wiped by it\n")
 
 
 def run_demo(ws: Workspace, assignments: list[str] | None = None, progress: bool = True,
@@ -120,9 +119,9 @@ def grade_class(ws: Workspace, assignment: str, exported: list[str], progress: b
     the ``exported`` assignments."""
     echo(f"release   {assignment} -> {ws.course / assignment}")
     pipeline.release(ws, [assignment])
-    echo(f"bundle    {bundle.bundle_path(ws, assignment)} (what students get: the release, "
+    echo(f"bundle    {ws.bundle(assignment)} (what students get: the release, "
          "the library's wheel, INSTALL.txt)")
-    inbox = ws.root / "inbox" / assignment
+    inbox = ws.inbox(assignment)
     write_inbox(ws, assignment, inbox)
     collected = pipeline.collect(ws, assignment, inbox)
     echo(f"collect   {collected.summary(assignment)} from {inbox}")

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from . import bundle
 from .cells import LEAK_MARKERS
 from .execution import driver, engine, pool
+from .fileio import replace_folder, staging_folder, write_atomically
 from .mistakes import MISTAKES_DIR
 from .outputs.csvout import write_csv
 from .outputs.results import SubmissionResult, read_result
@@ -101,8 +102,9 @@ def release(ws: Workspace, assignments: list[str] | None = None, course: Path | 
             raise GradlabError(f"the release of {assignment} still holds solution or hidden-test "
                                f"markers in {leaks}; check the cell metadata in solutions/{assignment}")
         dest = course / assignment
-        shutil.rmtree(dest, ignore_errors=True)
-        shutil.copytree(out, dest)
+        staging = staging_folder(dest)
+        shutil.copytree(out, staging, dirs_exist_ok=True)
+        replace_folder(staging, dest)  # course/<a> is never half a release
         written.append(dest)
         if bundles:
             try:
@@ -110,7 +112,7 @@ def release(ws: Workspace, assignments: list[str] | None = None, course: Path | 
             except bundle.BundleError as exc:
                 raise GradlabError(str(exc)) from None
     if not ws.policy_file.exists():
-        ws.policy_file.write_text(policy_template(released(ws)))
+        write_atomically(ws.policy_file, policy_template(released(ws)))
     return written
 
 
@@ -262,12 +264,12 @@ def collect(ws: Workspace, assignment: str, inbox: Path) -> Collected:
             continue
         if dest.is_dir():
             result.resubmitted.append(student)
-        shutil.rmtree(dest, ignore_errors=True)
-        dest.mkdir(parents=True)
+        staging = staging_folder(dest)  # the earlier hand-in stays whole until the new one is
         for name, path in notebooks.items():
-            shutil.copyfile(path, dest / name)
+            shutil.copyfile(path, staging / name)
         if when is not None:
-            submissions.write_timestamp(dest, when)
+            submissions.write_timestamp(staging, when)
+        replace_folder(staging, dest)
     submissions.record_rejections(ws, assignment, result.rejected, handed_in, result.students)
     return result
 
@@ -332,10 +334,12 @@ def say_once_if_unsandboxed(sandbox: bool | None) -> None:
     from .kernel import bubblewrap
     from .kernel import limits as kernellimits
 
-    if sandbox is None and not bubblewrap.available():
-        warnings.warn(bubblewrap.unavailable_reason(), bubblewrap.SandboxUnavailable, stacklevel=3)
-    if not kernellimits.available():   # memory and working copy bounded per process only
-        warnings.warn(kernellimits.unavailable_reason(), bubblewrap.SandboxUnavailable, stacklevel=3)
+    why = bubblewrap.unavailable_reason()
+    if sandbox is None and why:
+        warnings.warn(why, bubblewrap.SandboxUnavailable, stacklevel=3)
+    per_process = kernellimits.unavailable_reason()
+    if per_process:   # memory and working copy bounded per process only
+        warnings.warn(per_process, bubblewrap.SandboxUnavailable, stacklevel=3)
 
 
 def _check_gradable(ws: Workspace, assignment: str) -> None:
@@ -506,7 +510,7 @@ def feedback(ws: Workspace, assignment: str, students: list[str] | None = None,
         outcome = _generate_feedback(ws, api, assignment, student)
         if outcome.get("success"):
             written += sorted(ws.feedback(student, assignment).glob("*.html"))
-            stamp_file.write_text(stamp)
+            write_atomically(stamp_file, stamp)
         else:
             failed[student] = failure_reason(outcome)
     return written, failed

@@ -43,6 +43,9 @@ from pathlib import Path
 
 from traitlets.config import Config
 
+from .fileio import write_atomically
+from .kernelenv import kernel_arguments
+
 
 class GradlabError(RuntimeError):
     """A problem the user can fix; the message says what happened and what to do."""
@@ -97,7 +100,9 @@ def _nbgrader_templates() -> Path:
     """nbgrader's own templates folder (gradlab's feedback template extends its feedback page)."""
     import importlib.util
 
-    return Path(importlib.util.find_spec("nbgrader").origin).parent / "server_extensions" / "formgrader" / "templates"
+    spec = importlib.util.find_spec("nbgrader")
+    assert spec is not None and spec.origin is not None, "nbgrader is a dependency of the grader"
+    return Path(spec.origin).parent / "server_extensions" / "formgrader" / "templates"
 
 
 # ``[grading] figures`` in gradlab.toml: do grading kernels draw matplotlib figures?  Drawing is
@@ -107,6 +112,7 @@ def _nbgrader_templates() -> Path:
 # with a cell a person grades (nbgrader's task cells and graded answers), where the grader's
 # reader needs them.
 FIGURES = ("auto", "draw", "skip")
+CONFIG_FILE = "nbgrader_config.py"  # in the workspace: the settings, for nbgrader's own tools
 
 
 @dataclass
@@ -116,7 +122,8 @@ class Workspace:
     root: Path
     repo: Path = field(default_factory=find_repo)
     course_id: str = "gradlab"
-    db_url: str | None = None
+    # the gradebook's SQLAlchemy URL; "": what nbgrader_config.py names, else gradebook.db in root
+    db_url: str = ""
     cell_timeout: int = CELL_TIMEOUT
     # what feedback shows of a failing hidden test: "message" (what was called, what was
     # expected: the hint) or "name" (only which hidden test failed)
@@ -134,7 +141,7 @@ class Workspace:
             raise ValueError(f"the workspace {self.root} must not be inside the course sources")
         if self.hidden_test_feedback not in ("message", "name"):
             raise ValueError(f"hidden_test_feedback is 'message' or 'name', not {self.hidden_test_feedback!r}")
-        if self.db_url is None:
+        if not self.db_url:
             self.db_url = configured_db_url(self.root) or f"sqlite:///{self.root / 'gradebook.db'}"
 
     @property
@@ -183,12 +190,48 @@ class Workspace:
 
     @property
     def exports(self) -> Path:
+        """The CSVs ``gradlab export`` writes (``grades.csv``, ``<a>-<lms>.csv``)."""
         return self.root / "exports"
 
     @property
     def roster(self) -> Path:
         """The roster given at collect (``roster.csv``: student_id, name, email, LMS ids)."""
         return self.root / "roster.csv"
+
+    def rejections(self, assignment: str) -> Path:
+        """The hand-ins collect turned away, with the reason (``rejected/<a>.json``)."""
+        return self.root / "rejected" / f"{assignment}.json"
+
+    def lms_state(self, assignment: str) -> Path:
+        """An LMS download's unmatched files and the instructor's mapping (``lms/<a>.json``)."""
+        return self.root / "lms" / f"{assignment}.json"
+
+    def bundle(self, assignment: str) -> Path:
+        """The student bundle of ``assignment`` (``bundles/<a>.zip``)."""
+        return self.root / "bundles" / f"{assignment}.zip"
+
+    def report(self, assignment: str) -> Path:
+        """The class report of ``assignment`` (``reports/<a>.html``)."""
+        return self.root / "reports" / f"{assignment}.html"
+
+    def inbox(self, assignment: str) -> Path:
+        """The demo class of ``assignment`` before collection (``inbox/<a>/<student>/``)."""
+        return self.root / "inbox" / assignment
+
+    @property
+    def demo_marker(self) -> Path:
+        """Says that ``gradlab demo`` made this workspace (and may wipe it)."""
+        return self.root / ".gradlab-demo"
+
+    @property
+    def exchange(self) -> Path:
+        """nbgrader's exchange folder (unused by gradlab's own commands; nbgrader's API needs one)."""
+        return self.root / "exchange"
+
+    @property
+    def config_file(self) -> Path:
+        """``nbgrader_config.py``: the settings gradlab grades with, for nbgrader's own tools."""
+        return self.root / CONFIG_FILE
 
     def assignments(self) -> list[str]:
         """Assignment ids: the folders of ``solutions/`` in lecture order."""
@@ -277,12 +320,9 @@ class Workspace:
             },
             # nbgrader's exchange (formgrader's Release and Collect) lives in the workspace: the
             # system-wide default folder rarely exists, and every nbgrader call said so
-            "Exchange": {"root": str(self.root / "exchange")},
+            "Exchange": {"root": str(self.exchange)},
             "Execute": {"timeout": self.cell_timeout, "allow_errors": True, "interrupt_on_timeout": True,
-                        # no history file per kernel; the kernel's start-up chatter (a TCP
-                        # notice) is not the instructor's business
-                        "extra_arguments": ["--HistoryManager.hist_file=:memory:",
-                                            "--IPKernelApp.log_level=ERROR"]},
+                        "extra_arguments": kernel_arguments()},
             # nbgrader's autograde steps, plus: execution tags a student added are dropped; the
             # metadata check is nbgrader's with its schema compiled once (preprocessors/checkmetadata)
             "Autograde": {"sanitize_preprocessors": [
@@ -368,12 +408,12 @@ class Workspace:
 
     def init(self) -> "Workspace":
         """Create the folders and an ``nbgrader_config.py`` mirroring :meth:`settings`."""
-        (self.root / "exchange").mkdir(parents=True, exist_ok=True)
+        self.exchange.mkdir(parents=True, exist_ok=True)
         lines = ["# Written by gradlab: the settings `gradlab` grades with, for nbgrader's own tools.",
                  "c = get_config()  # noqa: F821", ""]
         for section, traits in self.settings().items():
             lines += [f"c.{section}.{trait} = {value!r}" for trait, value in traits.items()]
-        (self.root / "nbgrader_config.py").write_text("\n".join(lines) + "\n")
+        write_atomically(self.config_file, "\n".join(lines) + "\n")
         return self
 
     def coursedir(self):
@@ -389,7 +429,7 @@ class Workspace:
         :func:`nbgrader_calls`."""
         from nbgrader.apps import NbGraderAPI
 
-        (self.root / "exchange").mkdir(parents=True, exist_ok=True)
+        self.exchange.mkdir(parents=True, exist_ok=True)
         return NbGraderAPI(coursedir=self.coursedir(), config=self.config())
 
     @contextmanager
@@ -427,7 +467,7 @@ def configured_db_url(root: Path) -> str | None:
     instructor may also set ``c.CourseDirectory.db_url`` there, as for nbgrader.  gradlab's own
     default (``gradebook.db`` in the workspace) is not taken from the file: it follows the
     workspace when the folder moves."""
-    config_file = Path(root) / "nbgrader_config.py"
+    config_file = Path(root) / CONFIG_FILE
     if not config_file.is_file():
         return None
     from traitlets.config.loader import PyFileConfigLoader
@@ -448,4 +488,4 @@ def default_workspace(path: str | os.PathLike | None = None, repo: str | os.Path
     """The workspace at ``path`` (default ``<repo>/grading``); ``db_url``: its gradebook (default:
     what its ``nbgrader_config.py`` names, else ``gradebook.db`` inside it)."""
     repo_path = find_repo(Path(repo)) if repo else find_repo()
-    return Workspace(root=Path(path) if path else repo_path / "grading", repo=repo_path, db_url=db_url)
+    return Workspace(root=Path(path) if path else repo_path / "grading", repo=repo_path, db_url=db_url or "")

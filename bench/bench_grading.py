@@ -104,7 +104,7 @@ def floor(repo: Path, inbox: Path, repeats: int, figures: bool) -> float:
     """A bare kernel start plus executing one perfect notebook with nbclient (median)."""
     from nbclient import NotebookClient
 
-    from gradlab_grader.execution.engine import kernel_args
+    from gradlab_grader.kernelenv import kernel_arguments
 
     times = []
     for _ in range(repeats):
@@ -112,7 +112,7 @@ def floor(repo: Path, inbox: Path, repeats: int, figures: bool) -> float:
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
             NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
-                           extra_arguments=kernel_args(figures),
+                           extra_arguments=kernel_arguments(figures),
                            resources={"metadata": {"path": tmp}}).execute()
             times.append(time.perf_counter() - start)
     return statistics.median(times)

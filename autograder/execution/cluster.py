@@ -140,7 +140,9 @@ def execute(unit: engine.WorkUnit) -> engine.UnitResult:
     """The task each unit becomes on the cluster: run it on this worker's warm kernels."""
     from distributed import get_worker
 
-    return get_worker().plugins[PLUGIN].execute(unit)
+    plugin = get_worker().plugins[PLUGIN]
+    assert isinstance(plugin, _GradingWorker), plugin
+    return plugin.execute(unit)
 
 
 class ClusterWarning(UserWarning):

@@ -22,6 +22,8 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
+from ..imports import STAR, imports_in
+
 # calls that reach the namespace by string: a cell making one may read or bind any name
 DYNAMIC = {"globals", "locals", "vars", "eval", "exec", "get_ipython", "__import__", "compile"}
 
@@ -63,18 +65,16 @@ def names(source: str) -> Names:
             binds.add(node.arg)
         elif isinstance(node, (ast.Global, ast.Nonlocal)):
             binds.update(node.names)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            if any(alias.name == "*" for alias in node.names):
-                return Names(everything=True)
-            binds.update((a.asname or a.name).split(".")[0] for a in node.names)
         elif isinstance(node, ast.ExceptHandler) and node.name:
             binds.add(node.name)
         elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
             binds.add(node.name)
         elif isinstance(node, ast.MatchMapping) and node.rest:
             binds.add(node.rest)
-    if reads & DYNAMIC:
+    imported = {imp.bound for imp in imports_in(source)}
+    if reads & DYNAMIC or STAR in imported:
         return Names(everything=True)
+    binds |= imported
     later = {node.id for fn in ast.walk(tree) if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
              for part in (fn.body if isinstance(fn.body, list) else [fn.body]) for node in ast.walk(part)
              if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
@@ -100,7 +100,7 @@ def effects_elsewhere(source: str) -> list[str]:
         for target in targets:
             for part in ast.walk(target):
                 if isinstance(part, (ast.Attribute, ast.Subscript)):
-                    root = part
+                    root: ast.expr = part
                     while isinstance(root, (ast.Attribute, ast.Subscript)):
                         root = root.value
                     if not (isinstance(root, ast.Name) and root.id in own):
@@ -126,7 +126,7 @@ def users(cells: list[Names], i: int, running: set[int]) -> list[int]:
     return sorted(j for j in running if (j > i and cells[j].needs(cells[i])) or cells[j].calls_may_need(cells[i]))
 
 
-def depended_on(cells: list[Names], scored: set[int], skipped: set[int] = frozenset()) -> set[int]:
+def depended_on(cells: list[Names], scored: set[int], skipped: set[int] | frozenset[int] = frozenset()) -> set[int]:
     """Positions (into ``cells``, in notebook order) of the cells a score depends on: the
     ``scored`` cells themselves (tests and answers) and every cell that may change what one of
     them sees, transitively.  ``skipped`` cells never run, so none is depended on."""

@@ -53,6 +53,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ..kernel.launcher import KernelLauncher
 
+from ..cells import grade_id
+from ..kernelenv import kernel_arguments
+
 # Wall-clock limit for one whole notebook (seconds): the lecture notebooks run in well under a
 # minute; a cell alone may take CELL_TIMEOUT (workspace.py).
 NOTEBOOK_TIMEOUT = 600
@@ -157,17 +160,6 @@ class UnitResult:
 
 # -- kernels ------------------------------------------------------------------------------------
 
-KERNEL_ARGS = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"]
-# a kernel that does not draw figures: matplotlib's inline backend gets no image format, so a
-# figure is shown by its text, "<Figure size 650x450 with 1 Axes>" (see Workspace.draws_figures)
-NO_FIGURES = ["--InlineBackend.figure_formats=[]"]
-
-
-def kernel_args(figures: bool = True) -> list[str]:
-    """The command-line options of a grading kernel."""
-    return KERNEL_ARGS + ([] if figures else NO_FIGURES)
-
-
 class Kernels:
     """Where a worker's kernels come from: one is always warming for the next need.
 
@@ -181,7 +173,7 @@ class Kernels:
 
             launcher = default_launcher()
         self.launcher: KernelLauncher = launcher
-        self.args = kernel_args(figures)
+        self.args = kernel_arguments(figures)
         self._spare = None
 
     async def _start(self):
@@ -222,38 +214,19 @@ async def discard(kernel) -> None:
 
 def preload_modules(notebooks, exclude=()) -> list[str]:
     """The modules worth importing once in a kernel template for these notebooks: what their code
-    cells import (:func:`imported_modules`), kept only when installed (:func:`installed_modules`).
-    Never executes them."""
+    cells import (``import a.b`` -> ``a.b``; ``from a import b`` -> ``a`` and ``a.b`` if that is a
+    module), kept only when installed (:func:`installed_modules`).  Never executes them."""
     import nbformat
 
-    sources = []
+    from ..imports import modules_loaded, notebook_imports
+
+    found = []
     for path in notebooks:
         try:
-            nb = nbformat.read(str(path), as_version=4)
+            found += notebook_imports(nbformat.read(str(path), as_version=4))
         except Exception:
             continue
-        sources += [cell.source for cell in nb.cells if cell.cell_type == "code"]
-    return installed_modules(imported_modules(sources), exclude)
-
-
-def imported_modules(sources) -> list[str]:
-    """What these cells import (``import a.b`` -> ``a.b``; ``from a import b`` -> ``a`` and
-    ``a.b``), in order, once each; a cell that does not parse imports nothing."""
-    import ast
-
-    names: dict[str, None] = {}
-    for source in sources:
-        try:
-            tree = ast.parse(source)
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names.update(dict.fromkeys(a.name for a in node.names))
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                names[node.module] = None
-                names.update(dict.fromkeys(f"{node.module}.{a.name}" for a in node.names if a.name != "*"))
-    return list(names)
+    return installed_modules(modules_loaded(found), exclude)
 
 
 def installed_modules(names, exclude=()) -> list[str]:
@@ -261,12 +234,11 @@ def installed_modules(names, exclude=()) -> list[str]:
     working copy, the workspace or ``exclude`` (a student's file must not be imported here)."""
     import importlib.util
 
-    from ..kernel.bubblewrap import inside, python_paths
+    from ..kernel.bubblewrap import python_paths
 
     installed = python_paths()
     excluded = [os.path.realpath(e) for e in exclude]
     kept: dict[str, bool] = {}
-    out = []
     for name in names:
         top = name.split(".")[0]
         if top not in kept:
@@ -274,14 +246,19 @@ def installed_modules(names, exclude=()) -> list[str]:
                 spec = importlib.util.find_spec(top)
             except (ImportError, ValueError):
                 spec = None
-            origin = os.path.realpath(spec.origin or "") if spec and spec.origin else ""
-            where = [os.path.realpath(p) for p in (spec.submodule_search_locations or [])] if spec else []
-            places = [p for p in [origin, *where] if p]
-            kept[top] = bool(places) and all(inside(p, installed) and not inside(p, excluded)
-                                             for p in places)
-        if kept[top]:
-            out.append(name)
-    return out
+            kept[top] = spec is not None and (
+                spec.origin in ("built-in", "frozen")  # part of the interpreter (os, sys …)
+                or _installed_places(spec, installed, excluded))
+    return [name for name in names if kept[name.split(".")[0]]]
+
+
+def _installed_places(spec, installed, excluded) -> bool:
+    """Every file of the module ``spec`` lies in this Python's installation, none in ``excluded``."""
+    from ..kernel.bubblewrap import inside
+
+    origin = os.path.realpath(spec.origin) if spec.origin else ""
+    places = [p for p in [origin, *map(os.path.realpath, spec.submodule_search_locations or [])] if p]
+    return bool(places) and all(inside(p, installed) and not inside(p, excluded) for p in places)
 
 
 # -- execute ------------------------------------------------------------------------------------
@@ -481,7 +458,7 @@ async def execute_notebook(work: NotebookWork, files: dict[str, bytes], limits: 
             if cell.cell_type != "code" or not cell.source.strip():
                 continue
             kind = "test" if index in tests else "answer" if index in answers else "code"
-            gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            gid = grade_id(cell)
             outcome = CellOutcome(index, gid, kind, "ok", scored=index not in unscored)
             result.cells.append(outcome)
             if index in skip:
@@ -717,11 +694,14 @@ def trusted_imports(source, nb) -> list[str]:
     """The installed modules the instructor's code imports: every code cell of the ``source``
     notebook but the answers, else the locked cells of the sanitised ``nb`` (restored from the
     gradebook).  The trusted checker imports these itself for a test's names."""
-    from ..cells import is_answer, nbgrader_meta
+    from ..cells import is_answer, is_locked
+    from ..imports import modules_loaded, notebook_imports
 
-    cells = source.cells if source is not None else [c for c in nb.cells if nbgrader_meta(c).get("locked")]
-    return installed_modules(imported_modules(c.source for c in cells
-                                              if c.cell_type == "code" and not is_answer(c)))
+    if source is not None:
+        found = notebook_imports(source, lambda cell: not is_answer(cell))
+    else:
+        found = notebook_imports(nb, lambda cell: is_locked(cell) and not is_answer(cell))
+    return installed_modules(modules_loaded(found))
 
 
 def _code_cells(nb) -> list:
@@ -738,7 +718,7 @@ def plan_cells(nb, source=None) -> tuple[list[int], list[int], dict[int, float]]
     skipped when its source cell says ``"gradlab": {"grading": "skip"}``, it is a locked lecture
     cell with the source's code, and no cell that runs after it may read a name it binds — this
     submission's cells included (:func:`gradlab_grader.execution.dataflow.skipped`)."""
-    from ..cells import cells_by_id, grade_id, is_answer, is_test, skip_when_grading, time_limit
+    from ..cells import cells_by_id, grade_id, is_answer, is_locked, is_test, skip_when_grading, time_limit
     from . import dataflow
 
     given = cells_by_id(source) if source is not None else {}
@@ -749,7 +729,7 @@ def plan_cells(nb, source=None) -> tuple[list[int], list[int], dict[int, float]]
     def lecture(cell) -> bool:
         mine = given.get(grade_id(cell))
         return (mine is not None and skip_when_grading(mine) and not (is_test(mine) or is_answer(mine))
-                and cell.metadata.get("nbgrader", {}).get("locked") and cell.source == mine.source)
+                and is_locked(cell) and cell.source == mine.source)
 
     skip = dataflow.skipped(facts, {k for k, (_, c) in enumerate(code) if k not in scored and lecture(c)})
     needed = dataflow.depended_on(facts, scored, skip)
@@ -768,7 +748,7 @@ def check_source(source) -> list[str]:
     """What is wrong with the gradlab metadata of a source notebook (empty: nothing), for the
     release to refuse: a limit that is not a positive number, a skip on a test, an answer or an
     unlocked cell, a skipped cell a later cell needs, or one that changes what it did not bind."""
-    from ..cells import GRADING_SKIP, grade_id, gradlab_meta, is_answer, is_test, nbgrader_meta, time_limit
+    from ..cells import GRADING_SKIP, grade_id, gradlab_meta, is_answer, is_locked, is_test, time_limit
     from . import dataflow
 
     problems = []
@@ -787,7 +767,7 @@ def check_source(source) -> list[str]:
             continue
         if choice != GRADING_SKIP:
             problems.append(f'{name}: "gradlab": {{"grading": {choice!r}}} is not "{GRADING_SKIP}"')
-        elif is_test(cell) or is_answer(cell) or not nbgrader_meta(cell).get("locked"):
+        elif is_test(cell) or is_answer(cell) or not is_locked(cell):
             problems.append(f"{name}: only a locked lecture cell can be skipped while grading, not a test, "
                             "an answer or an unlocked cell")
         elif dataflow.effects_elsewhere(cell.source):

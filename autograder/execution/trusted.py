@@ -29,6 +29,7 @@ import io
 import itertools
 import json
 import linecache
+import math
 import sys
 import threading
 import time
@@ -136,12 +137,15 @@ class KernelLink:
             self.callbacks.clear()
             self.mirrors, self.mirror_ids = {}, {}
             try:
-                encoded = wire.encode({"op": op, **fields}, self.max_bytes, self._outgoing)
-                if self.mirrors:   # the copies are built before the arguments that refer to them
-                    encoded["$d"].insert(0, ["mirrors", {"$mirrors": self._mirror_table()}])
+                with wire.no_collection():
+                    encoded = wire.encode({"op": op, **fields}, self.max_bytes, self._outgoing)
+                    if self.mirrors:   # the copies are built before the arguments that refer to them
+                        encoded["$d"].insert(0, ["mirrors", {"$mirrors": self._mirror_table()}])
+                    text = json.dumps(encoded, allow_nan=False, separators=(",", ":"))
             except wire.WireError as err:   # the test's, not the student's: a human looks
                 raise KernelStopped(f"the test gives the student's code what the grader cannot send: {err}") from None
-            text = json.dumps(encoded, allow_nan=False, separators=(",", ":"))
+            if len(text) > self.max_bytes:
+                raise KernelStopped(f"the test gives the student's code more than {self.max_bytes} bytes")
             timeout = self.call_timeout
             if self.deadline is not None:
                 timeout = min(timeout, self.deadline - time.monotonic())
@@ -292,6 +296,14 @@ class KernelLink:
         codes: dict = {}
         objects, done = [], 0
 
+        def shallow(value):   # the common parts of a state quickly (a float, a tuple of nodes), else encode
+            kind = type(value)
+            if kind is str or kind is bool or value is None or (kind in (int, float) and math.isfinite(value)):
+                return value
+            if kind is tuple and all(self._mirrorable(v) for v in value):
+                return {"$t": [self._mirror(v) for v in value]}
+            return wire.encode(value, self.max_bytes, inside)
+
         def inside(value):    # in a copy's state: other copies by id, the library's closures as code
             if self._mirrorable(value):
                 return self._mirror(value)
@@ -300,15 +312,17 @@ class KernelLink:
                 code = value.__code__
                 key = (value.__module__, value.__qualname__, code.co_name, code.co_firstlineno, code.co_freevars)
                 index = codes.setdefault(key, len(codes))
-                cells = wire.encode([c.cell_contents for c in value.__closure__ or ()], self.max_bytes, inside)
-                return {"$fn": [index, cells]}
+                return {"$fn": [index, [shallow(c.cell_contents) for c in value.__closure__ or ()]]}
             return self._outgoing(value)
         while done < len(self.mirrors):
             done += 1
             obj = self.mirrors[done]
             kind = type(obj)
             index = classes.setdefault((kind.__module__, kind.__qualname__), len(classes))
-            objects.append([done, index, wire.encode(vars(obj), self.max_bytes, inside)])
+            state = vars(obj)
+            if not all(type(k) is str for k in state):
+                raise wire.WireError(f"a {kind.__name__} whose attributes are not named by strings")
+            objects.append([done, index, {"$d": [[k, shallow(v)] for k, v in state.items()]}])
         return {"$d": [["classes", [list(k) for k in classes]],
                        ["codes", [[m, q, n, line, list(free)] for m, q, n, line, free in codes]],
                        ["objects", objects]]}
@@ -622,6 +636,9 @@ def _fetch(link: KernelLink, names, namespace, trusted_modules) -> dict:
     (arrays in messages print as the notebook set them: precision, suppress …)."""
     answer = link.request("names", names=list(names))
     fetched = set()
+    for name in answer["missing"]:
+        if name in namespace.get(_FETCHED, ()):
+            del namespace[name]          # gone from the kernel since
     for name, value in answer["values"].items():
         module = answer["modules"].get(name)
         if module is not None and _trusted(module, trusted_modules):
@@ -720,10 +737,10 @@ def _run(link, source, namespace, trusted_modules, cells, printed) -> dict | Non
     try:
         python = checks._transform(source)
         tree = ast.parse(python)
-        stale = namespace.pop(_FETCHED, set())
-        for name in stale:
-            namespace.pop(name, None)
-        wanted = [n for n in free_names(python) if n not in namespace]
+        # what earlier cells took from the kernel is taken again (the notebook may have changed
+        # it since, and a helper an earlier test cell defined reads it when called)
+        fetched = namespace.get(_FETCHED, set())
+        wanted = sorted({n for n in free_names(python) if n not in namespace} | fetched)
         options = _fetch(link, wanted, namespace, trusted_modules)
         filename = f"<test cell {next(_cells)}>"
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)

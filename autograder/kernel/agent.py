@@ -194,7 +194,9 @@ class Agent:
             obj = object.__new__(cls) if cls.__new__ is object.__new__ else cls.__new__(cls)
             self.mirrors[mid], self.mirror_ids[id(obj)] = obj, mid
         for mid, _, state in table["objects"]:
-            attrs = self.decode_part(state)
+            if type(state) is not dict or type(state.get("$d")) is not list:
+                raise TypeError("a malformed copy")
+            attrs = {str(k): self.shallow(v) for k, v in state["$d"]}
             vars(self.mirrors[mid]).update(attrs)
             self.shipped[mid] = dict(attrs)
         return len(table["objects"])
@@ -204,6 +206,17 @@ class Agent:
 
     def decode_part(self, obj):
         return decode(obj, self.max_bytes, self.part_tags)
+
+    def shallow(self, obj):
+        """:meth:`decode_part`, quickly for the common parts of a copy (a number, a tuple of copies)."""
+        kind = type(obj)
+        if kind is str or kind is bool or kind is int or kind is float or obj is None:
+            return obj
+        if kind is dict and len(obj) == 1 and type(obj.get("$t")) is list:
+            refs = obj["$t"]
+            if all(type(r) is dict and len(r) == 1 and type(r.get("$or")) is int for r in refs):
+                return tuple(self.mirrors[r["$or"]] for r in refs)
+        return self.decode_part(obj)
 
     def library_code(self, module, qualname, name, line, freevars):
         """``(code, globals, qualname)`` of a function the library defines inside another (a
@@ -217,7 +230,7 @@ class Agent:
     def closure(self, spec):
         """A closure of the library's code over this request's copies."""
         code, namespace, qualname = self.codes[spec[0]]
-        cells = tuple(types.CellType(v) for v in self.decode_part(spec[1]))
+        cells = tuple(types.CellType(self.shallow(v)) for v in spec[1])
         fn = types.FunctionType(code, namespace, code.co_name, None, cells or None)
         fn.__qualname__ = qualname
         return fn

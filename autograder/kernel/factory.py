@@ -356,7 +356,9 @@ def serve(fd: int) -> None:
 
     channel = _Channel(fd)
     failed = _preload(channel.read().get("preload", []))
-    launcher_path = importlib.util.find_spec("ipykernel_launcher").origin
+    spec = importlib.util.find_spec("ipykernel_launcher")
+    assert spec is not None and spec.origin, "ipykernel is installed where the template runs"
+    launcher_path = spec.origin
     threads = threading.active_count()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -368,11 +370,11 @@ def serve(fd: int) -> None:
     try:
         while True:
             if not channel.has_line():
-                ready, _, _ = select.select([channel.conn, rpipe], [], [])
+                ready, _, _ = select.select([channel.conn.fileno(), rpipe], [], [])
                 if rpipe in ready:
                     os.read(rpipe, 4096)
                     _reap(kernels)
-                if channel.conn not in ready:
+                if channel.conn.fileno() not in ready:
                     continue
             try:
                 req = channel.read()

@@ -37,10 +37,12 @@ import weakref
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from ..contract import DEFAULT_PRELOAD  # what a kernel template imports when the caller names nothing
+from ..kernelenv import kernel_environment
 from . import limits as kernellimits
 from .bubblewrap import available, bwrap_args, python_paths, unavailable_reason
 from .resources import Limits
-from .sandbox import ENV_KEEP, THREAD_ENV, KernelHandle, SandboxedKernelManager, sandboxed_kernel_manager
+from .sandbox import KernelHandle, SandboxedKernelManager, sandboxed_kernel_manager
 
 
 @runtime_checkable
@@ -55,11 +57,6 @@ class KernelLauncher(Protocol):
     def kernel(self) -> KernelHandle: ...
 
     def close(self) -> None: ...
-
-
-# Modules a kernel template imports when the caller names none: the one library nearly every
-# notebook imports (the assignment's own imports come from pipeline.preload_modules).
-DEFAULT_PRELOAD = ("numpy",)
 
 
 def template_mode(isolate: bool) -> bool:
@@ -101,12 +98,7 @@ class KernelTemplate:
         self.preload = list(DEFAULT_PRELOAD if preload is None else preload)
         self.readonly = [p for p in python_paths(python)] + [os.path.realpath(p) for p in expose]
         home = os.path.realpath(os.path.expanduser("~"))
-        env = {k: v for k, v in os.environ.items() if k in ENV_KEEP or k.startswith("LC_")}
-        env.update(THREAD_ENV)  # read when NumPy is imported: one BLAS thread, no thread to fork
-        env["PATH"] = os.pathsep.join([os.path.dirname(python), env.get("PATH", os.defpath)])
-        env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-        env["HOME"] = home if isolate else self.base
-        env["TMPDIR"] = "/tmp" if isolate else self.base
+        env = kernel_environment(python, home if isolate else self.base, "/tmp" if isolate else self.base)
         wrap = None
         if isolate:
             caps = ["CAP_SYS_ADMIN"]

@@ -33,7 +33,7 @@ class Limits:
     # backstop behind the engine's wall-clock timeouts.  SIGXCPU comes at the soft limit.
     cpu_seconds: int | None = 300
     # ipykernel runs ~10 threads and threads count as processes; BLAS is pinned to one thread in
-    # the sandbox (THREAD_ENV).  64 leaves room for a small multiprocessing pool; a fork bomb
+    # the sandbox (kernelenv.THREAD_ENV).  64 leaves room for a small multiprocessing pool; a fork bomb
     # stops at 64.
     processes: int | None = 64
     # The course's notebooks write at most a few small .npz/.png files; 64 MiB stops a disk bomb.

@@ -40,7 +40,6 @@ import os
 import secrets
 import shutil
 import signal
-import sys
 import tempfile
 import uuid
 import weakref
@@ -50,6 +49,7 @@ from typing import TYPE_CHECKING
 
 from jupyter_client.manager import AsyncKernelManager
 
+from ..kernelenv import kernel_environment
 from . import bubblewrap
 from .bubblewrap import SYSTEM_DIRS, bwrap_args, inside
 from .resources import UID_BASE, UID_SPAN, Limits, describe_exit, prelude, size
@@ -57,17 +57,6 @@ from .resources import UID_BASE, UID_SPAN, Limits, describe_exit, prelude, size
 if TYPE_CHECKING:
     from .limits import Cgroup
 
-# Threads of numerical libraries: N parallel kernels on N cores each want one thread, and every
-# thread counts against RLIMIT_NPROC (OpenBLAS starts one per core, 64 on a big server).
-THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
-# Environment variables passed into the sandbox; everything else (tokens, credentials, paths of
-# the grader) stays out.  The prelude also drops JPY_PARENT_PID (jupyter_client adds it at
-# launch): that pid means nothing in the sandbox's pid namespace, where the kernel's parent is
-# pid 1 and ipykernel takes it for a dead parent (bwrap's --die-with-parent does that job).
-ENV_KEEP = ("PATH", "LANG", "LANGUAGE", "TZ", "TERM", "MPLBACKEND", "PYTHONHASHSEED",
-            "PYTHONDONTWRITEBYTECODE", "VIRTUAL_ENV", "NBGRADER_EXECUTION", "JPY_SESSION_NAME",
-            "PYDEVD_DISABLE_FILE_VALIDATION", *THREAD_ENV)
 
 
 @dataclass
@@ -149,22 +138,6 @@ class SandboxedKernelManager(AsyncKernelManager):
         """The kernel's own cgroup (gradlab_grader.kernel.limits), or None."""
         return self.held.cgroup
 
-    def kernel_env(self, env: dict | None) -> dict:
-        """The kernel's environment: an allowlist of ``env``, a private $HOME and /tmp."""
-        env = env if env is not None else dict(os.environ)
-        out = {k: v for k, v in env.items() if k in ENV_KEEP or k.startswith("LC_")}
-        for k, v in THREAD_ENV.items():
-            out.setdefault(k, v)
-        out["PATH"] = os.pathsep.join([os.path.dirname(sys.executable),
-                                       out.get("PATH", os.defpath)])
-        out["TMPDIR"] = "/tmp" if self.isolate else self.rundir
-        # without bwrap the real $HOME is not masked: point HOME at the socket directory instead
-        out["HOME"] = self.home if self.isolate else self.rundir
-        # PYTHONPATH etc. of the grader are dropped: the kernel's own paths come from its prefix;
-        # a HOME or TMPDIR the caller chose is replaced by the private ones
-        out.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-        return out
-
     async def _async_pre_start_kernel(self, **kw):
         if self.template is not None and self.provisioner is None:
             from .factory import provisioner_class
@@ -200,7 +173,9 @@ class SandboxedKernelManager(AsyncKernelManager):
     async def _async_launch_kernel(self, kernel_cmd, **kw):
         if self.sandbox_uid is not None:
             os.chown(self.connection_file, self.sandbox_uid, self.sandbox_uid)
-        kw["env"] = self.kernel_env(kw.get("env"))
+        # without bwrap the real $HOME is not masked: HOME is the socket directory instead
+        kw["env"] = kernel_environment(kernel_cmd[0], self.home if self.isolate else self.rundir,
+                                       "/tmp" if self.isolate else self.rundir, kw.get("env"))
         kw["cwd"] = self.workdir
         # the kernel's own stdout/stderr (not what cells print: that goes over iopub) goes to a
         # log in the socket directory, capped by RLIMIT_FSIZE, read back by exit_reason()
@@ -288,7 +263,7 @@ def join_cgroup(procs) -> list[str]:
 @dataclass
 class _Held:
     mounted: str | None = None   # the working copy, when a tmpfs is mounted on it
-    cgroup: object = None         # kernellimits.Cgroup
+    cgroup: Cgroup | None = None
 
 
 def _release(rundir, held: _Held) -> None:

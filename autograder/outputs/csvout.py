@@ -44,5 +44,5 @@ def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence]) -> Pa
     for row in [header, *rows]:
         writer.writerow([safe_cell(cell) for cell in row])
     path = Path(path)
-    write_atomically(path, buffer.getvalue().encode("utf-8"))
+    write_atomically(path, buffer.getvalue())
     return path

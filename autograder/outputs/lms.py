@@ -44,6 +44,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
+from ..fileio import write_atomically
+from ..recording.submissions import TIMESTAMP, read_timestamp, write_timestamp
 from .csvout import write_csv
 
 # Canvas, lib/content_zipper.rb: [sortable name, "LATE", user id] joined by "_", non-word
@@ -61,7 +63,6 @@ MOODLE_FLAT = re.compile(r"^(?P<name>[^_]+)_(?P<lms_id>\d+)_assignsubmission_(?P
 MOODLE_BLIND = "Participant"  # get_string('participant', 'mod_assign') in English
 MAX_BYTES = 64 * 2**20  # one submitted file; a lecture notebook with figures is ~1 MB
 RESUBMITTED = re.compile(r"^(?P<stem>.+?)-(?P<n>\d+)(?P<ext>\.[^.]+)$")
-TIMESTAMP = "timestamp.txt"  # nbgrader's; one a student uploads to an LMS is never trusted
 
 
 @dataclass(frozen=True)
@@ -155,14 +156,14 @@ def read_roster(path: Path) -> list[Student]:
                      "student_id": next((_cell(row, header, c) for c in ids if _cell(row, header, c)), "")}
                     for row in rows]
             header.update({"name": "name", "student_id": "student_id"})
-        columns = {key: next((header[n] for n in names if n in header), None)
+        columns = {key: next((header[n] for n in names if n in header), "")
                    for key, names in ROSTER_COLUMNS.items()}
-    if columns["id"] is None:
+    if not columns["id"]:
         raise RosterError(f"the roster {path} has no student id column (one of "
                           f"{', '.join(ROSTER_COLUMNS['id'])}); its columns are {', '.join(rows[0])}")
     students, seen = [], set()
-    for line, row in enumerate(rows, start=2):
-        line = row.get("_line", line)
+    for number, row in enumerate(rows, start=2):
+        line = row.get("_line", number)
         values = {k: (row.get(c) or "").strip() if c else "" for k, c in columns.items()}
         if not values["id"]:
             raise RosterError(f"{path}, line {line}: the student id is empty")
@@ -197,13 +198,11 @@ def _canvas_gradebook_rows(rows, header):
 def write_roster(students: list[Student], path: Path) -> Path:
     """The roster in gradlab's own columns (what :func:`read_roster` reads back)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["student_id", "name", "email", "lms_id", "sis_id", "sis_login"])
-        writer.writerows([s.id, s.name, s.email, s.lms_id, s.sis_id, s.sis_login] for s in students)
-    tmp.replace(path)
+    buffer = io.StringIO(newline="")  # the names as given: a roster is read back, never opened in a spreadsheet
+    writer = csv.writer(buffer)
+    writer.writerow(["student_id", "name", "email", "lms_id", "sis_id", "sis_login"])
+    writer.writerows([s.id, s.name, s.email, s.lms_id, s.sis_id, s.sis_login] for s in students)
+    write_atomically(path, buffer.getvalue())
     return path
 
 
@@ -239,20 +238,21 @@ def claim_of(path: str) -> Claim | None:
         return _moodle_claim(match, match["file"], depth=1)
     match = CANVAS_ONLINE.match(top)
     if match:
-        common = dict(late=bool(match["late"] or match["alate"]), file=match["file"])
+        late, file = bool(match["late"] or match["alate"]), match["file"]
         if match["anon"]:
-            return Claim("canvas", match["key"], anonymous=True, **common)
-        return Claim("canvas", match["lms_id"], lms_id=match["lms_id"], name=match["name"], **common)
+            return Claim("canvas", match["key"], anonymous=True, late=late, file=file)
+        return Claim("canvas", match["lms_id"], lms_id=match["lms_id"], name=match["name"], late=late, file=file)
     match = CANVAS_ANONYMOUS.match(top) or CANVAS.match(top)
     if match:
         filename, resubmitted = match["file"], RESUBMITTED.match(match["file"])
         number = 0
         if resubmitted:
             filename, number = resubmitted["stem"] + resubmitted["ext"], int(resubmitted["n"])
-        common = dict(late=bool(match["late"]), file=filename, version=(number, int(match["attachment"])))
+        late, version = bool(match["late"]), (number, int(match["attachment"]))
         if "anon" in match.groupdict():
-            return Claim("canvas", match["key"], anonymous=True, **common)
-        return Claim("canvas", match["lms_id"], lms_id=match["lms_id"], name=match["name"], **common)
+            return Claim("canvas", match["key"], anonymous=True, late=late, file=filename, version=version)
+        return Claim("canvas", match["lms_id"], lms_id=match["lms_id"], name=match["name"], late=late,
+                     file=filename, version=version)
     return None
 
 
@@ -551,7 +551,7 @@ def unpack(source: Path, roster: list[Student], dest: Path, times: list[HandIn] 
             result.why.setdefault(entry.path, "named as no LMS names its files, and in no student's folder")
             continue
         kinds.add(claim.kind)
-        if claim.file == TIMESTAMP and claim.kind != "folder":
+        if claim.file == TIMESTAMP and claim.kind != "folder":  # one uploaded to an LMS is never trusted
             result.refused[entry.path] = "a timestamp.txt handed in through the LMS is not a hand-in time"
             continue
         if not _usable(claim.file):
@@ -576,12 +576,10 @@ def unpack(source: Path, roster: list[Student], dest: Path, times: list[HandIn] 
             chosen[key] = candidate
     result.layout = ", ".join(sorted(kinds)) or "folder"
     when_of = _times_by_student(times, matcher)
-    from ..recording.submissions import read_timestamp, write_timestamp
-
     for (student_id, filename), (_, path) in sorted(chosen.items()):
         folder = dest / student_id
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / filename).write_bytes(reads[path]())  # a plain folder's timestamp.txt: nbgrader's exchange
+        write_atomically(folder / filename, reads[path]())  # a plain folder's timestamp.txt: nbgrader's exchange
         result.students[student_id] = folder
         if claims[path][0].late or when_of.get(student_id, (None, False))[1]:
             result.late.append(student_id)

@@ -31,7 +31,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .results import CHECK_CODE, counted, display_name, read_results
+from ..contract import CHECK_CODE
+from ..fileio import write_atomically
+from .results import counted, display_name, read_results
 from .similarity import Pair
 
 STUDENT_PLACEHOLDER = "<student>"
@@ -155,8 +157,8 @@ def analyse(results, pairs: list[Pair] | None = None, history: dict[str, list] |
     if not kept:
         raise ValueError(f"no graded submissions to report on{left_out}; run `gradlab autograde` first")
     assignment = kept[0].assignment
-    lost_ex: Counter = Counter()   # points lost, floats
-    lost_test: Counter = Counter()
+    lost_ex: defaultdict[str, float] = defaultdict(float)   # points lost
+    lost_test: defaultdict[str, float] = defaultdict(float)
     for r in kept:
         for cell in r.cells:
             missing = cell.max_score - cell.score
@@ -431,9 +433,6 @@ def write_report(ws, assignment: str) -> tuple[Path, str]:
     pairs += identical_files({s: _notebook_bytes(ws.submission(s, assignment)) for s in ws.students(assignment)},
                              _notebook_bytes(ws.release(assignment)))
     numbers = analyse(results, pairs, history, roster_names(ws))
-    path = ws.root / "reports" / f"{assignment}.html"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".html.partial")
-    partial.write_text(render(numbers))
-    partial.replace(path)  # atomic: a reader never sees half a page
+    path = ws.report(assignment)
+    write_atomically(path, render(numbers))  # a reader never sees half a page
     return path, summary(numbers, path)

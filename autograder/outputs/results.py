@@ -16,13 +16,13 @@ from pathlib import Path
 import nbformat
 
 from ..cells import exercise_of_cells, grade_id
+from ..contract import CHECK_CODE
 from ..recording import ledger, submissions
 from ..recording.integrity import inspect_submission
 from ..recording.latepenalty import penalty_now
 from ..status import FAILED, GRADED, NOT_GRADED, PENDING, REJECTED, SUPERSEDED, Status  # noqa: F401
 from ..workspace import Workspace
 
-CHECK_CODE = re.compile(r"\(check: ([a-z-]+)\)\s*$")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -72,11 +72,11 @@ class SubmissionResult:
 
     def lost(self) -> dict[str, float]:
         """Points lost per exercise."""
-        lost: Counter[str] = Counter()
+        lost: dict[str, float] = {}
         for cell in self.cells:
             if cell.score < cell.max_score:
-                lost[cell.exercise] += cell.max_score - cell.score
-        return dict(lost)
+                lost[cell.exercise] = lost.get(cell.exercise, 0.0) + cell.max_score - cell.score
+        return lost
 
     def exercise_scores(self) -> dict[str, tuple[float, float]]:
         """exercise -> (score, max_score), in notebook order."""
@@ -93,15 +93,16 @@ class SubmissionResult:
 def _failures(notebook) -> dict[str, str]:
     """grade_id -> last error line, for every cell with an nbgrader id that raised; the notes
     the traceback shows after it are kept (gradlab.checks notes the call that raised)."""
-    failures = {}
+    failures: dict[str, str] = {}
     for cell in notebook.cells:
-        if grade_id(cell) is None or cell.cell_type != "code":
+        gid = grade_id(cell)
+        if gid is None or cell.cell_type != "code":
             continue
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
                 error = ANSI.sub("", f"{output.get('ename')}: {output.get('evalue')}")
                 # a checks' message ends in its code; any other error gets its notes
-                failures[grade_id(cell)] = error if CHECK_CODE.search(error) else " ".join([error, *_notes(output)])
+                failures[gid] = error if CHECK_CODE.search(error) else " ".join([error, *_notes(output)])
     return failures
 
 
@@ -154,18 +155,16 @@ def read_result(ws: Workspace, assignment: str, student: str) -> SubmissionResul
         notebook_names = [nb.name for nb in submission.notebooks]
 
     problems = result.problems
+    book = ledger.Ledger(ws, assignment)
+    record = book.get(student)
+    # the integrity check ran once, when the submission was recorded (an entry from before
+    # entries kept its findings: checked now)
+    flags = record.get("flags") if record is not None else None
+    problems += flags if flags is not None else _integrity_now(ws, assignment, student, notebook_names)
     for name in notebook_names:
         source = _shared_notebook(ws.source(assignment) / f"{name}.ipynb")
         submitted_path = ws.submission(student, assignment) / f"{name}.ipynb"
-        released_path = ws.release(assignment) / f"{name}.ipynb"
-        if submitted_path.exists() and released_path.exists():
-            try:
-                submitted = nbformat.read(submitted_path, as_version=4)
-            except Exception:  # not a notebook: the ledger says why it could not be graded
-                submitted = None
-            if submitted is not None:
-                problems += inspect_submission(_shared_notebook(released_path), submitted)
-        elif not submitted_path.exists():
+        if not submitted_path.exists():
             problems.append(f"{name}.ipynb was not handed in: scored 0")
         owner = exercise_of_cells(source)
         graded_path = ws.autograded(student, assignment) / f"{name}.ipynb"
@@ -179,8 +178,6 @@ def read_result(ws: Workspace, assignment: str, student: str) -> SubmissionResul
             result.status = FAILED
     # what the engine recorded: why a notebook could not be graded, cells that crashed, hung or
     # printed too much (nbgrader's gradebook has no place for reasons)
-    book = ledger.Ledger(ws, assignment)
-    record = book.get(student)
     if record is not None:
         # a cell the instructor has since graded by hand (the formgrader) no longer needs a look
         cells = record.get("cells", [])
@@ -188,11 +185,25 @@ def read_result(ws: Workspace, assignment: str, student: str) -> SubmissionResul
             ledger.problems_of_cells([c for c in cells if c.get("grade_id") not in by_hand]))
         problems += [p for p in record.get("problems", []) if p not in problems and p not in stale]
         result.seconds = record.get("seconds") or 0.0
-        if Status(record.get("status")) == FAILED:
+        if Status(str(record.get("status"))) == FAILED:  # an old entry's "failed" too
             result.status = FAILED
     if result.status == GRADED and book.superseded(student):
         result.status, result.superseded_by = SUPERSEDED, handed_in
     return result
+
+
+def _integrity_now(ws: Workspace, assignment: str, student: str, notebook_names: list[str]) -> list[str]:
+    """The integrity check of a submission whose ledger entry has no findings (an old entry)."""
+    found = []
+    for name in notebook_names:
+        released_path = ws.release(assignment) / f"{name}.ipynb"
+        try:
+            submitted = nbformat.read(ws.submission(student, assignment) / f"{name}.ipynb", as_version=4)
+        except Exception:  # missing, or not a notebook: the ledger says why it could not be graded
+            continue
+        if released_path.exists():
+            found += inspect_submission(_shared_notebook(released_path), submitted)
+    return found
 
 
 def rejected_results(ws: Workspace, assignment: str) -> list[SubmissionResult]:

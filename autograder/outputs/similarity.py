@@ -178,7 +178,7 @@ def reference_functions(package_dir: Path) -> dict[str, str]:
             continue
         for node in tree.body:
             if isinstance(node, ast.FunctionDef) and not node.name.startswith("_"):
-                found[f"{REFERENCE}{path.stem}.{node.name}"] = ast.get_source_segment(source, node)
+                found[f"{REFERENCE}{path.stem}.{node.name}"] = ast.get_source_segment(source, node) or ""
     return found
 
 

@@ -17,12 +17,14 @@ from nbgrader.nbgraderformat import MetadataValidator, ValidationError
 from nbgrader.nbgraderformat.common import BaseMetadataValidator
 from nbgrader.preprocessors import CheckCellMetadata as NbgraderCheckCellMetadata
 
+from ..cells import raw_nbgrader_meta
+
 
 class _CompiledSchema(BaseMetadataValidator):
     """The base check of one cell (schema version, then the schema), the schema compiled once."""
 
     def validate_cell(self, cell) -> None:
-        meta = cell.metadata.get("nbgrader")
+        meta = raw_nbgrader_meta(cell)
         if meta is None:
             return
         if meta.get("schema_version", 0) != self.schema_version:

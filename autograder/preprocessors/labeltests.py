@@ -11,7 +11,7 @@ template shows instead: the exercise is the answer cell the test follows
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Unicode
 
-from ..cells import exercise_of_cells, grade_id, is_test
+from ..cells import exercise_of_cells, grade_id, is_test, set_label
 
 
 class LabelTests(NbGraderPreprocessor):
@@ -28,5 +28,5 @@ class LabelTests(NbGraderPreprocessor):
             exercise = owner.get(test, test)
             name = test.removeprefix(f"test_{exercise}_").replace("_", " ") if exercise != test else test
             label = exercise + self.separator + name if exercise != test else test
-            cell.metadata.setdefault("gradlab", {})["label"] = label
+            set_label(cell, label)
         return nb, resources

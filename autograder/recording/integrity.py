@@ -33,6 +33,8 @@ import importlib
 from types import ModuleType
 
 from ..cells import cells_by_id, execution_tags, foreign_cells, grade_id, is_answer, is_test, nbgrader_meta
+from ..contract import ALLOWED_IMPORTS
+from ..imports import STAR, imports_in
 
 
 def inspect_submission(released, submitted) -> list[str]:
@@ -99,15 +101,6 @@ CALLS = {"setattr": REWRITES, "delattr": REWRITES, "setprofile": TRACING, "settr
          "vars": INTERNALS, "globals": INTERNALS, "open": FILES}
 INTERNAL_ATTRIBUTES = {"__code__", "__dict__", "__globals__", "__builtins__", "__subclasses__", "__closure__",
                        "_getframe", "f_back", "f_locals", "f_globals", "gi_frame", "cr_frame", "tb_frame"}
-# What an answer in this course may import: the numerical stack and harmless standard modules
-# (``sys`` for ``setrecursionlimit``, ``time``, ``warnings`` …; what ``sys`` could be used for
-# beyond that is flagged by its use, above).  Anything else (os, sqlite3, threading, ctypes, …)
-# has no business in a derivative or a gradient and is named for a human to look at.
-ALLOWED_IMPORTS = {"numpy", "math", "cmath", "itertools", "functools", "collections", "typing",
-                   "dataclasses", "operator", "fractions", "decimal", "statistics", "random",
-                   "copy", "matplotlib", "scipy", "gradlab", "autograd", "__future__",
-                   "sys", "time", "warnings", "re", "string", "heapq", "bisect", "enum", "abc",
-                   "numbers", "contextlib", "textwrap", "pprint"}
 
 
 def code_findings(source: str, bound: dict[str, str] | None = None,
@@ -122,10 +115,9 @@ def code_findings(source: str, bound: dict[str, str] | None = None,
         tree = ast.parse(source)
     except SyntaxError:
         return []
-    found = [(REFERENCE, what) for what in reference_routes(tree, bound or {}, exercises)]
-    modules = {alias.asname or alias.name.split(".")[0]
-               for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
-               for alias in node.names}
+    found = [(REFERENCE, what) for what in reference_routes(source, tree, bound or {}, exercises)]
+    imported = imports_in(source)
+    modules = {imp.bound for imp in imported}
     modules |= {"np", "numpy", "gradlab", "checks", "ref", "sys", "builtins", "__builtins__"}
     for node in ast.walk(tree):
         targets: list[ast.expr] = []
@@ -142,9 +134,8 @@ def code_findings(source: str, bound: dict[str, str] | None = None,
                 found.append((CALLS[name], f"{ast.unparse(node.func)}(…)"))
         if isinstance(node, ast.Attribute) and node.attr in INTERNAL_ATTRIBUTES and isinstance(node.ctx, ast.Load):
             found.append((INTERNALS, ast.unparse(node)))
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
-            found += [(IMPORTS, f"import {n}") for n in names if n.split(".")[0] not in ALLOWED_IMPORTS]
+    found += [(IMPORTS, f"import {imp.module}") for imp in imported
+              if imp.level or imp.module.split(".")[0] not in ALLOWED_IMPORTS]
     return list(dict.fromkeys(found))
 
 
@@ -177,17 +168,10 @@ def exercise_names(cells) -> frozenset[str]:
     return frozenset(names)
 
 
-def _gradlab_imports(source_or_tree) -> dict[str, str]:
-    tree = ast.parse(source_or_tree) if isinstance(source_or_tree, str) else source_or_tree
-    out = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for a in node.names:
-                if _is_gradlab(a.name):
-                    out[a.asname or "gradlab"] = a.name if a.asname else "gradlab"
-        elif isinstance(node, ast.ImportFrom) and not node.level and _is_gradlab(node.module or ""):
-            out.update({a.asname or a.name: f"{node.module}.{a.name}" for a in node.names if a.name != "*"})
-    return out
+def _gradlab_imports(source: str) -> dict[str, str]:
+    """name -> the gradlab module or ``module.attribute`` each import of gradlab in ``source`` binds."""
+    return {imp.bound: imp.target if imp.attribute is None else f"{imp.target}.{imp.attribute}"
+            for imp in imports_in(source) if not imp.level and _is_gradlab(imp.module) and imp.attribute != STAR}
 
 
 def _is_gradlab(path: str) -> bool:
@@ -198,7 +182,7 @@ def _const(node) -> str | None:
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
 
-def reference_routes(tree, bound: dict[str, str], exercises: frozenset[str] = frozenset()) -> list[str]:
+def reference_routes(source: str, tree, bound: dict[str, str], exercises: frozenset[str] = frozenset()) -> list[str]:
     """What in the answer ``tree`` reaches gradlab's reference, as written: an import of gradlab;
     through a name ``bound`` to gradlab (or an alias of one, ``r = ref``), an attribute chain,
     ``getattr`` with a constant, ``globals()['ref']``, ``sys.modules['gradlab…']``,
@@ -206,10 +190,9 @@ def reference_routes(tree, bound: dict[str, str], exercises: frozenset[str] = fr
     the ``exercises``' own names or another gradlab module (``checks.diagnosis``); a module
     that defines an exercise passed on whole (``helper(ref)``); and the routes no reading can
     follow: ``getattr`` of such a name with a built string, ``sys.modules`` read."""
-    found = [ast.unparse(n) for n in ast.walk(tree)
-             if (isinstance(n, ast.Import) and any(_is_gradlab(a.name) for a in n.names))
-             or (isinstance(n, ast.ImportFrom) and not n.level and _is_gradlab(n.module or ""))]
-    bound = dict(bound) | _gradlab_imports(tree)
+    found = [f"import {imp.module}" if imp.attribute is None else f"from {imp.module} import {imp.attribute}"
+             for imp in imports_in(source) if not imp.level and _is_gradlab(imp.module)]
+    bound = dict(bound) | _gradlab_imports(source)
     for _ in range(3):  # aliases of aliases: r = ref; s = r
         for node in ast.walk(tree):
             if isinstance(node, ast.Assign) and (path := _path(node.value, bound)):

@@ -23,14 +23,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
 from ..execution import engine
-from ..fileio import write_atomically
+from ..fileio import replace_folder, staging_folder, write_atomically
 from ..status import FAILED, GRADED, PENDING, Status, could_not_grade, is_failure
 from ..workspace import GradlabError, Workspace
 
@@ -49,8 +48,7 @@ class Ledger:
             return None
 
     def put(self, record: dict) -> None:
-        write_atomically(self.folder / f"{record['student']}.json",
-                         json.dumps(record, indent=1, sort_keys=True).encode())
+        write_atomically(self.folder / f"{record['student']}.json", json.dumps(record, indent=1, sort_keys=True))
 
     def fingerprints(self, student: str) -> dict[str, str]:
         return {"submission": engine.digest(self.ws.submission(student, self.assignment)),
@@ -212,8 +210,7 @@ class Writer:
         student = unit.student
         problems, notes = list(problems), []
         dest = self.ws.autograded(student, self.assignment)
-        staging = Path(tempfile.mkdtemp(dir=dest.parent if dest.parent.is_dir() else _mkdir(dest.parent),
-                                        prefix=f".{self.assignment}."))
+        staging = staging_folder(dest)
         try:
             for rel, data in unit.files.items():
                 (staging / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -252,12 +249,7 @@ class Writer:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        old = dest.with_name(f".{dest.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if dest.exists():
-            dest.rename(old)
-        staging.rename(dest)
-        shutil.rmtree(old, ignore_errors=True)
+        replace_folder(staging, dest)
         failed = any(map(is_failure, problems))
         flags = self._integrity(student)
         record = {"student": student, "assignment": self.assignment, "status": FAILED if failed else GRADED,
@@ -305,11 +297,6 @@ def nbformat_read(path: Path):
     return nbformat.read(path, as_version=4)
 
 
-def _mkdir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def cell_problems(result: engine.NotebookResult, scored: bool = True) -> list[str]:
     """What the executor did to cells that did not finish, for a human to read: of the cells a
     score depends on (a review flag), or with ``scored=False`` of the others (a note only)."""
@@ -331,8 +318,8 @@ def problems_of_cells(cells: list[dict], scored: bool = True) -> list[str]:
              "not-run": "cells were not run",
              "untrusted": "tests scored 0: the kernel kept the trusted checker from deciding them "
                           "(a call ran past its time limit or sent what could not be read)"}
-    for status, cells in by_status.items():
-        found.append(f"{words[status]} ({', '.join(cells[:4])}{' …' if len(cells) > 4 else ''})"
+    for status, ids in by_status.items():
+        found.append(f"{words[status]} ({', '.join(ids[:4])}{' …' if len(ids) > 4 else ''})"
                      + ("" if scored else f": {engine.UNSCORED_NOTE}"))
     return found
 

@@ -23,7 +23,7 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..fileio import write_json
+from ..fileio import write_atomically, write_json
 from ..workspace import Workspace
 
 TIMESTAMP = "timestamp.txt"
@@ -56,7 +56,7 @@ def format_time(when: datetime | None) -> str:
 
 def write_timestamp(dest: Path, when: datetime) -> None:
     """Record the hand-in time in nbgrader's format; the file's own mtime is the collect time."""
-    (Path(dest) / TIMESTAMP).write_text(when.astimezone(timezone.utc).strftime(TIMESTAMP_FORMAT))
+    write_atomically(Path(dest) / TIMESTAMP, when.astimezone(timezone.utc).strftime(TIMESTAMP_FORMAT))
 
 
 def read_timestamp(folder: Path) -> datetime | None:
@@ -82,14 +82,10 @@ def graded_at(ws: Workspace, student: str, assignment: str) -> float | None:
 
 # -- rejections --------------------------------------------------------------------------------
 
-def _rejections_path(ws: Workspace, assignment: str) -> Path:
-    return ws.root / "rejected" / f"{assignment}.json"
-
-
 def rejections(ws: Workspace, assignment: str) -> dict[str, dict[str, str]]:
     """student -> {"reason", "handed_in", "rejected_at"} for every hand-in collect turned away
     and no later good hand-in replaced."""
-    path = _rejections_path(ws, assignment)
+    path = ws.rejections(assignment)
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
@@ -103,7 +99,7 @@ def record_rejections(ws: Workspace, assignment: str, rejected: dict[str, str],
     now = format_time(datetime.now(timezone.utc))
     for student, reason in rejected.items():
         known[student] = {"reason": reason, "handed_in": handed_in.get(student, ""), "rejected_at": now}
-    path = _rejections_path(ws, assignment)
+    path = ws.rejections(assignment)
     if not known and not path.exists():
         return
     write_json(path, dict(sorted(known.items())))
@@ -111,14 +107,10 @@ def record_rejections(ws: Workspace, assignment: str, rejected: dict[str, str],
 
 # -- what an LMS download left open ------------------------------------------------------------
 
-def _lms_path(ws: Workspace, assignment: str) -> Path:
-    return ws.root / "lms" / f"{assignment}.json"
-
-
 def lms_state(ws: Workspace, assignment: str) -> dict:
     """{"map": {key: student}, "dropped": [key], "unmatched": {key: {"files", "why"}},
     "notes": {student: [note]}} of the assignment's LMS downloads (empty without one)."""
-    path = _lms_path(ws, assignment)
+    path = ws.lms_state(assignment)
     state = json.loads(path.read_text()) if path.is_file() else {}
     return {"map": {}, "dropped": [], "unmatched": {}, "notes": {}, **state}
 
@@ -129,7 +121,7 @@ def record_lms(ws: Workspace, assignment: str, mapping: dict[str, str], dropped:
     notes of the students it collected (a student collected again without one loses the old)."""
     state = lms_state(ws, assignment)
     kept = {s: n for s, n in {**state["notes"], **notes}.items() if n}
-    write_json(_lms_path(ws, assignment), {"map": dict(sorted(mapping.items())), "dropped": dropped,
+    write_json(ws.lms_state(assignment), {"map": dict(sorted(mapping.items())), "dropped": dropped,
                                             "unmatched": dict(sorted(unmatched.items())), "notes": kept})
 
 

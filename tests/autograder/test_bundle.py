@@ -76,7 +76,7 @@ def two_bundles(tmp_path_factory):
     for path in ws.release("toy").rglob("*"):      # the workspace's own modes do not reach students
         path.chmod(0o700 if path.is_dir() else 0o600)
     bundle.write_bundle(ws, "toy")
-    return bundle.bundle_path(ws, "toy"), bundle.bundle_path(ws, "second")
+    return ws.bundle("toy"), ws.bundle("second")
 
 
 @pytest.mark.skipif(shutil.which("unzip") is None, reason="needs Info-ZIP's unzip")

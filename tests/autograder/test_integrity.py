@@ -55,13 +55,15 @@ def hostile(released, tmp_path_factory):
     pipeline.collect(ws, "toy", inbox)
     results = {r.student: r for r in pipeline.autograde(ws, "toy", progress=False)}
     results["feedback"] = pipeline.feedback(ws, "toy", progress=False)
+    results["workspace"] = ws
     return results
 
 
 def test_feedback_is_written_for_every_graded_submission(hostile):
     pages, failed = hostile["feedback"]
     assert not failed
-    graded = {name for name, r in hostile.items() if name != "feedback" and "could not be graded" not in problems(r)}
+    graded = {name for name, r in hostile.items()
+              if name not in ("feedback", "workspace") and "could not be graded" not in problems(r)}
     assert {p.parent.parent.name for p in pages} == graded
     assert hostile["stray_marker"].score == 3
 
@@ -103,6 +105,33 @@ def test_an_endless_cell_hits_the_time_limit(hostile):
 
 def test_monkeypatching_the_checks_is_flagged(hostile):
     assert "checks.assert_close = …" in problems(hostile["patches_checks"])
+
+
+def test_the_findings_are_read_from_the_ledger_not_checked_again(hostile, monkeypatch):
+    """The integrity check runs once, when the writer records the submission; reading results
+    takes its findings from the ledger entry.  An entry written before entries kept them is
+    checked when it is read."""
+    from gradlab_grader.outputs import results
+    from gradlab_grader.recording.ledger import Ledger
+
+    ws = hostile["workspace"]
+    book = Ledger(ws, "toy")
+    entry = book.get("patches_checks")
+    assert any("checks.assert_close = …" in flag for flag in entry["flags"])
+    expected = results.read_result(ws, "toy", "patches_checks").problems
+
+    def no_second_check(*args):
+        raise AssertionError("the integrity check ran again at read time")
+
+    monkeypatch.setattr(results, "inspect_submission", no_second_check)
+    assert results.read_result(ws, "toy", "patches_checks").problems == expected
+    monkeypatch.undo()
+    old = {k: v for k, v in entry.items() if k != "flags"}
+    book.put(old)
+    try:
+        assert results.read_result(ws, "toy", "patches_checks").problems == expected
+    finally:
+        book.put(entry)
 
 
 @pytest.mark.parametrize("source, found", [

@@ -300,6 +300,19 @@ def test_a_failure_reads_exactly_as_in_the_kernel(link, kernel, source, ename, e
     assert trusted_oracle._kernel_cell(kernel[1], source, 30) == (False, err["evalue"])
 
 
+def test_a_helper_of_an_earlier_test_cell_still_reaches_the_notebook(link, kernel):
+    namespace: dict = {}
+    first = run(link, "def doubled_sum(x):\n    return float(double(x).sum())\nassert doubled_sum([1, 2]) == 6",
+                namespace)
+    kernel[1].execute_interactive("def double(x):\n    return 3 * np.asarray(x, dtype=float)", timeout=30)
+    try:
+        second = run(link, "assert doubled_sum([1, 2]) == 9, 'the notebook redefined double'", namespace)
+    finally:
+        original = "def double(x):\n    print('doubling')\n    return 2 * np.asarray(x, dtype=float)"
+        kernel[1].execute_interactive(original, timeout=30)
+    assert first.passed and second.passed, second.outputs
+
+
 def test_a_broken_definition_is_named_from_the_history(link):
     history = ["import numpy as np", "def nowhere(x):\n    return x +* 2\n"]
     verdict = run(link, "nowhere(3)", history=history)
@@ -370,7 +383,8 @@ def test_round_trip_cost(link):
 # ---------------------------------------------------------------------------------------------
 
 @pytest.mark.slow
-@pytest.mark.parametrize("assignment", ["01_derivatives", "02_chain_rule", "03_backprop", "04_optimizers"])
+@pytest.mark.parametrize("assignment", sorted(p.name for p in (trusted_oracle.REPO / "solutions").iterdir()
+                                               if (p / f"{p.name}.ipynb").exists()))
 def test_every_test_cell_decides_as_in_the_kernel(assignment):
     runs = trusted_oracle.runs(assignment)
     outcomes = [o for r in runs for o in r.outcomes]
@@ -396,9 +410,9 @@ def test_a_sandboxed_kernel_is_reached_the_same_way(tmp_path):
     connection info as nbclient does."""
     import asyncio
 
-    from gradlab_grader.kernel import sandbox
-    if not sandbox.available():
-        pytest.skip(sandbox.unavailable_reason())
+    from gradlab_grader.kernel import bubblewrap, sandbox
+    if not bubblewrap.available():
+        pytest.skip(bubblewrap.unavailable_reason())
     km = sandbox.sandboxed_kernel_manager(tmp_path, require=True)
 
     async def go():
@@ -407,7 +421,8 @@ def test_a_sandboxed_kernel_is_reached_the_same_way(tmp_path):
             client = km.client()
             client.start_channels()
             await client.wait_for_ready(timeout=60)
-            await client.execute_interactive("import numpy as np\ndef double(x):\n    return 2 * np.asarray(x)",
+            await client.execute_interactive("import numpy as np\ndef double(x):\n    return 2 * np.asarray(x)\n"
+                                             "def backward(root):\n    root.grad = 1.0\n    root._backward()",
                                              timeout=60)
             client.stop_channels()
             info = km.get_connection_info()
@@ -419,12 +434,15 @@ def test_a_sandboxed_kernel_is_reached_the_same_way(tmp_path):
                 try:
                     ok = run(link, "checks.assert_close(double(4), 8.0)", {"checks": checks})
                     bad = run(link, "checks.assert_close(double(4), 9.0, name='double(4)')", {"checks": checks})
-                    return ok, bad
+                    graph = run(link, "from gradlab import autodiff\nx = autodiff.Value(3.0)\nbackward(x * x)\n"
+                                      "checks.assert_close(x.grad, 6.0)", {"checks": checks})
+                    return ok, bad, graph
                 finally:
                     link.close()
             return await asyncio.to_thread(check)
         finally:
             await km.shutdown_kernel(now=True)
 
-    ok, bad = asyncio.run(go())
+    ok, bad, graph = asyncio.run(go())
+    assert graph.passed, graph.outputs                  # a copy of the library's objects, under the guard
     assert ok.passed and not bad.passed and error(bad)["evalue"].startswith("double(4): expected 9, got 8")
