@@ -174,6 +174,14 @@ def _gradlab_imports(source: str) -> dict[str, str]:
             for imp in imports_in(source) if not imp.level and _is_gradlab(imp.module) and imp.attribute != STAR}
 
 
+def _spelled(imp) -> str:
+    """An import as written: ``import gradlab.checks as c``, ``from gradlab import layers``."""
+    plain = imp.module.split(".")[0] if imp.attribute is None else imp.attribute
+    alias = f" as {imp.bound}" if imp.bound != plain else ""
+    what = f"import {imp.module}" if imp.attribute is None else f"from {imp.module} import {imp.attribute}"
+    return what + alias
+
+
 def _is_gradlab(path: str) -> bool:
     return path.split(".")[0] == "gradlab"
 
@@ -190,8 +198,7 @@ def reference_routes(source: str, tree, bound: dict[str, str], exercises: frozen
     the ``exercises``' own names or another gradlab module (``checks.diagnosis``); a module
     that defines an exercise passed on whole (``helper(ref)``); and the routes no reading can
     follow: ``getattr`` of such a name with a built string, ``sys.modules`` read."""
-    found = [f"import {imp.module}" if imp.attribute is None else f"from {imp.module} import {imp.attribute}"
-             for imp in imports_in(source) if not imp.level and _is_gradlab(imp.module)]
+    found = [_spelled(imp) for imp in imports_in(source) if not imp.level and _is_gradlab(imp.module)]
     bound = dict(bound) | _gradlab_imports(source)
     for _ in range(3):  # aliases of aliases: r = ref; s = r
         for node in ast.walk(tree):
