@@ -13,8 +13,8 @@ import re
 
 # gradlab.checks: every notebook's locked setup cell calls ``checks.install_handler()``, which
 # makes IPython show a failing check as one short message: ``shell.set_custom_exc((CheckFailure,
-# Exception), _show_failure)``.  The guard keeps that handler (the notebook's own) and removes
-# any other custom exception handler a submission sets.
+# Exception), _show_failure)``.  While grading, the trusted checker writes the same message for a
+# test cell (``checks.error_output``, one implementation for both).
 CHECKS_MODULE = "gradlab.checks"
 INSTALL_HANDLER = "install_handler"
 HANDLER = "_show_failure"
@@ -23,12 +23,6 @@ CHECK_FAILURE = "CheckFailure"
 # A failing check's error line (the evalue nbgrader stores) ends in ``(check: <code>)``;
 # results, the report and the mistake sets read the code from it.
 CHECK_CODE = re.compile(r"\(check: ([a-z-]+)\)\s*$")
-
-# Packages whose every module the guard keeps pristine in a grading kernel (the tests' helpers
-# and the reference implementations, and the numerics they rest on), and the modules the guard
-# imports at the kernel's start so that they are pristine before any cell runs.
-PROTECTED_PACKAGES = ("gradlab", "numpy")
-GUARD_PRELOAD = (CHECKS_MODULE, "numpy.testing")
 
 # What a kernel template imports when the caller names nothing (the assignment's own imports
 # come from execution.engine.preload_modules): the one library nearly every notebook imports.
@@ -44,9 +38,3 @@ ALLOWED_IMPORTS = frozenset({
     "gradlab", "autograd", "__future__", "sys", "time", "warnings", "re", "string", "heapq",
     "bisect", "enum", "abc", "numbers", "contextlib", "textwrap", "pprint"})
 
-
-def for_kernel() -> dict:
-    """The part of the contract the guard needs inside the kernel, as plain data (the guard's
-    file runs there alone, without this package: ``kernel.guard.kernel_boot`` hands it over)."""
-    return {"protect": PROTECTED_PACKAGES, "preload": GUARD_PRELOAD, "checks": CHECKS_MODULE,
-            "handler": HANDLER, "failure": CHECK_FAILURE}

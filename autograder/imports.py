@@ -4,8 +4,10 @@ Its readers differ only in which cells and which statements they ask about:
 
 * the kernel template preloads what the assignment's notebooks import, anywhere in a cell
   (``execution.engine.preload_modules``: :attr:`Import.loads`);
-* the guard keeps the names the notebook's own cells bind at their top level meaning what they
-  meant (``kernel.guard.expected_imports``: :attr:`Import.bound`, :attr:`Import.target`,
+* the trusted checker imports what the instructor's cells import (``execution.engine.trusted_imports``:
+  :attr:`Import.loads`);
+* integrity follows the names an import of gradlab binds to the reference
+  (``recording.integrity.reference_routes``: :attr:`Import.bound`, :attr:`Import.target`,
   :attr:`Import.attribute`);
 * the integrity check names what an answer imports beyond what answers need
   (``recording.integrity.code_findings``: :attr:`Import.module`);

@@ -1,15 +1,14 @@
-"""What the sandbox and the guard cost: a kernel's start in the sandbox against a plain one.
+"""What the sandbox costs: a kernel's start in the sandbox against a plain one.
 
 Four ways to start the kernel a grader uses, interleaved so that machine noise hits them alike,
 each timed from ``start_kernel`` to the reply of a first cell that imports what every course
 notebook imports (``numpy``, ``gradlab.checks``):
 
     plain      jupyter_client's AsyncKernelManager, nothing else
-    limits     gradlab's kernel manager without bubblewrap and without the guard (rlimits only)
+    limits     gradlab's kernel manager without bubblewrap (rlimits only)
     sandbox    + bubblewrap (namespaces, private file system)
-    +guard     + the pristine-helpers guard installed at start-up
-and, separately, the cost of one guard check before a test cell, and the address space a
-sandboxed kernel maps (the reason for ``Limits.memory_bytes``).
+    forked     forked from a kernel template that imported them already
+and, separately, the address space a sandboxed kernel maps (the reason for ``Limits.memory_bytes``).
 
     python bench/bench_sandbox.py [--quick]
 
@@ -26,7 +25,7 @@ import time
 
 from jupyter_client.manager import AsyncKernelManager
 
-from gradlab_grader.kernel import bubblewrap, guard, resources, sandbox
+from gradlab_grader.kernel import bubblewrap, resources, sandbox
 from gradlab_grader.kernel import launcher as kernel_launcher
 
 FIRST_CELL = "import numpy as np\nfrom gradlab import checks"
@@ -58,25 +57,6 @@ async def kernel_start_seconds(make_km, first_cell: str = FIRST_CELL) -> tuple[f
         await km.shutdown_kernel(now=True)
 
 
-async def guard_check_seconds(n: int) -> list[float]:
-    """Seconds per guard check (the executor hook) in a sandboxed kernel after FIRST_CELL."""
-    from nbclient import NotebookClient
-    from nbformat.v4 import new_code_cell, new_notebook
-
-    nb = new_notebook(cells=[new_code_cell(FIRST_CELL)])
-    with tempfile.TemporaryDirectory() as wd:
-        client = NotebookClient(nb, km=sandbox.sandboxed_kernel_manager(wd), timeout=60)
-        hook, times = guard.executor_hook(), []
-        async with client.async_setup_kernel():
-            await client.async_execute_cell(nb.cells[0], 0)
-            for _ in range(n):
-                t = time.perf_counter()
-                note = await hook(client)
-                times.append(time.perf_counter() - t)
-                assert note is None, note
-        return times
-
-
 async def kernel_address_space() -> str:
     """VmPeak / VmRSS of a sandboxed kernel after numpy, matplotlib and gradlab are imported."""
     from nbclient import NotebookClient
@@ -100,9 +80,8 @@ def main(argv):
     with tempfile.TemporaryDirectory() as wd:
         kinds = {
             "plain": lambda: AsyncKernelManager(kernel_name="python3"),
-            "limits": lambda: sandbox.sandboxed_kernel_manager(wd, isolate=False, guard=False),
-            "sandbox": lambda: sandbox.sandboxed_kernel_manager(wd, guard=False),
-            "+guard": lambda: sandbox.sandboxed_kernel_manager(wd),
+            "limits": lambda: sandbox.sandboxed_kernel_manager(wd, isolate=False),
+            "sandbox": lambda: sandbox.sandboxed_kernel_manager(wd),
             # forked from a kernel template that imported numpy and gradlab.checks already
             "forked": lambda: launch.kernel_manager(launch.make_workdir()),
         }
@@ -123,9 +102,6 @@ def main(argv):
     for name in kinds:
         c = statistics.median(cell[name])
         print(f"{name:<10}{statistics.median(ready[name]):>10.3f}{c:>15.3f}{c / base:>10.2f}")
-    checks = asyncio.run(guard_check_seconds(10 if quick else 40))
-    print(f"guard check before a test cell: median {statistics.median(checks) * 1000:.1f} ms "
-          f"(max {max(checks) * 1000:.1f} ms, {len(checks)} checks)")
     print(f"sandboxed kernel with numpy, matplotlib, gradlab: {asyncio.run(kernel_address_space())} "
           f"(memory limit {resources.size(resources.Limits().memory_bytes)} of address space)")
     return 0

@@ -106,7 +106,6 @@ class _GradingWorker:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="gradlab-kernels", daemon=True)
         self.thread.start()
-        self.guard = engine.default_guard()
         self.idle: queue.SimpleQueue = queue.SimpleQueue()
         launcher = self.launcher = self.settings.launcher()  # one kernel template per worker
         self.all = [self.settings.kernels(launcher) for _ in range(max(1, worker.state.nthreads))]
@@ -132,7 +131,7 @@ class _GradingWorker:
         kernels = self.idle.get()
         try:
             return asyncio.run_coroutine_threadsafe(
-                engine.execute_unit(unit, kernels, self.guard), self.loop).result()
+                engine.execute_unit(unit, kernels), self.loop).result()
         finally:
             self.idle.put(kernels)
 

@@ -127,7 +127,7 @@ class InProcess:
         future: concurrent.futures.Future = concurrent.futures.Future()
         try:
             future.set_result(self.loop.run_until_complete(
-                engine.execute_unit(unit, self.kernels, engine.default_guard())))
+                engine.execute_unit(unit, self.kernels)))
         except Exception as exc:
             future.set_exception(exc)
         return future

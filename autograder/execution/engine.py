@@ -27,10 +27,14 @@ Execution runs cell by cell on nbclient, with gradlab's rules for what a cell ma
   submission;
 * a cell's output is capped while it streams (a print bomb never reaches the grader's memory):
   past the cap the kernel is interrupted and the cell told why;
-* with a guard (:mod:`gradlab_grader.kernel.guard`), each test cell runs against pristine helpers: the
-  guard checks (and restores) them before the test and again right after it; a test whose
-  helpers could not be verified, or were changed while it ran, scores 0 with the guard's
-  message in the cell.
+* a test cell is never sent to the kernel: :mod:`gradlab_grader.execution.trusted` runs it in
+  the grader's process and asks the kernel only for the values of the student's functions
+  (plain data, size-limited, a timeout per call).  The cell's outputs are what the trusted
+  checker wrote (the test's messages, the student's prints during its calls, one error when it
+  failed), so nbgrader's score of the cell is the trusted verdict and nothing the kernel prints
+  or displays changes it; a test the kernel kept from being decided (a call interrupted at its
+  limit, an answer that could not be read) scores 0 with the reason, and a kernel that died or
+  would not stop is replaced as after a crash.
 """
 
 from __future__ import annotations
@@ -68,7 +72,7 @@ KERNEL_DIED = "KernelDied"
 CELL_HUNG = "CellTimeoutError"  # nbgrader's own name for a cell past its time limit
 OUTPUT_CUT = "OutputLimitExceeded"
 NOT_RUN = "NotRun"
-GUARD_FAILED = "HelpersUnverified"
+UNDECIDED = "KernelDidNotAnswer"  # the kernel kept the trusted checker from deciding a test
 # what a lecture cell skipped while grading shows in the graded notebook and the feedback
 SKIPPED_NOTE = "[not run while grading: no test depends on this cell; your own notebook runs it]"
 # added to what a cell no score depends on says when it failed, hung or crashed
@@ -108,6 +112,9 @@ class NotebookWork:
     skip: list[int] = field(default_factory=list)  # lecture cells not run while grading
     unscored: list[int] = field(default_factory=list)  # code cells no score depends on
     timeouts: dict[int, float] = field(default_factory=dict)  # cell index -> its own time limit
+    # installed modules the instructor's cells import: a test's free name bound to one of them
+    # (np, checks, ref) is imported in the trusted checker, never taken from the kernel
+    trusted: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -127,6 +134,7 @@ class CellOutcome:
     grade_id: str | None
     kind: str  # "test", "answer" or "code"
     status: str  # "ok", "error", "timeout", "crashed", "output-cut", "not-run", "untrusted", "skipped"
+    # ("untrusted": a test the kernel kept the trusted checker from deciding)
     message: str = ""
     scored: bool = True  # False: no score depends on this cell (a lecture cell, dataflow.depended_on)
 
@@ -138,7 +146,6 @@ class NotebookResult:
     cells: list[CellOutcome] = field(default_factory=list)
     error: str = ""  # why the notebook could not run at all
     restarts: int = 0
-    findings: list[str] = field(default_factory=list)  # what the guard found and restored
 
 
 @dataclass
@@ -208,14 +215,10 @@ async def discard(kernel) -> None:
 def preload_modules(notebooks, exclude=()) -> list[str]:
     """The modules worth importing once in a kernel template for these notebooks: what their code
     cells import (``import a.b`` -> ``a.b``; ``from a import b`` -> ``a`` and ``a.b`` if that is a
-    module), kept only when the top-level package is installed in this Python (never a module
-    of the working copy, the workspace or ``exclude``), plus ipykernel.  Never executes them."""
-    import importlib.util
-
+    module), kept only when installed (:func:`installed_modules`).  Never executes them."""
     import nbformat
 
     from ..imports import modules_loaded, notebook_imports
-    from ..kernel.bubblewrap import inside, python_paths
 
     found = []
     for path in notebooks:
@@ -223,11 +226,19 @@ def preload_modules(notebooks, exclude=()) -> list[str]:
             found += notebook_imports(nbformat.read(str(path), as_version=4))
         except Exception:
             continue
-    names = modules_loaded(found)
+    return installed_modules(modules_loaded(found), exclude)
+
+
+def installed_modules(names, exclude=()) -> list[str]:
+    """``names`` whose top-level package is installed in this Python: never a module of the
+    working copy, the workspace or ``exclude`` (a student's file must not be imported here)."""
+    import importlib.util
+
+    from ..kernel.bubblewrap import python_paths
+
     installed = python_paths()
     excluded = [os.path.realpath(e) for e in exclude]
     kept: dict[str, bool] = {}
-    out = []
     for name in names:
         top = name.split(".")[0]
         if top not in kept:
@@ -235,14 +246,19 @@ def preload_modules(notebooks, exclude=()) -> list[str]:
                 spec = importlib.util.find_spec(top)
             except (ImportError, ValueError):
                 spec = None
-            origin = os.path.realpath(spec.origin or "") if spec and spec.origin else ""
-            where = [os.path.realpath(p) for p in (spec.submodule_search_locations or [])] if spec else []
-            places = [p for p in [origin, *where] if p]
-            kept[top] = bool(places) and all(inside(p, installed) and not inside(p, excluded)
-                                             for p in places)
-        if kept[top]:
-            out.append(name)
-    return out
+            kept[top] = spec is not None and (
+                spec.origin in ("built-in", "frozen")  # part of the interpreter (os, sys …)
+                or _installed_places(spec, installed, excluded))
+    return [name for name in names if kept[name.split(".")[0]]]
+
+
+def _installed_places(spec, installed, excluded) -> bool:
+    """Every file of the module ``spec`` lies in this Python's installation, none in ``excluded``."""
+    from ..kernel.bubblewrap import inside
+
+    origin = os.path.realpath(spec.origin) if spec.origin else ""
+    places = [p for p in [origin, *map(os.path.realpath, spec.submodule_search_locations or [])] if p]
+    return bool(places) and all(inside(p, installed) and not inside(p, excluded) for p in places)
 
 
 # -- execute ------------------------------------------------------------------------------------
@@ -296,11 +312,26 @@ def error_output(ename: str, evalue: str):
 
 
 async def _use_kernel(runner, kernel) -> None:
+    """Hand the runner a started kernel, with a link of the trusted checker's to it (its agent is
+    installed now, before any cell of the submission runs)."""
+    from .trusted import KernelLink, KernelStopped
+
     runner.km, runner.kernel = kernel.manager, kernel
     await runner.async_start_new_kernel_client()
+    runner.link = KernelLink(runner.km.get_connection_info(), call_timeout=runner.call_timeout)
+    try:
+        await asyncio.to_thread(runner.link.start)
+    except KernelStopped as stop:  # a BaseException: made the notebook's failure, not the worker's
+        raise RuntimeError(f"the grader's checker could not reach the kernel ({stop.reason})") from None
 
 
 async def _drop_kernel(runner) -> None:
+    link, runner.link = getattr(runner, "link", None), None
+    if link is not None:
+        try:
+            await asyncio.to_thread(link.close)
+        except Exception:
+            pass
     if runner.kc is not None:
         try:
             runner.kc.stop_channels()
@@ -312,7 +343,8 @@ async def _drop_kernel(runner) -> None:
 
 def _write_files(runner, files: dict[str, bytes]) -> None:
     """The unit's files into the kernel's working copy, owned by the kernel's user (a sandboxed
-    kernel of a root grader runs as a uid of its own)."""
+    kernel of a root grader runs as a uid of its own).  No notebook is among them (the ledger
+    leaves ``*.ipynb`` out): the hidden tests never reach the kernel's disk."""
     workdir = runner.kernel.workdir.resolve()
     uid = runner.kernel.uid
     for rel, data in files.items():
@@ -328,11 +360,72 @@ def _write_files(runner, files: dict[str, bytes]) -> None:
                 os.chown(part, uid, uid)
 
 
+def scored_outputs(verdict) -> list:
+    """The test cell's outputs from the trusted ``verdict``, so that nbgrader's score of the cell
+    (``nbgrader.utils.determine_grade``: 0 at the first error or stderr output, a number from an
+    ``execute_result``, else full points) is exactly the verdict: only stream and error outputs
+    are kept; a passed test keeps no error and shows its stderr as plain output; a failed one
+    ends with one error (the checker's message, else the reason it could not decide)."""
+    from nbformat import NotebookNode
+
+    outputs = [NotebookNode(o) for o in verdict.outputs if o.get("output_type") in ("stream", "error")]
+    if verdict.passed and verdict.reason is None:
+        outputs = [o for o in outputs if o["output_type"] == "stream"]
+        for o in outputs:
+            o["name"] = "stdout"
+        return outputs
+    if not any(o["output_type"] == "error" for o in outputs):
+        outputs.append(error_output(UNDECIDED, verdict.reason or "the test did not pass"))
+    return outputs
+
+
+class TestNames(dict):
+    """One notebook's namespace of its test cells in the trusted checker.  ``run_test_cell``
+    fetches from the kernel only the names the cell being run reads, and drops the earlier
+    cells' fetched names; a helper an earlier test cell defined (``student_loss_and_grads``,
+    which calls the student's ``loss_and_grads``) then finds its name missing.  Such a name is
+    fetched here when it is read (a builtin is never asked for: it is found in the builtins).
+    A stopgap until ``run_test_cell`` fetches the names of earlier test cells itself."""
+
+    def __init__(self, link_of, trusted):
+        super().__init__()
+        self.link_of, self.trusted = link_of, frozenset(trusted)
+
+    def __missing__(self, name):
+        import builtins
+
+        from .trusted import _FETCHED, _fetch
+
+        if name.startswith("__") or hasattr(builtins, name):
+            raise KeyError(name)
+        fetched = self.get(_FETCHED, set())
+        _fetch(self.link_of(), [name], self, self.trusted)
+        self[_FETCHED] = fetched | self.get(_FETCHED, set())   # refreshed again next cell
+        if name not in self:
+            raise KeyError(name)
+        return dict.__getitem__(self, name)
+
+
+async def _judge(runner, source: str, namespace: dict, timeout: float, trusted, history):
+    """The trusted checker's verdict on one test cell (the cell never reaches the kernel)."""
+    from .trusted import Verdict, run_test_cell
+
+    runner.link.call_timeout = timeout  # a call may take the cell's own limit (a training run)
+    try:
+        return await asyncio.wait_for(
+            asyncio.to_thread(run_test_cell, runner.link, source, namespace, timeout=timeout,
+                              trusted_modules=frozenset(trusted), history=list(history)),
+            timeout + IOPUB_TIMEOUT + 10)
+    except asyncio.TimeoutError:  # the checker itself did not come back: the kernel is given up
+        return Verdict(False, [], reason=f"the test ran past its time limit ({timeout:g} s) and did not stop",
+                       kernel_dead=True)
+
+
 async def execute_notebook(work: NotebookWork, files: dict[str, bytes], limits: ExecLimits,
-                           kernels: Kernels, guard=None) -> NotebookResult:
-    """Run one notebook cell by cell; a cell that kills or hangs its kernel costs only itself."""
+                           kernels: Kernels) -> NotebookResult:
+    """Run one notebook cell by cell; a cell that kills or hangs its kernel costs only itself.
+    Test cells are judged by the trusted checker, the other cells run in the kernel."""
     import nbformat
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     from ..kernel.outputcap import OutputBudget
 
@@ -351,11 +444,14 @@ async def execute_notebook(work: NotebookWork, files: dict[str, bytes], limits: 
         # not coalesce_streams: nbclient then runs a backtracking regex over each stream, quadratic
         # in a long line (a print bomb without newlines would hold the worker for hours)
         coalesce_streams=False, budget=OutputBudget(limits.output_bytes))
+    runner.call_timeout = limits.cell_timeout
     runner.reset_cell()
     await _use_kernel(runner, await kernels.take())
     _write_files(runner, files)
     deadline = time.monotonic() + limits.notebook_timeout
     replayable: list[int] = []  # earlier non-test cells that ran to their end
+    history: list[str] = []     # the code cells run so far, for the checker's hints
+    namespace = TestNames(lambda: runner.link, work.trusted)  # the test cells' names, in the checker
     gave_up = ""
     try:
         for index, cell in enumerate(nb.cells):
@@ -381,42 +477,19 @@ async def execute_notebook(work: NotebookWork, files: dict[str, bytes], limits: 
                 outcome.status, outcome.message = "not-run", gave_up
                 continue
             runner.timeout = max(1, int(min(limit, remaining)))
-            runner.error_on_timeout = {
-                "ename": CELL_HUNG, "evalue": f"the cell ran past its time limit ({limit:g} s) and was "
-                f"interrupted{unscored_note}",
-                "traceback": [f"\x1b[0;31m{CELL_HUNG}\x1b[0m: the cell ran past its time limit{unscored_note}"]}
-            runner.reset_cell()
             broken = ""
-            if guard is not None and kind == "test":
-                note = await _check_helpers(guard, runner)
-                if note:
-                    outcome.message = note
-                if note and untrusted(note):
-                    # the helpers could not be verified: the test's outcome would mean nothing
-                    cell.outputs = [error_output(GUARD_FAILED, note)]
-                    outcome.status = "untrusted"
-                    continue
-            try:
-                await asyncio.wait_for(runner.async_execute_cell(cell, index),
-                                       runner.timeout + IOPUB_TIMEOUT + 10)
-            except DeadKernelError:
-                broken = (f"{KERNEL_DIED}: the cell stopped the Python kernel (os._exit, a crash, or "
-                          f"running out of memory); {restarted}")
-                outcome.status = "crashed"
-            except (CellTimeoutError, asyncio.TimeoutError) if runner.output_cut else ():  # noqa: B030 (() catches nothing)
-                # interrupted for its output, the cell left more queued than nbclient waits for
-                broken = (f"{OUTPUT_CUT}: the cell printed more than {_size(limits.output_bytes)}; its output "
-                          "was cut there, the cell stopped, and the cells after it ran in a fresh kernel"
-                          + unscored_note)
-                outcome.status = "output-cut"
-            except (CellTimeoutError, asyncio.TimeoutError):
-                broken = (f"{CELL_HUNG}: the cell ran past its time limit ({limit:g} s) and "
-                          f"did not stop when interrupted; {restarted}")
-                outcome.status = "timeout"
+            if kind == "test":
+                verdict = await _judge(runner, cell.source, namespace, runner.timeout, work.trusted, history)
+                broken = _record_verdict(verdict, cell, outcome, restarted)
+            else:
+                runner.error_on_timeout = {
+                    "ename": CELL_HUNG, "evalue": f"the cell ran past its time limit ({limit:g} s) and was "
+                    f"interrupted{unscored_note}",
+                    "traceback": [f"\x1b[0;31m{CELL_HUNG}\x1b[0m: the cell ran past its time limit{unscored_note}"]}
+                runner.reset_cell()
+                broken = await _run_cell(runner, cell, index, outcome, limit, limits, restarted, unscored_note)
+                history.append(cell.source)
             if broken:
-                ename, evalue = broken.split(": ", 1)
-                cell.outputs.append(error_output(ename, evalue))
-                outcome.message = broken
                 result.restarts += 1
                 await _drop_kernel(runner)
                 if result.restarts > limits.max_restarts:
@@ -425,50 +498,71 @@ async def execute_notebook(work: NotebookWork, files: dict[str, bytes], limits: 
                 gave_up = await _replace_kernel(runner, kernels, files, nb, replayable, deadline,
                                                 lambda i: work.timeouts.get(i, limits.cell_timeout))
                 continue
-            if runner.output_cut:
-                message = (f"the cell printed more than {_size(limits.output_bytes)}; its output was cut "
-                           "there and the cell interrupted")
-                cell.outputs.append(error_output(OUTPUT_CUT, message))
-                outcome.status, outcome.message = "output-cut", f"{OUTPUT_CUT}: {message}"
-            reply = (runner.last_reply or {}).get("content", {})
-            if reply.get("status") == "error" and outcome.status == "ok":
-                ename = reply.get("ename", "")
-                outcome.status = "timeout" if ename == CELL_HUNG else "error"
-                outcome.message = f"{ename}: {reply.get('evalue', '')}"[:300]
-            if kind == "test" and guard is not None and outcome.status in ("ok", "error"):
-                # right after the test: a helper the student's code patched while the test ran
-                # (the test called it) means the test's outcome cannot be trusted
-                note = await _check_helpers(getattr(guard, "after", None), runner)
-                if note and untrusted(note):
-                    cell.outputs.append(error_output(GUARD_FAILED, note))
-                    outcome.status, outcome.message = "untrusted", note
             if kind != "test" and outcome.status in ("ok", "error"):
                 replayable.append(index)
     finally:
         if runner.kc is not None or runner.km is not None:
             await _drop_kernel(runner)
-    result.findings = list(runner.__dict__.get("guard_findings", []))
     result.notebook = nbformat.writes(nb)
     return result
 
 
-async def _check_helpers(check, runner) -> str | None:
-    """The guard's note before a test cell (``check`` is the guard) or right after it
-    (``guard.after``); None: the helpers are pristine."""
-    from ..kernel.guard import UNTRUSTED
+def _record_verdict(verdict, cell, outcome: CellOutcome, restarted: str) -> str:
+    """The verdict as the test cell's outputs and outcome; what broke the kernel ("" if nothing).
+    When the kernel, not the test, stopped the verdict, a dead kernel is replaced as after a
+    crash, a live one (a call interrupted, an unreadable answer) is kept."""
+    cell.outputs = scored_outputs(verdict)
+    error = next((o for o in cell.outputs if o["output_type"] == "error"), None)
+    if error is not None:
+        outcome.status, outcome.message = "error", f"{error['ename']}: {error['evalue']}"[:300]
+    if verdict.reason is None:
+        return ""
+    ename, status, then = ((KERNEL_DIED, "crashed", restarted) if verdict.kernel_dead
+                           else (UNDECIDED, "untrusted", "it scores 0"))
+    outcome.status, outcome.message = status, f"{ename}: {verdict.reason}; {then}"
+    cell.outputs = [o for o in cell.outputs if o["output_type"] == "stream"] + [
+        error_output(ename, f"{verdict.reason}; {then}")]
+    return outcome.message if verdict.kernel_dead else ""
 
-    if check is None:
-        return None
+
+async def _run_cell(runner, cell, index: int, outcome: CellOutcome, limit: float, limits: ExecLimits,
+                    restarted: str, unscored_note: str) -> str:
+    """Run a cell that is not a test in the kernel; what broke the kernel ("" if nothing did)."""
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    broken = ""
     try:
-        return await check(runner)
-    except Exception as exc:  # the check itself failed (a dead or hung kernel): not verified
-        return f"{UNTRUSTED} ({type(exc).__name__}); the test scores 0"
-
-
-def untrusted(note: str) -> bool:
-    from ..kernel.guard import untrusted as guard_untrusted
-
-    return guard_untrusted(note)
+        await asyncio.wait_for(runner.async_execute_cell(cell, index), runner.timeout + IOPUB_TIMEOUT + 10)
+    except DeadKernelError:
+        broken = (f"{KERNEL_DIED}: the cell stopped the Python kernel (os._exit, a crash, or "
+                  f"running out of memory); {restarted}")
+        outcome.status = "crashed"
+    except (CellTimeoutError, asyncio.TimeoutError) if runner.output_cut else ():  # noqa: B030 (() catches nothing)
+        # interrupted for its output, the cell left more queued than nbclient waits for
+        broken = (f"{OUTPUT_CUT}: the cell printed more than {_size(limits.output_bytes)}; its output "
+                  "was cut there, the cell stopped, and the cells after it ran in a fresh kernel"
+                  + unscored_note)
+        outcome.status = "output-cut"
+    except (CellTimeoutError, asyncio.TimeoutError):
+        broken = (f"{CELL_HUNG}: the cell ran past its time limit ({limit:g} s) and "
+                  f"did not stop when interrupted; {restarted}")
+        outcome.status = "timeout"
+    if broken:
+        ename, evalue = broken.split(": ", 1)
+        cell.outputs.append(error_output(ename, evalue))
+        outcome.message = broken
+        return broken
+    if runner.output_cut:
+        message = (f"the cell printed more than {_size(limits.output_bytes)}; its output was cut "
+                   "there and the cell interrupted")
+        cell.outputs.append(error_output(OUTPUT_CUT, message))
+        outcome.status, outcome.message = "output-cut", f"{OUTPUT_CUT}: {message}"
+    reply = (runner.last_reply or {}).get("content", {})
+    if reply.get("status") == "error" and outcome.status == "ok":
+        ename = reply.get("ename", "")
+        outcome.status = "timeout" if ename == CELL_HUNG else "error"
+        outcome.message = f"{ename}: {reply.get('evalue', '')}"[:300]
+    return ""
 
 
 async def _replace_kernel(runner, kernels: Kernels, files, nb, replayable: list[int], deadline: float,
@@ -477,7 +571,10 @@ async def _replace_kernel(runner, kernels: Kernels, files, nb, replayable: list[
     (their recorded outputs are kept).  Returns why the notebook must stop, or ""."""
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-    await _use_kernel(runner, await kernels.take())
+    try:
+        await _use_kernel(runner, await kernels.take())
+    except RuntimeError as exc:
+        return str(exc)
     _write_files(runner, files)
     for index in replayable:
         remaining = deadline - time.monotonic()
@@ -497,13 +594,13 @@ async def _replace_kernel(runner, kernels: Kernels, files, nb, replayable: list[
     return ""
 
 
-async def execute_unit(unit: WorkUnit, kernels: Kernels, guard=None) -> UnitResult:
+async def execute_unit(unit: WorkUnit, kernels: Kernels) -> UnitResult:
     start = time.perf_counter()
     result = UnitResult(unit.assignment, unit.student, sandboxed=kernels.launcher.sandboxed,
                         whole_kernel=kernels.launcher.whole_kernel)
     for work in unit.notebooks:
         try:
-            result.notebooks.append(await execute_notebook(work, unit.files, unit.limits, kernels, guard))
+            result.notebooks.append(await execute_notebook(work, unit.files, unit.limits, kernels))
         except Exception as exc:  # the grader's own trouble: this notebook only
             result.notebooks.append(NotebookResult(work.name, error=f"{type(exc).__name__}: {exc}"))
     result.seconds = time.perf_counter() - start
@@ -589,7 +686,22 @@ def prepare_notebook(nb, name: str, assignment: str, student: str, db_url: str, 
     tests = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and utils.is_grade(c)]
     answers = [i for i, c in enumerate(nb.cells) if utils.is_solution(c) and not utils.is_grade(c)]
     skip, unscored, timeouts = plan_cells(nb, source)
-    return NotebookWork(name, nbformat.writes(nb), tests, answers, skip, unscored, timeouts)
+    return NotebookWork(name, nbformat.writes(nb), tests, answers, skip, unscored, timeouts,
+                        trusted_imports(source, nb))
+
+
+def trusted_imports(source, nb) -> list[str]:
+    """The installed modules the instructor's code imports: every code cell of the ``source``
+    notebook but the answers, else the locked cells of the sanitised ``nb`` (restored from the
+    gradebook).  The trusted checker imports these itself for a test's names."""
+    from ..cells import is_answer, is_locked
+    from ..imports import modules_loaded, notebook_imports
+
+    if source is not None:
+        found = notebook_imports(source, lambda cell: not is_answer(cell))
+    else:
+        found = notebook_imports(nb, lambda cell: is_locked(cell) and not is_answer(cell))
+    return installed_modules(modules_loaded(found))
 
 
 def _code_cells(nb) -> list:
@@ -676,13 +788,3 @@ def check_source(source) -> list[str]:
                         f"{'reads' if len(readers) == 1 else 'read'} what it binds ({what}): "
                         "mark those cells to be skipped too, or do not skip it")
     return problems
-
-
-def default_guard():
-    """The pristine-helpers check run before each test cell (and its ``after``, right after
-    it), when gradlab has one."""
-    try:
-        from ..kernel import guard
-    except ImportError:
-        return None
-    return guard.executor_hook()

@@ -42,7 +42,7 @@ def _worker_start(settings: KernelSettings) -> None:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     kernels = settings.kernels()
-    _WORKER.update(loop=loop, kernels=kernels, guard=engine.default_guard())
+    _WORKER.update(loop=loop, kernels=kernels)
     loop.run_until_complete(kernels.warm())
     from multiprocessing import util
 
@@ -58,7 +58,7 @@ def _worker_stop() -> None:
 
 def _worker_execute(unit: engine.WorkUnit) -> engine.UnitResult:
     return _WORKER["loop"].run_until_complete(
-        engine.execute_unit(unit, _WORKER["kernels"], _WORKER["guard"]))
+        engine.execute_unit(unit, _WORKER["kernels"]))
 
 
 class LocalPool:

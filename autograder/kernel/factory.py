@@ -6,7 +6,7 @@ the libraries).  A worker pays that once instead: it starts one *template* proce
 ``ipykernel.kernelapp`` and a preload list of modules, then forks a kernel per request.  The
 fork is the kernel: the child drops to the kernel's uid, sets its limits and runs
 ``IPKernelApp.launch_instance`` in-process, over the same connection file, extra arguments
-(the guard's start-up line included) and environment as a freshly launched kernel.  First of
+(the start-up line included) and environment as a freshly launched kernel.  First of
 all it joins the cgroups its request names (the kernel's own, :mod:`gradlab_grader.kernel.limits`),
 so that everything it starts counts against the kernel's memory and process limits.
 

@@ -1,6 +1,6 @@
 """Where the grading engine's kernels come from: a :class:`KernelLauncher`.
 
-One implementation, :class:`Launcher`, gives every kernel the limits and the guard; it starts a
+One implementation, :class:`Launcher`, gives every kernel the limits; it starts a
 fresh interpreter per kernel, under bubblewrap or not (:mod:`gradlab_grader.kernel.sandbox`), or
 forks it from the worker's :class:`KernelTemplate` where :func:`template_mode` says so.
 :func:`launcher` makes one from the grader's one question, ``sandbox``: True (bubblewrap
@@ -106,7 +106,7 @@ class KernelTemplate:
                               writable=self.cgroup.dirs.values() if self.cgroup else ())
             wrap = lambda cmd: [*args, *cmd]  # noqa: E731
         # matplotlib_inline hooks into IPython when imported in a shell; in the template there
-        # was none, so each kernel's start-up line runs the hook (before the guard snapshots)
+        # was none, so each kernel's start-up line runs the hook
         self.activate = ("(lambda m: m and m._enable_matplotlib_integration())("
                          "__import__('sys').modules.get('matplotlib_inline.backend_inline'))")
         self.python = python
@@ -186,7 +186,7 @@ class Launcher:
 
 def launcher(sandbox: bool | None = None, hidden=(), preload=None, limits: Limits | None = None,
              expose=(), template: bool | None = None) -> Launcher:
-    """The kernels of a grading worker, with resource limits and the guard always, under
+    """The kernels of a grading worker, with resource limits always, under
     bubblewrap unless ``sandbox`` is False.  ``sandbox=True`` makes a missing bubblewrap an
     error; None falls back to limits only (said once, :func:`~gradlab_grader.kernel.bubblewrap.check`);
     False runs without bubblewrap on purpose and without the warning (what a benchmark compares

@@ -19,7 +19,7 @@ The other jobs around it have modules of their own in :mod:`gradlab_grader.kerne
 ``bubblewrap`` (whether it works here, and its command line), ``resources`` (the limits, the
 prelude that sets them, what an exit means), ``limits`` (limits per kernel as a whole),
 ``launcher`` (the engine's kernels, fresh or forked from a template), ``factory`` (the template
-process), ``outputcap`` (output kept per cell) and ``guard``.
+process) and ``outputcap`` (output kept per cell).
 
 The kernel starts as ``[join its cgroup] bwrap ... prelude ... python -m ipykernel_launcher``: the
 prelude (util-linux's ``prlimit`` and ``setpriv``, a few milliseconds) sets the rlimits inside the
@@ -85,13 +85,11 @@ class SandboxedKernelManager(AsyncKernelManager):
     """
 
     def __init__(self, *, workdir, limits: Limits, hidden=(), expose=(), sandbox_uid=None,
-                 isolate: bool = True, guard: bool = True, template=None, **kw):
+                 isolate: bool = True, template=None, **kw):
         super().__init__(**kw)
         # the kernel template to fork from (gradlab_grader.kernel.launcher), or None
         self.template = template
         self.forked = False  # the running kernel was forked from the template (set at launch)
-        self.guard = guard
-        self.guard_key = None  # the key of the guard in the running kernel (gradlab_grader.kernel.guard)
         self.workdir = os.path.realpath(workdir)
         self.limits = limits
         self.hidden = [os.path.realpath(h) for h in hidden]
@@ -191,18 +189,6 @@ class SandboxedKernelManager(AsyncKernelManager):
         if self.template is not None and self.template.activate:
             # a module the template preloaded ran its IPython hooks without a shell: run them now
             boot.append(self.template.activate)
-        if self.guard:
-            # the pristine-helpers guard, installed by the kernel's start-up line before any
-            # cell; its key travels in a file the start-up line deletes
-            from . import guard
-            self.guard_key = guard.new_key()
-            key_file = os.path.join(self.rundir, "guard.key")
-            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(self.guard_key)
-            if self.sandbox_uid is not None:
-                os.chown(key_file, self.sandbox_uid, self.sandbox_uid)
-            boot.append(guard.kernel_boot(key_file, self.hidden))
         if boot:
             kernel_cmd = [*kernel_cmd, "--IPKernelApp.exec_lines=" + "; ".join(boot)]
         # no ParentPoller: the launcher's pid means nothing in the sandbox's pid namespace
@@ -309,7 +295,7 @@ def _chown_tree(path: str, uid: int) -> None:
 
 def sandboxed_kernel_manager(workdir, limits: Limits | None = None, hidden=(), expose=(),
                              kernel_name: str = "python3", require: bool = False,
-                             sandbox_uid: int | None = None, guard: bool = True,
+                             sandbox_uid: int | None = None,
                              isolate: bool = True, template=None) -> SandboxedKernelManager:
     """A kernel manager for nbclient whose kernel runs in the sandbox over ``workdir``.
 
@@ -320,12 +306,11 @@ def sandboxed_kernel_manager(workdir, limits: Limits | None = None, hidden=(), e
     require: raise RuntimeError instead of falling back to limits only when bwrap is missing.
     sandbox_uid: uid the kernel runs as when the grader is root (default: a fresh one per
         kernel manager, see :mod:`gradlab_grader.kernel.bubblewrap`).
-    guard: install gradlab_grader.kernel.guard in the kernel at start-up (``km.guard_key``).
-    isolate: False runs without bubblewrap on purpose (limits and guard only, no warning).
+    isolate: False runs without bubblewrap on purpose (limits only, no warning).
     template: a :class:`~gradlab_grader.kernel.launcher.KernelTemplate` to fork the kernel from
         (``workdir`` must then lie in ``template.base``); None starts a fresh interpreter.
     """
     return SandboxedKernelManager(workdir=workdir, limits=limits or Limits(), hidden=hidden,
                                   expose=expose, sandbox_uid=sandbox_uid,
                                   isolate=bubblewrap.check(isolate, require),
-                                  guard=guard, kernel_name=kernel_name, template=template)
+                                  kernel_name=kernel_name, template=template)

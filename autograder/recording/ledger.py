@@ -239,7 +239,6 @@ class Writer:
                         (staging / f"{name}.ipynb").write_text(nbformat.writes(nb))
                         problems += cell_problems(executed[name])
                         notes += cell_problems(executed[name], scored=False)
-                        problems += [f"helpers tampered with: {f}" for f in executed[name].findings]
                         continue
                     if name in executed:
                         problems.append(could_not_grade(f"{name}.ipynb: {executed[name].error}"))
@@ -317,7 +316,8 @@ def problems_of_cells(cells: list[dict], scored: bool = True) -> list[str]:
              "timeout": "cells ran past the time limit",
              "output-cut": "cells printed past the output limit (cut and interrupted)",
              "not-run": "cells were not run",
-             "untrusted": "tests scored 0: the helpers could not be verified before them"}
+             "untrusted": "tests scored 0: the kernel kept the trusted checker from deciding them "
+                          "(a call ran past its time limit or sent what could not be read)"}
     for status, ids in by_status.items():
         found.append(f"{words[status]} ({', '.join(ids[:4])}{' …' if len(ids) > 4 else ''})"
                      + ("" if scored else f": {engine.UNSCORED_NOTE}"))

@@ -37,13 +37,12 @@ Typical use in a test cell::
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import inspect
-import linecache
 import re
 import sys
 import threading
-import traceback
 from contextlib import contextmanager
 from types import FunctionType, ModuleType
 
@@ -331,6 +330,13 @@ def tripwire(*targets):
 
     The check follows code objects, not names, so ``from gradlab.calculus import
     central_difference as cd`` and other aliases are caught too.
+
+    This is a hint for the student's own runs of the tests, not a grading verdict: it watches
+    the process it runs in, which the student's code controls (a raw ``_thread`` or a cleared
+    record slips past it).  While grading, the tests run in the grader's process and the
+    student's functions in their kernel, where no tripwire watches; the grader finds calls of
+    the reference by reading the answer's code (``gradlab_grader.recording.integrity``) and
+    by the similarity check.
     """
     __tracebackhide__ = True  # students see the hint, not gradlab's frames
     watched = {code: _label(t) for t in targets for code in _codes(t)}
@@ -415,16 +421,13 @@ def _latest_cell_broken(fn) -> CheckFailure | None:
     """A syntax-error failure when the latest notebook cell that defines ``fn`` (or what it
     wraps) does not parse: after Run All the definition that runs is an older one (the stub's
     placeholder, say), and the student must hear about the cell they are editing."""
-    try:
-        from IPython import get_ipython
-        shell = get_ipython()
-    except ImportError:
-        return None
-    if shell is None or not hasattr(shell, "history_manager"):
+    history = _history()
+    if history is None:
         return None
     for f in _notebook_functions(fn):
-        if getattr(f, "__module__", None) == "__main__" and isinstance(f, FunctionType):
-            failure = _broken_definition(shell, f.__name__, shell.history_manager.input_hist_raw)
+        if getattr(f, "__module__", None) == "__main__" and (
+                isinstance(f, FunctionType) or getattr(f, "remote_function", False)):
+            failure = _broken_definition(f.__name__, history)
             if failure is not None:
                 return failure
     return None
@@ -632,14 +635,10 @@ def _unfinished(exc: NotImplementedError, home: dict | None = None) -> CheckFail
     The stub is the innermost frame, in notebook code (module ``__main__``) or in ``home`` (the
     globals of the student's function); for an error a library raised this returns None.
     """
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    frame = tb.tb_frame if tb is not None else None
-    if frame is None or not (frame.f_globals is home or frame.f_globals.get("__name__") == "__main__"):
+    innermost = diagnosis.frames(exc, [home] if home is not None else [])[-1:]
+    if not innermost or not innermost[0].notebook:
         return None
-    code = frame.f_code
-    name = getattr(code, "co_qualname", code.co_name)
+    name = innermost[0].name
     what = "this cell" if name == "<module>" else f"`{name}`"
     failure = CheckFailure(f"{what} is not implemented yet", "not-implemented",
                            hint="replace `raise NotImplementedError()` with your code")
@@ -652,7 +651,47 @@ def _defines(name: str) -> re.Pattern:
                       re.MULTILINE)
 
 
-def _broken_definition(shell, name: str, history) -> CheckFailure | None:
+def _transform(raw: str) -> str:
+    """A cell's source as IPython runs it (magics and ``!`` lines made Python)."""
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+    except ImportError:
+        return raw
+    return TransformerManager().transform_cell(raw)
+
+
+_HISTORY: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("gradlab_history", default=None)
+
+
+@contextmanager
+def notebook_history(cells):
+    """Within the block, the notebook's code cells run so far (the current one last) are
+    ``cells``: what the messages read to tell a stub from a broken definition when the test runs
+    outside the student's IPython session (the grader's trusted checker)."""
+    token = _HISTORY.set(list(cells))
+    try:
+        yield
+    finally:
+        _HISTORY.reset(token)
+
+
+def _history() -> list[str] | None:
+    """The code cells run so far, the current one last: :func:`notebook_history`'s, else the
+    IPython session's input history, else None."""
+    cells = _HISTORY.get()
+    if cells is not None:
+        return cells
+    try:
+        from IPython import get_ipython
+        shell = get_ipython()
+    except ImportError:
+        return None
+    if shell is None or not hasattr(shell, "history_manager"):
+        return None
+    return shell.history_manager.input_hist_raw
+
+
+def _broken_definition(name: str, history) -> CheckFailure | None:
     """The syntax error of the latest cell in ``history`` that defines ``name`` (``def <name>``,
     ``class <name>`` or ``<name> = ``), or None when that cell parses or there is none."""
     defines = _defines(name)
@@ -660,7 +699,7 @@ def _broken_definition(shell, name: str, history) -> CheckFailure | None:
         if not defines.search(raw):
             continue
         try:
-            compile(shell.transform_cell(raw), "<cell>", "exec")
+            compile(_transform(raw), "<cell>", "exec")
         except SyntaxError as err:
             line = (err.text or "").strip()
             return CheckFailure(
@@ -671,52 +710,48 @@ def _broken_definition(shell, name: str, history) -> CheckFailure | None:
     return None
 
 
-def _undefined(shell, exc: NameError) -> CheckFailure | None:
+def _undefined(exc: NameError, history) -> CheckFailure | None:
     """A ``NameError`` for a name whose defining cell (the latest that ran with ``def <name>``,
     ``class <name>`` or ``<name> = ``) has a syntax error: the error and its line.  None
     otherwise (IPython's own NameError is clear enough)."""
     name = getattr(exc, "name", None)
     if not name:
         return None
-    return _broken_definition(shell, name, shell.history_manager.input_hist_raw[:-1])  # not this cell
+    return _broken_definition(name, history[:-1])  # not this cell
 
 
 def _plain_assert(exc: AssertionError) -> CheckFailure | None:
     """A test's own ``assert condition, "message"`` as the message alone; None for an assert
     without a message or raised elsewhere (a library's, the student's own: their traceback)."""
-    frames = list(traceback.walk_tb(exc.__traceback__))
+    frames = diagnosis.frames(exc)
     if not frames or not str(exc):
         return None
-    frame = frames[-1][0]
-    if frame.f_globals.get("__name__") != "__main__" or frame.f_code.co_name != "<module>":
+    if not frames[-1].notebook or frames[-1].name != "<module>":
         return None
     return CheckFailure(str(exc), "assert")
 
 
-def _in_a_test_cell(shell, exc: BaseException) -> bool:
+def _in_a_test_cell(exc: BaseException, history) -> bool:
     """Whether ``exc`` came through test code: a helper of :mod:`gradlab.exercises`, or a notebook
     frame whose cell (its source as IPython cached it for tracebacks) uses ``checks`` — the test
     cell, or a helper an earlier test cell defined; else whether the latest history entry does."""
     cached = False
-    for frame, _ in traceback.walk_tb(exc.__traceback__):
-        module = frame.f_globals.get("__name__") or ""
-        if module.startswith("gradlab.exercises."):
+    for frame in diagnosis.frames(exc):
+        if frame.module.startswith("gradlab.exercises."):
             return True
-        if module != "__main__":
+        if not frame.notebook:
             continue
-        source = "".join(linecache.getlines(frame.f_code.co_filename))
-        cached = cached or bool(source)
-        if re.search(r"\bchecks\b", source):
+        cached = cached or bool(frame.source)
+        if re.search(r"\bchecks\b", frame.source):
             return True
-    history = shell.history_manager.input_hist_raw
     return not cached and bool(history) and bool(re.search(r"\bchecks\b", history[-1]))
 
 
-def _raised_in_a_test(shell, exc: Exception) -> CheckFailure | None:
+def _raised_in_a_test(exc: Exception, history) -> CheckFailure | None:
     """An error raised inside a notebook function that a test cell (a cell using ``checks``)
     called directly: which line of the student's function raised what, and what it usually
     means.  None elsewhere: the student's own cells keep their traceback for debugging."""
-    if not _in_a_test_cell(shell, exc):
+    if not _in_a_test_cell(exc, history):
         return None
     where = diagnosis._student_frame(exc, [])
     if where is None or where[0] == "<module>":
@@ -725,20 +760,41 @@ def _raised_in_a_test(shell, exc: Exception) -> CheckFailure | None:
     return CheckFailure(explained[0], "error", call=f"{where[0]}(...)", hint=explained[1])
 
 
-def _show_failure(shell, etype, value, tb, tb_offset=None):
-    """IPython's custom exception handler (see :func:`install_handler`)."""
+def explain_error(value: BaseException, history) -> CheckFailure | None:
+    """The one message a test cell's error shows the student, or None when it is not ours to
+    explain (IPython's traceback then).  ``history``: the notebook's code cells run so far, this
+    test cell last.  The IPython handler and the grader's trusted checker both use it."""
     failure = value
     if isinstance(value, NotImplementedError):
         failure = _unfinished(value)
         if failure is not None:  # the placeholder of an earlier run, the student's cell broken since?
-            failure = _broken_definition(shell, failure.function, shell.history_manager.input_hist_raw[:-1]) or failure
+            failure = _broken_definition(failure.function, history[:-1]) or failure
     elif isinstance(value, NameError):
-        failure = _undefined(shell, value)
+        failure = _undefined(value, history)
     elif isinstance(value, AssertionError) and not isinstance(value, CheckFailure):
         failure = _plain_assert(value)
     elif not isinstance(value, CheckFailure):
-        failure = _raised_in_a_test(shell, value)
-    if not isinstance(failure, CheckFailure):  # not ours to explain: IPython's own traceback
+        failure = _raised_in_a_test(value, history)
+    return failure if isinstance(failure, CheckFailure) else None
+
+
+def error_output(value: BaseException, history) -> dict:
+    """The error output (nbformat) a test cell's error leaves in the graded notebook: for an
+    error :func:`explain_error` explains, what the handler shows (the short message as its
+    traceback, the one-line message with its code as evalue, the raised type as ename);
+    otherwise the error's type and message alone."""
+    failure = explain_error(value, history)
+    ename = type(value).__name__
+    if failure is None:
+        evalue = str(value)
+        return {"output_type": "error", "ename": ename, "evalue": evalue, "traceback": [f"{ename}: {evalue}"]}
+    return {"output_type": "error", "ename": ename, "evalue": str(failure), "traceback": failure.student_lines()}
+
+
+def _show_failure(shell, etype, value, tb, tb_offset=None):
+    """IPython's custom exception handler (see :func:`install_handler`)."""
+    failure = explain_error(value, shell.history_manager.input_hist_raw)
+    if failure is None:  # not ours to explain: IPython's own traceback
         shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
         return None
     lines = failure.student_lines()

@@ -339,19 +339,40 @@ def _meaning(exc: BaseException) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Frame:
+    """One entry of an exception's traceback as the messages read it: the function's qualified
+    name (``<module>`` for a cell), the line counted from the function's first line, that line's
+    text, whether it is notebook code, its cell's source (empty when not cached) and the module
+    it ran in (empty for a frame from another process)."""
+    name: str
+    line: int
+    text: str
+    notebook: bool
+    source: str = ""
+    module: str = ""
+
+
+def frames(exc: BaseException, homes=()) -> list[Frame]:
+    """``exc``'s traceback, outermost first: its own frames (notebook code is module
+    ``__main__`` or one of ``homes``, the globals of the student's functions), then the frames an
+    exception brought from another process, ``exc.remote_frames`` (the grader's link to the
+    student's kernel: what ran there, innermost last)."""
+    found = []
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        g, code = frame.f_globals, frame.f_code
+        notebook = any(g is h for h in homes) or g.get("__name__") == "__main__"
+        found.append(Frame(getattr(code, "co_qualname", code.co_name), lineno - code.co_firstlineno + 1,
+                           linecache.getline(code.co_filename, lineno).strip(), notebook,
+                           "".join(linecache.getlines(code.co_filename)) if notebook else "",
+                           g.get("__name__") or ""))
+    return found + list(getattr(exc, "remote_frames", ()))
+
+
 def _student_frame(exc: BaseException, homes: list[dict]):
     """The innermost traceback entry in the student's notebook code: (cell label, line, text)."""
-    found = None
-    for frame, lineno in traceback.walk_tb(exc.__traceback__):
-        g = frame.f_globals
-        if any(g is h for h in homes) or g.get("__name__") == "__main__":
-            found = (frame, lineno)
-    if found is None:
-        return None
-    frame, lineno = found
-    code = frame.f_code
-    text = linecache.getline(code.co_filename, lineno).strip()
-    return getattr(code, "co_qualname", code.co_name), lineno - code.co_firstlineno + 1, text
+    found = [f for f in frames(exc, homes) if f.notebook]
+    return (found[-1].name, found[-1].line, found[-1].text) if found else None
 
 
 def student_error(exc: BaseException, call: str, homes: list[dict]) -> tuple[str, str] | None:

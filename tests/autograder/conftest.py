@@ -62,6 +62,17 @@ def released(toy_repo) -> Workspace:
     return ws
 
 
+def release_toy(root: Path, notebook, bundles: bool = True, **settings) -> Workspace:
+    """A course whose one assignment ``toy`` is ``notebook``, released in a workspace under
+    ``root`` (``settings``: the workspace's, e.g. ``cell_timeout``)."""
+    (root / "lib" / "gradlab").mkdir(parents=True)
+    (root / "solutions" / "toy").mkdir(parents=True)
+    nbformat.write(notebook, root / "solutions" / "toy" / "toy.ipynb")
+    ws = Workspace(root / "grading", repo=root, **settings)
+    pipeline.release(ws, ["toy"], bundles=bundles)
+    return ws
+
+
 def answer(ws: Workspace, body: str | None, edit=None):
     """The released toy notebook with the solution cell replaced by ``body``."""
     nb = nbformat.read(ws.course / "toy" / "toy.ipynb", as_version=4)

@@ -14,7 +14,6 @@ import pytest
 from gradlab_grader import contract
 from gradlab_grader.cells import is_answer, is_locked
 from gradlab_grader.imports import notebook_imports
-from gradlab_grader.kernel import guard
 from gradlab_grader.mistakes import load as load_mistakes
 from gradlab_grader.outputs.results import _diagnostic
 
@@ -80,35 +79,11 @@ class FakeShell:
         self.exc_tuple, self.handler = exc_tuple, handler
 
 
-def test_the_handler_the_guard_keeps_is_the_one_install_handler_sets():
+def test_the_handler_is_the_one_install_handler_sets():
     shell = FakeShell()
     getattr(checks, contract.INSTALL_HANDLER)(shell)
     assert shell.handler is getattr(checks, contract.HANDLER)
     assert shell.exc_tuple == (getattr(checks, contract.CHECK_FAILURE), Exception)
-
-
-def test_the_guard_recognises_the_handler_in_ipython():
-    """The guard's test (kernel.guard: the handler's closure holds checks' own function, the
-    exceptions are (CheckFailure, Exception)) holds on IPython's real set_custom_exc."""
-    from IPython.core.interactiveshell import InteractiveShell
-
-    shell = InteractiveShell.instance()
-    try:
-        getattr(checks, contract.INSTALL_HANDLER)(shell)
-        cells = [c.cell_contents for c in shell.CustomTB.__func__.__closure__]
-        assert any(c is getattr(checks, contract.HANDLER) for c in cells)
-        assert tuple(shell.custom_exceptions) == (getattr(checks, contract.CHECK_FAILURE), Exception)
-    finally:
-        InteractiveShell.clear_instance()
-
-
-def test_the_guard_in_the_kernel_gets_the_contract():
-    boot = guard.kernel_boot("/nonexistent/key", [])
-    assert repr(contract.for_kernel()) in boot
-    assert guard.PROTECT == contract.PROTECTED_PACKAGES and guard.PRELOAD == contract.GUARD_PRELOAD
-    assert contract.CHECKS_MODULE.split(".")[0] in contract.PROTECTED_PACKAGES
-    for name in contract.GUARD_PRELOAD:
-        importlib.import_module(name)
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.parent.name)

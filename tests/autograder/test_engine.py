@@ -52,25 +52,26 @@ GOOD = "def double(x):\n    return 2.0 * np.asarray(x, dtype=float)"
 # student -> (answer cell, expected score out of 3, words the problems or the visible test's error show)
 HOSTILE = {
     "good": (GOOD, 3, None),
-    "infinite_loop": (misbehaves_on_scalars("while True:\n    pass"), 2, "CellTimeoutError"),
+    # a test's call that hangs is interrupted by the trusted checker: that test scores 0, the kernel lives on
+    "infinite_loop": (misbehaves_on_scalars("while True:\n    pass"), 2, "ran longer than"),
     "ignores_sigint": (misbehaves_on_scalars(
         "signal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass", "import signal"), 2,
         "did not stop when interrupted"),
     "os_exit": (misbehaves_on_scalars("os._exit(1)", "import os"), 2, "KernelDied"),
     "segfault": (misbehaves_on_scalars("ctypes.string_at(0)", "import ctypes"), 2, "KernelDied"),
-    "print_bomb": (misbehaves_on_scalars("while True:\n    print('x' * 100_000, end='')"), 2,
-                   "OutputLimitExceeded"),
+    # printed during a test's call: the checker keeps a capped part; the call ends at its time
+    # limit or with the kernel's MemoryError, whichever comes first (the test scores 0 either way)
+    "print_bomb": (misbehaves_on_scalars("while True:\n    print('x' * 100_000, end='')"), 2, None),
     "sys_exit": (misbehaves_on_scalars("sys.exit(3)", "import sys"), 2, "SystemExit"),
     "stderr_noise": ("import sys\nfor i in range(2000):\n    print('warning: noise', i, file=sys.stderr)\n"
                      + GOOD, 3, None),
     "nan_answer": ("def double(x):\n    return np.full(np.shape(x), np.nan)", 0, "nan"),
     "wrong_shape": ("def double(x):\n    return 2.0 * np.asarray(x, dtype=float).reshape(-1, 1)", 0, "shape"),
-    # a wrong answer that switches the checks off only when a test calls it (assert_close looks
-    # up first_failure after double returns): the test passes inside the kernel, the guard's
-    # check right after it catches the change
+    # a wrong answer that switches the checks off when a test calls it: it patches the kernel's
+    # copy of the checks, the test decides in the grader; the import of gradlab is flagged
     "patches_when_called": ("def double(x):\n    import gradlab.checks as c\n"
                             "    c.first_failure = lambda *a, **k: None\n"
-                            "    return np.asarray(x, dtype=float)", 0, "the test itself changed them"),
+                            "    return np.asarray(x, dtype=float)", 0, "reaches gradlab's reference library"),
 }
 HALF = "def double(x):\n    return np.asarray(x, dtype=float)"
 
@@ -115,10 +116,10 @@ def sandbox_only(ws, home, port) -> dict:
             2, "MemoryError"),
         "fork_bomb": (misbehaves_on_scalars(
             "while True:\n    try:\n        os.fork()\n    except OSError:\n        time.sleep(0.01)",
-            "import os, time"), 2, "CellTimeoutError"),
+            "import os, time"), 2, "ran longer than"),
         # a wrong answer with the checks switched off through an alias, no import line
         "patches_helpers": ("helper = globals()['checks']\nhelper.assert_close = lambda *a, **k: None\n" + HALF,
-                            0, "was replaced"),
+                            0, "globals("),
         "reads_source": (f"import os\nif os.path.exists({str(source)!r}):\n"
                          f"    raise RuntimeError('read the instructor source')\n" + GOOD, 3, "import os"),
         "edits_gradebook": ("import sqlite3\n" + attempt.format(
@@ -226,16 +227,14 @@ def test_each_hostile_submission_is_graded_as_intended(hostile):
     assert not wrong
 
 
-def test_a_helper_patched_while_the_test_runs_scores_zero_and_is_flagged(hostile):
-    """The answer switches the checks off when a test calls it: inside the kernel every test
-    passes; the guard's check right after each test scores it 0 and says why, in the cell."""
+def test_a_helper_patched_while_the_test_runs_changes_no_verdict(hostile):
+    """The answer switches the checks off when a test calls it: what it patches is the kernel's
+    copy of the checks, while the test decides in the grader: each test fails with the checks'
+    own message, and the answer's route to gradlab is flagged."""
     result = hostile.results["patches_when_called"]
     assert (result.score, result.max_score) == (0, 3)
-    assert [c.grade_id for c in result.cells if c.score] == []
-    for cell in result.cells:
-        assert cell.error.startswith("HelpersUnverified: ") and "gradlab.checks.first_failure" in cell.error
-    assert any(p.startswith("helpers tampered with: ") and "the test itself changed them" in p
-               for p in result.problems), result.problems
+    assert [c.diagnostic for c in result.cells] == ["factor", "factor"]
+    assert any("import gradlab.checks as c" in p for p in result.problems), result.problems
 
 
 def test_nothing_escaped_the_sandbox(hostile):

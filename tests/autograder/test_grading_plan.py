@@ -21,7 +21,7 @@ from gradlab_grader.execution import engine
 from gradlab_grader.outputs.results import GRADED, read_results
 from gradlab_grader.recording import ledger
 
-from .conftest import _meta, answer, toy_notebook
+from .conftest import _meta, answer, release_toy, toy_notebook
 
 pytestmark = pytest.mark.kernel   # grades, or starts kernels (make test-fast leaves it out)
 
@@ -69,12 +69,7 @@ CLASS = {"copied_test": (GOOD, copied_test), "good": (GOOD, None), "unknown_task
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    repo = tmp_path_factory.mktemp("lecture-repo")
-    (repo / "lib" / "gradlab").mkdir(parents=True)
-    (repo / "solutions" / "toy").mkdir(parents=True)
-    nbformat.write(lecture_notebook(), repo / "solutions" / "toy" / "toy.ipynb")
-    ws = Workspace(repo / "grading", repo=repo)
-    pipeline.release(ws, ["toy"], bundles=False)
+    ws = release_toy(tmp_path_factory.mktemp("lecture-repo"), lecture_notebook(), bundles=False)
     for student, (body, change) in CLASS.items():
         nb = answer(ws, body)
         if change:

@@ -135,14 +135,16 @@ def test_the_findings_are_read_from_the_ledger_not_checked_again(hostile, monkey
 
 
 @pytest.mark.parametrize("source, found", [
-    ("from gradlab import checks\nchecks.compare = lambda *a, **k: None", ["checks.compare = …"]),
-    ("import gradlab.calculus as c\nc.hessian = mine", ["c.hessian = …"]),
+    ("from gradlab import checks\nchecks.compare = lambda *a, **k: None",
+     ["from gradlab import checks", "checks.compare = …"]),
+    ("import gradlab.calculus as c\nc.hessian = mine", ["import gradlab.calculus as c", "c.hessian = …"]),
     ("import sys\ndef f(x):\n    sys.setprofile(None)\n    return x", ["sys.setprofile(…)"]),
     ("setattr(np, 'allclose', lambda *a: True)", ["setattr(…)"]),
     ("f.__code__ = g.__code__", ["f.__code__ = …", "g.__code__"]),
     ("vars(checks)['compare'] = None", ["vars(…)"]),
     ("exec('import os')", ["exec(…)"]),
-    ("import sqlite3, numpy as np\nfrom os import path\nfrom gradlab import calculus", ["import sqlite3", "import os"]),
+    ("import sqlite3, numpy as np\nfrom os import path\nfrom gradlab import calculus",
+     ["from gradlab import calculus", "import sqlite3", "import os"]),
     ("text = open('../../../source/x.ipynb').read()", ["open(…)"]),
     ("import threading", ["import threading"]),
     # ordinary answers: attributes of arrays and objects, subscripts of module dicts
@@ -224,3 +226,69 @@ def test_code_flags_say_what_was_seen_and_harmless_imports_are_none(released, co
     given = nbformat.read(released.course / "toy" / "toy.ipynb", as_version=4)
     findings = inspect_submission(given, answer(released, code + "\n" + GOOD))
     assert findings == ([finding] if finding else []), findings
+
+
+# -- routes to gradlab's reference: the tests call the student's functions from the grader, so an
+# answer that calls the reference itself passes them; reading the answer finds each route
+REFERENCE = "answer code reaches gradlab's reference library"
+
+
+def _relu_notebooks(body: str):
+    """A released notebook whose locked cell binds ``checks`` and ``ref`` (gradlab.activations),
+    and the submission with ``body`` as the answer to ``relu``."""
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from .conftest import _meta
+
+    def notebook(answer_source):
+        nb = new_notebook()
+        imports = "import numpy as np\nfrom gradlab import checks\nfrom gradlab import activations as ref"
+        nb.cells = [new_code_cell(imports, metadata=_meta("imports")),
+                    new_code_cell(answer_source, metadata=_meta("relu", solution=True, locked=False)),
+                    new_code_cell("checks.compare(relu, ref.relu, np.linspace(-1, 1, 5), forbid=(ref,))",
+                                  metadata=_meta("test_relu", grade=True, points=1))]
+        return nb
+
+    return notebook("def relu(x):\n    raise NotImplementedError"), notebook(body)
+
+
+@pytest.mark.parametrize("body, seen", [
+    ("def relu(x):\n    return ref.relu(x)", "ref.relu"),                                   # the bound name
+    ("r = ref\ndef relu(x):\n    return r.relu(x)", "r.relu"),                              # an alias
+    ("s = ref\nr = s\ndef relu(x):\n    return r.relu(x)", "r.relu"),                      # an alias of an alias
+    ("from gradlab.activations import relu as mine\nrelu = mine", "from gradlab.activations import relu as mine"),
+    ("import gradlab\ndef relu(x):\n    return gradlab.activations.relu(x)", "import gradlab"),
+    ("def relu(x):\n    return getattr(ref, 'relu')(x)", "getattr(ref, 'relu')"),
+    ("def relu(x):\n    return getattr(ref, 're' + 'lu')(x)", "getattr(ref, …)"),          # a built string
+    ("def relu(x):\n    return globals()['ref'].relu(x)", "globals()['ref'].relu"),
+    ("def relu(x):\n    return vars()['ref'].relu(x)", "vars()['ref'].relu"),
+    ("def relu(x):\n    return globals().get('ref').relu(x)", "globals().get('ref').relu"),
+    ("import sys\ndef relu(x):\n    return sys.modules['gradlab.activations'].relu(x)",
+     "sys.modules['gradlab.activations'].relu"),
+    ("import sys\ndef relu(x):\n    return [m for m in sys.modules.values() if hasattr(m, 'relu')][0].relu(x)",
+     "sys.modules"),
+    ("import importlib\ndef relu(x):\n    return importlib.import_module('gradlab.activations').relu(x)",
+     "importlib.import_module('gradlab.activations').relu"),
+    ("def relu(x):\n    return __import__('gradlab.activations').activations.relu(x)",
+     "__import__('gradlab.activations').activations.relu"),
+    ("def relu(x):\n    return checks.diagnosis.np.maximum(0, x)", "checks.diagnosis"),     # through another module
+    ("def helper(m, x):\n    return m.relu(x)\ndef relu(x):\n    return helper(ref, x)", "ref"),   # passed on whole
+    ("import _thread, time\ndef relu(x):\n    box = []\n"
+     "    _thread.start_new_thread(lambda: box.append(ref.relu(x)), ())\n"
+     "    while not box:\n        time.sleep(0.001)\n    return box[0]", "ref.relu"),
+])
+def test_each_route_to_the_reference_is_flagged_with_what_was_seen(body, seen):
+    given, handed_in = _relu_notebooks(body)
+    found = [f for f in inspect_submission(given, handed_in) if f.startswith(REFERENCE)]
+    assert len(found) == 1 and seen in found[0], inspect_submission(given, handed_in)
+
+
+@pytest.mark.parametrize("body", [
+    "def relu(x):\n    return np.maximum(0.0, np.asarray(x, dtype=float))",
+    # the student's own check beside the answer, and a helper of gradlab that is not the exercise
+    "def relu(x):\n    out = np.maximum(0.0, x)\n    checks.assert_close(out, out)\n    return out",
+    "def relu(x):\n    return np.where(ref.sigmoid(x) > 0.5, x, 0.0)",
+])
+def test_an_answer_that_uses_no_route_to_the_reference_is_not_flagged(body):
+    given, handed_in = _relu_notebooks(body)
+    assert not [f for f in inspect_submission(given, handed_in) if f.startswith(REFERENCE)]

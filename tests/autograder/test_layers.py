@@ -75,7 +75,7 @@ def imports_of(name: str) -> set[str]:
 
 def test_every_module_is_found_and_placed():
     names = module_names()
-    assert {"cells", "execution.engine", "kernel.guard", "recording.ledger", "outputs.results", "cli"} <= set(names)
+    assert {"cells", "execution.engine", "kernel.agent", "recording.ledger", "outputs.results", "cli"} <= set(names)
     for name in names:
         floor_of(name)
 

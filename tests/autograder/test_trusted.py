@@ -1,0 +1,448 @@
+"""The trusted checker on real kernels: test code runs in the grader, the kernel only answers."""
+
+from __future__ import annotations
+
+import statistics
+import textwrap
+
+import numpy as np
+import pytest
+from jupyter_client.manager import start_new_kernel
+
+from gradlab import checks
+from gradlab_grader.execution import trusted
+from gradlab_grader.execution.trusted import KernelLink, Verdict, run_test_cell
+
+from . import trusted_oracle
+
+pytestmark = pytest.mark.kernel
+
+TRUSTED = frozenset({"numpy", "gradlab"})
+
+STUDENT = '''
+import numpy as np
+from gradlab import checks
+checks.install_handler()
+
+class Vec:
+    """A small object the tests reach through a proxy."""
+    def __init__(self, *xs):
+        self.xs = list(xs)
+    def __add__(self, other):
+        return Vec(*[x + (other.xs[i] if isinstance(other, Vec) else other) for i, x in enumerate(self.xs)])
+    __radd__ = __add__
+    def __mul__(self, k):
+        return Vec(*[x * k for x in self.xs])
+    def __eq__(self, other):
+        return isinstance(other, Vec) and self.xs == other.xs
+    __hash__ = None
+    def __len__(self):
+        return len(self.xs)
+    def __getitem__(self, i):
+        return self.xs[i]
+    def __setitem__(self, i, v):
+        self.xs[i] = v
+    def __repr__(self):
+        return f"Vec{tuple(self.xs)}"
+    def norm(self):
+        return float(np.sqrt(sum(x * x for x in self.xs)))
+
+class Yes(str):
+    def __eq__(self, other):
+        return True
+    __hash__ = str.__hash__
+
+def double(x):
+    print("doubling")
+    return 2 * np.asarray(x, dtype=float)
+
+def scale_(x, k=2.0):
+    x *= k
+
+def grow(items, state):
+    items.append(len(items))
+    state["t"] = state.get("t", 0) + 1
+    state["v"] += 1.0
+
+def apply(f, x):
+    return f(x) + 1
+
+def stub(x):
+    raise NotImplementedError()
+
+def broken(x):
+    y = x + 1
+    return y["k"]
+
+def chatty(n):
+    for i in range(n):
+        print("x" * 99)
+    return n
+
+def asks():
+    return input("your name? ")
+
+def spin():
+    while True:
+        pass
+
+def die():
+    import os
+    os._exit(3)
+
+data = {"w": np.arange(6.0).reshape(2, 3), "names": ["a", "b"]}
+answer = Yes("anything")
+'''
+
+
+def _kernel(code: str = STUDENT):
+    km, kc = start_new_kernel(kernel_name="python3")
+    reply = kc.execute_interactive(code, timeout=60)
+    assert reply["content"]["status"] == "ok"
+    return km, kc
+
+
+@pytest.fixture(scope="module")
+def kernel():
+    km, kc = _kernel()
+    yield km, kc
+    kc.stop_channels()
+    km.shutdown_kernel(now=True)
+
+
+@pytest.fixture(scope="module")
+def link(kernel):
+    link = KernelLink(kernel[0].get_connection_info(), call_timeout=20)
+    link.start()
+    yield link
+    link.close()
+
+
+def fetch(link, *names):
+    namespace: dict = {}
+    trusted._fetch(link, names, namespace, TRUSTED)
+    return [namespace.get(n) for n in names]
+
+
+def run(link, source, namespace=None, **kw) -> Verdict:
+    kw.setdefault("timeout", 60)
+    kw.setdefault("trusted_modules", TRUSTED)
+    return run_test_cell(link, textwrap.dedent(source), {} if namespace is None else namespace, **kw)
+
+
+def error(verdict: Verdict) -> dict:
+    [err] = [o for o in verdict.outputs if o["output_type"] == "error"]
+    return err
+
+
+# ---------------------------------------------------------------------------------------------
+# names, data and proxies
+# ---------------------------------------------------------------------------------------------
+
+def test_data_comes_by_value_and_objects_as_proxies(link):
+    data, double, vec_class, np_module = fetch(link, "data", "double", "Vec", "np")
+    assert np_module is np                                 # a trusted module: imported here
+    assert type(data) is dict and data["names"] == ["a", "b"]
+    np.testing.assert_array_equal(data["w"], np.arange(6.0).reshape(2, 3))
+    assert isinstance(double, trusted.Proxy) and callable(double)
+    assert double.__name__ == "double" and double.__module__ == "__main__"
+    assert list(__import__("inspect").signature(double).parameters) == ["x"]
+
+
+def test_a_str_subclass_arrives_as_a_plain_str(link):
+    [answer] = fetch(link, "answer")
+    assert type(answer) is str and answer == "anything" and answer != "something else"
+
+
+def test_proxy_dunders_run_in_the_kernel_and_identity_is_kept(link):
+    [Vec] = fetch(link, "Vec")
+    v = Vec(1.0, 2.0)
+    assert type(v).__name__ == "Vec" and not callable(v) and repr(v) == "Vec(1.0, 2.0)" and f"{v}" == str(v)
+    w = v + 1
+    assert isinstance(w, Vec) and not isinstance(3, Vec)
+    assert list(w) == [2.0, 3.0] and len(w) == 2 and w[1] == 3.0 and 3.0 in w
+    assert (10 + v)[0] == 11.0 and (v * 3).xs == [3.0, 6.0]
+    assert v == Vec(1.0, 2.0) and v != w
+    v[0] = 3.0
+    v.label = "mine"
+    assert v.xs == [3.0, 2.0] and v.label == "mine" and v.norm() == pytest.approx(np.sqrt(13.0))
+    with pytest.raises(AttributeError, match="has no attribute 'missing'"):
+        _ = v.missing
+    assert getattr(v, "__globals__", None) is None                  # dunders are not forwarded
+    assert v.xs is not None and (v + 0) is not v
+    same = fetch(link, "Vec")[0]
+    assert same is Vec                                              # one proxy per kernel object
+    assert np.asarray(v).tolist() == [3.0, 2.0]                      # a sequence to NumPy, as there
+    assert np.asarray(v.norm).dtype == object                        # a bound method is not
+
+
+def test_callbacks_run_here_with_data_and_numpy_goes_by_name(link):
+    [apply] = fetch(link, "apply")
+    seen = []
+    assert apply(lambda x: seen.append(x) or x * 10, 4) == 41 and seen == [4]
+    assert apply(np.sin, 0.0) == 1.0 and link.callbacks == {}      # np.sin: the kernel's own
+    np.testing.assert_allclose(apply(lambda a: a @ np.ones(3), np.eye(3)), 2 * np.ones(3))
+
+    def fails(x):
+        raise ValueError("from the test")
+    with pytest.raises(ValueError, match="from the test") as caught:
+        apply(fails, 1)
+    assert caught.value.remote_frames[-1].name == "apply"
+
+
+def test_the_students_own_input_ends_at_once(link):
+    [asks] = fetch(link, "asks")
+    with pytest.raises(EOFError) as caught:
+        asks()
+    assert [f.text for f in caught.value.remote_frames if f.notebook] == ['return input("your name? ")']
+
+
+def test_the_number_of_callbacks_per_call_is_capped(kernel, link):
+    kernel[1].execute_interactive("_gradlab_agent.stub.__func__.__globals__['MAX_CALLBACKS'] = 5\n"
+                                  "def many(f):\n    return [f(i) for i in range(10)]", timeout=30)
+    try:
+        [many] = fetch(link, "many")
+        with pytest.raises(RuntimeError, match="more than 5 calls"):
+            many(lambda i: i)
+    finally:
+        kernel[1].execute_interactive("_gradlab_agent.stub.__func__.__globals__['MAX_CALLBACKS'] = 50_000", timeout=30)
+
+
+def test_mutations_are_written_back_into_the_arguments(link, kernel):
+    kernel[1].execute_interactive("def draw(rng):\n    return rng.normal(size=2)", timeout=30)
+    [draw] = fetch(link, "draw")
+    rng, twin = np.random.default_rng(5), np.random.default_rng(5)
+    first = draw(rng)
+    np.testing.assert_array_equal(first, twin.normal(size=2))
+    np.testing.assert_array_equal(draw(rng), twin.normal(size=2))   # the generator advanced here too
+    scale_, grow = fetch(link, "scale_", "grow")
+    x = np.array([1.0, 2.0])
+    keep = x
+    scale_(x, k=3.0)
+    assert x is keep and x.tolist() == [3.0, 6.0]
+    v = np.zeros(2)
+    items, state = [7], {"v": v}
+    grow(items, state)
+    assert items == [7, 1] and state["t"] == 1 and state["v"] is v and v.tolist() == [1.0, 1.0]
+
+
+def test_library_objects_travel_as_copies_and_come_back_as_themselves(link, kernel):
+    kernel[1].execute_interactive(textwrap.dedent("""
+        def topological_order(root):
+            order, seen, stack = [], set(), [(root, False)]
+            while stack:
+                node, done = stack.pop()
+                if done:
+                    order.append(node)
+                elif id(node) not in seen:
+                    seen.add(id(node))
+                    stack += [(node, True)] + [(child, False) for child in node._prev]
+            return order
+
+        def backward(root):
+            root.grad = 1.0
+            for node in reversed(topological_order(root)):
+                node._backward()
+    """), timeout=30)
+    from gradlab import autodiff
+    link.trusted_modules, link._library_modules = frozenset({"gradlab"}), {}
+    topological_order, backward = fetch(link, "topological_order", "backward")
+    x, y = autodiff.Value(1.0), autodiff.Value(2.0)
+    f = x ** 2 + x * y + y ** 2                                      # deck 000: gradient (4, 5)
+    order = topological_order(f)
+    assert order[-1] is f and {id(n) for n in order} >= {id(x), id(y)}   # the test's own nodes
+    backward(f)
+    assert (x.grad, y.grad, f.grad) == (4.0, 5.0, 1.0)
+    chain = x
+    for _ in range(3000):                                            # deeper than any recursion
+        chain = chain * 0.999 + 0.001
+    x.grad = 0.0
+    backward(chain)
+    assert x.grad == pytest.approx(0.999 ** 3000, rel=1e-9)
+
+
+def test_a_mutation_reads_as_in_the_kernel(link, kernel):
+    source = "checks.assert_not_mutated(scale_, np.array([1.0, 2.0]))"
+    verdict = run(link, "from gradlab import checks\nimport numpy as np\n" + source)
+    in_kernel = trusted_oracle._kernel_cell(kernel[1], source, 30)
+    assert not verdict.passed and in_kernel == (False, error(verdict)["evalue"])
+    assert "scale_ changed its argument `x` in place (entry (0,) changed from 1.0 to 2.0)" in in_kernel[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# verdicts and messages
+# ---------------------------------------------------------------------------------------------
+
+def test_a_passing_cell_keeps_its_prints_and_the_students(link):
+    verdict = run(link, """
+        from gradlab import checks
+        checks.assert_close(double(3), 6.0, name="double(3)")
+        print("double: visible test passed")
+    """)
+    assert verdict == Verdict(True, [{"output_type": "stream", "name": "stdout",
+                                      "text": "doubling\ndouble: visible test passed\n"}])
+
+
+@pytest.mark.parametrize("source, ename, evalue", [
+    ("checks.assert_close(double(3), 7.0, name='double(3)')", "CheckFailure", "double(3): expected 7, got 6"),
+    ("checks.compare(stub, double, 3.0)", "CheckFailure", "`stub` is not implemented yet"),
+    ("stub(3)", "NotImplementedError", "`stub` is not implemented yet"),
+    ("broken(3)", "TypeError", "broken(...): raised TypeError: 'int' object is not subscriptable at line 3 "
+                               "of `broken` (return y[\"k\"])"),
+    ("checks.compare(broken, double, 3.0)", "CheckFailure", "at line 3 of `broken`"),
+    ("nowhere(3)", "NameError", "name 'nowhere' is not defined"),
+    ("assert double(1)[()] == 3, 'one doubled is 2'", "AssertionError", "one doubled is 2 (check: assert)"),
+])
+def test_a_failure_reads_exactly_as_in_the_kernel(link, kernel, source, ename, evalue):
+    verdict = run(link, "from gradlab import checks\nimport numpy as np\n" + source)
+    err = error(verdict)
+    assert not verdict.passed and verdict.reason is None and err["ename"] == ename and evalue in err["evalue"]
+    assert trusted_oracle._kernel_cell(kernel[1], source, 30) == (False, err["evalue"])
+
+
+def test_a_helper_of_an_earlier_test_cell_still_reaches_the_notebook(link, kernel):
+    namespace: dict = {}
+    first = run(link, "def doubled_sum(x):\n    return float(double(x).sum())\nassert doubled_sum([1, 2]) == 6",
+                namespace)
+    kernel[1].execute_interactive("def double(x):\n    return 3 * np.asarray(x, dtype=float)", timeout=30)
+    try:
+        second = run(link, "assert doubled_sum([1, 2]) == 9, 'the notebook redefined double'", namespace)
+    finally:
+        original = "def double(x):\n    print('doubling')\n    return 2 * np.asarray(x, dtype=float)"
+        kernel[1].execute_interactive(original, timeout=30)
+    assert first.passed and second.passed, second.outputs
+
+
+def test_a_broken_definition_is_named_from_the_history(link):
+    history = ["import numpy as np", "def nowhere(x):\n    return x +* 2\n"]
+    verdict = run(link, "nowhere(3)", history=history)
+    assert error(verdict)["evalue"].startswith("your `nowhere` cell has a syntax error on line 2")
+
+
+def test_the_hidden_source_never_reaches_the_kernel(link):
+    secret = "expected_value_7d1e"
+    run(link, f"""
+        ### BEGIN HIDDEN TESTS
+        {secret} = 6.0
+        checks.assert_close(double(3), {secret}, name="double(3)")
+        ### END HIDDEN TESTS
+    """, {"checks": checks})
+    [history] = fetch(link, "In")
+    assert history and not any(secret in cell for cell in history)
+    [namespace] = fetch(link, "_gradlab_agent")
+    assert secret not in repr(namespace.objects)
+
+
+def test_student_output_is_capped(link):
+    verdict = run(link, "chatty(1000)")
+    [out] = verdict.outputs
+    assert verdict.passed and out["name"] == "stdout"
+    assert trusted.STUDENT_OUTPUT_CAP <= len(out["text"]) < trusted.STUDENT_OUTPUT_CAP + 200
+    assert out["text"].endswith(f"printed more than {trusted.STUDENT_OUTPUT_CAP} characters)\n")
+
+
+def test_a_hanging_call_is_interrupted_and_the_link_still_works(kernel):
+    link = KernelLink(kernel[0].get_connection_info(), call_timeout=2)
+    link.start()
+    try:
+        verdict = run(link, "spin()")
+        assert not verdict.passed and not verdict.kernel_dead and "longer than 2 s" in verdict.reason
+        assert error(verdict)["evalue"] == verdict.reason
+        again = run(link, "checks.assert_close(double(2), 4.0)", {"checks": checks})
+        assert again.passed
+    finally:
+        link.close()
+
+
+def test_a_kernel_that_dies_gives_kernel_dead():
+    km, kc = _kernel()
+    link = KernelLink(km.get_connection_info(), call_timeout=20)
+    link.start()
+    try:
+        verdict = run(link, "die()")
+        assert verdict.kernel_dead and not verdict.passed and "died" in verdict.reason
+        assert run(link, "double(1)").kernel_dead                 # nothing more is asked of it
+    finally:
+        link.close()
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def test_round_trip_cost(link):
+    import time
+    times = []
+    for _ in range(40):
+        t0 = time.perf_counter()
+        link.request("names", names=["data"])
+        times.append(time.perf_counter() - t0)
+    print(f"round trip: median {statistics.median(times) * 1000:.1f} ms")   # reported, never asserted
+
+
+# ---------------------------------------------------------------------------------------------
+# the oracle: every test cell of the solutions and their mistakes, both ways
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", sorted(p.name for p in (trusted_oracle.REPO / "solutions").iterdir()
+                                               if (p / f"{p.name}.ipynb").exists()))
+def test_every_test_cell_decides_as_in_the_kernel(assignment):
+    runs = trusted_oracle.runs(assignment)
+    outcomes = [o for r in runs for o in r.outcomes]
+    # a call of the reference is found by inspecting the answer's code, not by the in-kernel
+    # tripwire: those mistakes pass here on purpose
+    tripwire = {m.name for m in trusted_oracle.mistakes.load(trusted_oracle.REPO / "solutions" / assignment)
+                if m.hint == "tripwire"}
+    wrong = [(r.label, o) for r in runs if r.label not in tripwire for o in r.disagreements()]
+    failing = sum(not o.kernel[0] for r in runs if r.label not in tripwire for o in r.outcomes)
+    print(f"{assignment}: {len(outcomes)} test cells over {len(runs)} notebooks; failing in the kernel {failing}; "
+          f"median {statistics.median(o.kernel_s for o in outcomes) * 1000:.0f} ms in the kernel, "
+          f"{statistics.median(o.trusted_s for o in outcomes) * 1000:.0f} ms trusted")
+    assert all(o.kernel == (True, None) for o in runs[0].outcomes)              # the solution passes
+    assert all(any(not o.kernel[0] for o in r.outcomes) for r in runs[1:])      # every mistake fails
+    assert wrong == []
+    for r in runs:
+        if r.label in tripwire:   # the only difference: the tripwire's own failures
+            assert all(o.kernel[1].endswith("(check: tripwire)") and o.trusted[0] for o in r.disagreements())
+
+
+def test_a_sandboxed_kernel_is_reached_the_same_way(tmp_path):
+    """bubblewrap's kernel talks over unix sockets in a private folder: the link uses its
+    connection info as nbclient does."""
+    import asyncio
+
+    from gradlab_grader.kernel import bubblewrap, sandbox
+    if not bubblewrap.available():
+        pytest.skip(bubblewrap.unavailable_reason())
+    km = sandbox.sandboxed_kernel_manager(tmp_path, require=True)
+
+    async def go():
+        await km.start_kernel()
+        try:
+            client = km.client()
+            client.start_channels()
+            await client.wait_for_ready(timeout=60)
+            await client.execute_interactive("import numpy as np\ndef double(x):\n    return 2 * np.asarray(x)\n"
+                                             "def backward(root):\n    root.grad = 1.0\n    root._backward()",
+                                             timeout=60)
+            client.stop_channels()
+            info = km.get_connection_info()
+            assert info["transport"] == "ipc"
+
+            def check():
+                link = KernelLink(info, call_timeout=20)
+                link.start()
+                try:
+                    ok = run(link, "checks.assert_close(double(4), 8.0)", {"checks": checks})
+                    bad = run(link, "checks.assert_close(double(4), 9.0, name='double(4)')", {"checks": checks})
+                    graph = run(link, "from gradlab import autodiff\nx = autodiff.Value(3.0)\nbackward(x * x)\n"
+                                      "checks.assert_close(x.grad, 6.0)", {"checks": checks})
+                    return ok, bad, graph
+                finally:
+                    link.close()
+            return await asyncio.to_thread(check)
+        finally:
+            await km.shutdown_kernel(now=True)
+
+    ok, bad, graph = asyncio.run(go())
+    assert graph.passed, graph.outputs                  # a copy of the library's objects, under the guard
+    assert ok.passed and not bad.passed and error(bad)["evalue"].startswith("double(4): expected 9, got 8")
