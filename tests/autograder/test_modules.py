@@ -13,7 +13,7 @@ PROBE = """
 import importlib, json, os, pkgutil, sys, warnings
 # the libraries the grader stands on may set their own state; load them first
 import nbformat, nbclient, traitlets, tqdm.auto, nbgrader.apps, nbgrader.api, nbgrader.coursedir
-import nbgrader.preprocessors, nbgrader.plugins, nbgrader.utils
+import nbgrader.preprocessors, nbgrader.plugins, nbgrader.utils, numpy
 before = (os.environ["PATH"], [repr(f) for f in warnings.filters])
 import gradlab_grader
 names = [m.name for m in pkgutil.walk_packages(gradlab_grader.__path__, "gradlab_grader.")]
