@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "tests" / "autograder"))
 
 from synthetic_answers import disguise, honest_class  # noqa: E402
 
-from gradlab_grader import similarity as sim  # noqa: E402
+from gradlab_grader.outputs import similarity as sim  # noqa: E402
 
 EXERCISE = "numerical_gradient"
 
