@@ -13,7 +13,11 @@ lines, then the answer cell's full source as a student would type it::
 exercise's points; ``# message: <text>`` is the likely mistake (the hint's words) its failing
 tests must show, word for word.  A mistake replaces one answer cell and loses exactly that exercise's points
 (or ``costs``) with exactly that hint in every failing test: the demo class and the notebook
-tests grade every mistake set to hold each assignment to that.  The folder is never released.
+tests grade every mistake set to hold each assignment to that.  The exception is ``hint:
+tripwire``, an answer that hands its work to gradlab's own reference: the tests are decided
+outside the student's kernel, where no tripwire watches the answer, so it passes them, costs
+nothing and is flagged for a human look by the inspection of its code (``flagged_only``).  The
+folder is never released.
 """
 
 from __future__ import annotations
@@ -45,6 +49,12 @@ class Mistake:
     source: str  # the answer cell as the student typed it
     costs: float | None = None  # points lost when not the exercise's full points
     message: str | None = None  # the likely mistake its first failing test names, word for word
+
+    @property
+    def flagged_only(self) -> bool:
+        """Hands its work to gradlab's reference: no test fails (the tripwire watches only the
+        student's own runs), the grade needs a human look instead."""
+        return self.hint == "tripwire"
 
 
 def parse(path: Path, answers: set[str] | None = None) -> Mistake:

@@ -382,9 +382,15 @@ def test_round_trip_cost(link):
 # the oracle: every test cell of the solutions and their mistakes, both ways
 # ---------------------------------------------------------------------------------------------
 
+# Every assignment agreed when the checker was built (2 minutes each on 2 cores); the suite keeps
+# the hardest, 02_chain_rule (graphs of Value nodes, Dual numbers, closures, errors inside the
+# student's methods).  Every assignment's whole mistake set is graded through the checker by
+# tests/notebooks/test_assignments.py, each mistake's exact hint and message included.
+ORACLE_ASSIGNMENTS = ["02_chain_rule"]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("assignment", sorted(p.name for p in (trusted_oracle.REPO / "solutions").iterdir()
-                                               if (p / f"{p.name}.ipynb").exists()))
+@pytest.mark.parametrize("assignment", ORACLE_ASSIGNMENTS)
 def test_every_test_cell_decides_as_in_the_kernel(assignment):
     runs = trusted_oracle.runs(assignment)
     outcomes = [o for r in runs for o in r.outcomes]
