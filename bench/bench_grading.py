@@ -48,7 +48,10 @@ def make_class(ws: Workspace, n: int, inbox: Path) -> None:
     """``n`` submissions: perfect, partial (one mistake) and wrong, in turn."""
     source_nb = nbformat.read(ws.solutions / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
     release_nb = nbformat.read(ws.course / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
-    found = mistakes.load(ws.solutions / ASSIGNMENT)
+    # an answer that hands its work to the reference passes gradlab's tests (decided outside the
+    # kernel; the inspection of its code flags it) and fails nbgrader's (the in-kernel tripwire):
+    # the graders would disagree by design, so the class has no such answer
+    found = [m for m in mistakes.load(ws.solutions / ASSIGNMENT) if not m.flagged_only]
     every = {}
     for m in found:
         every.setdefault(m.exercise, m.source)
