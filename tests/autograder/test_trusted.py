@@ -11,7 +11,7 @@ from jupyter_client.manager import start_new_kernel
 
 from gradlab import checks
 from gradlab_grader.execution import trusted
-from gradlab_grader.execution.trusted import KernelLink, Verdict, run_test_cell
+from gradlab_grader.execution.trusted import KernelLink, TestNamespace, Verdict, run_test_cell
 
 from . import trusted_oracle
 
@@ -119,15 +119,20 @@ def link(kernel):
 
 
 def fetch(link, *names):
-    namespace: dict = {}
-    trusted._fetch(link, names, namespace, TRUSTED)
+    """What a test cell that reads ``names`` is given."""
+    namespace = TestNamespace()
+    with namespace.reading(link, TRUSTED):
+        namespace.take_for("\n".join(names))
     return [namespace.get(n) for n in names]
 
 
 def run(link, source, namespace=None, **kw) -> Verdict:
+    """``namespace``: the notebook's, or a dict of names the cell starts with (a fresh namespace)."""
     kw.setdefault("timeout", 60)
     kw.setdefault("trusted_modules", TRUSTED)
-    return run_test_cell(link, textwrap.dedent(source), {} if namespace is None else namespace, **kw)
+    if not isinstance(namespace, TestNamespace):
+        namespace = TestNamespace(namespace or {})
+    return run_test_cell(link, textwrap.dedent(source), namespace, **kw)
 
 
 def error(verdict: Verdict) -> dict:
@@ -301,7 +306,7 @@ def test_a_failure_reads_exactly_as_in_the_kernel(link, kernel, source, ename, e
 
 
 def test_a_helper_of_an_earlier_test_cell_still_reaches_the_notebook(link, kernel):
-    namespace: dict = {}
+    namespace = TestNamespace()
     first = run(link, "def doubled_sum(x):\n    return float(double(x).sum())\nassert doubled_sum([1, 2]) == 6",
                 namespace)
     kernel[1].execute_interactive("def double(x):\n    return 3 * np.asarray(x, dtype=float)", timeout=30)
@@ -316,11 +321,6 @@ def test_a_helper_of_an_earlier_test_cell_still_reaches_the_notebook(link, kerne
 # ---------------------------------------------------------------------------------------------
 # the test cells' namespace: what it takes from the kernel, when, and what test code sees of it
 # ---------------------------------------------------------------------------------------------
-
-def _namespace(link):
-    from gradlab_grader.execution.engine import TestNames
-    return TestNames(lambda: link, TRUSTED)
-
 
 @pytest.fixture
 def requests(link):
@@ -341,7 +341,7 @@ def _names_asked(sent) -> list[list[str]]:
 
 
 def test_a_cells_names_come_in_one_request_and_again_next_cell(link, requests):
-    namespace = _namespace(link)
+    namespace = TestNamespace()
     first = run(link, "assert double(1)[()] == 2.0 and len(data['names']) == 2 and isinstance(np.pi, float)",
                 namespace)
     second = run(link, "assert sorted(data) == ['names', 'w']", namespace)
@@ -353,7 +353,7 @@ def test_a_cells_names_come_in_one_request_and_again_next_cell(link, requests):
 
 
 def test_what_the_namespace_took_is_no_name_test_code_sees(link):
-    namespace = _namespace(link)
+    namespace = TestNamespace()
     run(link, "assert double(2)[()] == 4.0", namespace)
     seen = run(link, "hidden = [k for k in globals() if k.startswith('__') and k not in "
                      "('__name__', '__builtins__')]\n"
@@ -363,7 +363,7 @@ def test_what_the_namespace_took_is_no_name_test_code_sees(link):
 
 
 def test_a_name_gone_from_the_kernel_is_dropped(link, kernel):
-    namespace = _namespace(link)
+    namespace = TestNamespace()
     kernel[1].execute_interactive("fleeting = 3", timeout=30)
     try:
         first = run(link, "assert fleeting == 3", namespace)
@@ -377,7 +377,7 @@ def test_a_name_gone_from_the_kernel_is_dropped(link, kernel):
 def test_a_helper_reads_a_name_the_notebook_defined_after_it(link, kernel, requests):
     """A name a helper of an earlier test cell reads, that the kernel did not have then and the
     later cell does not read itself, is taken from the kernel when the helper reads it."""
-    namespace = _namespace(link)
+    namespace = TestNamespace()
     first = run(link, "def later_twice(x):\n    return 2 * later(x)", namespace)
     kernel[1].execute_interactive("def later(x):\n    return x + 1", timeout=30)
     try:
@@ -391,7 +391,7 @@ def test_a_helper_reads_a_name_the_notebook_defined_after_it(link, kernel, reque
 def test_a_cell_prints_arrays_with_the_notebooks_print_options(link, kernel):
     kernel[1].execute_interactive("np.set_printoptions(precision=3, suppress=True)", timeout=30)
     try:
-        verdict = run(link, "print(np.array([1 / 3, 1e-9]))", _namespace(link))
+        verdict = run(link, "print(np.array([1 / 3, 1e-9]))", TestNamespace())
     finally:
         kernel[1].execute_interactive("np.set_printoptions(precision=8, suppress=False)", timeout=30)
     assert verdict.passed and verdict.outputs[0]["text"] == "[0.333 0.   ]\n"
