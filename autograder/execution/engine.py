@@ -407,13 +407,13 @@ async def execute_notebook(work: NotebookWork, files: dict[str, bytes], limits: 
     except Exception as exc:
         result.error = f"{type(exc).__name__}: {exc}"
         return result
-    run = _NotebookRun(work, files, limits, kernels, nb, result)
-    await run.prepare()
+    execution = _NotebookRun(work, files, limits, kernels, nb, result)
+    await execution.prepare()
     try:
         for index, cell in _code_cells(nb):
-            await run.cell(index, cell)
+            await execution.cell(index, cell)
     finally:
-        await run.finish()
+        await execution.finish()
     result.notebook = nbformat.writes(nb)
     return result
 
@@ -503,7 +503,7 @@ class _NotebookRun:
         if kind == "test":
             broken = await self.judge(cell, outcome)
         else:
-            broken = await self.run(index, cell, outcome)
+            broken = await self.run_in_kernel(index, cell, outcome)
         if broken:
             await self.restart()
         elif kind != "test" and outcome.status in ("ok", "error"):
@@ -515,7 +515,7 @@ class _NotebookRun:
                                self.history)
         return _record_verdict(verdict, cell, outcome, _notes(outcome)[1])
 
-    async def run(self, index: int, cell, outcome: CellOutcome) -> str:
+    async def run_in_kernel(self, index: int, cell, outcome: CellOutcome) -> str:
         """Any other code cell, run in the kernel; what broke the kernel ("" if nothing did)."""
         limit = self.limit(index)
         unscored_note, restarted = _notes(outcome)
