@@ -151,3 +151,53 @@ def test_hints_wrap_at_word_boundaries_and_keep_brackets_whole():
     lines = "\n".join(failure.student_lines()).splitlines()
     assert all(len(line) <= checks.WIDTH + 12 for line in lines)   # + the colour codes of the first
     assert any("(1 - beta2^t)," in line for line in lines) and len(lines) >= 3
+
+
+def counted(fn):
+    """``fn`` counting its calls (the diagnosis probes an answer by calling it again)."""
+    def wrapper(*args, **kwargs):
+        wrapper.calls += 1
+        return fn(*args, **kwargs)
+    wrapper.calls = 0
+    return wrapper
+
+
+def _upstream_left_out():
+    rng = np.random.default_rng(3)
+    return ((lambda dout, cache: (cache > 0).astype(float)), (lambda fn: fn),
+            (lambda dout, cache: dout * (cache > 0)), (rng.normal(size=(5, 4)), rng.normal(size=(5, 4))), {},
+            "upstream")
+
+
+def _velocity_not_stored():
+    def forgetful(w, dw, state=None, lr=1e-2, beta=0.9):
+        v_old = np.zeros_like(w) if state is None else state["v"]
+        return w - lr * (beta * v_old + dw), {"t": (state or {}).get("t", 0) + 1, "v": v_old}
+    return (forgetful, (lambda fn: checks.one_step(fn, ("v",))), checks.one_step(optim.momentum, ("v",)),
+            (np.array([1.0, -2.0, 0.5]), np.array([0.5, 1.0, -2.0]), {"t": 2, "v": np.array([1.0, 0.0, -1.0])}),
+            {"lr": 0.1}, "state-write")
+
+
+def _clip_always():
+    return ((lambda g, max_norm: g * (max_norm / np.linalg.norm(g))), (lambda fn: fn), clip_by_norm,
+            (np.array([0.3, 0.4]), 1.0), {}, "mismatch")
+
+
+@pytest.mark.parametrize("case", [_upstream_left_out, _velocity_not_stored, _clip_always])
+def test_the_measuring_switch_turns_the_diagnosis_off_at_call_time(monkeypatch, case):
+    """GRADLAB_DIAGNOSIS=off, read at each failing check (set after gradlab was imported): the
+    answer is called once, no probe, and the failure is the bare comparison's; unset, the same
+    answer is probed and diagnosed."""
+    answer, as_tested, reference, args, kwargs, diagnosed = case()
+    monkeypatch.delenv("GRADLAB_DIAGNOSIS", raising=False)
+    on = counted(answer)
+    failure_on = failure_of(as_tested(on), reference, *args, **kwargs)
+    assert failure_on.diagnostic == diagnosed and on.calls > 1
+
+    monkeypatch.setenv("GRADLAB_DIAGNOSIS", "off")
+    off = counted(answer)
+    failure_off = failure_of(as_tested(off), reference, *args, **kwargs)
+    assert off.calls == 1
+    bare = checks.first_failure(as_tested(answer)(*args, **kwargs), reference(*args, **kwargs))
+    assert (failure_off.diagnostic, failure_off.hint) == (bare.diagnostic, bare.hint)
+    assert "no single cause found" not in str(failure_off)
