@@ -742,8 +742,9 @@ def gradient_ingredients(student, reference, probes, hyper, state_keys, what_w) 
         if (_fed_scaled(student, reference, probes, 1 - value)
                 and _fed_scaled(student, reference, probes, 1 - other, swap={h: other})):
             return Finding(f"{what_w} and the state are what the rule gives for (1 − {h}) × dw, on every input "
-                           f"tried (also with another `{h}`)", f"dw is weighted by (1 − {h}): the moving-average "
-                           f"form {h}·{k} + (1 − {h})·dw, where this rule adds dw itself ({h}·{k} + dw)?", "factor")
+                           f"tried (also with another `{h}`)", f"dw is weighted by (1 - {h}): the moving-average "
+                           f"form {k} = {h}·{k} + (1 - {h})·dw, where this rule adds dw itself "
+                           f"({k} = {h}·{k} + dw)?", "factor")
     step = lambda p, out: np.asarray(out[0], dtype=float) - np.asarray(p.args[0], dtype=float)
     for key in state_keys:
         if all(close(p.got[1][key], p.expected[1][key])

@@ -221,7 +221,7 @@ def test_momentum_in_its_moving_average_form_is_named_by_one_minus_beta(beta, sh
     failure = failure_of(checks.one_step(ema, ("v",)), checks.one_step(optim.momentum, ("v",)), w, dw, state,
                          lr=0.1, beta=beta)
     assert failure.diagnostic == "factor" and "(1 − beta) × dw" in failure.problem
-    assert "beta·v + (1 − beta)·dw" in failure.hint
+    assert "v = beta·v + (1 - beta)·dw" in failure.hint
 
 
 def test_a_constant_factor_on_the_gradient_is_not_called_one_minus_beta():
