@@ -714,10 +714,13 @@ def _fed(p: Probe, dw) -> Probe:
 
 def _fed_scaled(student, reference, probes, c, swap=None) -> bool:
     """On every probe the student's (next_w, state) is the reference's fed c × dw, and not the
-    reference's own."""
+    reference's own (each call of the student's is a request to its kernel: the probe's own
+    results are reused)."""
     for p in probes:
         other = run(reference, _fed(p, c * np.asarray(p.args[1], dtype=float)), swap=swap)
-        if not first_close(run(student, p, swap=swap), other) or first_close(run(reference, p, swap=swap), other):
+        got, expected = (p.got, p.expected) if swap is None else (run(student, p, swap=swap),
+                                                                 run(reference, p, swap=swap))
+        if not first_close(got, other) or first_close(expected, other):
             return False
     return True
 
@@ -756,9 +759,11 @@ def gradient_ingredients(student, reference, probes, hyper, state_keys, what_w) 
     for key in state_keys:
         even = all(close(run(reference, _fed(p, -np.asarray(p.args[1], dtype=float)))[1][key], p.expected[1][key])
                    for p in probes)
-        absolute = lambda p: run(reference, _fed(p, np.sqrt(np.abs(np.asarray(p.args[1], dtype=float)))))[1][key]
-        if even and all(close(p.got[1][key], absolute(p)) and not close(p.expected[1][key], absolute(p))
-                        for p in probes):
+        if not even:
+            continue
+        absolute = [run(reference, _fed(p, np.sqrt(np.abs(np.asarray(p.args[1], dtype=float)))))[1][key]
+                    for p in probes]
+        if all(close(p.got[1][key], a) and not close(p.expected[1][key], a) for p, a in zip(probes, absolute)):
             return Finding(f'state["{key}"] is what the rule keeps for √|dw| in place of dw, on every input tried',
                            f"the square is missing: `{key}` takes dw * dw (the squared gradient), not |dw|",
                            "square")
