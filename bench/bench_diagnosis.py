@@ -35,11 +35,9 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import nbformat
-
 from gradlab.checks import DIAGNOSIS_SWITCH
 from gradlab_grader import Workspace, mistakes, pipeline
-from gradlab_grader.demo import PERFECT, DemoStudent, build_submission
+from gradlab_grader.demo import PERFECT, DemoStudent, write_class
 from gradlab_grader.execution import pool
 from gradlab_grader.kernel import bubblewrap
 from gradlab_grader.workspace import find_repo
@@ -56,14 +54,7 @@ def make_class(ws: Workspace, assignment: str, inbox: Path) -> int:
     """The solution and one submission per mistake, every notebook of the assignment; how many."""
     class_ = [PERFECT] + [DemoStudent(m.name, m.story, {m.exercise: m.source})
                           for m in mistakes.load(ws.solutions / assignment)]
-    for path in sorted((ws.solutions / assignment).glob("*.ipynb")):
-        source_nb = nbformat.read(path, as_version=4)
-        release_nb = nbformat.read(ws.course / assignment / path.name, as_version=4)
-        for student in class_:
-            folder = inbox / student.name
-            folder.mkdir(parents=True, exist_ok=True)
-            nbformat.write(build_submission(source_nb, release_nb, student), folder / path.name)
-    return len(class_) * len(list((ws.solutions / assignment).glob("*.ipynb")))
+    return write_class(ws, assignment, class_, inbox)
 
 
 @contextmanager
