@@ -142,7 +142,7 @@ def _loads(node: ast.AST) -> set[str]:
             stack.append(n.args)
         elif isinstance(n, ast.ClassDef):
             stack += [*n.decorator_list, *n.bases, *n.keywords]
-            found |= _class_body(n.body)
+            found |= _class_body(n.body) | {"__name__"}  # the class's __module__
         elif isinstance(n, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
             stack.append(n.generators[0].iter)
         else:
