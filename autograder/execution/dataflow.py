@@ -37,10 +37,6 @@ from ..imports import STAR, imports_in
 
 # calls that reach the namespace by string: a cell making one may read or bind any name
 DYNAMIC = {"globals", "locals", "vars", "eval", "exec", "get_ipython", "__import__", "compile"}
-# scopes whose code runs where they stand (a generator expression waits until it is consumed)
-AT_ONCE = {"listcomp", "setcomp", "dictcomp"}
-_NESTED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef,
-           ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
 
 @dataclass(frozen=True)
@@ -69,118 +65,190 @@ def names(source: str) -> Names:
     if (any(isinstance(n, ast.Name) and n.id in DYNAMIC for n in ast.walk(tree))
             or any(imp.bound == STAR for imp in imports_in(source))):
         return Names(everything=True)
-    altered = {n.target.id if isinstance(n, ast.AugAssign) else n.id for n in ast.walk(tree)
-               if (isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name))
-               or (isinstance(n, ast.Name) and isinstance(n.ctx, ast.Del))}
-    statements = tree.body
-    now: list[set[str]] = [_loads(s) for s in statements]
-    deferred: list[set[str]] = [set() for _ in statements]
+    reading = _Reading(tree)
+    reading.block(tree.body, frozenset(), None, table)
     binds = {s.get_name() for s in table.get_symbols() if s.is_assigned() or s.is_imported()}
-    for child in table.get_children():
-        k = _statement_at(statements, child.get_lineno())
-        binds |= _scope(child, altered, now[k], deferred[k], at_once=True)
-    if any(isinstance(s, ast.AnnAssign) and s.simple for s in statements):
+    binds |= _global_stores(table)
+    if any(isinstance(s, ast.AnnAssign) and s.simple for s in tree.body):
         binds.add("__annotations__")  # created by the first annotated name, read by every one
-    reads: set[str] = set()
-    bound: set[str] = set()  # definitely bound by the statements so far
-    for statement, loaded, called in zip(statements, now, deferred):
-        reads |= (loaded | called) - bound
-        bound = _after(statement, bound)
-    later = set().union(*deferred)
-    return Names(frozenset(binds), frozenset(reads), frozenset(later))
+    return Names(frozenset(binds), frozenset(reading.reads), frozenset(reading.later))
 
 
-def _statement_at(statements: list[ast.stmt], line: int) -> int:
-    """The first top-level statement spanning ``line`` (the earliest of several on one line: the
-    one after the fewest definite bindings)."""
-    for k, s in enumerate(statements):
-        first = min([s.lineno] + [d.lineno for d in getattr(s, "decorator_list", [])])
-        if first <= line <= (s.end_lineno or s.lineno):
-            return k
-    return 0
-
-
-def _scope(table: symtable.SymbolTable, altered: set[str], now: set[str], later: set[str],
-           at_once: bool) -> set[str]:
-    """Add the namespace names ``table`` (a scope nested in the cell) and its own nested scopes
-    load to ``now`` (code that runs at once) or ``later``; return the namespace names they bind."""
-    kind = "class" if table.get_type() == "class" else (
-        "at once" if table.get_name() in AT_ONCE and ".0" in table.get_identifiers() else "later")
-    at_once = at_once and kind != "later"
-    binds = set()
-    for symbol in table.get_symbols():
-        name = symbol.get_name()
-        if symbol.is_declared_global() and (symbol.is_assigned() or symbol.is_imported()):
-            binds.add(name)
-        if kind == "class" and at_once:
-            continue  # a class body that runs at once is read in order with the statements (_loads)
-        reads_it = (symbol.is_referenced() or (symbol.is_declared_global() and name in altered))
-        if reads_it and (symbol.is_global() or (kind == "class" and not symbol.is_free())):
-            (now if at_once else later).add(name)  # a class body looks in its own names first
+def _global_stores(table: symtable.SymbolTable) -> set[str]:
+    """The names scopes nested in ``table`` store in the namespace (declared ``global``, or bound
+    with ``:=`` in a comprehension)."""
+    found = set()
     for child in table.get_children():
-        binds |= _scope(child, altered, now, later, at_once)
-    return binds
+        found |= {s.get_name() for s in child.get_symbols()
+                  if s.is_declared_global() and (s.is_assigned() or s.is_imported())}
+        found |= _global_stores(child)
+    return found
 
 
-def _loads(node: ast.AST) -> set[str]:
-    """The names the code of ``node`` loads (or deletes, or augments) where it stands: at top
-    level or in a class body.  The bodies of functions, lambdas and comprehensions are their own
-    scopes (:func:`_scope`); their decorators, defaults, annotations and first iterable run here."""
-    found: set[str] = set()
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Load, ast.Del)):
-            found.add(n.id)
-        elif isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name):
-            found.add(n.target.id)
-        elif isinstance(n, ast.AnnAssign) and n.simple:
-            found.add("__annotations__")
-        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            stack += [*n.decorator_list, n.args] + ([n.returns] if n.returns else [])
-        elif isinstance(n, ast.Lambda):
-            stack.append(n.args)
-        elif isinstance(n, ast.ClassDef):
-            stack += [*n.decorator_list, *n.bases, *n.keywords]
-            found |= _class_body(n.body) | {"__name__"}  # the class's __module__
-        elif isinstance(n, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
-            stack.append(n.generators[0].iter)
+Bound = frozenset[str]
+
+
+class _Reading:
+    """One walk over a cell's code in the order it runs: the names it reads now, and later.
+
+    ``bound`` is what a load at the current place finds bound by the cell itself (the top level:
+    the namespace; a class body: its own names too), ``namespace`` what a function, lambda or
+    comprehension there finds (None: ``bound``)."""
+
+    def __init__(self, tree: ast.Module):
+        self.reads: set[str] = set()
+        self.later: set[str] = set()
+        # names augmented or deleted anywhere: a function declaring them global reads them
+        self.altered = {n.target.id if isinstance(n, ast.AugAssign) else n.id for n in ast.walk(tree)
+                        if (isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name))
+                        or (isinstance(n, ast.Name) and isinstance(n.ctx, ast.Del))}
+
+    def load(self, name: str, bound: Bound, local: Bound = frozenset(), deferred: bool = False) -> None:
+        if name in local:
+            return
+        if deferred:
+            self.later.add(name)
+        if name not in bound:
+            self.reads.add(name)
+
+    def block(self, body: list[ast.stmt], bound: Bound, namespace: Bound | None,
+              table: symtable.SymbolTable) -> None:
+        """Statements that run one after another: each sees what the earlier ones definitely bound."""
+        for statement in body:
+            self.statement(statement, bound, namespace, table)
+            bound = _after(statement, bound)
+
+    def statement(self, node: ast.stmt, bound: Bound, namespace: Bound | None,
+                  table: symtable.SymbolTable) -> None:
+        """A compound statement's inner blocks start from what was bound before it, plus what
+        runs first there (a ``for`` target, an ``except … as`` name, a ``case``'s captures)."""
+        outer = bound if namespace is None else namespace
+
+        def expr(*nodes):
+            for n in nodes:
+                if n is not None:
+                    self.expr(n, bound, outer)
+
+        def block(body, extra=frozenset()):
+            self.block(body, bound | extra, None if namespace is None else namespace, table)
+
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            expr(*node.decorator_list, node.args, node.returns)
+            for scope in _scopes(table, node, "function"):
+                self.function(scope, outer)
+        elif isinstance(node, ast.ClassDef):
+            expr(*node.decorator_list, *node.bases, *node.keywords)
+            self.load("__name__", bound)  # the class's __module__
+            for scope in _scopes(table, node, "class"):
+                self.block(node.body, outer, outer, scope)
+        elif isinstance(node, (ast.For, ast.AsyncFor)):
+            expr(node.iter, node.target)
+            block(node.body, _stored(node.target))
+            block(node.orelse)
+        elif isinstance(node, (ast.If, ast.While)):
+            expr(node.test)
+            block(node.body)
+            block(node.orelse)
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            entered: Bound = frozenset()
+            for item in node.items:
+                self.expr(item.context_expr, bound | entered, outer)
+                if item.optional_vars is not None:
+                    self.expr(item.optional_vars, bound | entered, outer)
+                    entered |= _stored(item.optional_vars)
+            block(node.body, entered)
+        elif isinstance(node, (ast.Try, getattr(ast, "TryStar", ast.Try))):
+            block(node.body)
+            for handler in node.handlers:
+                expr(handler.type)
+                block(handler.body, frozenset([handler.name] if handler.name else []))
+            block(node.orelse)
+            block(node.finalbody)
+        elif isinstance(node, ast.Match):
+            expr(node.subject)
+            for case in node.cases:
+                captured = frozenset(n.name for n in ast.walk(case.pattern) if getattr(n, "name", None)) | frozenset(
+                    n.rest for n in ast.walk(case.pattern) if isinstance(n, ast.MatchMapping) and n.rest)
+                self.expr(case.pattern, bound, outer)
+                self.expr(case.guard, bound | captured, outer) if case.guard else None
+                block(case.body, captured)
         else:
-            stack.extend(ast.iter_child_nodes(n))
-    return found
+            expr(node)
+
+    def function(self, scope: symtable.SymbolTable, namespace: Bound) -> None:
+        """A function's body (its nested scopes too) reads its global names whenever it runs."""
+        for symbol in scope.get_symbols():
+            name = symbol.get_name()
+            reads_it = symbol.is_referenced() or (symbol.is_declared_global() and name in self.altered)
+            # a class body looks in its own names first, then in the namespace
+            if reads_it and (symbol.is_global() or (scope.get_type() == "class" and not symbol.is_free())):
+                self.load(name, namespace, deferred=True)
+        for child in scope.get_children():
+            self.function(child, namespace)
+
+    def expr(self, node: ast.AST, bound: Bound, namespace: Bound, local: Bound = frozenset(),
+             deferred: bool = False) -> None:
+        """What an expression (or a simple statement) loads.  A lambda's body and a generator
+        expression run later; a list, set or dict comprehension at once; both see the
+        namespace, not a class body's names, and their own variables."""
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Load, ast.Del)):
+                self.load(n.id, bound, local, deferred)
+            elif isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name):
+                self.load(n.target.id, bound, local, deferred)
+            elif isinstance(n, ast.AnnAssign) and n.simple:
+                self.load("__annotations__", bound, local, deferred)
+            if isinstance(n, ast.Lambda):
+                stack.append(n.args)
+                params = frozenset(a.arg for a in ast.walk(n.args) if isinstance(a, ast.arg))
+                self.expr(n.body, namespace, namespace, local | params, True)
+            elif isinstance(n, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+                first, *rest = n.generators
+                stack.append(first.iter)
+                own = local | {name for g in n.generators for name in _stored(g.target)}
+                inner = [first.target, *first.ifs, *rest] + (
+                    [n.key, n.value] if isinstance(n, ast.DictComp) else [n.elt])
+                for part in inner:
+                    self.expr(part, namespace, namespace, own, deferred or isinstance(n, ast.GeneratorExp))
+            else:
+                stack.extend(ast.iter_child_nodes(n))
 
 
-def _class_body(body: list[ast.stmt]) -> set[str]:
-    """What a class body loads before binding it in the class's own names, read in order."""
-    found: set[str] = set()
-    bound: set[str] = set()
-    for statement in body:
-        found |= _loads(statement) - bound
-        bound = _after(statement, bound)
-    return found
+def _scopes(table: symtable.SymbolTable, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef,
+            kind: str) -> list[symtable.SymbolTable]:
+    """The symbol table(s) of a ``def`` or ``class`` statement among ``table``'s scopes: by name
+    and line (several alike: all of them; none found: every scope on that line)."""
+    children = table.get_children()
+    found = [c for c in children if c.get_type() == kind and c.get_name() == node.name
+             and c.get_lineno() == node.lineno]
+    return found or [c for c in children if c.get_lineno() == node.lineno] or children
 
 
-def _after(statement: ast.stmt, bound: set[str]) -> set[str]:
+def _stored(target: ast.expr) -> Bound:
+    """The plain names an assignment target binds (``a, (b, *c) = …``), not attributes or items."""
+    return frozenset(n.id for n in _unpacked(target))
+
+
+def _after(statement: ast.stmt, bound: Bound) -> Bound:
     """The names definitely bound once ``statement`` has run, given those ``bound`` before it: an
-    unconditional assignment, import, ``def`` or ``class`` binds; ``del`` unbinds; whatever a
-    compound statement or an expression (``:=``) binds is not definite."""
+    assignment, import, ``def`` or ``class`` binds; ``del`` unbinds; what a compound statement or
+    an expression (``:=``) binds is not definite."""
     if isinstance(statement, ast.Delete):
         return bound - {n.id for t in statement.targets for n in ast.walk(t) if isinstance(n, ast.Name)}
-    targets: list[ast.expr] = []
     if isinstance(statement, ast.Assign):
-        targets = statement.targets
-    elif isinstance(statement, ast.AugAssign) or (isinstance(statement, ast.AnnAssign) and statement.value):
-        targets = [statement.target]
-    new = {n.id for t in targets for n in _unpacked(t)}
+        return bound.union(*(_stored(t) for t in statement.targets))
+    if isinstance(statement, ast.AugAssign) or (isinstance(statement, ast.AnnAssign) and statement.value):
+        return bound | _stored(statement.target)
     if isinstance(statement, (ast.Import, ast.ImportFrom)):
-        new = {(a.asname or a.name.split(".")[0]) for a in statement.names}
-    elif isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        new = {statement.name}
-    return bound | new
+        return bound | {(a.asname or a.name.split(".")[0]) for a in statement.names}
+    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return bound | {statement.name}
+    return bound
 
 
 def _unpacked(target: ast.expr) -> list[ast.Name]:
-    """The plain names an assignment target binds (``a, (b, *c) = …``), not attributes or items."""
     if isinstance(target, ast.Name):
         return [target]
     if isinstance(target, ast.Starred):
@@ -228,11 +296,13 @@ def _outside_functions(tree):
 
 def users(cells: list[Names], i: int, running: set[int]) -> list[int]:
     """The cells among ``running`` through which cell ``i`` may change what a running cell
-    sees: a later one that reads a name it binds, or one whose function may read such a name
+    sees: a later one that reads a name it binds (its functions' names are among its reads,
+    unless it bound them before them), or an earlier one whose function may read such a name
     when a running cell after ``i`` calls it."""
     if not any(j > i for j in running):
         return []
-    return sorted(j for j in running if (j > i and cells[j].needs(cells[i])) or cells[j].calls_may_need(cells[i]))
+    return sorted(j for j in running
+                  if (j > i and cells[j].needs(cells[i])) or (j < i and cells[j].calls_may_need(cells[i])))
 
 
 def depended_on(cells: list[Names], scored: set[int], skipped: set[int] | frozenset[int] = frozenset()) -> set[int]:

@@ -60,10 +60,19 @@ from gradlab_grader.execution import dataflow, engine
     # `:=` binds the namespace's name (from a comprehension too) but never definitely
     ("if (n := len(xs)) > 2:\n    pass\nprint(n)", {"n"}, {"len", "xs", "print", "n"}, set()),
     ("last = [y := v for v in vs]\nprint(y)", {"last", "y"}, {"vs", "print", "y"}, set()),
+    # inside a compound statement: what runs first there is bound (a `for` target, a `case`'s
+    # captures, an `except … as` or `with … as` name), then its statements in order
     ("match point:\n    case (px, py):\n        r = px\n    case _:\n        r = 0\nprint(r)",
-     {"px", "py", "r"}, {"point", "px", "print", "r"}, set()),
-    ("try:\n    value = compute()\nexcept ValueError as err:\n    value = None\nprint(value)",
+     {"px", "py", "r"}, {"point", "print", "r"}, set()),
+    ("try:\n    value = compute()\nexcept ValueError as err:\n    print(err)\n    value = None\nprint(value)",
      {"value", "err"}, {"compute", "ValueError", "print", "value"}, set()),
+    ("for x, h in pairs:\n    y = x + h\n    print(y)\nelse:\n    print(x)", {"x", "h", "y"}, {"pairs", "print", "x"},
+     set()),
+    ("while go:\n    n = 1\n    print(n)", {"n"}, {"go", "print"}, set()),
+    ("with open(path) as fh:\n    text = fh.read()\nprint(fh, text)", {"fh", "text"}, {"open", "path", "print", "fh", "text"},
+     set()),
+    ("for eta in etas:\n    runs.append(lambda: eta)\n    out = [v * eta for v in vs]", {"eta", "out"},
+     {"etas", "runs", "vs"}, {"eta"}),
     # bound in every branch is still not definite: read (erring towards "depends")
     ("if flag:\n    x = 1\nelse:\n    x = 2\nprint(x)", {"x"}, {"flag", "print", "x"}, set()),
     ("for i in range(3):\n    pass\nprint(i)", {"i"}, {"range", "print", "i"}, set()),
@@ -303,6 +312,19 @@ def test_a_skipped_cell_that_a_later_cell_reads_runs_and_so_does_what_it_reads()
     assert dataflow.skipped(cells, {0, 1}) == set()            # c = b * 2 runs: b, hence a, needed
     cells = _cells("a = 1", "b = 2", "plot(b)", "use(a)")
     assert dataflow.skipped(cells, {0, 1, 2}) == {1, 2}        # use(a) runs after a = 1
+
+
+def test_a_function_reads_what_its_cell_bound_before_it_whenever_it_is_called():
+    # gradcheck: X bound, then a loss reading X defined, and called by a test: the figure's X
+    # before it is never what the loss reads, whoever calls it when
+    cells = _cells("X = grid()", "X = data()\ndef loss():\n    return X", "test(loss())")
+    assert dataflow.skipped(cells, {0}) == {0}
+    # a function defined before the figure reads the figure's X when called after it
+    cells = _cells("def loss():\n    return X", "X = grid()", "test(loss())")
+    assert dataflow.skipped(cells, {1}) == set()
+    # and one that reads X before its cell binds it reads the figure's X
+    cells = _cells("X = grid()", "def loss():\n    return X\nX = data()", "test(loss())")
+    assert dataflow.skipped(cells, {0}) == set()
 
 
 def test_what_a_score_depends_on_is_followed_backwards_through_every_reader():
