@@ -99,9 +99,8 @@ class _Reading:
         self.reads: set[str] = set()
         self.later: set[str] = set()
         # names augmented or deleted anywhere: a function declaring them global reads them
-        self.altered = {n.target.id if isinstance(n, ast.AugAssign) else n.id for n in ast.walk(tree)
-                        if (isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name))
-                        or (isinstance(n, ast.Name) and isinstance(n.ctx, ast.Del))}
+        self.altered = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Del)} | {
+            n.target.id for n in ast.walk(tree) if isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name)}
 
     def load(self, name: str, bound: Bound, local: Bound = frozenset(), deferred: bool = False) -> None:
         if name in local:
@@ -157,7 +156,7 @@ class _Reading:
                     self.expr(item.optional_vars, bound | entered, outer)
                     entered |= _stored(item.optional_vars)
             block(node.body, entered)
-        elif isinstance(node, (ast.Try, getattr(ast, "TryStar", ast.Try))):
+        elif isinstance(node, (ast.Try, ast.TryStar)):
             block(node.body)
             for handler in node.handlers:
                 expr(handler.type)
@@ -167,10 +166,10 @@ class _Reading:
         elif isinstance(node, ast.Match):
             expr(node.subject)
             for case in node.cases:
-                captured = frozenset(n.name for n in ast.walk(case.pattern) if getattr(n, "name", None)) | frozenset(
-                    n.rest for n in ast.walk(case.pattern) if isinstance(n, ast.MatchMapping) and n.rest)
+                captured = _captured(case.pattern)
                 self.expr(case.pattern, bound, outer)
-                self.expr(case.guard, bound | captured, outer) if case.guard else None
+                if case.guard is not None:
+                    self.expr(case.guard, bound | captured, outer)
                 block(case.body, captured)
         else:
             expr(node)
@@ -224,6 +223,17 @@ def _scopes(table: symtable.SymbolTable, node: ast.FunctionDef | ast.AsyncFuncti
     found = [c for c in children if c.get_type() == kind and c.get_name() == node.name
              and c.get_lineno() == node.lineno]
     return found or [c for c in children if c.get_lineno() == node.lineno] or children
+
+
+def _captured(pattern: ast.pattern) -> Bound:
+    """The names a ``case`` pattern binds when it matches (every alternative binds the same)."""
+    found = set()
+    for n in ast.walk(pattern):
+        if isinstance(n, (ast.MatchAs, ast.MatchStar)) and n.name:
+            found.add(n.name)
+        elif isinstance(n, ast.MatchMapping) and n.rest:
+            found.add(n.rest)
+    return frozenset(found)
 
 
 def _stored(target: ast.expr) -> Bound:

@@ -69,8 +69,8 @@ from gradlab_grader.execution import dataflow, engine
     ("for x, h in pairs:\n    y = x + h\n    print(y)\nelse:\n    print(x)", {"x", "h", "y"}, {"pairs", "print", "x"},
      set()),
     ("while go:\n    n = 1\n    print(n)", {"n"}, {"go", "print"}, set()),
-    ("with open(path) as fh:\n    text = fh.read()\nprint(fh, text)", {"fh", "text"}, {"open", "path", "print", "fh", "text"},
-     set()),
+    ("with open(path) as fh:\n    text = fh.read()\nprint(fh, text)", {"fh", "text"},
+     {"open", "path", "print", "fh", "text"}, set()),
     ("for eta in etas:\n    runs.append(lambda: eta)\n    out = [v * eta for v in vs]", {"eta", "out"},
      {"etas", "runs", "vs"}, {"eta"}),
     # bound in every branch is still not definite: read (erring towards "depends")
@@ -188,7 +188,7 @@ def _random_cell(rng: random.Random) -> str:
             return ["try:", *body("    ", depth + 1, in_function),
                     f"except Exception as {x}:", *body("    ", depth + 1, in_function)]
         if kind < 0.68:
-            return [f"match {expr()}:", f"    case 0 | 1:", *body("        ", depth + 1, in_function),
+            return [f"match {expr()}:", "    case 0 | 1:", *body("        ", depth + 1, in_function),
                     f"    case {x}:", *body("        ", depth + 1, in_function)]
         if kind < 0.85 and not in_function:
             fn = f"f{len(functions)}"
