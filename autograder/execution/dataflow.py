@@ -10,15 +10,18 @@ names the earlier one binds.  Wherever the reading is not exact it errs on the s
   the names a function, class body or comprehension declares ``global`` (or binds with ``:=``)
   and stores; a function's parameters and locals, a comprehension's or a class body's own
   names are not the namespace's;
-* a cell *reads* a name when it may load it from the namespace before binding it itself: the
-  top-level statements are read in order, and a name one loads (or deletes, or augments:
-  ``x += 1``) is read unless an earlier unconditional top-level statement definitely bound it
-  (an assignment, ``import``, ``def`` or ``class``; a ``:=``, or anything bound inside a compound
-  statement, is never definite); a class body and a list, set or dict comprehension run at
-  once, so the names of the namespace they load are read there;
+* a cell *reads* a name when it may load it from the namespace before binding it itself.  Its
+  statements are read in the order they run, and a name one loads (or deletes, or augments:
+  ``x += 1``) is read unless an earlier statement of the same block definitely bound it (an
+  assignment, ``import``, ``def`` or ``class``; ``del`` unbinds).  A compound statement's blocks
+  start from what was bound before it, plus what runs first there (a ``for`` target in its body,
+  an ``except … as`` or ``with … as`` name, a ``case``'s captures); what it binds is never
+  definite after it, nor is a ``:=``.  A class body and a list, set or dict comprehension run
+  at once: the namespace's names they load are read there (a class body's own names first);
 * a function, a lambda or a generator expression reads its global names whenever it runs: they
-  are read *later* (so a cell binding such a name anywhere before a later cell that calls it may
-  matter) and read now too, unless definitely bound before its statement (it may run at once);
+  are read *later* (so a cell binding such a name before a later cell that calls it may matter)
+  and read now too unless definitely bound where it is defined (it may run at once, and after
+  that the name holds this cell's value until another cell binds it);
 * a cell that does not parse, uses IPython syntax (magics, ``!``), imports with ``*`` or looks
   names up by string (``globals()``, ``eval``, ``get_ipython`` …) binds and reads *everything*.
 
@@ -137,7 +140,7 @@ class _Reading:
                 self.function(scope, outer)
         elif isinstance(node, ast.ClassDef):
             expr(*node.decorator_list, *node.bases, *node.keywords)
-            self.load("__name__", bound)  # the class's __module__
+            self.load("__name__", bound)  # a class body sets its __module__ from it
             for scope in _scopes(table, node, "class"):
                 self.block(node.body, outer, outer, scope)
         elif isinstance(node, (ast.For, ast.AsyncFor)):
@@ -176,6 +179,8 @@ class _Reading:
 
     def function(self, scope: symtable.SymbolTable, namespace: Bound) -> None:
         """A function's body (its nested scopes too) reads its global names whenever it runs."""
+        if scope.get_type() == "class":
+            self.load("__name__", namespace, deferred=True)
         for symbol in scope.get_symbols():
             name = symbol.get_name()
             reads_it = symbol.is_referenced() or (symbol.is_declared_global() and name in self.altered)
