@@ -72,7 +72,7 @@ def names(source: str) -> Names:
     reading.block(tree.body, frozenset(), None, table)
     binds = {s.get_name() for s in table.get_symbols() if s.is_assigned() or s.is_imported()}
     binds |= _global_stores(table)
-    if any(isinstance(s, ast.AnnAssign) and s.simple for s in tree.body):
+    if any(isinstance(s, ast.AnnAssign) and s.simple for s in ast.walk(tree)):
         binds.add("__annotations__")  # created by the first annotated name, read by every one
     return Names(frozenset(binds), frozenset(reading.reads), frozenset(reading.later))
 
@@ -206,7 +206,9 @@ class _Reading:
                 self.load("__annotations__", bound, local, deferred)
             if isinstance(n, ast.Lambda):
                 stack.append(n.args)
-                params = frozenset(a.arg for a in ast.walk(n.args) if isinstance(a, ast.arg))
+                given = n.args
+                params = frozenset(a.arg for a in [*given.posonlyargs, *given.args, *given.kwonlyargs,
+                                                   given.vararg, given.kwarg] if a is not None)
                 self.expr(n.body, namespace, namespace, local | params, True)
             elif isinstance(n, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
                 first, *rest = n.generators

@@ -40,6 +40,7 @@ from gradlab_grader.execution import dataflow, engine
     # a lambda reads its names whenever it runs: bound later in the cell is read, earlier is not
     ("f = lambda: k\nk = 1", {"f", "k"}, {"k"}, {"k"}),
     ("k = 1\nf = lambda u: u + k", {"f", "k"}, set(), {"k"}),
+    ("f = lambda u, *more, g=(lambda y: y), **kw: u + y + g(more, kw)", {"f"}, {"y"}, {"y"}),
     # comprehensions run at once, their variables are theirs; a generator expression waits
     ("squares = [v * v for v in values]", {"squares"}, {"values"}, set()),
     ("[v for v in w]\nprint(v)", set(), {"w", "print", "v"}, set()),
