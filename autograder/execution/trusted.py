@@ -295,8 +295,8 @@ class KernelLink:
                 self.session = None
         self.session = None
         if want is not None:
-            content = reply["content"] if reply is not None else {}
-            raise KernelStopped(trouble or f"the kernel ended the grader's requests ({content.get('ename')})")
+            ename = (reply["content"] if reply is not None else {}).get("ename")
+            raise KernelStopped(trouble or "the kernel ended the grader's requests" + (f" ({ename})" if ename else ""))
         if trouble is not None:
             raise KernelStopped(trouble)
         return None, reply
