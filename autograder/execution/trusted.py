@@ -198,7 +198,7 @@ class KernelLink:
 
     def _exchange(self, number: int, text: str, deadline: float, limit: float) -> str:
         """Send one request (opening the session if none is open) and return its answer's text."""
-        client = self.client
+        client = cast(BlockingKernelClient, self.client)
         if self.session is None:
             # a large first request is read by the agent from the stdin channel: no 10 MB string
             # literal for IPython to parse
@@ -229,7 +229,7 @@ class KernelLink:
         ``want`` None or once the session cannot go on (interrupted at ``deadline``, answers out
         of order), until the session's execute_reply and idle: ``(None, the reply)``, after which
         a request still waiting raises KernelStopped."""
-        client, msg_id = self.client, self.session
+        client, msg_id = cast(BlockingKernelClient, self.client), self.session
         iopub, stdin = client.iopub_channel, client.stdin_channel
         sockets = {iopub.socket: iopub, client.shell_channel.socket: client.shell_channel, stdin.socket: stdin}
         poller = zmq.Poller()
@@ -281,7 +281,8 @@ class KernelLink:
                                 return text, None
                             # another answer than the one awaited: an input() of the student's code
                             # took the grader's prompt, and the requests went astray
-                            closing, trouble = True, "the kernel's answers came out of order (does the code call input()?)"
+                            closing = True
+                            trouble = "the kernel's answers came out of order (does the code call input()?)"
                             client.input(END)
                         elif closing:
                             client.input(END)

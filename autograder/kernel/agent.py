@@ -119,9 +119,10 @@ class Agent:
                     text = builtins.input(ANSWER_PROMPT + answer)
                 except (KeyboardInterrupt, EOFError):
                     return
-            answer, text = self.call(text), None
-            if answer is None:
+            done, text = self.call(text), None
+            if done is None:
                 return
+            answer = done
 
     def call(self, text: str) -> str | None:
         """Run one request; its answer as ``"<n>:<json>"`` (None for the session's end)."""
