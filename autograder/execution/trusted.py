@@ -271,7 +271,7 @@ class KernelLink:
                     elif kind == "status" and msg["content"].get("execution_state") == "idle":
                         idle = True
                     elif kind == "stream":
-                        self._printed(msg["content"].get("name", "stdout"), str(msg["content"].get("text", "")))
+                        self._stream(msg)
                     elif kind == "input_request":
                         prompt = str(msg["content"].get("prompt", ""))
                         if prompt.startswith(ANSWER_PROMPT) and not closing:
@@ -307,7 +307,7 @@ class KernelLink:
         while iopub.msg_ready():
             msg = iopub.get_msg(timeout=0)
             if msg.get("parent_header", {}).get("msg_id") == msg_id and msg["header"]["msg_type"] == "stream":
-                self._printed(msg["content"].get("name", "stdout"), str(msg["content"].get("text", "")))
+                self._stream(msg)
 
     def _answer(self, text: str):
         """The agent's answer: JSON text through the codec (None when unreadable)."""
@@ -329,6 +329,9 @@ class KernelLink:
     def _interrupt(self):
         msg = self.client.session.msg("interrupt_request", {})
         self.client.control_channel.send(msg)
+
+    def _stream(self, msg):
+        self._printed(msg["content"].get("name", "stdout"), str(msg["content"].get("text", "")))
 
     def _printed(self, name: str, text: str):
         if self.printed is None:

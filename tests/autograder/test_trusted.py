@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import textwrap
 
@@ -135,6 +136,17 @@ def link(kernel):
     link.start()
     yield link
     link.close()
+
+
+@contextlib.contextmanager
+def own_link(kernel, call_timeout: float):
+    """A link of the test's own to the module's kernel (its own limits)."""
+    link = KernelLink(kernel[0].get_connection_info(), call_timeout=call_timeout)
+    link.start()
+    try:
+        yield link
+    finally:
+        link.close()
 
 
 def fetch(link, *names):
@@ -416,22 +428,16 @@ def test_student_output_is_capped(link):
 
 
 def test_a_hanging_call_is_interrupted_and_the_link_still_works(kernel):
-    link = KernelLink(kernel[0].get_connection_info(), call_timeout=2)
-    link.start()
-    try:
+    with own_link(kernel, 2) as link:
         verdict = run(link, "spin()")
         assert not verdict.passed and not verdict.kernel_dead and "longer than 2 s" in verdict.reason
         assert error(verdict)["evalue"] == verdict.reason
         again = run(link, "checks.assert_close(double(2), 4.0)", {"checks": checks})
         assert again.passed
-    finally:
-        link.close()
 
 
 def test_a_call_that_times_out_inside_a_session_leaves_the_next_cell_right(kernel):
-    link = KernelLink(kernel[0].get_connection_info(), call_timeout=20)
-    link.start()
-    try:
+    with own_link(kernel, 20) as link:
         verdict = run(link, "assert double(1) == 2\nspin()", timeout=2)
         assert not verdict.passed and not verdict.kernel_dead and "longer than 2 s" in verdict.reason
         assert verdict.outputs[0] == {"output_type": "stream", "name": "stdout", "text": "doubling\n"}
@@ -440,15 +446,11 @@ def test_a_call_that_times_out_inside_a_session_leaves_the_next_cell_right(kerne
         bad = run(link, "checks.assert_close(double(2), 5.0, name='double(2)')", {"checks": checks})
         assert not bad.passed and bad.reason is None and "expected 5, got 4" in error(bad)["evalue"]
         assert run(link, "checks.assert_close(double(2), 4.0)", {"checks": checks}).passed
-    finally:
-        link.close()
 
 
 def test_an_interrupt_that_finds_the_agent_waiting_ends_its_session(kernel):
     import time
-    link = KernelLink(kernel[0].get_connection_info(), call_timeout=20)
-    link.start()
-    try:
+    with own_link(kernel, 20) as link:
         with pytest.raises(trusted.KernelStopped, match="ended the grader's requests"):
             with link.cell(20):
                 [double] = fetch(link, "double")          # the agent now waits for the next request
@@ -457,8 +459,6 @@ def test_an_interrupt_that_finds_the_agent_waiting_ends_its_session(kernel):
                 double(1)
         assert link.session is None and not link.dead
         assert run(link, "checks.assert_close(double(2), 4.0)", {"checks": checks}).passed
-    finally:
-        link.close()
 
 
 def test_a_kernel_that_dies_gives_kernel_dead():
