@@ -715,7 +715,6 @@ class Verdict:
     kernel_dead: bool = False        # the engine replaces the kernel as for a crash
 
 
-_FETCHED = "__gradlab_fetched__"   # names a namespace took from the kernel (fetched again each cell)
 _cells = itertools.count(1)
 
 
@@ -738,24 +737,70 @@ _PRINT_OPTIONS: dict[str, type | tuple[type, ...]] = {
     "nanstr": str, "infstr": str, "sign": str, "legacy": (bool, str)}
 
 
-def _fetch(link: KernelLink, names, namespace, trusted_modules) -> dict:
-    """Bind the ``names`` the kernel has into ``namespace``; the kernel's NumPy print options
-    (arrays in messages print as the notebook set them: precision, suppress …)."""
-    answer = link.request("names", names=list(names))
-    fetched = set()
-    for name in answer["missing"]:
-        if name in namespace.get(_FETCHED, ()):
-            del namespace[name]          # gone from the kernel since
-    for name, value in answer["values"].items():
-        module = answer["modules"].get(name)
-        if module is not None and _trusted(module, trusted_modules):
-            value = importlib.import_module(module)
-        namespace[name] = value
-        fetched.add(name)
-    namespace[_FETCHED] = fetched
-    options = answer.get("printoptions")
-    return {k: v for k, v in options.items() if k in _PRINT_OPTIONS and isinstance(v, _PRINT_OPTIONS[k])
-            and not (v is True and k == "legacy")} if type(options) is dict else {}
+class TestNamespace(dict):
+    """The globals of one notebook's test cells here: one per notebook, kept across its test cells
+    (a helper an earlier test cell defined is called by a later one).
+
+    While a cell runs (:meth:`reading`), what it reads and no test cell bound comes from the
+    kernel: the names of the cell's source in one request (:meth:`take_for`), and a name read
+    only later, by a helper of an earlier cell, when it is read (``__missing__``; a builtin is
+    never asked for).  The names taken are kept in an attribute, never as a name test code sees,
+    and are taken again for each cell: the notebook may have changed them since, and a name gone
+    from the kernel is dropped.  A module of ``trusted_modules`` is imported here, not proxied."""
+
+    __slots__ = ("_taken", "_kernel")
+    __test__ = False   # a namespace, not a class of tests for pytest to collect
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.setdefault("__name__", "__main__")
+        self.setdefault("__builtins__", builtins)
+        self._taken: set[str] = set()
+        self._kernel: tuple[KernelLink, frozenset[str]] | None = None   # the running cell's
+
+    @contextlib.contextmanager
+    def reading(self, link: KernelLink, trusted_modules: frozenset[str]):
+        """Names read while the block runs (one test cell) come from ``link``'s kernel."""
+        self._kernel = (link, frozenset(trusted_modules))
+        try:
+            yield self
+        finally:
+            self._kernel = None
+
+    def take_for(self, python: str) -> dict:
+        """Take the names the cell's ``python`` reads that are not bound here, and again every
+        name taken before; the kernel's NumPy print options (arrays in messages print as the
+        notebook set them: precision, suppress …)."""
+        return self._take(sorted({n for n in free_names(python) if n not in self} | self._taken))
+
+    def __missing__(self, name: str):
+        if self._kernel is None or name.startswith("__") or hasattr(builtins, name):
+            raise KeyError(name)
+        self._take([name])
+        if name not in self:
+            raise KeyError(name)   # a NameError to test code: the kernel has none either
+        return dict.get(self, name)
+
+    def _take(self, names: list[str]) -> dict:
+        """One request: bind the ``names`` the kernel has, drop those taken before that it no
+        longer has; the print options it answered with."""
+        if self._kernel is None:
+            raise RuntimeError("a test namespace takes names only while a test cell runs (reading())")
+        link, trusted_modules = self._kernel
+        answer = link.request("names", names=list(names))
+        for name in answer["missing"]:
+            if name in self._taken:
+                self._taken.discard(name)
+                self.pop(name, None)   # gone from the kernel since
+        for name, value in answer["values"].items():
+            module = answer["modules"].get(name)
+            if module is not None and _trusted(module, trusted_modules):
+                value = importlib.import_module(module)
+            self[name] = value
+            self._taken.add(name)
+        options = answer.get("printoptions")
+        return {k: v for k, v in options.items() if k in _PRINT_OPTIONS and isinstance(v, _PRINT_OPTIONS[k])
+                and not (v is True and k == "legacy")} if type(options) is dict else {}
 
 
 class _Printed(io.TextIOBase):
@@ -809,25 +854,26 @@ def _streams(printed) -> list[dict]:
     return outputs
 
 
-def run_test_cell(link: KernelLink, source: str, namespace: dict, *, timeout: float,
+def run_test_cell(link: KernelLink, source: str, namespace: TestNamespace, *, timeout: float,
                   trusted_modules: frozenset[str] = frozenset(), history: Sequence[str] = ()) -> Verdict:
     """Run one test cell's source here. Free names it does not bind itself (nor an earlier test cell
-    in `namespace`, one dict per notebook, persisted across its test cells) come from the kernel:
-    plain data by value, functions/classes/other objects as proxies; modules named in
+    in `namespace`, one :class:`TestNamespace` per notebook, kept across its test cells) come from
+    the kernel: plain data by value, functions/classes/other objects as proxies; modules named in
     `trusted_modules` are imported here. `history`: the notebook's code cells run so far (what the
     handler reads to tell a stub from a broken definition). Synchronous: the engine calls it
     through asyncio.to_thread."""
+    if not isinstance(namespace, TestNamespace):
+        raise TypeError("run_test_cell needs the notebook's TestNamespace (one per notebook, kept across "
+                        f"its test cells), not a {type(namespace).__name__}")
     printed: list[tuple[str, str]] = []
     cells = [*history, source]
-    namespace.setdefault("__name__", "__main__")
-    namespace.setdefault("__builtins__", builtins)
     with link.lock:
         link.printed, link.student_chars = printed, 0
         if link.trusted_modules != trusted_modules:
             link.trusted_modules, link._library_modules = frozenset(trusted_modules), {}
         try:
-            with link.cell(timeout):
-                error = _run(link, source, namespace, trusted_modules, cells, printed)
+            with link.cell(timeout), namespace.reading(link, trusted_modules):
+                error = _run(source, namespace, cells, printed)
         except KernelStopped as stop:
             return Verdict(False, [*_streams(printed), {"output_type": "error", "ename": "KernelStopped",
                                                         "evalue": stop.reason, "traceback": [stop.reason]}],
@@ -839,16 +885,12 @@ def run_test_cell(link: KernelLink, source: str, namespace: dict, *, timeout: fl
     return Verdict(False, [*_streams(printed), error])
 
 
-def _run(link, source, namespace, trusted_modules, cells, printed) -> dict | None:
+def _run(source: str, namespace: TestNamespace, cells, printed) -> dict | None:
     """The cell's error output, or None when it passed."""
     try:
         python = checks._transform(source)
         tree = ast.parse(python)
-        # what earlier cells took from the kernel is taken again (the notebook may have changed
-        # it since, and a helper an earlier test cell defined reads it when called)
-        fetched = namespace.get(_FETCHED, set())
-        wanted = sorted({n for n in free_names(python) if n not in namespace} | fetched)
-        options = _fetch(link, wanted, namespace, trusted_modules)
+        options = namespace.take_for(python)
         filename = f"<test cell {next(_cells)}>"
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         code = compile(tree, filename, "exec")

@@ -12,7 +12,7 @@ from jupyter_client.manager import start_new_kernel
 
 from gradlab import checks
 from gradlab_grader.execution import trusted
-from gradlab_grader.execution.trusted import KernelLink, Verdict, run_test_cell
+from gradlab_grader.execution.trusted import KernelLink, TestNamespace, Verdict, run_test_cell
 
 from . import trusted_oracle
 
@@ -150,15 +150,20 @@ def own_link(kernel, call_timeout: float):
 
 
 def fetch(link, *names):
-    namespace: dict = {}
-    trusted._fetch(link, names, namespace, TRUSTED)
+    """What a test cell that reads ``names`` is given."""
+    namespace = TestNamespace()
+    with namespace.reading(link, TRUSTED):
+        namespace.take_for("\n".join(names))
     return [namespace.get(n) for n in names]
 
 
 def run(link, source, namespace=None, **kw) -> Verdict:
+    """``namespace``: the notebook's, or a dict of names the cell starts with (a fresh namespace)."""
     kw.setdefault("timeout", 60)
     kw.setdefault("trusted_modules", TRUSTED)
-    return run_test_cell(link, textwrap.dedent(source), {} if namespace is None else namespace, **kw)
+    if not isinstance(namespace, TestNamespace):
+        namespace = TestNamespace(namespace or {})
+    return run_test_cell(link, textwrap.dedent(source), namespace, **kw)
 
 
 def error(verdict: Verdict) -> dict:
@@ -387,7 +392,7 @@ def test_a_failure_reads_exactly_as_in_the_kernel(link, kernel, source, ename, e
 
 
 def test_a_helper_of_an_earlier_test_cell_still_reaches_the_notebook(link, kernel):
-    namespace: dict = {}
+    namespace = TestNamespace()
     first = run(link, "def doubled_sum(x):\n    return float(double(x).sum())\nassert doubled_sum([1, 2]) == 6",
                 namespace)
     kernel[1].execute_interactive("def double(x):\n    return 3 * np.asarray(x, dtype=float)", timeout=30)
@@ -397,6 +402,85 @@ def test_a_helper_of_an_earlier_test_cell_still_reaches_the_notebook(link, kerne
         original = "def double(x):\n    print('doubling')\n    return 2 * np.asarray(x, dtype=float)"
         kernel[1].execute_interactive(original, timeout=30)
     assert first.passed and second.passed, second.outputs
+
+
+# ---------------------------------------------------------------------------------------------
+# the test cells' namespace: what it takes from the kernel, when, and what test code sees of it
+# ---------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def requests(link):
+    """The (op, fields) of every request the link sends during the test."""
+    sent: list[tuple[str, dict]] = []
+    original = link.request
+
+    def counted(op, **fields):
+        sent.append((op, fields))
+        return original(op, **fields)
+    link.request = counted
+    yield sent
+    del link.request
+
+
+def _names_asked(sent) -> list[list[str]]:
+    return [fields["names"] for op, fields in sent if op == "names"]
+
+
+def test_a_cells_names_come_in_one_request_and_again_next_cell(link, requests):
+    namespace = TestNamespace()
+    first = run(link, "assert double(1)[()] == 2.0 and len(data['names']) == 2 and isinstance(np.pi, float)",
+                namespace)
+    second = run(link, "assert sorted(data) == ['names', 'w']", namespace)
+    assert first.passed and second.passed, (first.outputs, second.outputs)
+    # one request a cell, builtins (len, isinstance, sorted) never asked for; the names the first
+    # cell took are taken again for the second (the notebook may have changed them)
+    assert _names_asked(requests) == [["data", "double", "np"], ["data", "double", "np"]]
+    assert namespace["np"] is np                             # a trusted module: imported here
+
+
+def test_what_the_namespace_took_is_no_name_test_code_sees(link):
+    namespace = TestNamespace()
+    run(link, "assert double(2)[()] == 4.0", namespace)
+    seen = run(link, "hidden = [k for k in globals() if k.startswith('__') and k not in "
+                     "('__name__', '__builtins__')]\n"
+                     "assert hidden == [], hidden", namespace)
+    assert seen.passed, seen.outputs
+    assert set(namespace) == {"__name__", "__builtins__", "double", "hidden"}
+
+
+def test_a_name_gone_from_the_kernel_is_dropped(link, kernel):
+    namespace = TestNamespace()
+    kernel[1].execute_interactive("fleeting = 3", timeout=30)
+    try:
+        first = run(link, "assert fleeting == 3", namespace)
+    finally:
+        kernel[1].execute_interactive("del fleeting", timeout=30)
+    second = run(link, "assert 'fleeting' not in globals()", namespace)
+    assert first.passed and second.passed, second.outputs
+    assert "fleeting" not in namespace
+
+
+def test_a_helper_reads_a_name_the_notebook_defined_after_it(link, kernel, requests):
+    """A name a helper of an earlier test cell reads, that the kernel did not have then and the
+    later cell does not read itself, is taken from the kernel when the helper reads it."""
+    namespace = TestNamespace()
+    first = run(link, "def later_twice(x):\n    return 2 * later(x)", namespace)
+    kernel[1].execute_interactive("def later(x):\n    return x + 1", timeout=30)
+    try:
+        second = run(link, "assert later_twice(1) == 4\nassert list(range(2)) == [0, 1]", namespace)
+    finally:
+        kernel[1].execute_interactive("del later", timeout=30)
+    assert first.passed and second.passed, second.outputs
+    assert _names_asked(requests) == [["later"], [], ["later"]]   # never a builtin (list, range)
+
+
+def test_a_cell_prints_arrays_with_the_notebooks_print_options(link, kernel):
+    kernel[1].execute_interactive("np.set_printoptions(precision=3, suppress=True)", timeout=30)
+    try:
+        verdict = run(link, "print(np.array([1 / 3, 1e-9]))", TestNamespace())
+    finally:
+        kernel[1].execute_interactive("np.set_printoptions(precision=8, suppress=False)", timeout=30)
+    assert verdict.passed and verdict.outputs[0]["text"] == "[0.333 0.   ]\n"
 
 
 def test_a_broken_definition_is_named_from_the_history(link):
