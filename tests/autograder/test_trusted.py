@@ -260,6 +260,16 @@ def test_an_input_mimicking_the_agent_fails_only_its_own_cell(link):
     assert not again.passed and again.reason is None and "expected 5, got 4" in error(again)["evalue"]
 
 
+def test_an_unreadable_answer_stops_the_cell_and_not_the_next(link, kernel):
+    kernel[1].execute_interactive("_gradlab_agent.dumps = lambda value: '{not json'", timeout=30)
+    try:
+        verdict = run(link, "double(1)")
+    finally:
+        kernel[1].execute_interactive("del _gradlab_agent.dumps", timeout=30)
+    assert not verdict.passed and not verdict.kernel_dead and "unreadable" in verdict.reason
+    assert run(link, "checks.assert_close(double(2), 4.0)", {"checks": checks}).passed
+
+
 def test_a_request_larger_than_a_code_string_goes_over_stdin(link):
     big = np.arange(40_000.0)                          # about 400 kB of JSON
     assert len(str(big.tolist())) > trusted.INLINE_REQUEST
