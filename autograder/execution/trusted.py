@@ -108,6 +108,7 @@ class KernelLink:
         self._waiting = False                     # in a request: a callback cannot send another
         self.trusted_modules: frozenset[str] = frozenset()   # whose objects travel as copies (mirrors)
         self._library_modules: dict[str, bool] = {}
+        self._mirror_kinds: dict[type, bool] = {}
         self.mirrors: dict[int, object] = {}      # this request's: mirror id -> the test's object
         self.mirror_ids: dict[int, int] = {}      # id(the test's object) -> mirror id
         self.lock = threading.RLock()
@@ -359,6 +360,10 @@ class KernelLink:
             return json.dumps({"$d": [["error", [type(exc).__name__, str(exc)[:2000]]]]})
 
     # -------------------------------------------------------------- mirrors
+    def trust(self, modules) -> None:
+        """The modules whose objects travel as copies from now on (see :meth:`_mirrorable`)."""
+        self.trusted_modules, self._library_modules, self._mirror_kinds = frozenset(modules), {}, {}
+
     def _library(self, module: str) -> bool:
         """A module of a trusted library (not the test's own code)."""
         if module not in self._library_modules:
@@ -371,8 +376,12 @@ class KernelLink:
         kernel from the kernel's copy of the same library, and what the call changes in it is
         written back."""
         kind = type(value)
-        return bool(type(kind) is type and kind.__flags__ & _HEAPTYPE and "<locals>" not in kind.__qualname__
-                    and self._library(kind.__module__) and hasattr(value, "__dict__") and not callable(value))
+        known = self._mirror_kinds.get(kind)
+        if known is None:   # a property of the type (a heap type of the library, with a __dict__, not callable)
+            known = self._mirror_kinds[kind] = bool(
+                type(kind) is type and kind.__flags__ & _HEAPTYPE and "<locals>" not in kind.__qualname__
+                and self._library(kind.__module__) and hasattr(value, "__dict__") and not callable(value))
+        return known
 
     def _mirror(self, value) -> dict:
         mid = self.mirror_ids.get(id(value))
@@ -390,23 +399,33 @@ class KernelLink:
         codes: dict = {}
         objects, done = [], 0
 
-        def shallow(value):   # the common parts of a state quickly (a float, a tuple of nodes), else encode
+        def library_closure(value) -> bool:   # a function the library defines inside another (a Value's _backward)
+            return (isinstance(value, types.FunctionType) and "<locals>" in value.__qualname__
+                    and self._library(value.__module__ or ""))
+
+        def closure(value) -> dict:
+            code = value.__code__
+            key = (value.__module__, value.__qualname__, code.co_name, code.co_firstlineno, code.co_freevars)
+            index = codes.setdefault(key, len(codes))
+            return {"$fn": [index, [shallow(c.cell_contents) for c in value.__closure__ or ()]]}
+
+        def shallow(value):   # the common parts of a state quickly (a float, nodes, a closure), else encode
             kind = type(value)
             if kind is str or kind is bool or value is None or (kind in (int, float) and math.isfinite(value)):
                 return value
             if kind is tuple and all(self._mirrorable(v) for v in value):
                 return {"$t": [self._mirror(v) for v in value]}
+            if kind is types.FunctionType and library_closure(value):
+                return closure(value)
+            if self._mirrorable(value):
+                return self._mirror(value)
             return wire.encode(value, self.max_bytes, inside)
 
         def inside(value):    # in a copy's state: other copies by id, the library's closures as code
             if self._mirrorable(value):
                 return self._mirror(value)
-            if isinstance(value, types.FunctionType) and "<locals>" in value.__qualname__ \
-                    and self._library(value.__module__ or ""):
-                code = value.__code__
-                key = (value.__module__, value.__qualname__, code.co_name, code.co_firstlineno, code.co_freevars)
-                index = codes.setdefault(key, len(codes))
-                return {"$fn": [index, [shallow(c.cell_contents) for c in value.__closure__ or ()]]}
+            if library_closure(value):
+                return closure(value)
             return self._outgoing(value)
         while done < len(self.mirrors):
             done += 1
@@ -870,7 +889,7 @@ def run_test_cell(link: KernelLink, source: str, namespace: TestNamespace, *, ti
     with link.lock:
         link.printed, link.student_chars = printed, 0
         if link.trusted_modules != trusted_modules:
-            link.trusted_modules, link._library_modules = frozenset(trusted_modules), {}
+            link.trust(trusted_modules)
         try:
             with link.cell(timeout), namespace.reading(link, trusted_modules):
                 error = _run(source, namespace, cells, printed)

@@ -346,7 +346,7 @@ def test_library_objects_travel_as_copies_and_come_back_as_themselves(link, kern
                 node._backward()
     """), timeout=30)
     from gradlab import autodiff
-    link.trusted_modules, link._library_modules = frozenset({"gradlab"}), {}
+    link.trust({"gradlab"})
     topological_order, backward = fetch(link, "topological_order", "backward")
     x, y = autodiff.Value(1.0), autodiff.Value(2.0)
     f = x ** 2 + x * y + y ** 2                                      # deck 000: gradient (4, 5)
