@@ -67,6 +67,21 @@ def write_inbox(ws: Workspace, assignment: str, inbox: Path) -> list[DemoStudent
     class_ = students(ws.solutions / assignment)
     shutil.rmtree(inbox, ignore_errors=True)
     handed_in = datetime.now(timezone.utc)
+    write_class(ws, assignment, class_, inbox, handed_in)
+    broken = inbox / BROKEN
+    broken.mkdir(parents=True, exist_ok=True)
+    for path in sorted((ws.solutions / assignment).glob("*.ipynb")):
+        write_atomically(broken / path.name, '{"cells": [ {"cell_type": "code", "source": "x = 1"')
+    submissions.write_timestamp(broken, handed_in)
+    return class_
+
+
+def write_class(ws: Workspace, assignment: str, class_: list[DemoStudent], inbox: Path,
+                handed_in: datetime | None = None) -> int:
+    """Every notebook of ``assignment`` as each student of ``class_`` hands it in, a folder per
+    student under ``inbox`` (with the hand-in's ``timestamp.txt`` when ``handed_in`` is given);
+    how many notebooks."""
+    notebooks = 0
     for path in sorted((ws.solutions / assignment).glob("*.ipynb")):
         source_nb = nbformat.read(path, as_version=4)
         release_nb = nbformat.read(ws.course / assignment / path.name, as_version=4)
@@ -74,12 +89,10 @@ def write_inbox(ws: Workspace, assignment: str, inbox: Path) -> list[DemoStudent
             folder = inbox / student.name
             folder.mkdir(parents=True, exist_ok=True)
             nbformat.write(build_submission(source_nb, release_nb, student), folder / path.name)
-            submissions.write_timestamp(folder, handed_in)
-        broken = inbox / BROKEN
-        broken.mkdir(parents=True, exist_ok=True)
-        write_atomically(broken / path.name, '{"cells": [ {"cell_type": "code", "source": "x = 1"')
-        submissions.write_timestamp(broken, handed_in)
-    return class_
+            if handed_in is not None:
+                submissions.write_timestamp(folder, handed_in)
+            notebooks += 1
+    return notebooks
 
 
 def prepare_workspace(ws: Workspace) -> None:

@@ -11,8 +11,8 @@ Its readers differ only in which cells and which statements they ask about:
   :attr:`Import.attribute`);
 * the integrity check names what an answer imports beyond what answers need
   (``recording.integrity.code_findings``: :attr:`Import.module`);
-* the grading plan counts the names a cell binds, a star import binding every name
-  (``execution.dataflow.names``: :attr:`Import.bound`).
+* the grading plan reads a cell that imports with ``*`` as binding every name
+  (``execution.dataflow.names``: :attr:`Import.bound` is :data:`STAR`).
 """
 
 from __future__ import annotations

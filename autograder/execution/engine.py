@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ..kernel.launcher import KernelLauncher
     from ..kernel.sandbox import KernelHandle
+    from .trusted import TestNamespace
 
 from ..cells import grade_id
 from ..kernelenv import kernel_arguments
@@ -497,34 +498,7 @@ def scored_outputs(verdict) -> list:
     return outputs
 
 
-class TestNames(dict):
-    """One notebook's namespace of its test cells in the trusted checker.  ``run_test_cell``
-    fetches from the kernel only the names the cell being run reads, and drops the earlier
-    cells' fetched names; a helper an earlier test cell defined (``student_loss_and_grads``,
-    which calls the student's ``loss_and_grads``) then finds its name missing.  Such a name is
-    fetched here when it is read (a builtin is never asked for: it is found in the builtins).
-    A stopgap until ``run_test_cell`` fetches the names of earlier test cells itself."""
-
-    def __init__(self, link_of, trusted):
-        super().__init__()
-        self.link_of, self.trusted = link_of, frozenset(trusted)
-
-    def __missing__(self, name):
-        import builtins
-
-        from .trusted import _FETCHED, _fetch
-
-        if name.startswith("__") or hasattr(builtins, name):
-            raise KeyError(name)
-        fetched = self.get(_FETCHED, set())
-        _fetch(self.link_of(), [name], self, self.trusted)
-        self[_FETCHED] = fetched | self.get(_FETCHED, set())   # refreshed again next cell
-        if name not in self:
-            raise KeyError(name)
-        return dict.__getitem__(self, name)
-
-
-async def _judge(runner, source: str, namespace: dict, timeout: float, trusted, history):
+async def _judge(runner, source: str, namespace: TestNamespace, timeout: float, trusted, history):
     """The trusted checker's verdict on one test cell (the cell never reaches the kernel)."""
     from .trusted import Verdict, run_test_cell
 
@@ -545,16 +519,27 @@ async def execute_notebook(work: NotebookWork, files: dict[str, bytes], limits: 
     Test cells are judged by the trusted checker, the other cells run in the kernel."""
     import nbformat
 
-    from ..kernel.outputcap import OutputBudget
-
     result = NotebookResult(work.name)
     try:
         nb = nbformat.reads(work.notebook, as_version=4)
     except Exception as exc:
         result.error = f"{type(exc).__name__}: {exc}"
         return result
-    tests, answers = set(work.tests), set(work.answers)
-    skip, unscored = set(work.skip), set(work.unscored)
+    execution = _NotebookRun(work, files, limits, kernels, nb, result)
+    await execution.prepare()
+    try:
+        for index, cell in _code_cells(nb):
+            await execution.cell(index, cell)
+    finally:
+        await execution.finish()
+    result.notebook = nbformat.writes(nb)
+    return result
+
+
+def _cell_runner(nb, limits: ExecLimits):
+    """nbclient's client for the notebook, with the notebook's limits (no kernel yet)."""
+    from ..kernel.outputcap import OutputBudget
+
     runner = _cell_runner_class()(
         nb, km=None, timeout=max(1, int(limits.cell_timeout)), allow_errors=True,
         interrupt_on_timeout=True, raise_on_iopub_timeout=True, iopub_timeout=IOPUB_TIMEOUT,
@@ -564,65 +549,113 @@ async def execute_notebook(work: NotebookWork, files: dict[str, bytes], limits: 
         coalesce_streams=False, budget=OutputBudget(limits.output_bytes))
     runner.call_timeout = limits.cell_timeout
     runner.reset_cell()
-    await _use_kernel(runner, kernels)
-    _write_files(runner, files)
-    deadline = time.monotonic() + limits.notebook_timeout
-    replayable: list[int] = []  # earlier non-test cells that ran to their end
-    history: list[str] = []     # the code cells run so far, for the checker's hints
-    namespace = TestNames(lambda: runner.link, work.trusted)  # the test cells' names, in the checker
-    gave_up = ""
-    try:
-        for index, cell in enumerate(nb.cells):
-            if cell.cell_type != "code" or not cell.source.strip():
-                continue
-            kind = "test" if index in tests else "answer" if index in answers else "code"
-            gid = grade_id(cell)
-            outcome = CellOutcome(index, gid, kind, "ok", scored=index not in unscored)
-            result.cells.append(outcome)
-            if index in skip:
-                cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=SKIPPED_NOTE + "\n")]
-                outcome.status = "skipped"
-                continue
-            limit = work.timeouts.get(index, limits.cell_timeout)
-            unscored_note = "" if outcome.scored else f"; {UNSCORED_NOTE}"
-            restarted = ("it scores 0 and the cells after it ran in a fresh kernel" if outcome.scored else
-                         f"the cells after it ran in a fresh kernel{unscored_note}")
-            remaining = deadline - time.monotonic()
-            if gave_up or remaining < 1:
-                gave_up = gave_up or (f"the notebook ran past its time limit "
-                                      f"({limits.notebook_timeout:g} s)")
-                cell.outputs = [error_output(NOT_RUN, f"not run: {gave_up}")]
-                outcome.status, outcome.message = "not-run", gave_up
-                continue
-            runner.timeout = max(1, int(min(limit, remaining)))
-            broken = ""
-            if kind == "test":
-                verdict = await _judge(runner, cell.source, namespace, runner.timeout, work.trusted, history)
-                broken = _record_verdict(verdict, cell, outcome, restarted)
-            else:
-                runner.error_on_timeout = {
-                    "ename": CELL_HUNG, "evalue": f"the cell ran past its time limit ({limit:g} s) and was "
-                    f"interrupted{unscored_note}",
-                    "traceback": [f"\x1b[0;31m{CELL_HUNG}\x1b[0m: the cell ran past its time limit{unscored_note}"]}
-                runner.reset_cell()
-                broken = await _run_cell(runner, cell, index, outcome, limit, limits, restarted, unscored_note)
-                history.append(cell.source)
-            if broken:
-                result.restarts += 1
-                await _drop_kernel(runner)
-                if result.restarts > limits.max_restarts:
-                    gave_up = f"the kernel was replaced {limits.max_restarts} times"
-                    continue
-                gave_up = await _replace_kernel(runner, kernels, files, nb, replayable, deadline,
-                                                lambda i: work.timeouts.get(i, limits.cell_timeout))
-                continue
-            if kind != "test" and outcome.status in ("ok", "error"):
-                replayable.append(index)
-    finally:
-        if runner.kc is not None or runner.km is not None:
-            await _drop_kernel(runner)
-    result.notebook = nbformat.writes(nb)
-    return result
+    return runner
+
+
+def _notes(outcome: CellOutcome) -> tuple[str, str]:
+    """What a cell's failure adds when no score depends on it, and what a broken kernel costs it."""
+    unscored_note = "" if outcome.scored else f"; {UNSCORED_NOTE}"
+    restarted = ("it scores 0 and the cells after it ran in a fresh kernel" if outcome.scored else
+                 f"the cells after it ran in a fresh kernel{unscored_note}")
+    return unscored_note, restarted
+
+
+def _skipped(cell, outcome: CellOutcome) -> None:
+    """A lecture cell not run while grading: it says so."""
+    from nbformat.v4 import new_output
+
+    cell.outputs = [new_output("stream", name="stdout", text=SKIPPED_NOTE + "\n")]
+    outcome.status = "skipped"
+
+
+def _not_run(cell, outcome: CellOutcome, why: str) -> None:
+    """A cell after the notebook was given up (its time limit, too many kernels): it says why."""
+    cell.outputs = [error_output(NOT_RUN, f"not run: {why}")]
+    outcome.status, outcome.message = "not-run", why
+
+
+class _NotebookRun:
+    """One notebook being executed: prepare, then each code cell in order (skipped / not run /
+    a test judged by the trusted checker / a cell run in the kernel), a broken kernel replaced."""
+
+    def __init__(self, work: NotebookWork, files: dict[str, bytes], limits: ExecLimits, kernels: Kernels,
+                 nb, result: NotebookResult):
+        from .trusted import TestNamespace
+
+        self.work, self.files, self.limits, self.kernels = work, files, limits, kernels
+        self.nb, self.result = nb, result
+        self.tests, self.answers = set(work.tests), set(work.answers)
+        self.skip, self.unscored = set(work.skip), set(work.unscored)
+        self.runner = _cell_runner(nb, limits)
+        self.deadline = 0.0
+        self.replayable: list[int] = []  # earlier non-test cells that ran to their end
+        self.history: list[str] = []     # the code cells run so far, for the checker's hints
+        self.namespace = TestNamespace()  # the test cells' names, in the checker
+        self.gave_up = ""                # why the remaining cells are not run ("" while they are)
+
+    def limit(self, index: int) -> float:
+        return self.work.timeouts.get(index, self.limits.cell_timeout)
+
+    async def prepare(self) -> None:
+        await _use_kernel(self.runner, self.kernels)
+        _write_files(self.runner, self.files)
+        self.deadline = time.monotonic() + self.limits.notebook_timeout
+
+    async def finish(self) -> None:
+        if self.runner.kc is not None or self.runner.km is not None:
+            await _drop_kernel(self.runner)
+
+    async def cell(self, index: int, cell) -> None:
+        kind = "test" if index in self.tests else "answer" if index in self.answers else "code"
+        outcome = CellOutcome(index, grade_id(cell), kind, "ok", scored=index not in self.unscored)
+        self.result.cells.append(outcome)
+        if index in self.skip:
+            _skipped(cell, outcome)
+            return
+        remaining = self.deadline - time.monotonic()
+        if self.gave_up or remaining < 1:
+            self.gave_up = self.gave_up or f"the notebook ran past its time limit ({self.limits.notebook_timeout:g} s)"
+            _not_run(cell, outcome, self.gave_up)
+            return
+        self.runner.timeout = max(1, int(min(self.limit(index), remaining)))
+        if kind == "test":
+            broken = await self.judge(cell, outcome)
+        else:
+            broken = await self.run_in_kernel(index, cell, outcome)
+        if broken:
+            await self.restart()
+        elif kind != "test" and outcome.status in ("ok", "error"):
+            self.replayable.append(index)
+
+    async def judge(self, cell, outcome: CellOutcome) -> str:
+        """A test cell, decided by the trusted checker; what broke the kernel ("" if nothing did)."""
+        verdict = await _judge(self.runner, cell.source, self.namespace, self.runner.timeout, self.work.trusted,
+                               self.history)
+        return _record_verdict(verdict, cell, outcome, _notes(outcome)[1])
+
+    async def run_in_kernel(self, index: int, cell, outcome: CellOutcome) -> str:
+        """Any other code cell, run in the kernel; what broke the kernel ("" if nothing did)."""
+        limit = self.limit(index)
+        unscored_note, restarted = _notes(outcome)
+        self.runner.error_on_timeout = {
+            "ename": CELL_HUNG, "evalue": f"the cell ran past its time limit ({limit:g} s) and was "
+            f"interrupted{unscored_note}",
+            "traceback": [f"\x1b[0;31m{CELL_HUNG}\x1b[0m: the cell ran past its time limit{unscored_note}"]}
+        self.runner.reset_cell()
+        broken = await _run_cell(self.runner, cell, index, outcome, limit, self.limits, restarted, unscored_note)
+        self.history.append(cell.source)
+        return broken
+
+    async def restart(self) -> None:
+        """The kernel broke: a fresh one with the earlier cells run again, unless the notebook has
+        cost too many already (then the remaining cells are given up)."""
+        self.result.restarts += 1
+        await _drop_kernel(self.runner)
+        if self.result.restarts > self.limits.max_restarts:
+            self.gave_up = f"the kernel was replaced {self.limits.max_restarts} times"
+            return
+        self.gave_up = await _replace_kernel(self.runner, self.kernels, self.files, self.nb, self.replayable,
+                                             self.deadline, self.limit)
 
 
 def _record_verdict(verdict, cell, outcome: CellOutcome, restarted: str) -> str:

@@ -53,9 +53,10 @@ STUDENT_OUTPUT_CAP = 20_000   # characters the student's code may print during o
 INTERRUPT_GRACE = 5.0         # seconds a timed-out call has to stop after the interrupt
 HEARTBEAT_PATIENCE = 5.0      # seconds without a heartbeat before the kernel counts as dead
 _HEAPTYPE = 1 << 9             # Py_TPFLAGS_HEAPTYPE: a class written in Python, not one of C
-INLINE_REQUEST = 64 << 10     # characters of a request sent in the execute_request's code; more: over stdin
-REQUEST_PROMPT = "\x00gradlab-request"          # the agent's, in agent.py
+INLINE_REQUEST = 64 << 10     # characters of a first request sent in the session's code; more: over stdin
+ANSWER_PROMPT = "\x00gradlab-answer:"           # the agent's, in agent.py
 CALLBACK_PROMPT = "\x00gradlab-callback:"       # the agent's, in agent.py
+END = json.dumps(wire.encode({"op": "end"}, 1 << 10), separators=(",", ":"))   # a session's last request
 
 
 class KernelStopped(BaseException):
@@ -82,7 +83,14 @@ def agent_source() -> str:
 
 class KernelLink:
     """A channel to one student kernel, opened on its connection info (a second, blocking client
-    beside nbclient's; works for every launcher: fresh, sandboxed, forked from the template)."""
+    beside nbclient's; works for every launcher: fresh, sandboxed, forked from the template).
+
+    A test cell's requests share one *session* (:meth:`cell`): the first request opens it with one
+    silent ``execute_request`` of the agent's ``serve``; the agent answers each request on the
+    stdin channel (an ``input_request`` whose prompt is ``ANSWER_PROMPT``, the request's number
+    and the answer's JSON) and the grader's ``input_reply`` is the next request.  The cell's end
+    sends ``END`` and waits for the ``execute_reply`` and idle (every print of the student's code
+    has arrived).  Outside :meth:`cell`, a request is a session of its own."""
 
     def __init__(self, connection_info: dict, *, call_timeout: float = 30.0, max_bytes: int = 64 << 20):
         self.connection_info, self.call_timeout, self.max_bytes = dict(connection_info), call_timeout, max_bytes
@@ -94,7 +102,10 @@ class KernelLink:
         self.printed: list[tuple[str, str]] | None = None   # (stream, text) of the running test cell
         self.student_chars = 0
         self.dead = False
-        self.pending: str | None = None           # a large request, waiting for the agent to ask for it
+        self.session: str | None = None           # msg_id of the open session's execute_request
+        self.in_cell = False                      # requests share a session until the cell ends
+        self._numbers = itertools.count(1)        # each request's number, echoed in its answer
+        self._waiting = False                     # in a request: a callback cannot send another
         self.trusted_modules: frozenset[str] = frozenset()   # whose objects travel as copies (mirrors)
         self._library_modules: dict[str, bool] = {}
         self.mirrors: dict[int, object] = {}      # this request's: mirror id -> the test's object
@@ -116,16 +127,33 @@ class KernelLink:
                 f"{AGENT_NAME} = _gradlab_install({agent_source()!r}, {self.max_bytes})\n"
                 f"del _gradlab_install\n")
         # the first request also waits for the iopub subscription to carry our messages
-        reply, _ = self._execute(code, user_expressions={}, timeout=max(self.call_timeout, 30.0), wait_idle=True)
-        if reply["content"].get("status") != "ok":
+        self.session = client.execute(code, silent=True, store_history=False, allow_stdin=False)
+        _, reply = self._pump(None, time.monotonic() + max(self.call_timeout, 30.0), self.call_timeout)
+        if reply is None or reply["content"].get("status") != "ok":
+            content = reply["content"] if reply is not None else {}
             raise KernelStopped(f"the grader's agent could not start in the kernel "
-                                f"({reply['content'].get('ename')}: {reply['content'].get('evalue')})")
+                                f"({content.get('ename')}: {content.get('evalue')})")
 
     def close(self) -> None:
         if self.client is not None:
             self.client.stop_channels()
             self.client = None
         self.proxies.clear()
+
+    @contextlib.contextmanager
+    def cell(self, timeout: float):
+        """One test cell's requests in one session, ended (the kernel idle again) when the cell
+        ends, passed or failed; the cell's deadline bounds every call."""
+        with self.lock:
+            self.deadline, self.in_cell = time.monotonic() + timeout, True
+            try:
+                yield
+            finally:
+                self.in_cell = False
+                try:
+                    self.end_session()
+                finally:
+                    self.deadline = None
 
     # -------------------------------------------------------------- one request
     def request(self, op: str, **fields):
@@ -134,11 +162,15 @@ class KernelLink:
         with self.lock:
             if self.dead or self.client is None:
                 raise KernelStopped("the kernel died", dead=True)
+            if self._waiting:
+                raise KernelStopped("a function of the test, called by the student's code, uses the student's "
+                                    "code in turn: the grader cannot send that")
             self.callbacks.clear()
             self.mirrors, self.mirror_ids = {}, {}
+            number = next(self._numbers)
             try:
                 with wire.no_collection():
-                    encoded = wire.encode({"op": op, **fields}, self.max_bytes, self._outgoing)
+                    encoded = wire.encode({"op": op, "n": number, **fields}, self.max_bytes, self._outgoing)
                     if self.mirrors:   # the copies are built before the arguments that refer to them
                         encoded["$d"].insert(0, ["mirrors", {"$mirrors": self._mirror_table()}])
                     text = json.dumps(encoded, allow_nan=False, separators=(",", ":"))
@@ -151,93 +183,155 @@ class KernelLink:
                 timeout = min(timeout, self.deadline - time.monotonic())
                 if timeout <= 0:
                     raise KernelStopped("the test cell ran out of time")
-            # a large request is read by the agent from the stdin channel: no 10 MB string literal
-            # for IPython to parse
-            inline = len(text) <= INLINE_REQUEST
-            self.pending = None if inline else text
-            reply, answer = self._execute(f"{AGENT_NAME}.call({text!r})" if inline else f"{AGENT_NAME}.call()",
-                                          user_expressions={"r": f"{AGENT_NAME}.take()"}, timeout=timeout)
-            content = reply["content"]
-            if content.get("status") != "ok":
-                raise KernelStopped(f"the kernel did not run the grader's request ({content.get('ename')})")
+            try:
+                answer = self._answer(self._exchange(number, text, time.monotonic() + timeout, timeout))
+            finally:
+                if not self.in_cell:
+                    self.end_session()
             if answer is None:
                 raise KernelStopped("the kernel's answer is missing or unreadable")
             self._mirrors_back(answer.get("mirrors") or ())
+            self._functions_changed(answer.get("functions"))
             if "error" in answer:
                 raise remote_exception(answer["error"])
             return answer["ok"]
 
-    def _execute(self, code, *, user_expressions, timeout, wait_idle=True):
-        client = self.client
-        msg_id = client.execute(code, silent=True, store_history=False, user_expressions=user_expressions,
-                                allow_stdin=True)
-        deadline = time.monotonic() + timeout
+    def _exchange(self, number: int, text: str, deadline: float, limit: float) -> str:
+        """Send one request (opening the session if none is open) and return its answer's text."""
+        client = cast(BlockingKernelClient, self.client)
+        if self.session is None:
+            # a large first request is read by the agent from the stdin channel: no 10 MB string
+            # literal for IPython to parse
+            inline = len(text) <= INLINE_REQUEST
+            self.session = client.execute(f"{AGENT_NAME}.serve({text!r})" if inline else f"{AGENT_NAME}.serve()",
+                                          silent=True, store_history=False, allow_stdin=True)
+            if not inline:
+                self._pump(0, deadline, limit)
+                client.input(text)
+        else:
+            client.input(text)
+        answer, _ = self._pump(number, deadline, limit)
+        return cast(str, answer)
+
+    def end_session(self) -> None:
+        """End the open session and wait until the kernel is idle; it may take until the cell's
+        deadline (a second at least), then the kernel is interrupted."""
+        if self.session is None or self.dead or self.client is None:
+            self.session = None
+            return
+        self.client.input(END)
+        deadline = max(self.deadline or 0.0, time.monotonic() + 1.0)
+        self._pump(None, deadline, deadline - time.monotonic())
+
+    def _pump(self, want: int | None, deadline: float, limit: float):
+        """Pass on what the kernel sends in the open session (prints, callbacks, the student's
+        own ``input()``) until the answer numbered ``want`` arrives: ``(its text, None)``; or,
+        ``want`` None or once the session cannot go on (interrupted at ``deadline``, answers out
+        of order), until the session's execute_reply and idle: ``(None, the reply)``, after which
+        a request still waiting raises KernelStopped."""
+        client, msg_id = cast(BlockingKernelClient, self.client), self.session
+        iopub, stdin = client.iopub_channel, client.stdin_channel
+        sockets = {iopub.socket: iopub, client.shell_channel.socket: client.shell_channel, stdin.socket: stdin}
         poller = zmq.Poller()
-        sockets = {client.shell_channel.socket: client.shell_channel, client.iopub_channel.socket: client.iopub_channel,
-                   client.stdin_channel.socket: client.stdin_channel}
         for socket in sockets:
             poller.register(socket, zmq.POLLIN)
-        reply, idle, interrupted, quiet_since, hb_lost = None, not wait_idle, None, time.monotonic(), None
-        while reply is None or not idle:
-            now = time.monotonic()
-            if interrupted is None and now > deadline:
-                self._interrupt()
-                interrupted = now
-            if interrupted is not None and now > interrupted + INTERRUPT_GRACE:
-                self.dead = True
-                raise KernelStopped(f"a call of the student's code ran longer than {timeout:.0f} s and did "
-                                    "not stop when interrupted", dead=True)
-            if reply is not None and now > quiet_since + 2.0:
-                break   # the reply is here; output that is this late is lost, not waited for
-            events = dict(poller.poll(200))
-            if not events:   # silence: a kernel busy computing still beats; a dead one does not
-                hb_lost = None if client.hb_channel.is_beating() else (hb_lost or now)
-                if hb_lost is not None and now - hb_lost > HEARTBEAT_PATIENCE:
-                    self.dead = True
-                    raise KernelStopped("the kernel died during a call of the student's code", dead=True)
-                continue
-            quiet_since = time.monotonic()
-            for socket in events:
-                msg = sockets[socket].get_msg(timeout=0)
-                if msg.get("parent_header", {}).get("msg_id") != msg_id:
-                    continue
-                kind = msg["header"]["msg_type"]
-                if kind == "execute_reply":
-                    reply = msg
-                elif kind == "status" and msg["content"].get("execution_state") == "idle":
-                    idle = True
-                elif kind == "stream":
-                    self._printed(msg["content"].get("name", "stdout"), str(msg["content"].get("text", "")))
-                elif kind == "input_request":
-                    prompt = str(msg["content"].get("prompt", ""))
-                    if prompt == REQUEST_PROMPT and self.pending is not None:
-                        text, self.pending = self.pending, None
-                        client.input(text)
-                    elif prompt.startswith(CALLBACK_PROMPT):
-                        client.input(self._callback(prompt))
-                    else:   # the student's own input(): end of input, as without a keyboard
-                        client.input("\x04")
-        if interrupted is not None:
-            raise KernelStopped(f"a call of the student's code ran longer than {timeout:.0f} s (interrupted)")
-        return reply, self._answer(reply)
-
-    def _answer(self, reply):
-        """The agent's answer from the reply's user expression: the text/plain repr of a str,
-        read with ast.literal_eval (a literal, nothing else), then JSON through the codec."""
-        found = reply["content"].get("user_expressions", {}).get("r")
-        if not found or found.get("status") != "ok":
-            return None
+        closing, trouble = want is None, None
+        reply, idle, interrupted, quiet_since, hb_lost = None, False, None, time.monotonic(), None
+        self._waiting = True
         try:
-            text = ast.literal_eval(found["data"]["text/plain"])
-            if type(text) is not str:
-                return None
-            return wire.loads(text, self.max_bytes, {"$h": self._proxy, "$or": self._mirrored})
-        except (ValueError, SyntaxError, KeyError, TypeError, MemoryError, RecursionError):
+            while reply is None or not idle:
+                now = time.monotonic()
+                if interrupted is None and now > deadline:
+                    self._interrupt()
+                    interrupted, closing = now, True
+                    trouble = trouble or f"a call of the student's code ran longer than {limit:.0f} s (interrupted)"
+                if interrupted is not None and now > interrupted + INTERRUPT_GRACE:
+                    self.dead = True
+                    raise KernelStopped(f"a call of the student's code ran longer than {limit:.0f} s and did "
+                                        "not stop when interrupted", dead=True)
+                if reply is not None and now > quiet_since + 2.0:
+                    break   # the reply is here; output that is this late is lost, not waited for
+                events = dict(poller.poll(200))
+                if not events:   # silence: a kernel busy computing still beats; a dead one does not
+                    hb_lost = None if client.hb_channel.is_beating() else (hb_lost or now)
+                    if hb_lost is not None and now - hb_lost > HEARTBEAT_PATIENCE:
+                        self.dead = True
+                        raise KernelStopped("the kernel died during a call of the student's code", dead=True)
+                    continue
+                quiet_since = time.monotonic()
+                for socket in sockets:   # prints first: they came before the answer that follows them
+                    if socket not in events:
+                        continue
+                    msg = sockets[socket].get_msg(timeout=0)
+                    if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                        continue
+                    kind = msg["header"]["msg_type"]
+                    if kind == "execute_reply":
+                        reply = msg
+                    elif kind == "status" and msg["content"].get("execution_state") == "idle":
+                        idle = True
+                    elif kind == "stream":
+                        self._stream(msg)
+                    elif kind == "input_request":
+                        prompt = str(msg["content"].get("prompt", ""))
+                        if prompt.startswith(ANSWER_PROMPT) and not closing:
+                            number, _, text = prompt[len(ANSWER_PROMPT):].partition(":")
+                            if number == str(want):
+                                self._drain(iopub, msg_id)
+                                return text, None
+                            # another answer than the one awaited: an input() of the student's code
+                            # took the grader's prompt, and the requests went astray
+                            closing = True
+                            trouble = "the kernel's answers came out of order (does the code call input()?)"
+                            client.input(END)
+                        elif closing:
+                            client.input(END)
+                        elif prompt.startswith(CALLBACK_PROMPT):
+                            client.input(self._callback(prompt))
+                        else:   # the student's own input(): end of input, as without a keyboard
+                            client.input("\x04")
+        finally:
+            self._waiting = False
+            if self.dead:
+                self.session = None
+        self.session = None
+        if want is not None:
+            ename = (reply["content"] if reply is not None else {}).get("ename")
+            raise KernelStopped(trouble or "the kernel ended the grader's requests" + (f" ({ename})" if ename else ""))
+        if trouble is not None:
+            raise KernelStopped(trouble)
+        return None, reply
+
+    def _drain(self, iopub, msg_id):
+        """The prints that arrived with an answer, before the test goes on."""
+        while iopub.msg_ready():
+            msg = iopub.get_msg(timeout=0)
+            if msg.get("parent_header", {}).get("msg_id") == msg_id and msg["header"]["msg_type"] == "stream":
+                self._stream(msg)
+
+    def _answer(self, text: str):
+        """The agent's answer: JSON text through the codec (None when unreadable)."""
+        try:
+            answer = wire.loads(text, self.max_bytes, {"$h": self._proxy, "$or": self._mirrored})
+        except (ValueError, KeyError, TypeError, MemoryError, RecursionError):
             return None
+        return answer if type(answer) is dict else None
+
+    def _functions_changed(self, changed):
+        """What a request changed in the attributes of plain functions the test holds."""
+        if type(changed) is not dict:
+            return
+        for hid, attrs in changed.items():
+            proxy = self.proxies.get(hid)
+            if proxy is not None and type(attrs) is list:
+                object.__setattr__(proxy, "_gl_attrs", frozenset(a for a in attrs if type(a) is str))
 
     def _interrupt(self):
         msg = self.client.session.msg("interrupt_request", {})
         self.client.control_channel.send(msg)
+
+    def _stream(self, msg):
+        self._printed(msg["content"].get("name", "stdout"), str(msg["content"].get("text", "")))
 
     def _printed(self, name: str, text: str):
         if self.printed is None:
@@ -367,6 +461,8 @@ class KernelLink:
         proxy = self.proxies.get(desc["id"])
         if proxy is None:
             proxy = self.proxies[desc["id"]] = _proxy_class(desc)(self, desc)
+        else:   # a plain function's attributes as they are now
+            object.__setattr__(proxy, "_gl_attrs", _function_attrs(desc))
         return proxy
 
 
@@ -428,7 +524,7 @@ def _exception_class(name: str, bases: tuple, module: str):
 # proxies: an object of the kernel's, used here
 # ---------------------------------------------------------------------------------------------
 
-_OWN = ("_gl_link", "_gl_id", "__name__", "__qualname__", "__module__", "__signature__", "remote_function")
+_OWN = ("_gl_link", "_gl_id", "_gl_attrs", "__name__", "__qualname__", "__module__", "__signature__", "remote_function")
 _FORWARDED_DUNDERS = {"__wrapped__"}
 
 
@@ -447,6 +543,7 @@ class Proxy:
                 set_(self, f"__{key}__", desc[key])
         if desc.get("function"):
             set_(self, "remote_function", True)
+        set_(self, "_gl_attrs", _function_attrs(desc))
         sig = _signature(desc.get("signature"))
         if sig is not None:
             set_(self, "__signature__", sig)
@@ -458,6 +555,9 @@ class Proxy:
     def __getattr__(self, name):
         if name.startswith("__") and name.endswith("__") and name not in _FORWARDED_DUNDERS:
             raise AttributeError(name)
+        attrs = object.__getattribute__(self, "_gl_attrs")
+        if attrs is not None and name not in attrs:   # a plain function has only its type's and its own
+            raise AttributeError(f"'function' object has no attribute '{name}'", name=name, obj=self)
         return self._gl("getattr", name=name)
 
     def __setattr__(self, name, value):
@@ -553,6 +653,13 @@ def _proxy_class(desc) -> type:
     return _PROXY_CLASSES[key]
 
 
+def _function_attrs(desc) -> frozenset[str] | None:
+    """The names in a plain function's ``__dict__`` (its only attributes beside its type's:
+    ``__wrapped__`` of ``functools.wraps``, one the student set), None for any other object."""
+    attrs = desc.get("attrs")
+    return frozenset(a for a in attrs if type(a) is str) if type(attrs) is list else None
+
+
 def _signature(params) -> inspect.Signature | None:
     if type(params) is not list:
         return None
@@ -608,7 +715,6 @@ class Verdict:
     kernel_dead: bool = False        # the engine replaces the kernel as for a crash
 
 
-_FETCHED = "__gradlab_fetched__"   # names a namespace took from the kernel (fetched again each cell)
 _cells = itertools.count(1)
 
 
@@ -631,24 +737,70 @@ _PRINT_OPTIONS: dict[str, type | tuple[type, ...]] = {
     "nanstr": str, "infstr": str, "sign": str, "legacy": (bool, str)}
 
 
-def _fetch(link: KernelLink, names, namespace, trusted_modules) -> dict:
-    """Bind the ``names`` the kernel has into ``namespace``; the kernel's NumPy print options
-    (arrays in messages print as the notebook set them: precision, suppress …)."""
-    answer = link.request("names", names=list(names))
-    fetched = set()
-    for name in answer["missing"]:
-        if name in namespace.get(_FETCHED, ()):
-            del namespace[name]          # gone from the kernel since
-    for name, value in answer["values"].items():
-        module = answer["modules"].get(name)
-        if module is not None and _trusted(module, trusted_modules):
-            value = importlib.import_module(module)
-        namespace[name] = value
-        fetched.add(name)
-    namespace[_FETCHED] = fetched
-    options = answer.get("printoptions")
-    return {k: v for k, v in options.items() if k in _PRINT_OPTIONS and isinstance(v, _PRINT_OPTIONS[k])
-            and not (v is True and k == "legacy")} if type(options) is dict else {}
+class TestNamespace(dict):
+    """The globals of one notebook's test cells here: one per notebook, kept across its test cells
+    (a helper an earlier test cell defined is called by a later one).
+
+    While a cell runs (:meth:`reading`), what it reads and no test cell bound comes from the
+    kernel: the names of the cell's source in one request (:meth:`take_for`), and a name read
+    only later, by a helper of an earlier cell, when it is read (``__missing__``; a builtin is
+    never asked for).  The names taken are kept in an attribute, never as a name test code sees,
+    and are taken again for each cell: the notebook may have changed them since, and a name gone
+    from the kernel is dropped.  A module of ``trusted_modules`` is imported here, not proxied."""
+
+    __slots__ = ("_taken", "_kernel")
+    __test__ = False   # a namespace, not a class of tests for pytest to collect
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.setdefault("__name__", "__main__")
+        self.setdefault("__builtins__", builtins)
+        self._taken: set[str] = set()
+        self._kernel: tuple[KernelLink, frozenset[str]] | None = None   # the running cell's
+
+    @contextlib.contextmanager
+    def reading(self, link: KernelLink, trusted_modules: frozenset[str]):
+        """Names read while the block runs (one test cell) come from ``link``'s kernel."""
+        self._kernel = (link, frozenset(trusted_modules))
+        try:
+            yield self
+        finally:
+            self._kernel = None
+
+    def take_for(self, python: str) -> dict:
+        """Take the names the cell's ``python`` reads that are not bound here, and again every
+        name taken before; the kernel's NumPy print options (arrays in messages print as the
+        notebook set them: precision, suppress …)."""
+        return self._take(sorted({n for n in free_names(python) if n not in self} | self._taken))
+
+    def __missing__(self, name: str):
+        if self._kernel is None or name.startswith("__") or hasattr(builtins, name):
+            raise KeyError(name)
+        self._take([name])
+        if name not in self:
+            raise KeyError(name)   # a NameError to test code: the kernel has none either
+        return dict.get(self, name)
+
+    def _take(self, names: list[str]) -> dict:
+        """One request: bind the ``names`` the kernel has, drop those taken before that it no
+        longer has; the print options it answered with."""
+        if self._kernel is None:
+            raise RuntimeError("a test namespace takes names only while a test cell runs (reading())")
+        link, trusted_modules = self._kernel
+        answer = link.request("names", names=list(names))
+        for name in answer["missing"]:
+            if name in self._taken:
+                self._taken.discard(name)
+                self.pop(name, None)   # gone from the kernel since
+        for name, value in answer["values"].items():
+            module = answer["modules"].get(name)
+            if module is not None and _trusted(module, trusted_modules):
+                value = importlib.import_module(module)
+            self[name] = value
+            self._taken.add(name)
+        options = answer.get("printoptions")
+        return {k: v for k, v in options.items() if k in _PRINT_OPTIONS and isinstance(v, _PRINT_OPTIONS[k])
+                and not (v is True and k == "legacy")} if type(options) is dict else {}
 
 
 class _Printed(io.TextIOBase):
@@ -702,46 +854,43 @@ def _streams(printed) -> list[dict]:
     return outputs
 
 
-def run_test_cell(link: KernelLink, source: str, namespace: dict, *, timeout: float,
+def run_test_cell(link: KernelLink, source: str, namespace: TestNamespace, *, timeout: float,
                   trusted_modules: frozenset[str] = frozenset(), history: Sequence[str] = ()) -> Verdict:
     """Run one test cell's source here. Free names it does not bind itself (nor an earlier test cell
-    in `namespace`, one dict per notebook, persisted across its test cells) come from the kernel:
-    plain data by value, functions/classes/other objects as proxies; modules named in
+    in `namespace`, one :class:`TestNamespace` per notebook, kept across its test cells) come from
+    the kernel: plain data by value, functions/classes/other objects as proxies; modules named in
     `trusted_modules` are imported here. `history`: the notebook's code cells run so far (what the
     handler reads to tell a stub from a broken definition). Synchronous: the engine calls it
     through asyncio.to_thread."""
+    if not isinstance(namespace, TestNamespace):
+        raise TypeError("run_test_cell needs the notebook's TestNamespace (one per notebook, kept across "
+                        f"its test cells), not a {type(namespace).__name__}")
     printed: list[tuple[str, str]] = []
     cells = [*history, source]
-    namespace.setdefault("__name__", "__main__")
-    namespace.setdefault("__builtins__", builtins)
     with link.lock:
         link.printed, link.student_chars = printed, 0
         if link.trusted_modules != trusted_modules:
             link.trusted_modules, link._library_modules = frozenset(trusted_modules), {}
-        link.deadline = time.monotonic() + timeout
         try:
-            error = _run(link, source, namespace, trusted_modules, cells, printed)
+            with link.cell(timeout), namespace.reading(link, trusted_modules):
+                error = _run(source, namespace, cells, printed)
         except KernelStopped as stop:
             return Verdict(False, [*_streams(printed), {"output_type": "error", "ename": "KernelStopped",
                                                         "evalue": stop.reason, "traceback": [stop.reason]}],
                            reason=stop.reason, kernel_dead=stop.dead)
         finally:
-            link.printed, link.deadline = None, None
+            link.printed = None
     if error is None:
         return Verdict(True, _streams(printed))
     return Verdict(False, [*_streams(printed), error])
 
 
-def _run(link, source, namespace, trusted_modules, cells, printed) -> dict | None:
+def _run(source: str, namespace: TestNamespace, cells, printed) -> dict | None:
     """The cell's error output, or None when it passed."""
     try:
         python = checks._transform(source)
         tree = ast.parse(python)
-        # what earlier cells took from the kernel is taken again (the notebook may have changed
-        # it since, and a helper an earlier test cell defined reads it when called)
-        fetched = namespace.get(_FETCHED, set())
-        wanted = sorted({n for n in free_names(python) if n not in namespace} | fetched)
-        options = _fetch(link, wanted, namespace, trusted_modules)
+        options = namespace.take_for(python)
         filename = f"<test cell {next(_cells)}>"
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         code = compile(tree, filename, "exec")

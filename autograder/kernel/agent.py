@@ -1,9 +1,14 @@
 """The grader's agent inside a student's kernel: answers requests with data, decides nothing.
 
 Sent by :class:`gradlab_grader.execution.trusted.KernelLink` (this source after :mod:`.wire`'s,
-run in a module of its own; stdlib and NumPy only) and never imported by the grader.  Each
-request is one ``execute_request`` of ``_gradlab_agent.call("<json>")``; the answer (JSON text)
-is read back through the request's ``user_expressions`` (``_gradlab_agent.take()``).
+run in a module of its own; stdlib and NumPy only) and never imported by the grader.  A test
+cell's requests share one *session*: one silent ``execute_request`` of
+``_gradlab_agent.serve("<first request>")`` (no argument when the first request is large) in
+which the agent answers each request by calling ``input(ANSWER_PROMPT + "<n>:" + answer)``
+(``n`` the request's number, the answer JSON text); the grader's ``input_reply`` is the next
+request, until ``{"op": "end"}``.  A KeyboardInterrupt (the grader's, when a call ran out of
+time) that finds the agent waiting in ``input()`` ends the session; one that hits the student's
+code is that request's answer.
 
 What is not data (see :mod:`.wire`) stays here behind a *handle* (a number in :attr:`Agent.objects`),
 described by its type's name and which protocols it has; the grader forwards what it does with
@@ -31,7 +36,7 @@ MAX_FRAMES = 60          # innermost frames of a traceback sent back (a Recursio
 MAX_TEXT = 20_000        # characters of a message, a repr or a cell's source
 MAX_CALLBACKS = 50_000   # calls back to the grader during one request
 CALLBACK_PROMPT = "\x00gradlab-callback:"  # how the grader tells a callback from a real input()
-REQUEST_PROMPT = "\x00gradlab-request"     # asks the grader for a request too large to come inline
+ANSWER_PROMPT = "\x00gradlab-answer:"      # an answer, and the wait for the session's next request
 PRINT_OPTIONS = ("edgeitems", "threshold", "floatmode", "precision", "suppress", "linewidth", "nanstr",
                  "infstr", "sign", "legacy")   # how arrays print in messages: the notebook may set them
 PROTOCOLS = ("__call__", "__len__", "__getitem__", "__setitem__", "__delitem__", "__iter__", "__contains__")
@@ -51,8 +56,8 @@ class Agent:
         self.ns, self.max_bytes = namespace, max_bytes
         self.objects: dict[int, object] = {}   # handle -> object (kept alive while the grader holds it)
         self.ids: dict[int, int] = {}          # id(object) -> handle: one handle per object
-        self.result: str | None = None
         self.callbacks = 0
+        self.function_keys: dict[int, tuple] = {}   # handle of a plain function -> its __dict__'s keys as sent
         self.mirrors: dict[int, object] = {}    # mirror id -> this request's copy of a grader's object
         self.mirror_ids: dict[int, int] = {}    # id(copy) -> mirror id
         self.shipped: dict[int, dict] = {}      # mirror id -> its attributes as they arrived
@@ -81,7 +86,19 @@ class Agent:
                 desc[attr.strip("_")] = value
         if desc["function"] or desc["isclass"]:
             desc["signature"] = self.signature(obj)
+        if kind is types.FunctionType:   # what else it has: the grader answers any other name itself
+            desc["attrs"] = self.function_attrs(hid, obj)
         return {"$h": desc}
+
+    def function_attrs(self, hid: int, fn) -> list:
+        keys = self.function_keys[hid] = tuple(fn.__dict__)
+        return [k for k in keys if type(k) is str]
+
+    def changed_functions(self) -> dict:
+        """``{handle: [its __dict__'s keys]}`` of the plain functions the grader holds whose
+        attributes changed since they were last sent (a request may set one)."""
+        return {hid: self.function_attrs(hid, fn) for hid, keys in list(self.function_keys.items())
+                if (fn := self.objects.get(hid)) is not None and tuple(fn.__dict__) != keys}
 
     def dumps(self, value) -> str:
         return dumps(value, self.max_bytes, self.handle)
@@ -92,12 +109,29 @@ class Agent:
         return loads(text, self.max_bytes, tags)
 
     # ------------------------------------------------------------------ requests
-    def call(self, text: str | None = None) -> None:
-        """Run one request (``text``, or read from the grader when too large to come inline);
-        its answer waits in :attr:`result` for :meth:`take`."""
-        self.callbacks = 0
+    def serve(self, text: str | None = None) -> None:
+        """Answer the grader's requests (the first one ``text``, or read as the next ones) until
+        it ends the session or interrupts the wait for the next request."""
+        answer = "0:"   # no request yet: waiting for the first one
+        while True:
+            if text is None:
+                try:
+                    text = builtins.input(ANSWER_PROMPT + answer)
+                except (KeyboardInterrupt, EOFError):
+                    return
+            done, text = self.call(text), None
+            if done is None:
+                return
+            answer = done
+
+    def call(self, text: str) -> str | None:
+        """Run one request; its answer as ``"<n>:<json>"`` (None for the session's end)."""
+        self.callbacks, n = 0, -1
         try:
-            request = self.loads(builtins.input(REQUEST_PROMPT) if text is None else text)
+            request = self.loads(text)
+            n = request.pop("n", -1) if type(request) is dict else -1
+            if type(request) is dict and request.get("op") == "end":
+                return None
             request.pop("mirrors", None)
             answer = {"ok": getattr(self, "op_" + request.pop("op"))(**request)}
         except BaseException as exc:  # noqa: BLE001 (everything goes back as data, even SystemExit)
@@ -105,15 +139,15 @@ class Agent:
         try:
             if self.mirrors:
                 answer["mirrors"] = self.changed_mirrors()
-            self.result = self.dumps(answer)
+            changed = self.changed_functions()
+            if changed:
+                answer["functions"] = changed
+            result = self.dumps(answer)
         except Exception as exc:  # noqa: BLE001 (too big, too deep)
-            self.result = self.dumps({"error": self.error(exc)})
+            result = self.dumps({"error": self.error(exc)})
         finally:
             self.mirrors, self.mirror_ids, self.shipped = {}, {}, {}
-
-    def take(self) -> str | None:
-        result, self.result = self.result, None
-        return result
+        return f"{n if type(n) is int else -1}:{result}"
 
     def op_names(self, names):
         values, modules, missing = {}, {}, []
@@ -172,6 +206,7 @@ class Agent:
     def op_release(self, handles):
         for hid in handles:
             obj = self.objects.pop(hid, None)
+            self.function_keys.pop(hid, None)
             if obj is not None and self.ids.get(id(obj)) == hid:
                 del self.ids[id(obj)]
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 import contextvars
 import copy
 import inspect
+import os
 import re
 import sys
 import threading
@@ -55,6 +56,12 @@ __all__ = [
     "CheckFailure", "assert_close", "assert_not_mutated", "compare", "diagnose", "install_handler",
     "one_step", "part", "trajectory", "tripwire",
 ]
+
+# A measuring switch, not a course setting: ``GRADLAB_DIAGNOSIS=off`` in the environment of the
+# process running the checks (the grader's workers: grading kernels never get it, see
+# gradlab_grader.kernelenv) makes a wrong value fail with its bare comparison, no probe run;
+# bench/bench_diagnosis.py grades with it on and off.  Read at each failing check.
+DIAGNOSIS_SWITCH = "GRADLAB_DIAGNOSIS"
 
 # Relative/absolute tolerances: results computed with the same formula in float64 agree to
 # ~1e-12; 1e-7 leaves room for a different but equally valid order of operations.
@@ -543,7 +550,11 @@ def compare(student_fn, reference_fn, *args, name: str | None = None, rtol: floa
 
 
 def _explain(student_fn, reference_fn, args, kwargs, failure, name, quantities):
-    """The diagnosis of a failed :func:`compare` (see :mod:`gradlab.diagnosis`)."""
+    """The diagnosis of a failed :func:`compare` (see :mod:`gradlab.diagnosis`); ``None``, with
+    no probe run, when the process's environment has ``GRADLAB_DIAGNOSIS=off``
+    (:data:`DIAGNOSIS_SWITCH`)."""
+    if os.environ.get(DIAGNOSIS_SWITCH, "").strip().lower() == "off":
+        return None
     path = getattr(failure, "path", ())
     s_rule, r_rule = getattr(student_fn, "update_rule", None), getattr(reference_fn, "update_rule", None)
     if s_rule is not None and r_rule is not None:  # one_step / trajectory: look at the rule itself

@@ -701,6 +701,72 @@ def update_ingredients(student, reference, probe0: Probe, what_w: str, call: str
                           update_quantities(key, hyper), [])
         if found:
             return found
+    try:
+        return gradient_ingredients(student, reference, probes, hyper, state_keys, what_w)
+    except Exception:
+        return None
+
+
+def _fed(p: Probe, dw) -> Probe:
+    """The probe with the gradient ``dw`` in place of its own."""
+    return Probe(p.label, (p.args[0], dw, p.args[2]), p.kwargs)
+
+
+def _fed_scaled(student, reference, probes, c, swap=None) -> bool:
+    """On every probe the student's (next_w, state) is the reference's fed c × dw, and not the
+    reference's own (each call of the student's is a request to its kernel: the probe's own
+    results are reused)."""
+    for p in probes:
+        other = run(reference, _fed(p, c * np.asarray(p.args[1], dtype=float)), swap=swap)
+        got, expected = (p.got, p.expected) if swap is None else (run(student, p, swap=swap),
+                                                                 run(reference, p, swap=swap))
+        if not first_close(got, other) or first_close(expected, other):
+            return False
+    return True
+
+
+def gradient_ingredients(student, reference, probes, hyper, state_keys, what_w) -> Finding | None:
+    """How the gradient enters an update rule, on probes with a history (eps = 0): the rule fed
+    −dw (deck 001's v ← αv − ηg with the sign of g flipped), fed (1 − h) dw for an averaging
+    weight h (momentum's moving-average form; proven for a second value of h too, so that a
+    constant factor is never taken for it); a step × the state entry r (× √r where RMSProp and
+    AdaGrad divide by √r); a state entry that takes |dw| where the rule squares dw (the entry is
+    what the reference keeps for √|dw|, and the reference's entry is even in dw)."""
+    if _fed_scaled(student, reference, probes, -1.0):
+        return Finding(f"{what_w} and the state are what the rule gives for −dw, on every input tried",
+                       "the gradient enters with the wrong sign, so every step goes uphill: descent moves "
+                       "against the gradient (θ ← θ − η∇L)", "sign")
+    k = state_keys[0] if state_keys else "v"
+    for h in AVERAGING:
+        value = hyper.get(h)
+        if not isinstance(value, float) or not 0 < value < 1:
+            continue
+        other = value / 2 if value > 0.3 else (value + 1) / 2
+        if (_fed_scaled(student, reference, probes, 1 - value)
+                and _fed_scaled(student, reference, probes, 1 - other, swap={h: other})):
+            return Finding(f"{what_w} and the state are what the rule gives for (1 − {h}) × dw, on every input "
+                           f"tried (also with another `{h}`)", f"dw is weighted by (1 - {h}): the moving-average "
+                           f"form {k} = {h}·{k} + (1 - {h})·dw, where this rule adds dw itself "
+                           f"({k} = {h}·{k} + dw)?", "factor")
+    step = lambda p, out: np.asarray(out[0], dtype=float) - np.asarray(p.args[0], dtype=float)
+    for key in state_keys:
+        if all(close(p.got[1][key], p.expected[1][key])
+               and close(step(p, p.got), step(p, p.expected) * p.expected[1][key])
+               and not close(step(p, p.got), step(p, p.expected)) for p in probes):
+            return Finding(f'{what_w} is the expected step × state["{key}"] (eps = 0) on every input tried',
+                           f"the step multiplies by sqrt({key}) where it should divide by it: "
+                           f"lr · dw / (eps + sqrt({key}))", "root")
+    for key in state_keys:
+        even = all(close(run(reference, _fed(p, -np.asarray(p.args[1], dtype=float)))[1][key], p.expected[1][key])
+                   for p in probes)
+        if not even:
+            continue
+        absolute = [run(reference, _fed(p, np.sqrt(np.abs(np.asarray(p.args[1], dtype=float)))))[1][key]
+                    for p in probes]
+        if all(close(p.got[1][key], a) and not close(p.expected[1][key], a) for p, a in zip(probes, absolute)):
+            return Finding(f'state["{key}"] is what the rule keeps for √|dw| in place of dw, on every input tried',
+                           f"the square is missing: `{key}` takes dw * dw (the squared gradient), not |dw|",
+                           "square")
     return None
 
 

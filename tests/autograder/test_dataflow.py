@@ -7,7 +7,11 @@ see exactly the same values (and no NameError) both times.
 
 from __future__ import annotations
 
+import dis
+import inspect
 import random
+import types
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -17,28 +21,286 @@ from gradlab_grader.cells import drop_foreign_cells, foreign_cells
 from gradlab_grader.execution import dataflow, engine
 
 
-@pytest.mark.parametrize("source, binds, reads", [
-    ("x = y + 1", {"x"}, {"y"}),
-    ("def f(a):\n    return a * scale", {"f", "a"}, {"a", "scale"}),
-    ("import numpy as np\nfrom gradlab import checks", {"np", "checks"}, set()),
-    ("total += step", {"total"}, {"total", "step"}),
-    ("class C:\n    k = base\n", {"C", "k"}, {"base"}),
-    ("for i, v in enumerate(xs):\n    pass", {"i", "v"}, {"enumerate", "xs"}),
-    ("del old", {"old"}, {"old"}),
-    ("def g():\n    global counter\n    counter = 1", {"g", "counter"}, set()),
-    ("try:\n    pass\nexcept ValueError as err:\n    pass", {"err"}, {"ValueError"}),
-    ("obj.attr = value", set(), {"obj", "value"}),
+@pytest.mark.parametrize("source, binds, reads, later", [
+    ("x = y + 1", {"x"}, {"y"}, set()),
+    ("import numpy as np\nfrom gradlab import checks", {"np", "checks"}, set(), set()),
+    ("total += step", {"total"}, {"total", "step"}, set()),
+    ("for i, v in enumerate(xs):\n    pass", {"i", "v"}, {"enumerate", "xs"}, set()),
+    ("del old", {"old"}, {"old"}, set()),
+    ("obj.attr = value", set(), {"obj", "value"}, set()),
+    # a function's parameters and locals are its own; its global names are read (when called)
+    ("def f(a, b=2):\n    c = a + b\n    return c * scale", {"f"}, {"scale"}, {"scale"}),
+    # bound, then used: not read; bound from itself: read
+    ("x = 1\ny = x * 2", {"x", "y"}, set(), set()),
+    ("x = x + 1", {"x"}, {"x"}, set()),
+    ("x = 1\ndel x\nprint(x)", {"x"}, {"print", "x"}, set()),
+    # used inside an `if` before it is bound: read; bound before the `if`: not read
+    ("if flag:\n    print(x)\nx = 1", {"x"}, {"flag", "print", "x"}, set()),
+    ("x = 0\nif flag:\n    x = 1\nprint(x)", {"x"}, {"flag", "print"}, set()),
+    # a lambda reads its names whenever it runs: bound later in the cell is read, earlier is not
+    ("f = lambda: k\nk = 1", {"f", "k"}, {"k"}, {"k"}),
+    ("k = 1\nf = lambda u: u + k", {"f", "k"}, set(), {"k"}),
+    ("f = lambda u, *more, g=(lambda y: y), **kw: u + y + g(more, kw)", {"f"}, {"y"}, {"y"}),
+    # comprehensions run at once, their variables are theirs; a generator expression waits
+    ("squares = [v * v for v in values]", {"squares"}, {"values"}, set()),
+    ("[v for v in w]\nprint(v)", set(), {"w", "print", "v"}, set()),
+    ("n = 2\npairs = {v: v ** n for v in vs}", {"n", "pairs"}, {"vs"}, set()),
+    ("g = (v * scale for v in vs)", {"g"}, {"vs", "scale"}, {"scale"}),
+    # `global` in a function binds the namespace's name; augmenting it reads it
+    ("def reset():\n    global count\n    count = 0", {"reset", "count"}, set(), set()),
+    ("def bump():\n    global count\n    count += 1", {"bump", "count"}, {"count"}, {"count"}),
+    # a class body's names are the class's; what it loads before binding it is read (and
+    # __name__, its __module__)
+    ("class Net(Base):\n    size = default\n    doubled = size * 2", {"Net"}, {"Base", "default", "__name__"},
+     set()),
+    ("class Net:\n    size = 3\n    def f(self):\n        return size", {"Net"}, {"size", "__name__"}, {"size"}),
+    ("class Net:\n    k = 2\n    ks = [k * v for v in range(3)]", {"Net"}, {"range", "k", "__name__"}, set()),
+    # nested functions: `nonlocal` names are the enclosing function's
+    ("def outer():\n    total = 0\n    def add(v):\n        nonlocal total\n        total += v\n"
+     "        return total + offset\n    return add", {"outer"}, {"offset"}, {"offset"}),
+    # `:=` binds the namespace's name (from a comprehension too) but never definitely
+    ("if (n := len(xs)) > 2:\n    pass\nprint(n)", {"n"}, {"len", "xs", "print", "n"}, set()),
+    ("last = [y := v for v in vs]\nprint(y)", {"last", "y"}, {"vs", "print", "y"}, set()),
+    # inside a compound statement: what runs first there is bound (a `for` target, a `case`'s
+    # captures, an `except … as` or `with … as` name), then its statements in order
+    ("match point:\n    case (px, py):\n        r = px\n    case _:\n        r = 0\nprint(r)",
+     {"px", "py", "r"}, {"point", "print", "r"}, set()),
+    ("try:\n    value = compute()\nexcept ValueError as err:\n    print(err)\n    value = None\nprint(value)",
+     {"value", "err"}, {"compute", "ValueError", "print", "value"}, set()),
+    ("for x, h in pairs:\n    y = x + h\n    print(y)\nelse:\n    print(x)", {"x", "h", "y"}, {"pairs", "print", "x"},
+     set()),
+    ("while go:\n    n = 1\n    print(n)", {"n"}, {"go", "print"}, set()),
+    ("with open(path) as fh:\n    text = fh.read()\nprint(fh, text)", {"fh", "text"},
+     {"open", "path", "print", "fh", "text"}, set()),
+    ("for eta in etas:\n    runs.append(lambda: eta)\n    out = [v * eta for v in vs]", {"eta", "out"},
+     {"etas", "runs", "vs"}, {"eta"}),
+    # bound in every branch is still not definite: read (erring towards "depends")
+    ("if flag:\n    x = 1\nelse:\n    x = 2\nprint(x)", {"x"}, {"flag", "print", "x"}, set()),
+    ("for i in range(3):\n    pass\nprint(i)", {"i"}, {"range", "print", "i"}, set()),
+    ("@wrap(k)\ndef f(a=d):\n    return a", {"f"}, {"wrap", "k", "d"}, set()),
 ])
-def test_names_a_cell_binds_and_reads(source, binds, reads):
+def test_names_a_cell_binds_and_reads(source, binds, reads, later):
     found = dataflow.names(source)
     assert not found.everything
-    assert found.binds == binds and found.reads == reads
+    assert (found.binds, found.reads, found.later) == (binds, reads, later)
 
 
 @pytest.mark.parametrize("source", ["%matplotlib widget", "x = (", "from numpy import *",
-                                    "globals()['x'] = 1", "y = eval('x')", "get_ipython().user_ns['x']"])
+                                    "globals()['x'] = 1", "y = eval('x')", "get_ipython().user_ns['x']",
+                                    "def f():\n    return vars()", "nonlocal x"])
 def test_what_cannot_be_read_statically_binds_and_reads_everything(source):
     assert dataflow.names(source).everything
+
+
+# -- the reading against execution: what a cell really looks up ------------------------------
+
+class _Earlier(int):
+    """A value an earlier cell bound: a distinct object for each name, so a lookup can tell it apart."""
+
+
+class _Recording(dict):
+    """A namespace that records each name looked up (or deleted) in it while it still held what
+    earlier cells left there (its ``_Earlier`` value, or nothing): module-level code and function
+    bodies (whose globals it is) look names up through ``__getitem__`` when the namespace is not
+    a plain dict, while stores to a name declared global bypass ``__setitem__``."""
+
+    def __init__(self, names):
+        self.earlier = {n: _Earlier(1) for n in names}
+        super().__init__(self.earlier)
+        self.own: set[str] = set()  # stored at module level by the running cell
+        self.looked_up: set[str] = set()
+        self.every_lookup = False
+
+    def _earlier(self, name) -> bool:
+        return self.every_lookup or (name not in self.own and self.get(name) is self.earlier.get(name))
+
+    def __getitem__(self, name):
+        if self._earlier(name):
+            self.looked_up.add(name)
+        return super().__getitem__(name)
+
+    def __setitem__(self, name, value):
+        self.own.add(name)
+        super().__setitem__(name, value)
+
+    def __delitem__(self, name):
+        if self._earlier(name):
+            self.looked_up.add(name)
+        self.own.discard(name)
+        super().__delitem__(name)
+
+
+POOL = ["a", "b", "c", "d"]
+
+
+def _random_cell(rng: random.Random) -> str:
+    """A cell of plain Python over a few shared names: statements, branches, loops, functions
+    (parameters, locals, ``global``, ``nonlocal``), lambdas, comprehensions, ``:=``, ``match``,
+    classes and calls, nested at random."""
+    lambdas: list[str] = []
+    functions: list[str] = []
+
+    def name() -> str:
+        return rng.choice(POOL)
+
+    def expr(depth: int = 0) -> str:
+        kind = rng.random() if depth < 2 else 0.0
+        if kind < 0.35:
+            return name()
+        if kind < 0.45:
+            return str(rng.randint(0, 3))
+        if kind < 0.6:
+            return f"({expr(depth + 1)} + {expr(depth + 1)})"
+        if kind < 0.7:
+            return f"({expr(depth + 1)} if {expr(depth + 1)} else {expr(depth + 1)})"
+        if kind < 0.8:
+            return f"len([{expr(depth + 1)} for {name()} in range(2)])"
+        if kind < 0.87:
+            return f"({name()} := {expr(depth + 1)})"
+        if kind < 0.93 and lambdas:
+            return f"{rng.choice(lambdas)}()"
+        if functions:
+            return f"{rng.choice(functions)}({expr(depth + 1)})"
+        return name()
+
+    def body(indent: str, depth: int, in_function: bool) -> list[str]:
+        lines = []
+        for _ in range(rng.randint(1, 3)):
+            lines += [indent + line for line in statement(depth, in_function)]
+        return lines
+
+    def statement(depth: int, in_function: bool = False) -> list[str]:
+        kind = rng.random() if depth < 2 else rng.random() * 0.45
+        x = name()
+        if kind < 0.25:
+            return [f"{x} = {expr()}"]
+        if kind < 0.33:
+            return [f"{x} += {expr()}"]
+        if kind < 0.36:
+            return [f"del {x}"]
+        if kind < 0.45:
+            return [f"print({expr()})"]
+        if kind < 0.53:
+            return [f"if {expr()}:", *body("    ", depth + 1, in_function),
+                    "else:", *body("    ", depth + 1, in_function)]
+        if kind < 0.58:
+            return [f"for {x} in range({rng.randint(0, 2)}):", *body("    ", depth + 1, in_function)]
+        if kind < 0.63:
+            return ["try:", *body("    ", depth + 1, in_function),
+                    f"except Exception as {x}:", *body("    ", depth + 1, in_function)]
+        if kind < 0.68:
+            return [f"match {expr()}:", "    case 0 | 1:", *body("        ", depth + 1, in_function),
+                    f"    case {x}:", *body("        ", depth + 1, in_function)]
+        if kind < 0.85 and not in_function:
+            fn = f"f{len(functions)}"
+            declared = rng.sample(POOL, rng.randint(0, 2))
+            lines = [f"def {fn}({x}, {name()}_=1):"] + [f"    global {g}" for g in declared]
+            lines += body("    ", depth + 1, True)
+            if rng.random() < 0.5:
+                lines += ["    total = 0", "    def inner():", "        nonlocal total",
+                          f"        total += {expr()}", "        return total", "    inner()"]
+            lines.append(f"    return {expr()}")
+            functions.append(fn)
+            return lines
+        if kind < 0.92 and not in_function:
+            fn = f"g{len(lambdas)}"
+            lambdas.append(fn)
+            return [f"{fn} = lambda {name()}_=0: {expr()}"]
+        if kind < 0.96 and not in_function:
+            return [f"class K{rng.randint(0, 9)}:", *body("    ", depth + 1, False)]
+        return [f"{x} = [{name()} := {expr()} for {name()} in range(2)]"]
+
+    lines: list[str] = []
+    for _ in range(rng.randint(1, 6)):
+        lines += statement(0)
+    return "\n".join(lines)
+
+
+def _valid_cell(seed: int) -> str:
+    """The first random cell of ``seed``'s stream that compiles (a random one may not: a ``global``
+    after a use, ``:=`` on a comprehension's variable …)."""
+    rng = random.Random(seed)
+    while True:
+        source = _random_cell(rng)
+        try:
+            compile(source, "<cell>", "exec")
+            return source
+        except SyntaxError:
+            continue
+
+
+def _run_recorded(source: str) -> tuple[_Recording, dict]:
+    """Run ``source`` once in a namespace that already holds every shared name; what it looked
+    up before binding it, and the namespace as it was before."""
+    namespace = _Recording(POOL)
+    before = dict(namespace)
+    try:
+        exec(compile(source, "<cell>", "exec"), namespace, namespace)
+    except Exception:  # a random cell may fail half way: what it looked up until then counts
+        pass
+    return namespace, before
+
+
+@pytest.mark.parametrize("seed", range(400))
+def test_a_cell_reads_and_binds_at_least_what_it_does_when_it_runs(seed):
+    source = _valid_cell(seed)
+    found = dataflow.names(source)
+    assert not found.everything
+    namespace, before = _run_recorded(source)
+    assert namespace.looked_up - {"__builtins__"} <= found.reads, source
+    changed = {n for n in set(before) | set(namespace) if n != "__builtins__"
+               and (n not in before or n not in namespace or namespace[n] is not before[n])}
+    assert changed <= found.binds, source
+    # and each function it leaves behind reads, when called, only what ``later`` names
+    namespace.looked_up.clear()
+    namespace.own.clear()
+    namespace.every_lookup = True  # called from a later cell: whatever they look up is read then
+    for value in list(namespace.values()):
+        if isinstance(value, types.FunctionType) and value.__globals__ is namespace:
+            try:
+                value()
+            except Exception:
+                pass
+    assert namespace.looked_up <= found.later, source
+
+
+def _corpus() -> list[tuple[str, str]]:
+    root = Path(__file__).resolve().parents[2] / "solutions"
+    return [(f"{path.stem}[{i}]", cell.source) for path in sorted(root.glob("*/*.ipynb"))
+            for i, cell in enumerate(nbformat.read(path, as_version=4).cells)
+            if cell.cell_type == "code" and cell.source.strip()]
+
+
+def _namespace_names(code: types.CodeType, at_once: bool = True) -> tuple[set[str], set[str]]:
+    """From the compiled code itself: the namespace names looked up or deleted as the cell runs,
+    and those its functions, lambdas and generators look up when they run (class bodies' own
+    names, which live in the class's namespace, left out)."""
+    now: set[str] = set()
+    later: set[str] = set()
+    looks = {"LOAD_NAME", "LOAD_GLOBAL", "DELETE_NAME", "DELETE_GLOBAL"}
+    class_body = not code.co_flags & inspect.CO_OPTIMIZED and code.co_name != "<module>"
+    own = {i.argval for i in dis.get_instructions(code) if i.opname == "STORE_NAME"} if class_body else set()
+    for instruction in dis.get_instructions(code):
+        if instruction.opname in looks and instruction.argval not in own:
+            (now if at_once else later).add(instruction.argval)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            runs_now = at_once and (const.co_name in ("<listcomp>", "<setcomp>", "<dictcomp>")
+                                    or not const.co_flags & inspect.CO_OPTIMIZED)
+            inner_now, inner_later = _namespace_names(const, runs_now)
+            now |= inner_now
+            later |= inner_later
+    return now, later
+
+
+@pytest.mark.parametrize("where, source", _corpus())
+def test_the_reading_of_every_lecture_cell_covers_its_compiled_code(where, source):
+    found = dataflow.names(source)
+    if found.everything:
+        return
+    now, later = _namespace_names(compile(source, where, "exec"))
+    assert later <= found.later
+    assert now | later <= found.reads | found.binds
 
 
 def _cells(*sources):
@@ -51,6 +313,19 @@ def test_a_skipped_cell_that_a_later_cell_reads_runs_and_so_does_what_it_reads()
     assert dataflow.skipped(cells, {0, 1}) == set()            # c = b * 2 runs: b, hence a, needed
     cells = _cells("a = 1", "b = 2", "plot(b)", "use(a)")
     assert dataflow.skipped(cells, {0, 1, 2}) == {1, 2}        # use(a) runs after a = 1
+
+
+def test_a_function_reads_what_its_cell_bound_before_it_whenever_it_is_called():
+    # gradcheck: X bound, then a loss reading X defined, and called by a test: the figure's X
+    # before it is never what the loss reads, whoever calls it when
+    cells = _cells("X = grid()", "X = data()\ndef loss():\n    return X", "test(loss())")
+    assert dataflow.skipped(cells, {0}) == {0}
+    # a function defined before the figure reads the figure's X when called after it
+    cells = _cells("def loss():\n    return X", "X = grid()", "test(loss())")
+    assert dataflow.skipped(cells, {1}) == set()
+    # and one that reads X before its cell binds it reads the figure's X
+    cells = _cells("X = grid()", "def loss():\n    return X\nX = data()", "test(loss())")
+    assert dataflow.skipped(cells, {0}) == set()
 
 
 def test_what_a_score_depends_on_is_followed_backwards_through_every_reader():

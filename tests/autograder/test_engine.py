@@ -409,3 +409,46 @@ def test_preload_modules_keeps_installed_imports_only(tmp_path):
     finally:
         sys.path.remove(str(secret))
     assert got == ["numpy", "matplotlib.pyplot", "gradlab", "gradlab.checks", "gradlab.calculus"]
+
+
+def _execute(sources: list[str], limits: ExecLimits, skip=()):
+    """One notebook of plain code cells through execute_notebook, on unsandboxed kernels."""
+    import asyncio
+
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from gradlab_grader.execution import engine
+    from gradlab_grader.kernel import launcher as kernel_launcher
+
+    async def run():
+        kernels = engine.Kernels(kernel_launcher.launcher(False))
+        try:
+            nb = new_notebook(cells=[new_code_cell(src) for src in sources])
+            work = engine.NotebookWork("nb", nbformat.writes(nb), skip=list(skip))
+            return await engine.execute_notebook(work, {}, limits, kernels)
+        finally:
+            await kernels.close()
+
+    result = asyncio.run(run())
+    assert not result.error, result.error
+    return result, nbformat.reads(result.notebook, as_version=4).cells
+
+
+def test_a_notebook_that_keeps_stopping_its_kernel_is_given_up_and_says_why():
+    result, cells = _execute(["import os", "x = 1", "os._exit(1)", "os._exit(1)", "y = 2"],
+                             ExecLimits(cell_timeout=CELL_TIMEOUT, max_restarts=1), skip=[1])
+    assert [c.status for c in result.cells] == ["ok", "skipped", "crashed", "crashed", "not-run"]
+    assert result.restarts == 2                 # the second crash is one more than the notebook may cost
+    assert result.cells[4].message == "the kernel was replaced 1 times"
+    assert [o["evalue"] for o in cells[4].outputs] == ["not run: the kernel was replaced 1 times"]
+    assert cells[1].outputs[0]["text"].startswith("[not run while grading")
+    assert "it scores 0 and the cells after it ran in a fresh kernel" in result.cells[2].message
+
+
+def test_cells_after_the_notebooks_time_limit_are_not_run():
+    # the first cell leaves under a second of the notebook's 2.4 s (whether or not it finished)
+    result, cells = _execute(["import time\ntime.sleep(1.5)", "z = 3"],
+                             ExecLimits(cell_timeout=CELL_TIMEOUT, notebook_timeout=2.4))
+    assert (result.cells[1].status, result.cells[1].message) == (
+        "not-run", "the notebook ran past its time limit (2.4 s)")
+    assert cells[1].outputs[0]["ename"] == "NotRun"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import textwrap
 
@@ -11,7 +12,7 @@ from jupyter_client.manager import start_new_kernel
 
 from gradlab import checks
 from gradlab_grader.execution import trusted
-from gradlab_grader.execution.trusted import KernelLink, Verdict, run_test_cell
+from gradlab_grader.execution.trusted import KernelLink, TestNamespace, Verdict, run_test_cell
 
 from . import trusted_oracle
 
@@ -90,6 +91,25 @@ def die():
     import os
     os._exit(3)
 
+import functools
+
+@functools.wraps(double)
+def traced(x):
+    return double(x)
+
+def counted(x):
+    counted.calls = getattr(counted, "calls", 0) + 1
+    return x
+
+def mimic():
+    """Answers a call itself, in the agent's words and with the number of the request running."""
+    import sys
+    frame = sys._getframe()
+    while frame.f_code.co_name != "call" or "n" not in frame.f_locals:
+        frame = frame.f_back
+    fake = _gradlab_agent.dumps({"ok": {"result": 42, "args": {}, "kwargs": {}}})
+    return input(f"\\x00gradlab-answer:{frame.f_locals['n']}:{fake}")
+
 data = {"w": np.arange(6.0).reshape(2, 3), "names": ["a", "b"]}
 answer = Yes("anything")
 '''
@@ -118,16 +138,32 @@ def link(kernel):
     link.close()
 
 
+@contextlib.contextmanager
+def own_link(kernel, call_timeout: float):
+    """A link of the test's own to the module's kernel (its own limits)."""
+    link = KernelLink(kernel[0].get_connection_info(), call_timeout=call_timeout)
+    link.start()
+    try:
+        yield link
+    finally:
+        link.close()
+
+
 def fetch(link, *names):
-    namespace: dict = {}
-    trusted._fetch(link, names, namespace, TRUSTED)
+    """What a test cell that reads ``names`` is given."""
+    namespace = TestNamespace()
+    with namespace.reading(link, TRUSTED):
+        namespace.take_for("\n".join(names))
     return [namespace.get(n) for n in names]
 
 
 def run(link, source, namespace=None, **kw) -> Verdict:
+    """``namespace``: the notebook's, or a dict of names the cell starts with (a fresh namespace)."""
     kw.setdefault("timeout", 60)
     kw.setdefault("trusted_modules", TRUSTED)
-    return run_test_cell(link, textwrap.dedent(source), {} if namespace is None else namespace, **kw)
+    if not isinstance(namespace, TestNamespace):
+        namespace = TestNamespace(namespace or {})
+    return run_test_cell(link, textwrap.dedent(source), namespace, **kw)
 
 
 def error(verdict: Verdict) -> dict:
@@ -195,6 +231,71 @@ def test_the_students_own_input_ends_at_once(link):
     with pytest.raises(EOFError) as caught:
         asks()
     assert [f.text for f in caught.value.remote_frames if f.notebook] == ['return input("your name? ")']
+
+
+def test_the_students_own_input_ends_at_once_inside_a_cell(link):
+    verdict = run(link, """
+        import numpy as np
+        print("a")
+        assert double(1) == 2
+        print("b")
+        try:
+            asks()
+        except EOFError:
+            print("c")
+        assert double(np.arange(3.0)).tolist() == [0.0, 2.0, 4.0]
+    """)
+    assert verdict == Verdict(True, [{"output_type": "stream", "name": "stdout",
+                                      "text": "a\ndoubling\nb\nc\ndoubling\n"}])
+
+
+def test_an_input_mimicking_the_agent_fails_only_its_own_cell(link):
+    verdict = run(link, """
+        assert mimic() == 42              # the grader took the student's prompt for the answer
+        assert double(1) == 2             # ... and the answer that follows is out of order
+    """)
+    assert not verdict.passed and not verdict.kernel_dead and "out of order" in verdict.reason
+    assert run(link, "checks.assert_close(double(2), 4.0)", {"checks": checks}).passed
+    again = run(link, "checks.assert_close(double(2), 5.0, name='double(2)')", {"checks": checks})
+    assert not again.passed and again.reason is None and "expected 5, got 4" in error(again)["evalue"]
+
+
+def test_an_unreadable_answer_stops_the_cell_and_not_the_next(link, kernel):
+    kernel[1].execute_interactive("_gradlab_agent.dumps = lambda value: '{not json'", timeout=30)
+    try:
+        verdict = run(link, "double(1)")
+    finally:
+        kernel[1].execute_interactive("del _gradlab_agent.dumps", timeout=30)
+    assert not verdict.passed and not verdict.kernel_dead and "unreadable" in verdict.reason
+    assert run(link, "checks.assert_close(double(2), 4.0)", {"checks": checks}).passed
+
+
+def test_a_request_larger_than_a_code_string_goes_over_stdin(link):
+    big = np.arange(40_000.0)                          # about 400 kB of JSON
+    assert len(str(big.tolist())) > trusted.INLINE_REQUEST
+    [double] = fetch(link, "double")
+    np.testing.assert_array_equal(double(big), 2 * big)                      # a session's first request
+    verdict = run(link, """
+        import numpy as np
+        big = np.arange(40_000.0)
+        assert (double(1) == 2) and (double(big) == 2 * big).all() and (double(-big) == -2 * big).all()
+    """)
+    assert verdict.passed, verdict.outputs                                # later requests of a session
+
+
+def test_a_plain_function_answers_what_it_cannot_have_without_asking(link, monkeypatch):
+    double, traced, counted = fetch(link, "double", "traced", "counted")
+    sent = []
+    request = link.request
+    monkeypatch.setattr(link, "request", lambda op, **f: sent.append((op, f.get("name"))) or request(op, **f))
+    assert getattr(double, "__wrapped__", None) is None and getattr(double, "func", None) is None
+    with pytest.raises(AttributeError, match="'function' object has no attribute 'func'"):
+        _ = double.func
+    assert sent == []
+    assert traced.__wrapped__ is double                   # functools.wraps: asked, the kernel's own
+    assert sent == [("getattr", "__wrapped__")]
+    assert counted(3) == 3 and counted.calls == 1         # set by the call: asked for
+    assert sent[1:] == [("call", None), ("getattr", "calls")]
 
 
 def test_the_number_of_callbacks_per_call_is_capped(kernel, link):
@@ -301,7 +402,7 @@ def test_a_failure_reads_exactly_as_in_the_kernel(link, kernel, source, ename, e
 
 
 def test_a_helper_of_an_earlier_test_cell_still_reaches_the_notebook(link, kernel):
-    namespace: dict = {}
+    namespace = TestNamespace()
     first = run(link, "def doubled_sum(x):\n    return float(double(x).sum())\nassert doubled_sum([1, 2]) == 6",
                 namespace)
     kernel[1].execute_interactive("def double(x):\n    return 3 * np.asarray(x, dtype=float)", timeout=30)
@@ -311,6 +412,85 @@ def test_a_helper_of_an_earlier_test_cell_still_reaches_the_notebook(link, kerne
         original = "def double(x):\n    print('doubling')\n    return 2 * np.asarray(x, dtype=float)"
         kernel[1].execute_interactive(original, timeout=30)
     assert first.passed and second.passed, second.outputs
+
+
+# ---------------------------------------------------------------------------------------------
+# the test cells' namespace: what it takes from the kernel, when, and what test code sees of it
+# ---------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def requests(link):
+    """The (op, fields) of every request the link sends during the test."""
+    sent: list[tuple[str, dict]] = []
+    original = link.request
+
+    def counted(op, **fields):
+        sent.append((op, fields))
+        return original(op, **fields)
+    link.request = counted
+    yield sent
+    del link.request
+
+
+def _names_asked(sent) -> list[list[str]]:
+    return [fields["names"] for op, fields in sent if op == "names"]
+
+
+def test_a_cells_names_come_in_one_request_and_again_next_cell(link, requests):
+    namespace = TestNamespace()
+    first = run(link, "assert double(1)[()] == 2.0 and len(data['names']) == 2 and isinstance(np.pi, float)",
+                namespace)
+    second = run(link, "assert sorted(data) == ['names', 'w']", namespace)
+    assert first.passed and second.passed, (first.outputs, second.outputs)
+    # one request a cell, builtins (len, isinstance, sorted) never asked for; the names the first
+    # cell took are taken again for the second (the notebook may have changed them)
+    assert _names_asked(requests) == [["data", "double", "np"], ["data", "double", "np"]]
+    assert namespace["np"] is np                             # a trusted module: imported here
+
+
+def test_what_the_namespace_took_is_no_name_test_code_sees(link):
+    namespace = TestNamespace()
+    run(link, "assert double(2)[()] == 4.0", namespace)
+    seen = run(link, "hidden = [k for k in globals() if k.startswith('__') and k not in "
+                     "('__name__', '__builtins__')]\n"
+                     "assert hidden == [], hidden", namespace)
+    assert seen.passed, seen.outputs
+    assert set(namespace) == {"__name__", "__builtins__", "double", "hidden"}
+
+
+def test_a_name_gone_from_the_kernel_is_dropped(link, kernel):
+    namespace = TestNamespace()
+    kernel[1].execute_interactive("fleeting = 3", timeout=30)
+    try:
+        first = run(link, "assert fleeting == 3", namespace)
+    finally:
+        kernel[1].execute_interactive("del fleeting", timeout=30)
+    second = run(link, "assert 'fleeting' not in globals()", namespace)
+    assert first.passed and second.passed, second.outputs
+    assert "fleeting" not in namespace
+
+
+def test_a_helper_reads_a_name_the_notebook_defined_after_it(link, kernel, requests):
+    """A name a helper of an earlier test cell reads, that the kernel did not have then and the
+    later cell does not read itself, is taken from the kernel when the helper reads it."""
+    namespace = TestNamespace()
+    first = run(link, "def later_twice(x):\n    return 2 * later(x)", namespace)
+    kernel[1].execute_interactive("def later(x):\n    return x + 1", timeout=30)
+    try:
+        second = run(link, "assert later_twice(1) == 4\nassert list(range(2)) == [0, 1]", namespace)
+    finally:
+        kernel[1].execute_interactive("del later", timeout=30)
+    assert first.passed and second.passed, second.outputs
+    assert _names_asked(requests) == [["later"], [], ["later"]]   # never a builtin (list, range)
+
+
+def test_a_cell_prints_arrays_with_the_notebooks_print_options(link, kernel):
+    kernel[1].execute_interactive("np.set_printoptions(precision=3, suppress=True)", timeout=30)
+    try:
+        verdict = run(link, "print(np.array([1 / 3, 1e-9]))", TestNamespace())
+    finally:
+        kernel[1].execute_interactive("np.set_printoptions(precision=8, suppress=False)", timeout=30)
+    assert verdict.passed and verdict.outputs[0]["text"] == "[0.333 0.   ]\n"
 
 
 def test_a_broken_definition_is_named_from_the_history(link):
@@ -342,16 +522,37 @@ def test_student_output_is_capped(link):
 
 
 def test_a_hanging_call_is_interrupted_and_the_link_still_works(kernel):
-    link = KernelLink(kernel[0].get_connection_info(), call_timeout=2)
-    link.start()
-    try:
+    with own_link(kernel, 2) as link:
         verdict = run(link, "spin()")
         assert not verdict.passed and not verdict.kernel_dead and "longer than 2 s" in verdict.reason
         assert error(verdict)["evalue"] == verdict.reason
         again = run(link, "checks.assert_close(double(2), 4.0)", {"checks": checks})
         assert again.passed
-    finally:
-        link.close()
+
+
+def test_a_call_that_times_out_inside_a_session_leaves_the_next_cell_right(kernel):
+    with own_link(kernel, 20) as link:
+        verdict = run(link, "assert double(1) == 2\nspin()", timeout=2)
+        assert not verdict.passed and not verdict.kernel_dead and "longer than 2 s" in verdict.reason
+        assert verdict.outputs[0] == {"output_type": "stream", "name": "stdout", "text": "doubling\n"}
+        slow = run(link, "import time\nassert apply(lambda x: time.sleep(3) or x, 1) == 2", timeout=2)
+        assert not slow.passed and not slow.kernel_dead and "longer than" in slow.reason
+        bad = run(link, "checks.assert_close(double(2), 5.0, name='double(2)')", {"checks": checks})
+        assert not bad.passed and bad.reason is None and "expected 5, got 4" in error(bad)["evalue"]
+        assert run(link, "checks.assert_close(double(2), 4.0)", {"checks": checks}).passed
+
+
+def test_an_interrupt_that_finds_the_agent_waiting_ends_its_session(kernel):
+    import time
+    with own_link(kernel, 20) as link:
+        with pytest.raises(trusted.KernelStopped, match="ended the grader's requests"):
+            with link.cell(20):
+                [double] = fetch(link, "double")          # the agent now waits for the next request
+                link._interrupt()
+                time.sleep(1.0)
+                double(1)
+        assert link.session is None and not link.dead
+        assert run(link, "checks.assert_close(double(2), 4.0)", {"checks": checks}).passed
 
 
 def test_a_kernel_that_dies_gives_kernel_dead():

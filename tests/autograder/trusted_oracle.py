@@ -12,7 +12,7 @@ from jupyter_client.manager import start_new_kernel
 
 from gradlab_grader import mistakes
 from gradlab_grader.cells import grade_id, is_answer, is_test, skip_when_grading
-from gradlab_grader.execution.trusted import KernelLink, run_test_cell
+from gradlab_grader.execution.trusted import KernelLink, TestNamespace, run_test_cell
 
 REPO = Path(__file__).resolve().parents[2]
 TRUSTED_MODULES = frozenset({"numpy", "gradlab", "functools", "math"})
@@ -55,7 +55,7 @@ def run_notebook(path: Path, replace: dict[str, str] | None = None, *, label: st
     nb = nbformat.read(path, as_version=4)
     km, kc = start_new_kernel(kernel_name="python3", cwd=str(path.parent))
     link = KernelLink(km.get_connection_info(), call_timeout=timeout)
-    run, history, namespace = Run(label), [], {}
+    run, history, namespace = Run(label), [], TestNamespace()
     try:
         kc.execute_interactive("%matplotlib agg", timeout=60)
         link.start()

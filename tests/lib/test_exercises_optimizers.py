@@ -42,11 +42,21 @@ def adam_uncorrected(w, dw, state=None, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-
     return np.asarray(w, dtype=float) - lr * m / (np.sqrt(v) + eps), {"t": t + 1, "m": m, "v": v}
 
 
-WRONG = {"momentum": (momentum_uphill, {"lr": 0.1, "beta": 0.8}),
-         "nesterov": (nesterov_plain, {"lr": 0.1, "alpha": 0.8}),
-         "adagrad": (adagrad_no_root, {"lr": 0.1, "eps": 1e-3}),
-         "rmsprop": (rmsprop_eps_inside, {"lr": 0.1, "rho": 0.9, "eps": 0.1}),
-         "adam": (adam_uncorrected, {"lr": 0.1})}
+def adam_eps_inside(w, dw, state=None, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+    t = (0 if state is None else state["t"]) + 1
+    m = beta1 * _zeros(w, state, "m") + (1 - beta1) * np.asarray(dw, dtype=float)
+    v = beta2 * _zeros(w, state, "v") + (1 - beta2) * np.square(dw)
+    step = lr * (m / (1 - beta1 ** t)) / np.sqrt(v / (1 - beta2 ** t) + eps)
+    return np.asarray(w, dtype=float) - step, {"t": t, "m": m, "v": v}
+
+
+# a student's wrong rule -> (the exercise, its hyperparameters, the exercise's mistake it is)
+WRONG = {momentum_uphill: ("momentum", {"lr": 0.1, "beta": 0.8}, ex.plus_sign),
+         nesterov_plain: ("nesterov", {"lr": 0.1, "alpha": 0.8}, ex.optim.momentum_velocity),
+         adagrad_no_root: ("adagrad", {"lr": 0.1, "eps": 1e-3}, ex.no_root),
+         rmsprop_eps_inside: ("rmsprop", {"lr": 0.1, "rho": 0.9, "eps": 0.1}, ex.eps_inside),
+         adam_uncorrected: ("adam", {"lr": 0.1}, ex.uncorrected),
+         adam_eps_inside: ("adam", {"lr": 0.1, "eps": 0.1}, ex.adam_eps_inside)}
 
 
 def _state(rule, shape, rng):
@@ -54,13 +64,13 @@ def _state(rule, shape, rng):
     return {"t": 2, **entries}
 
 
-@pytest.mark.parametrize("rule", sorted(WRONG))
+@pytest.mark.parametrize("wrong", list(WRONG), ids=lambda fn: fn.__name__)
 @pytest.mark.parametrize("shape", [(3,), (2, 4)])
-def test_a_known_mistake_is_named_by_its_hint(rule, shape):
-    wrong, hyper = WRONG[rule]
+def test_a_known_mistake_is_named_by_its_hint(wrong, shape):
+    rule, hyper, mistake = WRONG[wrong]
     rng = np.random.default_rng(sum(shape))
     w, dw = rng.normal(size=shape), rng.normal(size=shape)
-    (hint,) = ex.MISTAKES[rule]
+    (hint,) = [h for h, fn in ex.MISTAKES[rule].items() if fn is mistake]
     with pytest.raises(checks.CheckFailure) as step:
         ex.check_step(rule, wrong, w, dw, _state(rule, shape, rng), name=f"{rule} one step", **hyper)
     with pytest.raises(checks.CheckFailure) as path:

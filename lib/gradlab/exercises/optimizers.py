@@ -39,6 +39,14 @@ def eps_inside(w, dw, state=None, lr=1e-3, rho=0.9, eps=1e-8):
     return np.asarray(w, dtype=float) - lr / np.sqrt(eps + new_state["r"]) * np.asarray(dw, dtype=float), new_state
 
 
+def adam_eps_inside(w, dw, state=None, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+    # puts eps under the square root: m_hat / sqrt(v_hat + eps), not m_hat / (sqrt(v_hat) + eps)
+    _, new_state = optim.adam(w, dw, state, lr=lr, beta1=beta1, beta2=beta2, eps=eps)
+    t = new_state["t"]
+    m_hat, v_hat = new_state["m"] / (1 - beta1 ** t), new_state["v"] / (1 - beta2 ** t)
+    return np.asarray(w, dtype=float) - lr * m_hat / np.sqrt(v_hat + eps), new_state
+
+
 def uncorrected(w, dw, state=None, **hyper):
     # Adam with m and v used as they are (the reference run as if t were huge: 1 - beta^t = 1)
     t = 0 if state is None else state.get("t", 0)
@@ -56,7 +64,9 @@ MISTAKES = {
     "rmsprop": {"eps sits under the square root: deck 001 divides by eps + sqrt(r), with eps outside the root "
                 "(it matters when r is small)": eps_inside},
     "adam": {"no bias correction: m and v start at 0, so early on they are too small; divide them by "
-             "(1 - beta1^t) and (1 - beta2^t) before the step (t counts the steps, starting at 1)": uncorrected},
+             "(1 - beta1^t) and (1 - beta2^t) before the step (t counts the steps, starting at 1)": uncorrected,
+             "eps sits under the square root: Adam divides m_hat by sqrt(v_hat) + eps (deck 001: sqrt(r_hat) + "
+             "delta), with eps outside the root (it matters when v is small)": adam_eps_inside},
 }
 
 
