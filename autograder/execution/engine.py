@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..kernel.launcher import KernelLauncher
+    from ..kernel.sandbox import KernelHandle
     from .trusted import TestNamespace
 
 from ..cells import grade_id
@@ -67,6 +68,11 @@ MAX_RESTARTS = 8
 IOPUB_TIMEOUT = 4
 # Seconds for a kernel to start and answer (nbclient's default is 60).
 STARTUP_TIMEOUT = 60
+# Seconds before kernel_info is asked again while a started kernel has not replied (a kernel
+# still starting; jupyter_client waits 1), and while iopub has carried nothing of ours after
+# the reply (the subscription had not reached the kernel yet; jupyter_client waits 0.2)
+REPLY_WAIT = 1.0
+IOPUB_JOIN_WAIT = 0.05
 
 # The error names gradlab writes into a cell that did not finish; results.py and the ledger read them.
 KERNEL_DIED = "KernelDied"
@@ -162,10 +168,13 @@ class UnitResult:
 # -- kernels ------------------------------------------------------------------------------------
 
 class Kernels:
-    """Where a worker's kernels come from: one is always warming for the next need.
+    """Where a worker's kernels come from, and where they go back to.
 
-    ``take()`` hands out a started kernel (with its private working folder) and starts the
-    next one at once, so a notebook, or a crash inside one, rarely waits for a kernel to boot.
+    One kernel is always starting for the next need, in the background: ``take()`` hands out
+    that spare at once and starts the next one as a task, so neither a notebook nor a crash
+    inside one waits for a kernel to be forked.  A kernel given back (``retire``) is stopped and
+    its working copy removed by a task of its own, while the next notebook runs.  ``close()``
+    waits for all of them: afterwards no kernel of these runs and no working copy is left.
     """
 
     def __init__(self, launcher: KernelLauncher | None = None, figures: bool = True):
@@ -175,27 +184,63 @@ class Kernels:
             launcher = default_launcher()
         self.launcher: KernelLauncher = launcher
         self.args = kernel_arguments(figures)
-        self._spare = None
+        self._spare: asyncio.Future | None = None   # the next kernel, starting or started
+        self._lent: dict[int, KernelHandle] = {}    # taken and not retired yet, by id
+        self._retiring: set[asyncio.Future] = set()
 
-    async def _start(self):
+    async def _start(self) -> KernelHandle:
         kernel = self.launcher.kernel()
-        await kernel.manager.start_kernel(extra_arguments=list(self.args), cwd=str(kernel.workdir))
+        try:
+            await kernel.manager.start_kernel(extra_arguments=list(self.args), cwd=str(kernel.workdir))
+        except BaseException:   # nothing of a kernel that did not start is left behind
+            await discard(kernel)
+            raise
         return kernel
 
-    async def warm(self):
+    async def warm(self) -> None:
+        """Start the spare kernel (unless one is starting) and wait until it has started."""
         if self._spare is None:
-            self._spare = await self._start()
+            self._spare = asyncio.ensure_future(self._start())
+        await asyncio.shield(self._spare)
 
-    async def take(self):
-        await self.warm()
-        taken, self._spare = self._spare, None
-        await self.warm()
-        return taken
+    async def take(self) -> KernelHandle:
+        """A started kernel: the spare, else one started now (also when the spare failed to
+        start: a second failure is raised); the next spare starts in the background."""
+        spare, self._spare = self._spare, None
+        kernel = None
+        if spare is not None:
+            try:
+                kernel = await asyncio.shield(spare)
+            except asyncio.CancelledError:
+                self._spare = spare   # the caller gave up waiting; the spare stays the spare
+                raise
+            except Exception:
+                kernel = None
+        if kernel is None:
+            kernel = await self._start()
+        self._lent[id(kernel)] = kernel
+        self._spare = asyncio.ensure_future(self._start())
+        return kernel
 
-    async def close(self):
-        if self._spare is not None:
-            await discard(self._spare)
-            self._spare = None
+    def retire(self, kernel: KernelHandle) -> None:
+        """Stop a taken kernel and remove its working copy (:func:`discard`) in the background."""
+        self._lent.pop(id(kernel), None)
+        task = asyncio.ensure_future(discard(kernel))
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
+    async def close(self) -> None:
+        """Discard the spare and every kernel not retired yet, and wait until all are gone."""
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            try:
+                self.retire(await spare)
+            except Exception:
+                pass   # it did not start: _start left nothing behind
+        for kernel in list(self._lent.values()):
+            self.retire(kernel)
+        while self._retiring:
+            await asyncio.gather(*self._retiring, return_exceptions=True)
 
 
 async def discard(kernel) -> None:
@@ -272,7 +317,28 @@ def _cell_runner_class():
 
     class CellRunner(OutputCap, NotebookClient):
         """nbclient's client with the sandbox's output cap; a cell that reaches the cap is
-        interrupted (a print bomb ends at once instead of at its time limit)."""
+        interrupted (a print bomb ends at once instead of at its time limit).  Its client is
+        ready as soon as the kernel has answered (:func:`_until_ready`)."""
+
+        async def async_start_new_kernel_client(self):
+            # nbclient's, with _until_ready for jupyter_client's wait_for_ready: that one ends by
+            # waiting for 0.2 s of iopub silence, a sleep per notebook
+            from jupyter_core.utils import ensure_async
+            from nbclient.util import run_hook
+
+            assert self.km is not None
+            try:
+                self.kc = self.km.client()
+                await ensure_async(self.kc.start_channels())
+                await _until_ready(self.kc, self.km, self.startup_timeout)
+            except Exception as exc:
+                self.log.error(f"Error occurred while starting new kernel client for kernel "
+                               f"{getattr(self.km, 'kernel_id', None)}: {exc}")
+                await self._async_cleanup_kernel()
+                raise
+            self.kc.allow_stdin = False
+            await run_hook(self.on_notebook_start, notebook=self.nb)
+            return self.kc
 
         def reset_cell(self):
             self.output_cut = False
@@ -301,6 +367,48 @@ def _cell_runner_class():
     return CellRunner
 
 
+async def _until_ready(kc, km, timeout: float) -> None:
+    """Wait until a started kernel answers its client ``kc``: a kernel_info reply on shell, and
+    a message on iopub whose parent is one of those requests (the kernel has the client's
+    subscription, so no output of a cell can be lost).  kernel_info is asked again while the
+    reply is missing (a kernel still starting) or iopub stays silent (the subscription reached
+    the kernel after it published).  A kernel that ends, or is silent for ``timeout`` seconds,
+    fails as in jupyter_client's ``wait_for_ready`` (RuntimeError, the same words).
+
+    nbclient reads a cell's reply and output only from messages whose parent is the cell's
+    request: an older message (the kernel's start, a kernel_info) is never taken as output."""
+    import zmq
+    from jupyter_core.utils import ensure_async
+    from zmq.asyncio import Poller
+
+    channels = {kc.shell_channel.socket: kc.shell_channel, kc.iopub_channel.socket: kc.iopub_channel}
+    poller = Poller()
+    for socket in channels:
+        poller.register(socket, zmq.POLLIN)
+    deadline = time.monotonic() + timeout
+    asked: set[str] = set()
+    reply, heard, again = None, False, 0.0
+    while reply is None or not heard:
+        now = time.monotonic()
+        if now >= again:
+            if asked and not await ensure_async(km.is_alive()):
+                raise RuntimeError("Kernel died before replying to kernel_info")
+            if now > deadline:
+                raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
+            asked.add(kc.kernel_info())
+            again = now + (IOPUB_JOIN_WAIT if reply is not None else REPLY_WAIT)
+        for socket, _ in await poller.poll(max(1, int((again - now) * 1000))):
+            msg = await channels[socket].get_msg(timeout=0)
+            if msg["parent_header"].get("msg_id") not in asked:
+                continue
+            if socket is kc.iopub_channel.socket:
+                heard = True
+            elif msg["msg_type"] == "kernel_info_reply" and reply is None:
+                reply = msg
+                again = min(again, time.monotonic() + IOPUB_JOIN_WAIT)
+    kc._handle_kernel_info_reply(reply)
+
+
 def _size(n: int) -> str:
     return f"{n / 2**20:g} MiB" if n >= 2**20 else f"{n / 2**10:g} KiB"
 
@@ -312,21 +420,29 @@ def error_output(ename: str, evalue: str):
                         traceback=[f"\x1b[0;31m{ename}\x1b[0m: {evalue}"])
 
 
-async def _use_kernel(runner, kernel) -> None:
-    """Hand the runner a started kernel, with a link of the trusted checker's to it (its agent is
-    installed now, before any cell of the submission runs)."""
+async def _use_kernel(runner, kernels: Kernels) -> None:
+    """Hand the runner a kernel taken from ``kernels``, with a link of the trusted checker's to it
+    (its agent is installed now, before any cell of the submission runs).  A kernel that does
+    not come up goes back to ``kernels`` (:func:`_drop_kernel`) and the error is raised."""
     from .trusted import KernelLink, KernelStopped
 
-    runner.km, runner.kernel = kernel.manager, kernel
-    await runner.async_start_new_kernel_client()
-    runner.link = KernelLink(runner.km.get_connection_info(), call_timeout=runner.call_timeout)
+    kernel = await kernels.take()
+    runner.kernels, runner.km, runner.kernel = kernels, kernel.manager, kernel
     try:
-        await asyncio.to_thread(runner.link.start)
-    except KernelStopped as stop:  # a BaseException: made the notebook's failure, not the worker's
-        raise RuntimeError(f"the grader's checker could not reach the kernel ({stop.reason})") from None
+        await runner.async_start_new_kernel_client()
+        runner.link = KernelLink(runner.km.get_connection_info(), call_timeout=runner.call_timeout)
+        try:
+            await asyncio.to_thread(runner.link.start)
+        except KernelStopped as stop:  # a BaseException: made the notebook's failure, not the worker's
+            raise RuntimeError(f"the grader's checker could not reach the kernel ({stop.reason})") from None
+    except BaseException:
+        await _drop_kernel(runner)
+        raise
 
 
 async def _drop_kernel(runner) -> None:
+    """Close the runner's channels to its kernel and give the kernel back to its ``Kernels``,
+    which stops it and removes its working copy in the background (:meth:`Kernels.retire`)."""
     link, runner.link = getattr(runner, "link", None), None
     if link is not None:
         try:
@@ -339,7 +455,9 @@ async def _drop_kernel(runner) -> None:
         except Exception:
             pass
         runner.kc = None
-    await discard(runner.kernel)
+    kernel, runner.kernel, runner.km = runner.kernel, None, None
+    if kernel is not None:
+        runner.kernels.retire(kernel)
 
 
 def _write_files(runner, files: dict[str, bytes]) -> None:
@@ -479,7 +597,7 @@ class _NotebookRun:
         return self.work.timeouts.get(index, self.limits.cell_timeout)
 
     async def prepare(self) -> None:
-        await _use_kernel(self.runner, await self.kernels.take())
+        await _use_kernel(self.runner, self.kernels)
         _write_files(self.runner, self.files)
         self.deadline = time.monotonic() + self.limits.notebook_timeout
 
@@ -605,7 +723,7 @@ async def _replace_kernel(runner, kernels: Kernels, files, nb, replayable: list[
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     try:
-        await _use_kernel(runner, await kernels.take())
+        await _use_kernel(runner, kernels)
     except RuntimeError as exc:
         return str(exc)
     _write_files(runner, files)
