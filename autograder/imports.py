@@ -18,6 +18,7 @@ Its readers differ only in which cells and which statements they ask about:
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -54,10 +55,15 @@ class Import:
 
 def imports_in(source: str) -> list[Import]:
     """Every import of ``source`` (a cell's code), in order; code that does not parse has none."""
+    return list(_imports_in(source))
+
+
+@functools.lru_cache(maxsize=4096)  # a class shares most cells' sources: each is read once per run
+def _imports_in(source: str) -> tuple[Import, ...]:
     try:
         tree = ast.parse(source)
     except SyntaxError:
-        return []
+        return ()
     top = {id(node) for node in tree.body}
     found = []
     for node in ast.walk(tree):
@@ -72,7 +78,7 @@ def imports_in(source: str) -> list[Import]:
             module = "." * node.level + (node.module or "")
             for a in node.names:
                 found.append(Import(a.asname or a.name, module, module, a.name, node.level, id(node) in top))
-    return found  # ast.walk is breadth first: the cell's own statements in order, then nested ones
+    return tuple(found)  # ast.walk is breadth first: the cell's own statements in order, then nested ones
 
 
 def notebook_imports(nb, cells: Callable = lambda cell: True, top_level: bool = False) -> list[Import]:

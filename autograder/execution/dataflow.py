@@ -33,6 +33,7 @@ cell that changes something it did not bind is refused at release (:func:`effect
 from __future__ import annotations
 
 import ast
+import functools
 import symtable
 from dataclasses import dataclass
 
@@ -58,6 +59,7 @@ class Names:
         return self.everything or other.everything or bool(self.later & other.binds)
 
 
+@functools.lru_cache(maxsize=4096)  # a class shares most cells' sources: each is read once per run
 def names(source: str) -> Names:
     """The names a code cell binds and reads (see the module docstring)."""
     try:
