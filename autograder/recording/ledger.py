@@ -78,18 +78,33 @@ class Ledger:
         return Status(record["status"])
 
 
+# lookups of what the release put in the gradebook (the same for every student of a run): asked
+# once per cell for each submission by nbgrader's OverwriteCells, answered once per run
+_RELEASED_LOOKUPS = frozenset({"find_notebook", "find_source_cell", "find_graded_cell"})
+
+
 class _SharedGradebook:
     """What nbgrader's preprocessors get when they open a gradebook during recording: the
     writer's own session, so that all of one submission's writes are one transaction."""
 
-    def __init__(self, gb):
-        self._gb = gb
+    def __init__(self, gb, released: dict):
+        self._gb, self._released = gb, released
 
     def __call__(self, *args, **kwargs):
         return self
 
     def __getattr__(self, name):
-        return getattr(self._gb, name)
+        found = getattr(self._gb, name)
+        if name not in _RELEASED_LOOKUPS:
+            return found
+        answers = self._released.setdefault(name, {})
+
+        def once(*args, **kwargs):   # a MissingEntry is raised each time, never kept
+            key = (args, tuple(sorted(kwargs.items())))
+            if key not in answers:
+                answers[key] = found(*args, **kwargs)
+            return answers[key]
+        return once
 
     def __enter__(self):
         return self
@@ -112,6 +127,7 @@ class Writer:
         self.limits = limits or engine.ExecLimits(cell_timeout=ws.cell_timeout)
         self.ledger = Ledger(ws, assignment)
         self._gb_context = None
+        self._released: dict = {}   # nbgrader's lookups of released cells, answered once per run
 
     def __enter__(self):
         self._gb_context = self.ws.gradebook()
@@ -148,7 +164,7 @@ class Writer:
         """nbgrader's preprocessors use the writer's session; commits wait for the end."""
         import importlib
 
-        shared = _SharedGradebook(self.gb)
+        shared = _SharedGradebook(self.gb, self._released)
         modules = [importlib.import_module(m) for m in NBGRADER_MODULES]
         saved = [m.Gradebook for m in modules]
         session = self.gb.db
