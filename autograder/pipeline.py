@@ -27,7 +27,7 @@ from .execution import driver, engine, pool
 from .fileio import replace_folder, staging_folder, write_atomically
 from .mistakes import MISTAKES_DIR
 from .outputs.csvout import write_csv
-from .outputs.results import SubmissionResult, read_result
+from .outputs.results import SubmissionResult, read_result, read_results_of
 from .recording import ledger, submissions
 from .workspace import GradlabError, Workspace, nbgrader_calls
 
@@ -445,7 +445,7 @@ def autograde(ws: Workspace, assignment: str, students: list[str] | None = None,
     echo = echo or ((lambda line: print(line, file=sys.stderr)) if progress else None)
     if echo:
         echo(stats.summary())
-    return mark_flagged(ws, [read_result(ws, assignment, s) for s in chosen])
+    return mark_flagged(ws, read_results_of(ws, assignment, chosen))
 
 
 def mark_flagged(ws: Workspace, results: list[SubmissionResult]) -> list[SubmissionResult]:

@@ -134,28 +134,39 @@ def _shared_notebook(path: Path):
 
 def read_result(ws: Workspace, assignment: str, student: str) -> SubmissionResult:
     """The graded result of one submission, from the gradebook and the autograded notebooks."""
+    return read_results_of(ws, assignment, [student])[0]
+
+
+def read_results_of(ws: Workspace, assignment: str, students: list[str]) -> list[SubmissionResult]:
+    """The graded results of ``students``' submissions: the gradebook, the ledger and collect's
+    notes opened once for all of them."""
+    notes = submissions.lms_state(ws, assignment)["notes"]
+    book = ledger.Ledger(ws, assignment)
+    with ws.gradebook() as gb:
+        return [_result(ws, gb, book, assignment, student, notes.get(student, [])) for student in students]
+
+
+def _result(ws: Workspace, gb, book, assignment: str, student: str, notes: list[str]) -> SubmissionResult:
     from nbgrader.api import MissingEntry
 
     result = SubmissionResult(student, assignment)
-    result.problems += submissions.lms_state(ws, assignment)["notes"].get(student, [])  # from collect
+    result.problems += notes  # from collect
     handed_in = submissions.format_time(submissions.read_timestamp(ws.submission(student, assignment)))
-    with ws.gradebook() as gb:
-        try:
-            submission = gb.find_submission(assignment, student)
-        except MissingEntry:
-            result.status, result.submitted_at = NOT_GRADED, handed_in
-            result.problems.append(f"not graded yet: run `gradlab autograde {assignment}`")
-            return result
-        result.score, result.max_score = submission.score, submission.max_score
-        result.late_penalty = penalty_now(ws, submission)  # on the scores now, hand grades included
-        result.submitted_at = submissions.format_time(submission.timestamp) or handed_in
-        grades = {(g.notebook.name, g.name): (g.score, g.max_score)
-                  for nb in submission.notebooks for g in nb.grades}
-        by_hand = {g.name for nb in submission.notebooks for g in nb.grades if g.manual_score is not None}
-        notebook_names = [nb.name for nb in submission.notebooks]
+    try:
+        submission = gb.find_submission(assignment, student)
+    except MissingEntry:
+        result.status, result.submitted_at = NOT_GRADED, handed_in
+        result.problems.append(f"not graded yet: run `gradlab autograde {assignment}`")
+        return result
+    result.score, result.max_score = submission.score, submission.max_score
+    result.late_penalty = penalty_now(ws, submission)  # on the scores now, hand grades included
+    result.submitted_at = submissions.format_time(submission.timestamp) or handed_in
+    grades = {(g.notebook.name, g.name): (g.score, g.max_score)
+              for nb in submission.notebooks for g in nb.grades}
+    by_hand = {g.name for nb in submission.notebooks for g in nb.grades if g.manual_score is not None}
+    notebook_names = [nb.name for nb in submission.notebooks]
 
     problems = result.problems
-    book = ledger.Ledger(ws, assignment)
     record = book.get(student)
     # the integrity check ran once, when the submission was recorded (an entry from before
     # entries kept its findings: checked now)
@@ -219,14 +230,13 @@ def read_results(ws: Workspace, assignment: str) -> list[SubmissionResult]:
     """Every student's result: the collected submissions (a later hand-in that collect rejected
     is named among its problems), then the students whose only hand-in was rejected."""
     rejected = submissions.rejections(ws, assignment)
-    results = []
-    for student in ws.students(assignment):
-        result = read_result(ws, assignment, student)
+    results = read_results_of(ws, assignment, ws.students(assignment))
+    for result in results:
+        student = result.student
         if student in rejected:
             entry = rejected[student]
             result.problems.append(f"a later hand-in ({entry.get('handed_in') or 'time unknown'}) was "
                                    f"rejected at collect: {entry['reason']}; this grade is of the earlier one")
-        results.append(result)
     return results + rejected_results(ws, assignment)
 
 
