@@ -378,6 +378,7 @@ async def _until_ready(kc, km, timeout: float) -> None:
     nbclient reads a cell's reply and output only from messages whose parent is the cell's
     request: an older message (the kernel's start, a kernel_info) is never taken as output."""
     import zmq
+    from jupyter_client import protocol_version_info
     from jupyter_core.utils import ensure_async
     from zmq.asyncio import Poller
 
@@ -406,7 +407,10 @@ async def _until_ready(kc, km, timeout: float) -> None:
             elif msg["msg_type"] == "kernel_info_reply" and reply is None:
                 reply = msg
                 again = min(again, time.monotonic() + IOPUB_JOIN_WAIT)
-    kc._handle_kernel_info_reply(reply)
+    # what jupyter_client does with the reply: speak the kernel's protocol version
+    spoken = int(reply["content"]["protocol_version"].split(".")[0])
+    if spoken != protocol_version_info[0]:
+        kc.session.adapt_version = spoken
 
 
 def _size(n: int) -> str:

@@ -120,6 +120,11 @@ class KernelLink:
         client.start_channels()
         client.hb_channel.time_to_dead = 1.0
         self.client = client
+        channels = (client.iopub_channel, client.shell_channel, client.stdin_channel)   # prints first
+        self._sockets = {channel.socket: channel for channel in channels}
+        self._poller = zmq.Poller()   # one per client, not one per request
+        for socket in self._sockets:
+            self._poller.register(socket, zmq.POLLIN)
         code = (f"def _gradlab_install(source, max_bytes):\n"
                 f"    import types\n"
                 f"    module = types.ModuleType({AGENT_NAME!r})\n"
@@ -231,11 +236,7 @@ class KernelLink:
         of order), until the session's execute_reply and idle: ``(None, the reply)``, after which
         a request still waiting raises KernelStopped."""
         client, msg_id = cast(BlockingKernelClient, self.client), self.session
-        iopub, stdin = client.iopub_channel, client.stdin_channel
-        sockets = {iopub.socket: iopub, client.shell_channel.socket: client.shell_channel, stdin.socket: stdin}
-        poller = zmq.Poller()
-        for socket in sockets:
-            poller.register(socket, zmq.POLLIN)
+        iopub, sockets, poller = client.iopub_channel, self._sockets, self._poller
         closing, trouble = want is None, None
         reply, idle, interrupted, quiet_since, hb_lost = None, False, None, time.monotonic(), None
         self._waiting = True
